@@ -1,0 +1,98 @@
+# segloss - build, run and test. See README.md; `make help` lists the targets.
+#
+#   make            build build/libsegloss.a and build/seglossd
+#   make run        install missing Debian packages, build, start the daemon on :8080
+#   make check      install missing Debian packages, build, run every test
+#   make check-asan the tests again under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench      benchmarks (not part of check)
+#   make fuzz       each libFuzzer harness for FUZZ_SECONDS (clang)
+
+CC       ?= cc
+BUILD    ?= build
+OPT      ?= -O2
+PORT     ?= 8080
+DATA_DIR ?= $(CURDIR)/data
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+        -Wcast-qual -Wpointer-arith -Wvla -Wdouble-promotion
+CPPFLAGS_ALL := -Iinclude -Ilib -Iserver -I$(BUILD)/gen -D_GNU_SOURCE
+CFLAGS_ALL := -std=c11 $(OPT) -g -pthread -fno-strict-aliasing $(WARN) $(SAN) $(EXTRA_CFLAGS)
+ifneq ($(SEGLOSS_FORCE_SCALAR),)
+CPPFLAGS_ALL += -DSEGLOSS_FORCE_SCALAR
+endif
+LDLIBS_ALL := -lmicrohttpd -lcjson -lpng -lturbojpeg -lsqlite3 -lm -pthread $(SAN)
+
+LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+SRV_SRC  := $(sort $(filter-out server/main.c,$(wildcard server/*.c)))
+SRV_OBJ  := $(SRV_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+REPLAY_BIN := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/replay_%)
+BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run check test check-asan bench fuzz clean help format
+all: $(BUILD)/libsegloss.a $(BUILD)/seglossd
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/%.o: %.c $(wildcard include/segloss/*.h lib/*.h server/*.h) | $(BUILD)/gen/.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/gen/.stamp:
+	@mkdir -p $(BUILD)/gen && touch $@
+
+$(BUILD)/libsegloss.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/seglossd: $(BUILD)/server/main.o $(SRV_OBJ) $(BUILD)/libsegloss.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c tests/testing.h $(SRV_OBJ) $(BUILD)/libsegloss.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -Itests $(CFLAGS_ALL) -o $@ $< $(SRV_OBJ) $(BUILD)/libsegloss.a $(LDLIBS_ALL)
+
+# The fuzz harnesses, built with gcc and a driver that replays their corpus and crashers.
+$(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(SRV_OBJ) $(BUILD)/libsegloss.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -Itests $(CFLAGS_ALL) -o $@ $< tests/fuzz/replay_main.c $(SRV_OBJ) $(BUILD)/libsegloss.a $(LDLIBS_ALL)
+
+$(BUILD)/tests/bench_%: tests/bench/bench_%.c $(SRV_OBJ) $(BUILD)/libsegloss.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -Itests $(CFLAGS_ALL) -o $@ $< $(SRV_OBJ) $(BUILD)/libsegloss.a $(LDLIBS_ALL)
+
+test: all $(TEST_BIN) $(REPLAY_BIN)
+	@BUILD=$(BUILD) tests/run_all.sh
+
+check: deps
+	@$(MAKE) --no-print-directory test
+
+check-asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p $(DATA_DIR)
+	$(BUILD)/seglossd --port $(PORT) --data-dir $(DATA_DIR)
+
+bench: all $(BENCH_BIN)
+	@BUILD=$(BUILD) tests/bench/run_bench.sh
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run_fuzz.sh
+
+format:
+	clang-format -i include/segloss/*.h lib/*.[ch] server/*.[ch] tests/*/*.c
+
+clean:
+	rm -rf build build-asan build-fuzz
