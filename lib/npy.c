@@ -1,0 +1,317 @@
+/*
+ * npy.c - the .npy reader: NumPy's own array file, as numpy.save writes it.
+ *
+ * A .npy file is "\x93NUMPY", a version (1.0, 2.0 or 3.0), a little-endian header length (2
+ * bytes in v1, 4 in v2/v3), a Python dict literal such as
+ * "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 21, 64, 64), }" padded with spaces and
+ * a newline, then the raw array. The header comes from an upload, so it is parsed as a tiny
+ * grammar, never evaluated: exactly the three keys, in any order, each once; single- or
+ * double-quoted strings; a tuple of non-negative integers. The data must be exactly as long as
+ * the shape says, neither shorter (truncated upload) nor longer (a lying header or two arrays
+ * glued together).
+ *
+ * Byte order and layout are decided, not converted: big-endian descrs and fortran_order True
+ * are refused with SEGLOSS_EUNSUPPORTED and a detail saying how to save the array instead.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode_internal.h"
+#include "segloss/decode.h"
+#include "segloss/errors.h"
+
+#define NPY_MAGIC "\x93NUMPY"
+#define NPY_MAGIC_LEN 6
+
+typedef struct npy_cursor {
+    const char *p;
+    const char *end;
+} npy_cursor;
+
+typedef struct npy_header {
+    char descr[32];
+    int have_descr, have_fortran, have_shape;
+    int fortran_order;
+    int rank;
+    size_t shape[SEGLOSS_MAX_RANK];
+} npy_header;
+
+static void skip_space(npy_cursor *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+        c->p++;
+}
+
+static int accept_char(npy_cursor *c, char ch)
+{
+    skip_space(c);
+    if (c->p < c->end && *c->p == ch) {
+        c->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * A Python string literal without escapes (numpy never writes any in these three keys) into
+ * out. Returns 0, or -1 when it is not a string, has an escape or does not fit.
+ */
+static int parse_string(npy_cursor *c, char *out, size_t out_len)
+{
+    skip_space(c);
+    if (c->p >= c->end || (*c->p != '\'' && *c->p != '"'))
+        return -1;
+    char quote = *c->p++;
+    size_t n = 0;
+    while (c->p < c->end && *c->p != quote) {
+        if (*c->p == '\\' || n + 1 >= out_len)
+            return -1;
+        out[n++] = *c->p++;
+    }
+    if (c->p >= c->end)
+        return -1;
+    c->p++;
+    out[n] = '\0';
+    return 0;
+}
+
+/* A non-negative decimal integer (Python 2's "L" suffix tolerated). -1 on overflow or none. */
+static int parse_dim(npy_cursor *c, size_t *out)
+{
+    skip_space(c);
+    if (c->p >= c->end || *c->p < '0' || *c->p > '9')
+        return -1;
+    size_t v = 0;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+        if (__builtin_mul_overflow(v, (size_t)10, &v) ||
+            __builtin_add_overflow(v, (size_t)(*c->p - '0'), &v))
+            return -1;
+        c->p++;
+    }
+    if (c->p < c->end && *c->p == 'L')
+        c->p++;
+    *out = v;
+    return 0;
+}
+
+static int parse_shape(npy_cursor *c, npy_header *h, char *detail, size_t detail_len)
+{
+    if (!accept_char(c, '('))
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            ".npy header: 'shape' is not a tuple");
+    h->rank = 0;
+    if (accept_char(c, ')'))
+        return 0;
+    for (;;) {
+        size_t dim;
+        if (parse_dim(c, &dim) != 0)
+            return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                                ".npy header: 'shape' holds something other than "
+                                "non-negative integers");
+        if (h->rank == SEGLOSS_MAX_RANK)
+            return segloss_fail(detail, detail_len, SEGLOSS_ESHAPE,
+                                ".npy array has more than %d dimensions", SEGLOSS_MAX_RANK);
+        h->shape[h->rank++] = dim;
+        if (accept_char(c, ')'))
+            return 0;
+        if (!accept_char(c, ','))
+            return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                                ".npy header: 'shape' tuple is malformed");
+        if (accept_char(c, ')'))
+            return 0;
+    }
+}
+
+/* Parses the dict literal. Returns 0 or SEGLOSS_EFORMAT / SEGLOSS_ESHAPE with a detail. */
+static int parse_header(const char *text, size_t len, npy_header *h, char *detail,
+                        size_t detail_len)
+{
+    npy_cursor c = {text, text + len};
+    memset(h, 0, sizeof *h);
+    if (!accept_char(&c, '{'))
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            ".npy header is not a Python dict literal");
+    for (;;) {
+        char key[16];
+        if (accept_char(&c, '}'))
+            break;
+        if (parse_string(&c, key, sizeof key) != 0 || !accept_char(&c, ':'))
+            return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                                ".npy header: expected a key ('descr', 'fortran_order' or "
+                                "'shape') followed by ':'");
+        if (strcmp(key, "descr") == 0) {
+            if (h->have_descr++)
+                return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                                    ".npy header: 'descr' given twice");
+            if (parse_string(&c, h->descr, sizeof h->descr) != 0)
+                return segloss_fail(detail, detail_len, SEGLOSS_EUNSUPPORTED,
+                                    ".npy 'descr' is not a simple dtype string; structured "
+                                    "arrays are not supported");
+        } else if (strcmp(key, "fortran_order") == 0) {
+            if (h->have_fortran++)
+                return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                                    ".npy header: 'fortran_order' given twice");
+            skip_space(&c);
+            size_t left = (size_t)(c.end - c.p);
+            if (left >= 4 && memcmp(c.p, "True", 4) == 0) {
+                h->fortran_order = 1;
+                c.p += 4;
+            } else if (left >= 5 && memcmp(c.p, "False", 5) == 0) {
+                c.p += 5;
+            } else {
+                return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                                    ".npy header: 'fortran_order' is neither True nor False");
+            }
+        } else if (strcmp(key, "shape") == 0) {
+            if (h->have_shape++)
+                return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                                    ".npy header: 'shape' given twice");
+            int rc = parse_shape(&c, h, detail, detail_len);
+            if (rc != 0)
+                return rc;
+        } else {
+            return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                                ".npy header: unexpected key '%s'", key);
+        }
+        if (accept_char(&c, '}'))
+            break;
+        if (!accept_char(&c, ','))
+            return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                                ".npy header: expected ',' or '}' after a value");
+    }
+    skip_space(&c);
+    if (c.p != c.end)
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            ".npy header: unexpected bytes after the dict");
+    if (!h->have_descr || !h->have_fortran || !h->have_shape)
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            ".npy header lacks '%s'",
+                            !h->have_descr ? "descr"
+                            : !h->have_fortran ? "fortran_order"
+                                               : "shape");
+    return 0;
+}
+
+typedef struct npy_dtype_entry {
+    const char *descr;
+    segloss_dtype dtype;
+    segloss_tensor_role role;
+} npy_dtype_entry;
+
+/* Exactly what numpy.save writes on a little-endian machine for the accepted dtypes. */
+static const npy_dtype_entry npy_dtypes[] = {
+    {"<f4", SEGLOSS_F32, SEGLOSS_ROLE_LOGITS}, {"<f2", SEGLOSS_F16, SEGLOSS_ROLE_LOGITS},
+    {"<f8", SEGLOSS_F64, SEGLOSS_ROLE_LOGITS}, {"|u1", SEGLOSS_U8, SEGLOSS_ROLE_LABELS},
+    {"|i1", SEGLOSS_I8, SEGLOSS_ROLE_LABELS},  {"<u2", SEGLOSS_U16, SEGLOSS_ROLE_LABELS},
+    {"<i4", SEGLOSS_I32, SEGLOSS_ROLE_LABELS}, {"<i8", SEGLOSS_I64, SEGLOSS_ROLE_LABELS},
+};
+
+static int lookup_dtype(const char *descr, segloss_tensor_role role, segloss_dtype *out,
+                        char *detail, size_t detail_len)
+{
+    const char *accepted = role == SEGLOSS_ROLE_LOGITS
+                               ? "logits must be float32, float16 or float64 "
+                                 "('<f4', '<f2', '<f8')"
+                               : "masks must be integer class indices: uint8, int8, uint16, "
+                                 "int32 or int64 ('|u1', '|i1', '<u2', '<i4', '<i8')";
+    for (size_t i = 0; i < sizeof npy_dtypes / sizeof npy_dtypes[0]; i++) {
+        if (strcmp(descr, npy_dtypes[i].descr) != 0)
+            continue;
+        if (npy_dtypes[i].role != role)
+            break;
+        *out = npy_dtypes[i].dtype;
+        return 0;
+    }
+    if (descr[0] == '>' && descr[1] != '\0')
+        return segloss_fail(detail, detail_len, SEGLOSS_EUNSUPPORTED,
+                            ".npy descr '%s' is big-endian; save little-endian data "
+                            "(arr.astype('<%s'))",
+                            descr, descr + 1);
+    return segloss_fail(detail, detail_len, SEGLOSS_EUNSUPPORTED,
+                        ".npy descr '%s' is not supported: %s", descr, accepted);
+}
+
+int segloss_npy_decode(const void *buf, size_t len, segloss_tensor_role role,
+                       const segloss_limits *limits, segloss_tensor *out, void **owned,
+                       char *detail, size_t detail_len)
+{
+    const uint8_t *bytes = buf;
+    npy_header h;
+    size_t header_len, prefix, elements, need;
+    segloss_dtype dtype = SEGLOSS_DTYPE_NONE;
+    int rc;
+
+    if (owned)
+        *owned = NULL;
+    if (!out || !owned || !limits || (!buf && len))
+        return segloss_fail(detail, detail_len, SEGLOSS_EINVAL, "npy_decode: NULL argument");
+    memset(out, 0, sizeof *out);
+    if (len < NPY_MAGIC_LEN + 2 || memcmp(bytes, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            "not a .npy file (it must start with \\x93NUMPY)");
+    int major = bytes[6], minor = bytes[7];
+    if (major == 1 && minor == 0) {
+        if (len < 10)
+            return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                                ".npy file is truncated in its header length");
+        header_len = (size_t)bytes[8] | (size_t)bytes[9] << 8;
+        prefix = 10;
+    } else if ((major == 2 || major == 3) && minor == 0) {
+        if (len < 12)
+            return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                                ".npy file is truncated in its header length");
+        header_len = (size_t)bytes[8] | (size_t)bytes[9] << 8 | (size_t)bytes[10] << 16 |
+                     (size_t)bytes[11] << 24;
+        prefix = 12;
+    } else {
+        return segloss_fail(detail, detail_len, SEGLOSS_EUNSUPPORTED,
+                            ".npy format version %d.%d is not supported (1.0, 2.0 and 3.0 are)",
+                            major, minor);
+    }
+    if (header_len > SEGLOSS_NPY_MAX_HEADER)
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            ".npy header is %zu bytes; at most %d are accepted", header_len,
+                            SEGLOSS_NPY_MAX_HEADER);
+    if (header_len > len - prefix)
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            ".npy header says %zu bytes but only %zu follow (truncated upload?)",
+                            header_len, len - prefix);
+    rc = parse_header((const char *)bytes + prefix, header_len, &h, detail, detail_len);
+    if (rc != 0)
+        return rc;
+    rc = lookup_dtype(h.descr, role, &dtype, detail, detail_len);
+    if (rc != 0)
+        return rc;
+    if (h.fortran_order)
+        return segloss_fail(detail, detail_len, SEGLOSS_EUNSUPPORTED,
+                            ".npy array is fortran_order True; save a C-ordered array "
+                            "(np.save(f, np.ascontiguousarray(arr)))");
+    rc = segloss__check_shape(".npy array", role, h.shape, h.rank, limits, &elements, detail,
+                              detail_len);
+    if (rc != 0)
+        return rc;
+
+    size_t elem = segloss_dtype_size(dtype);
+    size_t have = len - prefix - header_len;
+    char shape_text[96];
+    if (segloss_mul_size(elements, elem, &need) != 0)
+        return segloss_fail(detail, detail_len, SEGLOSS_ELIMIT, ".npy shape %s is too large",
+                            segloss__format_shape(h.shape, h.rank, shape_text,
+                                                  sizeof shape_text));
+    if (need != have)
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            ".npy data is %zu bytes; shape %s of %s needs %zu%s", have,
+                            segloss__format_shape(h.shape, h.rank, shape_text,
+                                                  sizeof shape_text),
+                            segloss_dtype_name(dtype), need,
+                            have < need ? " (truncated upload?)" : "");
+
+    rc = segloss__view_or_copy(bytes + prefix + header_len, need, elem, &out->data, owned,
+                               detail, detail_len);
+    if (rc != 0)
+        return rc;
+    out->dtype = dtype;
+    out->rank = h.rank;
+    memcpy(out->shape, h.shape, sizeof out->shape);
+    return 0;
+}

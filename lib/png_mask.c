@@ -1,0 +1,297 @@
+/*
+ * png_mask.c - ground-truth masks from PNG, and the libpng reader set-up shared with
+ * image_rgb.c.
+ *
+ * A mask PNG carries one class index per pixel: 8-bit grey (VOC's SegmentationClassAug,
+ * ADE20K), palette (VOC's SegmentationClass: the palette only colours the indices for people,
+ * so the index is the class and the palette is never applied), 16-bit grey (datasets with more
+ * than 256 classes) and 1/2/4-bit grey or palette (binary masks written by PIL). RGB, RGBA and
+ * grey+alpha are refused: their colours would have to be mapped back to classes, which is the
+ * client's job, not a guess the service should make.
+ *
+ * An upload is untrusted, so decoding is staged. segloss_png_mask_probe reads only the
+ * signature and IHDR, by hand, to give width and height before any inflate; the caller compares
+ * them with the logits. segloss_png_mask_decode then runs libpng with user limits and a chunk
+ * allocation cap in place, CRC errors fatal on every chunk, ancillary chunks skipped, and reads
+ * through IEND so a truncated file is an error rather than a mask with a missing tail.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode_internal.h"
+#include "segloss/decode.h"
+#include "segloss/errors.h"
+
+/* Known ancillary chunks a decoder here never uses: skipped unparsed (CRC still checked). */
+static const png_byte skipped_chunks[] = "bKGD\0cHRM\0eXIf\0gAMA\0hIST\0iCCP\0iTXt\0oFFs\0"
+                                         "pCAL\0pHYs\0sBIT\0sCAL\0sPLT\0sRGB\0tEXt\0tIME\0"
+                                         "tRNS\0zTXt";
+#define SKIPPED_CHUNK_COUNT 18
+
+/* Ancillary chunks libpng may cache before giving up: a mask needs none. */
+#define PNG_CHUNK_CACHE_MAX 64
+
+static void png_read_error_fn(png_structp png, png_const_charp message)
+{
+    segloss__png_src *src = png_get_error_ptr(png);
+    if (src && message) {
+        if (!src->message[0]) {
+            strncpy(src->message, message, sizeof src->message - 1);
+            src->message[sizeof src->message - 1] = '\0';
+        }
+        if (strstr(message, "memory") || strstr(message, "Memory"))
+            src->out_of_memory = 1;
+    }
+    png_longjmp(png, 1);
+}
+
+/* Warnings (bad sRGB profiles, extra compressed data) do not make pixels wrong: ignored. */
+static void png_read_warning_fn(png_structp png, png_const_charp message)
+{
+    (void)png;
+    (void)message;
+}
+
+static void png_read_fn(png_structp png, png_bytep data, size_t length)
+{
+    segloss__png_src *src = png_get_io_ptr(png);
+    if (length > src->len - src->pos) {
+        src->truncated = 1;
+        png_error(png, "truncated");
+    }
+    memcpy(data, src->buf + src->pos, length);
+    src->pos += length;
+}
+
+int segloss__png_read_create(segloss__png_src *src, const segloss_limits *limits,
+                             png_structp *png, png_infop *info, char *detail,
+                             size_t detail_len)
+{
+    uint32_t side = limits->max_side > 0x7fffffffu ? 0x7fffffffu : (uint32_t)limits->max_side;
+
+    *png = png_create_read_struct(PNG_LIBPNG_VER_STRING, src, png_read_error_fn,
+                                  png_read_warning_fn);
+    *info = *png ? png_create_info_struct(*png) : NULL;
+    if (!*png || !*info) {
+        png_destroy_read_struct(png, info, NULL);
+        return segloss_fail(detail, detail_len, SEGLOSS_ENOMEM,
+                            "out of memory creating a PNG decoder");
+    }
+    /* None of these can longjmp: they only store settings. */
+    png_set_read_fn(*png, src, png_read_fn);
+    png_set_user_limits(*png, side, side);
+    png_set_chunk_malloc_max(*png, SEGLOSS_PNG_CHUNK_MAX);
+    png_set_chunk_cache_max(*png, PNG_CHUNK_CACHE_MAX);
+    png_set_crc_action(*png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
+    png_set_keep_unknown_chunks(*png, PNG_HANDLE_CHUNK_NEVER, NULL, 0);
+    png_set_keep_unknown_chunks(*png, PNG_HANDLE_CHUNK_NEVER, skipped_chunks,
+                                SKIPPED_CHUNK_COUNT);
+    return 0;
+}
+
+int segloss__png_read_error(const segloss__png_src *src, char *detail, size_t detail_len)
+{
+    if (src->truncated)
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            "PNG is truncated after %zu bytes (incomplete upload?)", src->len);
+    if (src->out_of_memory)
+        return segloss_fail(detail, detail_len, SEGLOSS_ENOMEM, "out of memory decoding a PNG");
+    return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT, "PNG is corrupt: %s",
+                        src->message[0] ? src->message : "libpng error");
+}
+
+static uint32_t crc32_bytes(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xffffffffu;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int segloss__png_read_ihdr(const void *buf, size_t len, segloss_png_info *info, char *detail,
+                           size_t detail_len)
+{
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    const uint8_t *b = buf;
+
+    memset(info, 0, sizeof *info);
+    if (!buf || len < 8 || memcmp(b, sig, 8) != 0)
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            "not a PNG file (bad signature)");
+    if (len < 33)
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            "PNG is truncated after %zu bytes, inside its IHDR header", len);
+    if (be32(b + 8) != 13 || memcmp(b + 12, "IHDR", 4) != 0)
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            "PNG does not start with a 13-byte IHDR chunk");
+    if (crc32_bytes(b + 12, 17) != be32(b + 29))
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT, "PNG is corrupt: IHDR: CRC "
+                                                                 "error");
+    const uint8_t *h = b + 16;
+    uint32_t w = be32(h), ht = be32(h + 4);
+    int depth = h[8], type = h[9];
+    if (w == 0 || ht == 0 || w > 0x7fffffffu || ht > 0x7fffffffu)
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            "PNG IHDR gives an invalid size %ux%u", (unsigned)w, (unsigned)ht);
+    int depth_ok;
+    switch (type) {
+    case 0: depth_ok = depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16; break;
+    case 3: depth_ok = depth == 1 || depth == 2 || depth == 4 || depth == 8; break;
+    case 2:
+    case 4:
+    case 6: depth_ok = depth == 8 || depth == 16; break;
+    default:
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            "PNG IHDR gives an invalid colour type %d", type);
+    }
+    if (!depth_ok)
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            "PNG IHDR gives bit depth %d, invalid for colour type %d", depth,
+                            type);
+    if (h[10] != 0 || h[11] != 0 || h[12] > 1)
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            "PNG IHDR gives an unknown compression, filter or interlace method");
+    info->width = w;
+    info->height = ht;
+    info->bit_depth = depth;
+    info->color_type = type;
+    info->interlaced = h[12];
+    return 0;
+}
+
+int segloss__check_image_size(const char *what, uint32_t width, uint32_t height,
+                              const segloss_limits *limits, char *detail, size_t detail_len)
+{
+    size_t pixels;
+    if (width > limits->max_side || height > limits->max_side)
+        return segloss_fail(detail, detail_len, SEGLOSS_ELIMIT,
+                            "%s is %ux%u; width and height are limited to %zu", what,
+                            (unsigned)width, (unsigned)height, limits->max_side);
+    if (segloss_mul_size(width, height, &pixels) != 0 || pixels > limits->max_pixels)
+        return segloss_fail(detail, detail_len, SEGLOSS_ELIMIT,
+                            "%s is %ux%u; an image is limited to %zu pixels", what,
+                            (unsigned)width, (unsigned)height, limits->max_pixels);
+    return 0;
+}
+
+int segloss_png_mask_probe(const void *buf, size_t len, const segloss_limits *limits,
+                           segloss_png_info *info, char *detail, size_t detail_len)
+{
+    static const char *const type_names[] = {"grey", "?", "RGB", "palette", "grey+alpha", "?",
+                                             "RGBA"};
+    if (!info || !limits)
+        return segloss_fail(detail, detail_len, SEGLOSS_EINVAL, "png_mask_probe: NULL argument");
+    int rc = segloss__png_read_ihdr(buf, len, info, detail, detail_len);
+    if (rc != 0)
+        return rc;
+    if (info->color_type != PNG_COLOR_TYPE_GRAY && info->color_type != PNG_COLOR_TYPE_PALETTE)
+        return segloss_fail(detail, detail_len, SEGLOSS_EUNSUPPORTED,
+                            "PNG colour type %s; masks must be greyscale or palette images "
+                            "holding class indices",
+                            type_names[info->color_type]);
+    return segloss__check_image_size("PNG mask", info->width, info->height, limits, detail,
+                                     detail_len);
+}
+
+/* Widens n bytes at the start of buf to n uint16 in place, back to front. */
+static void widen_u8_to_u16(void *buf, size_t n)
+{
+    const uint8_t *src = buf;
+    uint16_t *dst = buf;
+    while (n-- > 0)
+        dst[n] = src[n];
+}
+
+/*
+ * The libpng part of the mask decode, alone in a function so that setjmp guards no local that
+ * changes: every resource belongs to the caller. Returns 0 or the error libpng raised.
+ */
+static int read_mask_rows(segloss__png_src *src, png_structp png, png_infop png_info,
+                          const segloss_png_info *info, png_bytep *rows, size_t row_bytes,
+                          char *detail, size_t detail_len)
+{
+    if (setjmp(png_jmpbuf(png)))
+        return segloss__png_read_error(src, detail, detail_len);
+    png_read_info(png, png_info);
+    if (png_get_image_width(png, png_info) != info->width ||
+        png_get_image_height(png, png_info) != info->height ||
+        png_get_bit_depth(png, png_info) != info->bit_depth)
+        png_error(png, "IHDR changed between probe and decode");
+    if (info->bit_depth < 8)
+        png_set_packing(png);   /* one byte per index, values kept, never scaled */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (info->bit_depth == 16)
+        png_set_swap(png);      /* PNG stores big-endian samples */
+#endif
+    (void)png_set_interlace_handling(png);
+    png_read_update_info(png, png_info);
+    if (png_get_rowbytes(png, png_info) != row_bytes || png_get_channels(png, png_info) != 1)
+        png_error(png, "unexpected row layout after transforms");
+    png_read_image(png, rows);
+    png_read_end(png, NULL);   /* CRCs of the last IDAT and IEND, and truncation */
+    return 0;
+}
+
+int segloss_png_mask_decode(const void *buf, size_t len, const segloss_limits *limits,
+                            segloss_dtype out_dtype, void *out, size_t out_len, char *detail,
+                            size_t detail_len)
+{
+    segloss_png_info info;
+    segloss__png_src src;
+    png_structp png = NULL;
+    png_infop png_info = NULL;
+    png_bytep *rows = NULL;
+    size_t need, row_bytes;
+    int rc;
+
+    rc = segloss_png_mask_probe(buf, len, limits, &info, detail, detail_len);
+    if (rc != 0)
+        return rc;
+    if (out_dtype != SEGLOSS_U8 && out_dtype != SEGLOSS_U16)
+        return segloss_fail(detail, detail_len, SEGLOSS_EINVAL,
+                            "png_mask_decode: output dtype must be uint8 or uint16");
+    if (out_dtype == SEGLOSS_U8 && info.bit_depth == 16)
+        return segloss_fail(detail, detail_len, SEGLOSS_EINVAL,
+                            "png_mask_decode: a 16-bit PNG mask needs a uint16 output");
+    /* out_len is in bytes: width x height x the output element size. */
+    if (segloss_mul_size((size_t)info.width * info.height, segloss_dtype_size(out_dtype),
+                         &need) != 0 ||
+        !out || out_len < need)
+        return segloss_fail(detail, detail_len, SEGLOSS_EINVAL,
+                            "png_mask_decode: output buffer of %zu bytes, %ux%u %s needs %zu",
+                            out_len, (unsigned)info.width, (unsigned)info.height,
+                            segloss_dtype_name(out_dtype), need);
+    /* Row pointers before setjmp, so a longjmp never loses an allocation. */
+    rows = malloc((size_t)info.height * sizeof *rows);
+    if (!rows)
+        return segloss_fail(detail, detail_len, SEGLOSS_ENOMEM,
+                            "out of memory decoding a PNG mask");
+    row_bytes = (size_t)info.width * (info.bit_depth == 16 ? 2 : 1);
+    for (uint32_t y = 0; y < info.height; y++)
+        rows[y] = (png_bytep)out + (size_t)y * row_bytes;
+
+    memset(&src, 0, sizeof src);
+    src.buf = buf;
+    src.len = len;
+    rc = segloss__png_read_create(&src, limits, &png, &png_info, detail, detail_len);
+    if (rc != 0)
+        goto done;
+    rc = read_mask_rows(&src, png, png_info, &info, rows, row_bytes, detail, detail_len);
+    if (rc != 0)
+        goto done;
+    if (out_dtype == SEGLOSS_U16 && info.bit_depth <= 8)
+        widen_u8_to_u16(out, (size_t)info.width * info.height);
+
+done:
+    png_destroy_read_struct(&png, &png_info, NULL);
+    free(rows);
+    return rc;
+}
