@@ -1,0 +1,101 @@
+/*
+ * loss_internal.h - what the evaluation's files share: the kernel interface, the per-thread
+ * accumulator, and the exact fixed-point sums. Not installed; the public API is
+ * include/segloss/loss.h.
+ *
+ * The evaluation cuts the output grid (N images x H rows at mask resolution) into fixed chunks
+ * of whole rows of one image, whatever the thread count. A chunk is cut into blocks of at most
+ * SEGLOSS__BLOCK pixels laid out planar (class k of pixel i at x[k * class_stride + i]) and a
+ * kernel folds each block into a segloss__acc of doubles. At the end of a chunk the doubles are
+ * rounded once into 128-bit fixed point and added to the thread's totals: integer addition is
+ * associative, so the answer is bit-identical for any thread count, chunk order or batch split.
+ */
+#ifndef SEGLOSS_LOSS_INTERNAL_H
+#define SEGLOSS_LOSS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "segloss/loss.h"
+
+/* Pixels per kernel block: C * BLOCK floats of logits and as many of exponentials stay in L1
+ * for C = 21 (2 x 21 KiB), and 256 is a multiple of every vector width. */
+#define SEGLOSS__BLOCK 256
+/* Pixels per chunk (rounded to whole rows): large enough to amortise the per-chunk fixed-point
+ * rounding and scheduling, small enough that 8 x 512 x 512 gives 128 chunks to balance. */
+#define SEGLOSS__CHUNK_PIXELS 16384
+/* Fraction bits of segloss_sum: resolution 1.4e-17, range +-2.4e21 (a dataset of 1e12 pixels
+ * at a per-pixel loss of 1e9 still fits). */
+#define SEGLOSS__SUM_FRAC_BITS 56
+
+__extension__ typedef __int128 segloss__i128;
+
+segloss__i128 segloss__sum_get(segloss_sum s);
+segloss_sum segloss__sum_make(segloss__i128 v);
+/* *s += x, rounding x once to the fixed-point grid. SEGLOSS_ELIMIT when out of range. */
+int segloss__sum_add_double(segloss_sum *s, double x);
+/* *s += t exactly. SEGLOSS_ELIMIT on overflow. */
+int segloss__sum_add(segloss_sum *s, segloss_sum t);
+
+/* Per-class tables the kernels index by label; entry C (the ignore class) is 0 everywhere. */
+typedef struct segloss__kernel_params {
+    size_t c;
+    const double *ce_w;      /* [C+1] CE weight w[y] */
+    const double *focal_e;   /* [C+1] seed: w[y] (logpt = w*log p); standard: 1 */
+    const double *focal_m;   /* [C+1] seed: alpha[y]; standard: alpha[y] * w[y] */
+    const float *ce_w_f, *focal_e_f, *focal_m_f; /* the same, in float, for vector kernels */
+    double gamma, threshold;
+    int seed;                /* 1: Dice/f_score probability sums include ignored pixels */
+} segloss__kernel_params;
+
+typedef struct segloss__block {
+    const float *x;          /* logits: x[k * class_stride + i] */
+    size_t class_stride;
+    size_t count;            /* pixels in the block, 1..SEGLOSS__BLOCK */
+    const uint16_t *labels;  /* count labels, the ignore class is C */
+} segloss__block;
+
+/* What a kernel adds to; the evaluation owns and zeroes it per chunk. */
+typedef struct segloss__acc {
+    double ce_num, ce_den, focal_num;
+    double *dice_tp, *dice_psum; /* [C] */
+    uint64_t *fscore_tp, *fscore_pos; /* [C] */
+    uint64_t *confusion;     /* [C*C], the thread's running totals */
+    uint64_t valid;
+    int nonfinite;           /* set when the block held a NaN or infinity */
+} segloss__acc;
+
+/* scratch: at least C * SEGLOSS__BLOCK floats, 32-byte aligned. */
+typedef void (*segloss__kernel_fn)(const segloss__kernel_params *kp, const segloss__block *b,
+                                   segloss__acc *acc, float *scratch);
+/* Converts count logits of a non-f32 dtype to float. */
+typedef void (*segloss__convert_fn)(segloss_dtype dtype, const void *src, size_t count,
+                                    float *dst);
+
+void segloss__kernel_scalar(const segloss__kernel_params *kp, const segloss__block *b,
+                            segloss__acc *acc, float *scratch);
+void segloss__convert_scalar(segloss_dtype dtype, const void *src, size_t count, float *dst);
+/* Defined only when the compiler can target AVX2; callers check segloss__cpu_has_avx2(). */
+void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__block *b,
+                          segloss__acc *acc, float *scratch);
+void segloss__convert_avx2(segloss_dtype dtype, const void *src, size_t count, float *dst);
+int segloss__cpu_has_avx2(void);
+
+/* The persistent worker pool behind a context. */
+typedef struct segloss__pool segloss__pool;
+typedef void (*segloss__job_fn)(void *arg, unsigned worker);
+int segloss__pool_new(segloss__pool **out, unsigned threads);
+void segloss__pool_free(segloss__pool *pool);
+unsigned segloss__pool_threads(const segloss__pool *pool);
+/* Runs fn(arg, w) for w = 0..threads-1 concurrently (w = 0 on the calling thread); returns
+ * when all are done. Not reentrant: the context serialises calls. */
+void segloss__pool_run(segloss__pool *pool, segloss__job_fn fn, void *arg);
+
+/* Context internals the evaluation reads. */
+segloss__pool *segloss__ctx_pool(segloss_ctx *ctx);
+segloss__kernel_fn segloss__ctx_kernel_fn(const segloss_ctx *ctx);
+segloss__convert_fn segloss__ctx_convert_fn(const segloss_ctx *ctx);
+void segloss__ctx_lock(segloss_ctx *ctx);
+void segloss__ctx_unlock(segloss_ctx *ctx);
+
+#endif

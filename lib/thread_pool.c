@@ -1,0 +1,130 @@
+/*
+ * thread_pool.c - a persistent pool of worker threads that run one job at a time.
+ *
+ * Starting threads per evaluation would cost more than a small evaluation itself, so a context
+ * keeps its workers parked on a condition variable. A job runs on every worker at once (worker 0
+ * is the caller's own thread); the job itself pulls fixed chunks from a shared counter, which is
+ * what keeps the answer independent of how many workers there are.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "loss_internal.h"
+#include "segloss/errors.h"
+
+struct segloss__pool {
+    unsigned threads;        /* including the caller */
+    pthread_t *workers;      /* threads - 1 */
+    pthread_mutex_t lock;
+    pthread_cond_t wake, done;
+    uint64_t generation;     /* bumped per job; workers run each generation once */
+    unsigned running;        /* workers still busy with the current job */
+    int stopping;
+    segloss__job_fn fn;
+    void *arg;
+};
+
+typedef struct worker_start {
+    segloss__pool *pool;
+    unsigned index;
+} worker_start;
+
+static void *worker_main(void *p)
+{
+    worker_start start = *(worker_start *)p;
+    free(p);
+    segloss__pool *pool = start.pool;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        while (!pool->stopping && pool->generation == seen)
+            pthread_cond_wait(&pool->wake, &pool->lock);
+        if (pool->stopping)
+            break;
+        seen = pool->generation;
+        segloss__job_fn fn = pool->fn;
+        void *arg = pool->arg;
+        pthread_mutex_unlock(&pool->lock);
+        fn(arg, start.index);
+        pthread_mutex_lock(&pool->lock);
+        if (--pool->running == 0)
+            pthread_cond_signal(&pool->done);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
+
+int segloss__pool_new(segloss__pool **out, unsigned threads)
+{
+    *out = NULL;
+    if (threads == 0)
+        threads = 1;
+    segloss__pool *pool = calloc(1, sizeof *pool);
+    if (!pool)
+        return SEGLOSS_ENOMEM;
+    pool->threads = 1;
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->wake, NULL);
+    pthread_cond_init(&pool->done, NULL);
+    pool->workers = calloc(threads, sizeof(pthread_t));
+    if (!pool->workers)
+        goto fail;
+    for (unsigned i = 1; i < threads; i++) {
+        worker_start *start = malloc(sizeof *start);
+        if (!start)
+            goto fail;
+        *start = (worker_start){pool, i};
+        if (pthread_create(&pool->workers[i - 1], NULL, worker_main, start) != 0) {
+            free(start);
+            goto fail;
+        }
+        pool->threads = i + 1;
+    }
+    *out = pool;
+    return 0;
+fail:
+    segloss__pool_free(pool);
+    return SEGLOSS_ENOMEM;
+}
+
+void segloss__pool_free(segloss__pool *pool)
+{
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    pool->stopping = 1;
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->lock);
+    for (unsigned i = 1; i < pool->threads; i++)
+        pthread_join(pool->workers[i - 1], NULL);
+    pthread_cond_destroy(&pool->wake);
+    pthread_cond_destroy(&pool->done);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool->workers);
+    free(pool);
+}
+
+unsigned segloss__pool_threads(const segloss__pool *pool)
+{
+    return pool->threads;
+}
+
+void segloss__pool_run(segloss__pool *pool, segloss__job_fn fn, void *arg)
+{
+    if (pool->threads > 1) {
+        pthread_mutex_lock(&pool->lock);
+        pool->fn = fn;
+        pool->arg = arg;
+        pool->running = pool->threads - 1;
+        pool->generation++;
+        pthread_cond_broadcast(&pool->wake);
+        pthread_mutex_unlock(&pool->lock);
+    }
+    fn(arg, 0);
+    if (pool->threads > 1) {
+        pthread_mutex_lock(&pool->lock);
+        while (pool->running > 0)
+            pthread_cond_wait(&pool->done, &pool->lock);
+        pthread_mutex_unlock(&pool->lock);
+    }
+}
