@@ -1,0 +1,97 @@
+/*
+ * config.h - the daemon's settings: every flag, its environment twin and its default.
+ *
+ * One server_config is filled once at start (defaults, then SEGLOSS_* environment variables,
+ * then command-line flags, so a flag beats the environment) and passed down read-only; no other
+ * module reads the environment or keeps settings of its own. Every limit on untrusted input is a
+ * named constant here or in segloss/limits.h, with the reason for its number.
+ */
+#ifndef SERVER_CONFIG_H
+#define SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "segloss/limits.h"
+
+/* 8080 is what the README, the container and `make run` use. */
+#define CONFIG_DEFAULT_PORT 8080
+/* Loopback: a fresh checkout must not expose an unauthenticated service; the container image
+ * sets SEGLOSS_BIND=0.0.0.0. */
+#define CONFIG_DEFAULT_BIND "127.0.0.1"
+/* 1 GiB: a validation batch of 8x21x1024x1024 float32 logits is 704 MiB and 16x150x256x256 (an
+ * ADE20K batch) 630 MiB, so real requests fit; a body is held in memory while it is evaluated,
+ * so the limit is also what one request may cost. Raise it with --max-body-mb. */
+#define CONFIG_DEFAULT_MAX_BODY_MB 1024
+/* Largest value --max-body-mb accepts: 64 GiB, beyond any machine this runs on. */
+#define CONFIG_MAX_BODY_MB_CEILING 65536
+/* One mask and one image per batch item, plus the logits and the params parts. */
+#define CONFIG_DEFAULT_MAX_PARTS (2 * SEGLOSS_MAX_BATCH + 2)
+/* The params object is a few hundred bytes even with 1024 class weights spelled out in full
+ * (1024 x 25 characters = 25 KiB); 64 KiB leaves room and bounds the JSON parser's work. */
+#define CONFIG_DEFAULT_MAX_PARAMS_BYTES (64 * 1024)
+/* Concurrent TCP connections: each costs a socket and MHD's 32 KiB connection memory, and an
+ * upload in progress holds its body. */
+#define CONFIG_DEFAULT_MAX_CONNECTIONS 256
+/* One training cluster's NAT address may carry many jobs; 64 still stops one client from
+ * taking every connection. */
+#define CONFIG_DEFAULT_MAX_PER_IP 64
+/* Seconds a connection may stay silent (keep-alive idle or a stalled upload) before MHD
+ * closes it. */
+#define CONFIG_DEFAULT_IDLE_TIMEOUT_S 30
+/* Seconds an upload may take in all, however steadily it trickles in: 1 GiB at 10 MB/s is
+ * about 100 s, so 300 s only cuts off clients that are far too slow (408). */
+#define CONFIG_DEFAULT_UPLOAD_TIMEOUT_S 300
+/* Seconds SIGTERM waits for in-flight requests before the daemon stops anyway. Kubernetes
+ * waits 30 s before SIGKILL; finishing first keeps the exit clean. */
+#define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_S 25
+/* Evaluation workers: the loss library runs one evaluation at a time on its own thread pool,
+ * so a second worker only overlaps the decoding of one request with another's evaluation. */
+#define CONFIG_DEFAULT_WORKERS 2
+/* Finished uploads waiting for a worker; beyond this a request is refused with 503 and
+ * Retry-After instead of holding its body in memory for an unbounded wait. */
+#define CONFIG_DEFAULT_QUEUE_DEPTH 16
+/* Upper bound for thread counts given on the command line. */
+#define CONFIG_MAX_THREADS 256
+
+typedef enum config_log_format { CONFIG_LOG_JSON = 0, CONFIG_LOG_TEXT = 1 } config_log_format;
+
+typedef struct server_config {
+    unsigned port;
+    char bind[64];
+    unsigned threads;        /* HTTP polling threads (MHD thread pool); 0 = online CPUs */
+    unsigned eval_threads;   /* loss library threads; 0 = online CPUs */
+    unsigned workers;        /* evaluation workers */
+    unsigned queue_depth;    /* evaluations waiting for a worker */
+    size_t max_body_mb;
+    size_t max_body_bytes;   /* derived from max_body_mb */
+    size_t max_parts;
+    size_t max_params_bytes;
+    unsigned max_connections;
+    unsigned max_per_ip;
+    unsigned idle_timeout_s;
+    unsigned upload_timeout_s;
+    unsigned shutdown_timeout_s;
+    char data_dir[1024];
+    config_log_format log_format;
+    segloss_limits limits;   /* dims, pixels, classes, batch */
+} server_config;
+
+/* Fills *cfg with the defaults above (threads resolved to the online CPU count). */
+void config_defaults(server_config *cfg);
+
+/*
+ * Applies SEGLOSS_* environment variables, then the flags in argv[0..argc). Returns 0, or -1
+ * with a message naming the flag or variable in err. Unknown flags are errors. `--help` is not
+ * handled here (main() looks for it first).
+ */
+int config_load(server_config *cfg, int argc, char **argv, char *err, size_t err_len);
+
+/* Writes the flag table with env twins and defaults (the body of `seglossd --help`). */
+void config_usage(FILE *out);
+
+/* Resolves 0 ("as many as CPUs") to the online CPU count. */
+unsigned config_cpu_count(void);
+
+#endif

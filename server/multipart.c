@@ -1,0 +1,545 @@
+/*
+ * multipart.c - the streaming multipart/form-data parser (see multipart.h for why our own).
+ *
+ * The body is scanned for the delimiter "\r\n--" + boundary. A body starts with "--boundary",
+ * so the scan begins as if "\r\n" had just been seen. Because a boundary cannot contain CR
+ * (RFC 2046 bchars), a partial match that fails can only restart at the failing byte, so the
+ * state between chunks is one counter; the bytes of a failed partial match are the delimiter's
+ * own prefix and are written to the part from there.
+ */
+#include "multipart.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* First mapping for a part of unknown size (masks, images, params): one PNG mask of 512x512 is
+ * typically 10-60 KiB. */
+#define MULTIPART_INITIAL_CAP (64 * 1024)
+
+typedef enum parse_state {
+    STATE_PREAMBLE,   /* before the first delimiter: discarded */
+    STATE_AFTER_DELIM,/* "--" (the end) or optional blanks then CRLF (a part follows) */
+    STATE_CLOSE_DASH, /* one '-' of the closing "--" seen */
+    STATE_DELIM_LF,   /* CR after the delimiter seen, LF expected */
+    STATE_HEADERS,    /* a part's header block */
+    STATE_BODY,       /* a part's bytes */
+    STATE_END,        /* after the closing delimiter: the epilogue, discarded */
+    STATE_ERROR
+} parse_state;
+
+struct multipart_parser {
+    multipart_limits limits;
+    size_t body_len;    /* Content-Length, 0 = unknown */
+    size_t fed;         /* bytes seen */
+    parse_state state;
+    char delim[4 + MULTIPART_MAX_BOUNDARY + 1];
+    size_t delim_len;
+    size_t match;       /* delimiter bytes matched so far */
+    char header[MULTIPART_MAX_PART_HEADER];
+    size_t header_len, line_start;
+    multipart_part *parts;
+    size_t count, parts_cap;
+    int error_status;
+    char error_detail[256];
+};
+
+static int fail(char *detail, size_t detail_len, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *detail, size_t detail_len, int status, const char *fmt, ...)
+{
+    if (detail && detail_len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(detail, detail_len, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+/* Records a sticky error, so later feeds answer the same. */
+static int parser_fail(multipart_parser *p, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int parser_fail(multipart_parser *p, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->error_detail, sizeof p->error_detail, fmt, ap);
+    va_end(ap);
+    p->state = STATE_ERROR;
+    p->error_status = status;
+    return status;
+}
+
+static const char *kind_name(multipart_kind kind)
+{
+    static const char *const names[] = {"logits", "mask", "image", "params"};
+    return names[kind];
+}
+
+/* RFC 2046 bchars: DIGIT / ALPHA / ' ( ) + _ , - . / : = ? and space (not last). */
+static bool boundary_char(char c)
+{
+    return isalnum((unsigned char)c) || strchr("'()+_,-./:=? ", c) != NULL;
+}
+
+int multipart_boundary(const char *content_type, char *out, size_t out_len, char *detail,
+                       size_t detail_len)
+{
+    static const char type[] = "multipart/form-data";
+    if (!content_type || strncasecmp(content_type, type, sizeof type - 1) != 0 ||
+        (content_type[sizeof type - 1] != ';' && content_type[sizeof type - 1] != ' ' &&
+         content_type[sizeof type - 1] != '\0'))
+        return fail(detail, detail_len, 415,
+                    "POST /v1/evaluate takes multipart/form-data (got Content-Type '%.80s'); "
+                    "e.g. curl -F logits=@logits.npy -F mask=@mask.png",
+                    content_type ? content_type : "none");
+    const char *s = content_type + sizeof type - 1;
+    while (*s) {
+        while (*s == ';' || *s == ' ' || *s == '\t')
+            s++;
+        const char *name = s;
+        while (*s && *s != '=' && *s != ';')
+            s++;
+        size_t name_len = (size_t)(s - name);
+        if (*s != '=') {
+            continue;
+        }
+        s++;
+        char value[MULTIPART_MAX_BOUNDARY + 2];
+        size_t vlen = 0;
+        bool too_long = false;
+        if (*s == '"') {
+            s++;
+            while (*s && *s != '"') {
+                if (*s == '\\' && s[1])
+                    s++;
+                if (vlen < sizeof value - 1)
+                    value[vlen++] = *s;
+                else
+                    too_long = true;
+                s++;
+            }
+            if (*s != '"')
+                return fail(detail, detail_len, 400,
+                            "the boundary in Content-Type has no closing quote");
+            s++;
+        } else {
+            while (*s && *s != ';' && *s != ' ' && *s != '\t') {
+                if (vlen < sizeof value - 1)
+                    value[vlen++] = *s;
+                else
+                    too_long = true;
+                s++;
+            }
+        }
+        value[vlen] = '\0';
+        if (name_len == 8 && strncasecmp(name, "boundary", 8) == 0) {
+            bool ok = !too_long && vlen >= 1 && vlen <= MULTIPART_MAX_BOUNDARY &&
+                      value[vlen - 1] != ' ';
+            for (size_t i = 0; ok && i < vlen; i++)
+                ok = boundary_char(value[i]);
+            if (!ok)
+                return fail(detail, detail_len, 400,
+                            "the multipart boundary must be 1 to 70 characters of RFC 2046 "
+                            "(letters, digits, '()+_,-./:=?)");
+            if (vlen + 1 > out_len)
+                return fail(detail, detail_len, 400, "the multipart boundary is too long");
+            memcpy(out, value, vlen + 1);
+            return 0;
+        }
+    }
+    return fail(detail, detail_len, 400,
+                "Content-Type multipart/form-data has no boundary parameter");
+}
+
+int multipart_new(const char *content_type, size_t body_len, const multipart_limits *limits,
+                  multipart_parser **out, char *detail, size_t detail_len)
+{
+    char boundary[MULTIPART_MAX_BOUNDARY + 1];
+    *out = NULL;
+    int rc = multipart_boundary(content_type, boundary, sizeof boundary, detail, detail_len);
+    if (rc)
+        return rc;
+    multipart_parser *p = calloc(1, sizeof *p);
+    if (!p)
+        return fail(detail, detail_len, 503, "out of memory");
+    p->limits = *limits;
+    p->body_len = body_len;
+    p->delim_len = (size_t)snprintf(p->delim, sizeof p->delim, "\r\n--%s", boundary);
+    p->state = STATE_PREAMBLE;
+    p->match = 2; /* the body starts with "--boundary": as if "\r\n" had been seen */
+    *out = p;
+    return 0;
+}
+
+void multipart_free(multipart_parser *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->count; i++)
+        if (p->parts[i].data)
+            munmap(p->parts[i].data, p->parts[i].cap);
+    free(p->parts);
+    free(p);
+}
+
+static size_t page_round(size_t n)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (n > SIZE_MAX - page)
+        return 0;
+    return (n + page - 1) / page * page;
+}
+
+/* Makes room for `need` bytes in the part: a fresh mapping, or mremap (moves pages, no copy). */
+static int part_reserve(multipart_parser *p, multipart_part *part, size_t need)
+{
+    if (need <= part->cap)
+        return 0;
+    size_t cap = part->cap ? part->cap : MULTIPART_INITIAL_CAP;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    cap = page_round(cap);
+    if (cap == 0)
+        return parser_fail(p, 413, "a part is too large to hold");
+    void *mem;
+    if (!part->data)
+        mem = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    else
+        mem = mremap(part->data, part->cap, cap, MREMAP_MAYMOVE);
+    if (mem == MAP_FAILED)
+        return parser_fail(p, 503, "out of memory holding the %s part (%zu bytes)",
+                           kind_name(part->kind), need);
+    part->data = mem;
+    part->cap = cap;
+    return 0;
+}
+
+static int part_append(multipart_parser *p, const void *data, size_t n)
+{
+    if (n == 0)
+        return 0;
+    multipart_part *part = &p->parts[p->count - 1];
+    if (part->kind == MULTIPART_PARAMS && part->len + n > p->limits.max_params_bytes)
+        return parser_fail(p, 413, "the params part is over %zu bytes; send only the parameter "
+                           "object", p->limits.max_params_bytes);
+    int rc = part_reserve(p, part, part->len + n);
+    if (rc)
+        return rc;
+    memcpy(part->data + part->len, data, n);
+    part->len += n;
+    return 0;
+}
+
+/* Copies a header parameter value (quoted or token) into out. */
+static void header_param(const char *line, const char *key, char *out, size_t out_len)
+{
+    size_t key_len = strlen(key);
+    const char *s = line;
+    out[0] = '\0';
+    while ((s = strchr(s, ';')) != NULL) {
+        s++;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (strncasecmp(s, key, key_len) != 0 || s[key_len] != '=')
+            continue;
+        s += key_len + 1;
+        size_t n = 0;
+        if (*s == '"') {
+            s++;
+            while (*s && *s != '"') {
+                if (*s == '\\' && s[1])
+                    s++;
+                if (n + 1 < out_len)
+                    out[n++] = *s;
+                s++;
+            }
+        } else {
+            while (*s && *s != ';' && *s != ' ' && *s != '\t') {
+                if (n + 1 < out_len)
+                    out[n++] = *s;
+                s++;
+            }
+        }
+        out[n] = '\0';
+        return;
+    }
+}
+
+/* The header block of a part is complete: name it, check it, size its buffer. */
+static int start_part(multipart_parser *p)
+{
+    char name[MULTIPART_MAX_NAME] = "";
+    char filename[MULTIPART_MAX_NAME] = "";
+    char ctype[MULTIPART_MAX_NAME] = "";
+    bool disposition = false;
+    size_t index = p->count;
+    /* The block is NUL-free text lines separated by CRLF. */
+    for (char *line = p->header; *line;) {
+        char *eol = strstr(line, "\r\n");
+        if (eol)
+            *eol = '\0';
+        if (strncasecmp(line, "Content-Disposition:", 20) == 0) {
+            const char *v = line + 20;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            if (strncasecmp(v, "form-data", 9) != 0)
+                return parser_fail(p, 400, "part %zu: Content-Disposition must be form-data",
+                                   index);
+            disposition = true;
+            header_param(v, "name", name, sizeof name);
+            header_param(v, "filename", filename, sizeof filename);
+        } else if (strncasecmp(line, "Content-Type:", 13) == 0) {
+            const char *v = line + 13;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            snprintf(ctype, sizeof ctype, "%s", v);
+        }
+        if (!eol)
+            break;
+        line = eol + 2;
+    }
+    if (!disposition || !name[0])
+        return parser_fail(p, 400,
+                           "part %zu has no Content-Disposition: form-data; name=\"...\" header",
+                           index);
+    multipart_kind kind;
+    if (strcmp(name, "logits") == 0)
+        kind = MULTIPART_LOGITS;
+    else if (strcmp(name, "mask") == 0)
+        kind = MULTIPART_MASK;
+    else if (strcmp(name, "image") == 0)
+        kind = MULTIPART_IMAGE;
+    else if (strcmp(name, "params") == 0)
+        kind = MULTIPART_PARAMS;
+    else
+        return parser_fail(p, 400,
+                           "unknown part '%.64s'; the parts are logits (once), mask (one per "
+                           "batch item), image (optional) and params (optional)",
+                           name);
+    if ((kind == MULTIPART_LOGITS || kind == MULTIPART_PARAMS) &&
+        multipart_count_kind(p, kind) > 0)
+        return parser_fail(p, 400, "the %s part was given twice; send it once", name);
+    if (p->count >= p->limits.max_parts)
+        return parser_fail(p, 413, "more than %zu parts in one request (--max-parts)",
+                           p->limits.max_parts);
+    if (p->count == p->parts_cap) {
+        size_t cap = p->parts_cap ? p->parts_cap * 2 : 8;
+        multipart_part *np = realloc(p->parts, cap * sizeof *np);
+        if (!np)
+            return parser_fail(p, 503, "out of memory");
+        p->parts = np;
+        p->parts_cap = cap;
+    }
+    multipart_part *part = &p->parts[p->count++];
+    memset(part, 0, sizeof *part);
+    part->kind = kind;
+    snprintf(part->filename, sizeof part->filename, "%s", filename);
+    snprintf(part->content_type, sizeof part->content_type, "%s", ctype);
+    /* The logits are most of the body: what is left of a body of known length bounds them, so
+     * one mapping holds them and they are copied once. Untouched pages cost no memory. */
+    if (kind == MULTIPART_LOGITS && p->body_len > p->fed)
+        return part_reserve(p, part, p->body_len - p->fed);
+    return 0;
+}
+
+/* Scans data for the delimiter; bytes before it go to the current part when keep is set.
+ * Returns the bytes consumed (up to and including a completed delimiter) via *used and whether
+ * the delimiter completed via *found. */
+static int scan(multipart_parser *p, const unsigned char *data, size_t len, bool keep,
+                size_t *used, bool *found)
+{
+    size_t i = 0;
+    *found = false;
+    while (i < len) {
+        if (p->match == 0) {
+            const unsigned char *cr = memchr(data + i, '\r', len - i);
+            size_t run = cr ? (size_t)(cr - (data + i)) : len - i;
+            if (keep && run) {
+                int rc = part_append(p, data + i, run);
+                if (rc)
+                    return rc;
+            }
+            i += run;
+            if (!cr)
+                break;
+            p->match = 1;
+            i++;
+            continue;
+        }
+        if (data[i] == (unsigned char)p->delim[p->match]) {
+            p->match++;
+            i++;
+            if (p->match == p->delim_len) {
+                p->match = 0;
+                *found = true;
+                break;
+            }
+            continue;
+        }
+        /* Not the delimiter after all: the bytes matched so far were data. The current byte
+         * is looked at again from the delimiter's start. */
+        if (keep) {
+            int rc = part_append(p, p->delim, p->match);
+            if (rc)
+                return rc;
+        }
+        p->match = 0;
+    }
+    *used = i;
+    return 0;
+}
+
+int multipart_feed(multipart_parser *p, const void *data, size_t len, char *detail,
+                   size_t detail_len)
+{
+    const unsigned char *d = data;
+    if (p->state == STATE_ERROR)
+        return fail(detail, detail_len, p->error_status, "%s", p->error_detail);
+    if (len > p->limits.max_body || p->fed > p->limits.max_body - len) {
+        parser_fail(p, 413, "the body is over the limit of %zu bytes (--max-body-mb)",
+                    p->limits.max_body);
+        return fail(detail, detail_len, p->error_status, "%s", p->error_detail);
+    }
+    size_t i = 0;
+    int rc = 0;
+    while (i < len && rc == 0) {
+        size_t used = 0;
+        bool found = false;
+        switch (p->state) {
+        case STATE_PREAMBLE:
+        case STATE_BODY:
+            rc = scan(p, d + i, len - i, p->state == STATE_BODY, &used, &found);
+            p->fed += used;
+            i += used;
+            if (rc == 0 && found)
+                p->state = STATE_AFTER_DELIM;
+            continue;
+        case STATE_AFTER_DELIM:
+            if (d[i] == '-')
+                p->state = STATE_CLOSE_DASH;
+            else if (d[i] == '\r')
+                p->state = STATE_DELIM_LF;
+            else if (d[i] != ' ' && d[i] != '\t')
+                rc = parser_fail(p, 400, "malformed multipart body: a boundary line is "
+                                 "followed by 0x%02x instead of CRLF or \"--\"", d[i]);
+            break;
+        case STATE_CLOSE_DASH:
+            if (d[i] == '-')
+                p->state = STATE_END;
+            else
+                rc = parser_fail(p, 400, "malformed multipart body: \"-\" after a boundary "
+                                 "must be the closing \"--\"");
+            break;
+        case STATE_DELIM_LF:
+            if (d[i] == '\n') {
+                p->state = STATE_HEADERS;
+                p->header_len = p->line_start = 0;
+            } else {
+                rc = parser_fail(p, 400, "malformed multipart body: CR without LF after a "
+                                 "boundary");
+            }
+            break;
+        case STATE_HEADERS:
+            if (d[i] == '\0') {
+                rc = parser_fail(p, 400, "part %zu: a NUL byte in its headers", p->count);
+                break;
+            }
+            if (p->header_len + 1 >= sizeof p->header) {
+                rc = parser_fail(p, 400, "part %zu: headers longer than %d bytes", p->count,
+                                 MULTIPART_MAX_PART_HEADER);
+                break;
+            }
+            p->header[p->header_len++] = (char)d[i];
+            p->header[p->header_len] = '\0';
+            if (p->header_len >= 2 && p->header[p->header_len - 2] == '\r' &&
+                p->header[p->header_len - 1] == '\n') {
+                if (p->header_len == p->line_start + 2) {
+                    p->header[p->line_start] = '\0'; /* drop the empty line */
+                    p->fed++;
+                    i++;
+                    rc = start_part(p);
+                    if (rc == 0)
+                        p->state = STATE_BODY;
+                    continue;
+                }
+                p->line_start = p->header_len;
+            }
+            break;
+        case STATE_END:
+            p->fed += len - i; /* the epilogue is ignored */
+            i = len;
+            continue;
+        case STATE_ERROR:
+            rc = p->error_status;
+            break;
+        }
+        if (rc == 0) {
+            p->fed++;
+            i++;
+        }
+    }
+    if (rc)
+        return fail(detail, detail_len, p->error_status ? p->error_status : rc, "%s",
+                    p->error_detail);
+    return 0;
+}
+
+int multipart_finish(multipart_parser *p, bool allow_no_mask, char *detail, size_t detail_len)
+{
+    if (p->state == STATE_ERROR)
+        return fail(detail, detail_len, p->error_status, "%s", p->error_detail);
+    if (p->state != STATE_END)
+        return fail(detail, detail_len, 400,
+                    "the multipart body ended before its closing boundary \"--%s--\" "
+                    "(truncated upload?)",
+                    p->delim + 4);
+    if (multipart_count_kind(p, MULTIPART_LOGITS) == 0)
+        return fail(detail, detail_len, 400,
+                    "the logits part is missing; send it as -F logits=@logits.npy");
+    if (!allow_no_mask && multipart_count_kind(p, MULTIPART_MASK) == 0)
+        return fail(detail, detail_len, 400,
+                    "no mask part; send one PNG per batch item (-F mask=@mask_0.png) or one "
+                    ".npy label array");
+    return 0;
+}
+
+size_t multipart_bytes(const multipart_parser *p)
+{
+    return p->fed;
+}
+
+size_t multipart_count(const multipart_parser *p)
+{
+    return p->count;
+}
+
+const multipart_part *multipart_get(const multipart_parser *p, size_t index)
+{
+    return index < p->count ? &p->parts[index] : NULL;
+}
+
+const multipart_part *multipart_first(const multipart_parser *p, multipart_kind kind)
+{
+    for (size_t i = 0; i < p->count; i++)
+        if (p->parts[i].kind == kind)
+            return &p->parts[i];
+    return NULL;
+}
+
+size_t multipart_count_kind(const multipart_parser *p, multipart_kind kind)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->count; i++)
+        n += p->parts[i].kind == kind;
+    return n;
+}

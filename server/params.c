@@ -1,0 +1,527 @@
+/*
+ * params.c - parses and checks the evaluation parameters from JSON and from the query string.
+ *
+ * Both sources end in the same setters (set_number, set_weights, ...), so the rules and the
+ * messages are the same whichever way a client sends a key.
+ */
+#include "params.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "segloss/limits.h"
+
+/* Integers above 2^53 do not survive a JSON double; steps are counters far below this. */
+#define PARAMS_MAX_STEP 9007199254740992.0
+
+static const char *const key_names[PARAMS_KEY_COUNT] = {
+    [PARAMS_CLASS_WEIGHTS] = "class_weights",
+    [PARAMS_ALPHA] = "alpha",
+    [PARAMS_GAMMA] = "gamma",
+    [PARAMS_BETA] = "beta",
+    [PARAMS_SMOOTH] = "smooth",
+    [PARAMS_THRESHOLD] = "threshold",
+    [PARAMS_MAIN_LOSS] = "main_loss",
+    [PARAMS_DICE_LOSS] = "dice_loss",
+    [PARAMS_NUM_CLASSES] = "num_classes",
+    [PARAMS_SEMANTICS] = "semantics",
+    [PARAMS_CONFUSION_MATRIX] = "confusion_matrix",
+    [PARAMS_RUN] = "run",
+    [PARAMS_STEP] = "step",
+    [PARAMS_SPLIT] = "split",
+};
+
+#define KNOWN_KEYS                                                                           \
+    "class_weights, alpha, gamma, beta, smooth, threshold, main_loss, dice_loss, "           \
+    "num_classes, semantics, confusion_matrix, run, step, split"
+
+const char *params_key_name(params_key key)
+{
+    return (unsigned)key < PARAMS_KEY_COUNT ? key_names[key] : NULL;
+}
+
+static int find_key(const char *name)
+{
+    for (int k = 0; k < PARAMS_KEY_COUNT; k++)
+        if (strcmp(key_names[k], name) == 0)
+            return k;
+    return -1;
+}
+
+void params_init(params_request *p)
+{
+    memset(p, 0, sizeof *p);
+    segloss_params_default(&p->loss);
+}
+
+void params_free(params_request *p)
+{
+    if (!p)
+        return;
+    free(p->class_weights);
+    free(p->alpha_values);
+    free(p->run);
+    free(p->split);
+    params_init(p);
+}
+
+static int fail(char *detail, size_t detail_len, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *detail, size_t detail_len, int status, const char *fmt, ...)
+{
+    if (detail && detail_len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(detail, detail_len, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+/* ---- setters shared by both sources ---------------------------------------------------- */
+
+static int set_number(params_request *p, params_key key, double v, char *detail, size_t dl)
+{
+    const char *name = key_names[key];
+    switch (key) {
+    case PARAMS_GAMMA:
+    case PARAMS_SMOOTH:
+        if (!isfinite(v) || v < 0)
+            return fail(detail, dl, 400, "%s must be a number >= 0", name);
+        if (key == PARAMS_GAMMA)
+            p->loss.gamma = v;
+        else
+            p->loss.smooth = v;
+        return 0;
+    case PARAMS_BETA:
+        if (!isfinite(v) || v <= 0)
+            return fail(detail, dl, 400, "beta must be a number > 0");
+        p->loss.beta = v;
+        return 0;
+    case PARAMS_THRESHOLD:
+        if (!isfinite(v) || v < 0 || v > 1)
+            return fail(detail, dl, 400, "threshold must be a number from 0 to 1");
+        p->loss.threshold = v;
+        return 0;
+    case PARAMS_ALPHA:
+        if (!isfinite(v) || v < 0 || v > SEGLOSS_MAX_WEIGHT)
+            return fail(detail, dl, 400, "alpha must be null, a number from 0 to %g, or a list",
+                        SEGLOSS_MAX_WEIGHT);
+        p->loss.alpha_kind = SEGLOSS_ALPHA_SCALAR;
+        p->loss.alpha = v;
+        return 0;
+    case PARAMS_NUM_CLASSES:
+        if (!isfinite(v) || v < 1 || v > (double)SEGLOSS_MAX_CLASSES || v != floor(v))
+            return fail(detail, dl, 400, "num_classes must be an integer from 1 to %d",
+                        SEGLOSS_MAX_CLASSES);
+        p->has_num_classes = true;
+        p->num_classes = (size_t)v;
+        return 0;
+    case PARAMS_STEP:
+        if (!isfinite(v) || v < 0 || v > PARAMS_MAX_STEP || v != floor(v))
+            return fail(detail, dl, 400, "step must be an integer from 0 to 2^53");
+        p->has_step = true;
+        p->step = (int64_t)v;
+        return 0;
+    default:
+        return fail(detail, dl, 400, "%s must not be a number", name);
+    }
+}
+
+/* One element of class_weights or alpha: the message names the index. */
+static int check_element(params_key key, size_t i, double v, char *detail, size_t dl)
+{
+    if (!isfinite(v) || v < 0 || v > SEGLOSS_MAX_WEIGHT)
+        return fail(detail, dl, 400, "%s[%zu] must be a number >= 0 (and at most %g)",
+                    key_names[key], i, SEGLOSS_MAX_WEIGHT);
+    return 0;
+}
+
+/* Takes ownership of values (malloc'ed, n elements, already checked). */
+static void set_array(params_request *p, params_key key, double *values, size_t n)
+{
+    if (key == PARAMS_CLASS_WEIGHTS) {
+        free(p->class_weights);
+        p->class_weights = values;
+        p->class_weights_len = n;
+        p->loss.class_weights = values;
+        p->loss.class_weights_len = n;
+    } else {
+        free(p->alpha_values);
+        p->alpha_values = values;
+        p->alpha_len = n;
+        p->loss.alpha_kind = SEGLOSS_ALPHA_PER_CLASS;
+        p->loss.alpha_per_class = values;
+        p->loss.alpha_len = n;
+    }
+}
+
+static int set_word(params_request *p, params_key key, const char *s, char *detail, size_t dl)
+{
+    switch (key) {
+    case PARAMS_MAIN_LOSS:
+        if (strcmp(s, "ce") == 0)
+            p->loss.main_loss = SEGLOSS_MAIN_CE;
+        else if (strcmp(s, "focal") == 0)
+            p->loss.main_loss = SEGLOSS_MAIN_FOCAL;
+        else
+            return fail(detail, dl, 400, "main_loss must be \"ce\" or \"focal\"");
+        return 0;
+    case PARAMS_SEMANTICS:
+        if (strcmp(s, "seed") == 0)
+            p->loss.semantics = SEGLOSS_SEED;
+        else if (strcmp(s, "standard") == 0)
+            p->loss.semantics = SEGLOSS_STANDARD;
+        else
+            return fail(detail, dl, 400, "semantics must be \"seed\" or \"standard\"");
+        return 0;
+    case PARAMS_RUN:
+    case PARAMS_SPLIT: {
+        size_t max = key == PARAMS_RUN ? PARAMS_MAX_RUN_LEN : PARAMS_MAX_SPLIT_LEN;
+        size_t len = strlen(s);
+        bool ok = len >= 1 && len <= max && s[0] != '.';
+        for (size_t i = 0; ok && i < len; i++) {
+            char c = s[i];
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '-';
+        }
+        if (!ok)
+            return fail(detail, dl, 400,
+                        "%s must be 1 to %zu characters of A-Z a-z 0-9 . _ - (not starting "
+                        "with '.')",
+                        key_names[key], max);
+        char *copy = strdup(s);
+        if (!copy)
+            return fail(detail, dl, 503, "out of memory");
+        char **slot = key == PARAMS_RUN ? &p->run : &p->split;
+        free(*slot);
+        *slot = copy;
+        return 0;
+    }
+    default:
+        return fail(detail, dl, 400, "%s must not be a string", key_names[key]);
+    }
+}
+
+static int set_bool(params_request *p, params_key key, bool v, char *detail, size_t dl)
+{
+    if (key == PARAMS_DICE_LOSS)
+        p->loss.dice_loss = v;
+    else if (key == PARAMS_CONFUSION_MATRIX)
+        p->confusion_matrix = v;
+    else
+        return fail(detail, dl, 400, "%s must not be true or false", key_names[key]);
+    return 0;
+}
+
+/* What a key takes, for the messages of wrongly typed values. */
+static const char *expected_type(params_key key)
+{
+    switch (key) {
+    case PARAMS_CLASS_WEIGHTS:
+        return "a list of numbers >= 0, one per class";
+    case PARAMS_ALPHA:
+        return "null, a number >= 0, or a list of numbers >= 0, one per class";
+    case PARAMS_GAMMA:
+    case PARAMS_SMOOTH:
+        return "a number >= 0";
+    case PARAMS_BETA:
+        return "a number > 0";
+    case PARAMS_THRESHOLD:
+        return "a number from 0 to 1";
+    case PARAMS_MAIN_LOSS:
+        return "\"ce\" or \"focal\"";
+    case PARAMS_SEMANTICS:
+        return "\"seed\" or \"standard\"";
+    case PARAMS_DICE_LOSS:
+    case PARAMS_CONFUSION_MATRIX:
+        return "true or false";
+    case PARAMS_NUM_CLASSES:
+        return "an integer >= 1";
+    case PARAMS_STEP:
+        return "an integer >= 0";
+    case PARAMS_RUN:
+    case PARAMS_SPLIT:
+        return "a string";
+    default:
+        return "a valid value";
+    }
+}
+
+/* Records that key came from a source; 400 when it came from the other one or twice. */
+static int mark_given(params_request *p, params_key key, bool from_json, char *detail, size_t dl)
+{
+    uint32_t bit = (uint32_t)1 << key;
+    uint32_t *mine = from_json ? &p->given_json : &p->given_query;
+    uint32_t other = from_json ? p->given_query : p->given_json;
+    if (other & bit)
+        return fail(detail, dl, 400,
+                    "%s was given both in the query string and in the params part; give it "
+                    "once",
+                    key_names[key]);
+    if (*mine & bit)
+        return fail(detail, dl, 400, "%s was given twice in the %s; give it once",
+                    key_names[key], from_json ? "params part" : "query string");
+    *mine |= bit;
+    return 0;
+}
+
+/* ---- query string ---------------------------------------------------------------------- */
+
+/* Strict decimal number: the whole string, nothing else. */
+static bool parse_double(const char *s, size_t len, double *out)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof buf)
+        return false;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    for (size_t i = 0; i < len; i++)
+        if (!strchr("0123456789+-.eE", buf[i]))
+            return false; /* refuses "nan", "inf", hex and whitespace */
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(buf, &end);
+    if (errno || !end || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int query_list(params_request *p, params_key key, const char *value, char *detail,
+                      size_t dl)
+{
+    size_t n = 1;
+    for (const char *c = value; *c; c++)
+        n += *c == ',';
+    if (n > SEGLOSS_MAX_CLASSES)
+        return fail(detail, dl, 400, "%s has %zu values; at most %d classes are supported",
+                    key_names[key], n, SEGLOSS_MAX_CLASSES);
+    double *values = calloc(n, sizeof *values);
+    if (!values)
+        return fail(detail, dl, 503, "out of memory");
+    const char *s = value;
+    for (size_t i = 0; i < n; i++) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        int rc = 0;
+        if (!parse_double(s, len, &values[i]))
+            rc = fail(detail, dl, 400, "%s[%zu] must be a number >= 0, not '%.*s'",
+                      key_names[key], i, (int)(len > 32 ? 32 : len), s);
+        else
+            rc = check_element(key, i, values[i], detail, dl);
+        if (rc) {
+            free(values);
+            return rc;
+        }
+        s = comma ? comma + 1 : s + len;
+    }
+    set_array(p, key, values, n);
+    return 0;
+}
+
+int params_set_query(params_request *p, const char *key, const char *value, char *detail,
+                     size_t detail_len)
+{
+    int k = find_key(key);
+    if (k < 0)
+        return fail(detail, detail_len, 400, "unknown parameter '%.64s' in the query string; known: "
+                    KNOWN_KEYS, key);
+    int rc = mark_given(p, (params_key)k, false, detail, detail_len);
+    if (rc)
+        return rc;
+    if (!value)
+        value = "";
+    double v = 0;
+    switch ((params_key)k) {
+    case PARAMS_CLASS_WEIGHTS:
+        return query_list(p, (params_key)k, value, detail, detail_len);
+    case PARAMS_ALPHA:
+        if (strcmp(value, "null") == 0 || strcmp(value, "none") == 0) {
+            p->loss.alpha_kind = SEGLOSS_ALPHA_NONE;
+            return 0;
+        }
+        if (strchr(value, ','))
+            return query_list(p, (params_key)k, value, detail, detail_len);
+        __attribute__((fallthrough)); /* one number */
+    case PARAMS_GAMMA:
+    case PARAMS_BETA:
+    case PARAMS_SMOOTH:
+    case PARAMS_THRESHOLD:
+    case PARAMS_NUM_CLASSES:
+    case PARAMS_STEP:
+        if (!parse_double(value, strlen(value), &v))
+            return fail(detail, detail_len, 400, "%s must be %s, not '%.32s'", key, expected_type((params_key)k),
+                        value);
+        return set_number(p, (params_key)k, v, detail, detail_len);
+    case PARAMS_DICE_LOSS:
+    case PARAMS_CONFUSION_MATRIX:
+        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+            return set_bool(p, (params_key)k, true, detail, detail_len);
+        if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+            return set_bool(p, (params_key)k, false, detail, detail_len);
+        return fail(detail, detail_len, 400, "%s must be true or false, not '%.32s'", key, value);
+    default:
+        return set_word(p, (params_key)k, value, detail, detail_len);
+    }
+}
+
+/* ---- JSON part ------------------------------------------------------------------------- */
+
+static int json_list(params_request *p, params_key key, const cJSON *arr, char *detail, size_t dl)
+{
+    size_t n = (size_t)cJSON_GetArraySize(arr);
+    if (n == 0)
+        return fail(detail, dl, 400, "%s must have one number per class, not be empty",
+                    key_names[key]);
+    if (n > SEGLOSS_MAX_CLASSES)
+        return fail(detail, dl, 400, "%s has %zu values; at most %d classes are supported",
+                    key_names[key], n, SEGLOSS_MAX_CLASSES);
+    double *values = calloc(n, sizeof *values);
+    if (!values)
+        return fail(detail, dl, 503, "out of memory");
+    size_t i = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, arr)
+    {
+        int rc = 0;
+        if (!cJSON_IsNumber(item) || cJSON_IsBool(item))
+            rc = fail(detail, dl, 400, "%s[%zu] must be a number >= 0", key_names[key], i);
+        else
+            rc = check_element(key, i, item->valuedouble, detail, dl);
+        if (rc) {
+            free(values);
+            return rc;
+        }
+        values[i++] = item->valuedouble;
+    }
+    set_array(p, key, values, n);
+    return 0;
+}
+
+static int json_value(params_request *p, params_key key, const cJSON *item, char *detail,
+                      size_t dl)
+{
+    const char *name = key_names[key];
+    switch (key) {
+    case PARAMS_CLASS_WEIGHTS:
+        if (!cJSON_IsArray(item))
+            break;
+        return json_list(p, key, item, detail, dl);
+    case PARAMS_ALPHA:
+        if (cJSON_IsNull(item)) {
+            p->loss.alpha_kind = SEGLOSS_ALPHA_NONE;
+            return 0;
+        }
+        if (cJSON_IsArray(item))
+            return json_list(p, key, item, detail, dl);
+        if (!cJSON_IsNumber(item))
+            break;
+        return set_number(p, key, item->valuedouble, detail, dl);
+    case PARAMS_GAMMA:
+    case PARAMS_BETA:
+    case PARAMS_SMOOTH:
+    case PARAMS_THRESHOLD:
+    case PARAMS_NUM_CLASSES:
+    case PARAMS_STEP:
+        if (!cJSON_IsNumber(item))
+            break;
+        return set_number(p, key, item->valuedouble, detail, dl);
+    case PARAMS_DICE_LOSS:
+    case PARAMS_CONFUSION_MATRIX:
+        if (!cJSON_IsBool(item))
+            break;
+        return set_bool(p, key, cJSON_IsTrue(item), detail, dl);
+    case PARAMS_MAIN_LOSS:
+    case PARAMS_SEMANTICS:
+    case PARAMS_RUN:
+    case PARAMS_SPLIT:
+        if (!cJSON_IsString(item))
+            break;
+        return set_word(p, key, item->valuestring, detail, dl);
+    default:
+        break;
+    }
+    return fail(detail, dl, 400, "%s must be %s", name, expected_type(key));
+}
+
+int params_set_json(params_request *p, const char *json, size_t len, size_t max_bytes,
+                    char *detail, size_t detail_len)
+{
+    int rc = 0;
+    cJSON *root = NULL;
+    if (len > max_bytes)
+        return fail(detail, detail_len, 413, "the params part has %zu bytes; the limit is %zu",
+                    len, max_bytes);
+    if (memchr(json, '\0', len))
+        return fail(detail, detail_len, 400, "the params part contains a NUL byte");
+    const char *end = NULL;
+    root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    if (!root) {
+        size_t at = end && end >= json ? (size_t)(end - json) : 0;
+        rc = fail(detail, detail_len, 400, "the params part is not valid JSON (error near byte %zu)",
+                  at);
+        goto fail;
+    }
+    for (const char *c = end; c && c < json + len; c++) {
+        if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n') {
+            rc = fail(detail, detail_len, 400,
+                      "the params part has text after the JSON object (byte %zu)",
+                      (size_t)(c - json));
+            goto fail;
+        }
+    }
+    if (!cJSON_IsObject(root)) {
+        rc = fail(detail, detail_len, 400, "the params part must be a JSON object, e.g. {\"gamma\": 2}");
+        goto fail;
+    }
+    const cJSON *item;
+    cJSON_ArrayForEach(item, root)
+    {
+        int k = find_key(item->string ? item->string : "");
+        if (k < 0) {
+            rc = fail(detail, detail_len, 400, "unknown parameter '%.64s' in params; known: " KNOWN_KEYS,
+                      item->string ? item->string : "");
+            goto fail;
+        }
+        rc = mark_given(p, (params_key)k, true, detail, detail_len);
+        if (rc)
+            goto fail;
+        rc = json_value(p, (params_key)k, item, detail, detail_len);
+        if (rc)
+            goto fail;
+    }
+fail:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int params_check_classes(const params_request *p, size_t num_classes, char *detail,
+                         size_t detail_len)
+{
+    if (p->has_num_classes && p->num_classes != num_classes)
+        return fail(detail, detail_len, 422,
+                    "num_classes is %zu but the logits have %zu classes (axis 1 of N,C,H,W)",
+                    p->num_classes, num_classes);
+    if (p->class_weights && p->class_weights_len != num_classes)
+        return fail(detail, detail_len, 422,
+                    "class_weights has %zu values but the logits have %zu classes; give one "
+                    "weight per class",
+                    p->class_weights_len, num_classes);
+    if (p->loss.alpha_kind == SEGLOSS_ALPHA_PER_CLASS && p->alpha_len != num_classes)
+        return fail(detail, detail_len, 422,
+                    "alpha has %zu values but the logits have %zu classes; give one number, "
+                    "null, or one value per class",
+                    p->alpha_len, num_classes);
+    char lib_detail[256] = "";
+    int code = segloss_params_check(&p->loss, num_classes, lib_detail, sizeof lib_detail);
+    if (code != 0)
+        return fail(detail, detail_len, 422, "%s", lib_detail[0] ? lib_detail : "invalid parameters");
+    return 0;
+}

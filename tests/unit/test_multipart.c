@@ -1,0 +1,302 @@
+/*
+ * test_multipart.c - the streaming multipart parser: every chunk split, delimiter look-alikes
+ * inside data, truncation, header and size limits, and the Content-Type boundary.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "multipart.h"
+#include "testing.h"
+
+#define CT "multipart/form-data; boundary=XyZ-123"
+
+static const multipart_limits default_limits = {1 << 20, 16, 1024};
+
+/* A body with tricky data: CRs, a delimiter prefix, "--XyZ-123" without CRLF. */
+static const char logits_data[] = "\x93NUMPY\r\r\n--XyZ-12\r\n--XyZ-12x is not it\r\n--X\r\n-\r";
+static const char mask_data[] = "\x89PNG\r\n\x1a\n--XyZ-123";
+
+static size_t build_body(char *out, size_t cap, const char *params)
+{
+    size_t n = 0;
+    n += (size_t)snprintf(out + n, cap - n,
+                          "preamble to ignore\r\n--XyZ-123\r\n"
+                          "Content-Disposition: form-data; name=\"logits\"; "
+                          "filename=\"l.npy\"\r\nContent-Type: application/octet-stream\r\n\r\n");
+    memcpy(out + n, logits_data, sizeof logits_data - 1);
+    n += sizeof logits_data - 1;
+    n += (size_t)snprintf(out + n, cap - n,
+                          "\r\n--XyZ-123\r\nContent-Disposition: form-data; name=\"mask\"; "
+                          "filename=\"m.png\"\r\n\r\n");
+    memcpy(out + n, mask_data, sizeof mask_data - 1);
+    n += sizeof mask_data - 1;
+    n += (size_t)snprintf(out + n, cap - n,
+                          "\r\n--XyZ-123\r\ncontent-disposition: form-data; name=params\r\n"
+                          "Content-Type: application/json\r\n\r\n%s\r\n--XyZ-123--\r\nepilogue",
+                          params);
+    return n;
+}
+
+static int feed_chunks(multipart_parser *p, const char *body, size_t len, size_t step,
+                       char *detail, size_t dl)
+{
+    for (size_t i = 0; i < len; i += step) {
+        size_t n = len - i < step ? len - i : step;
+        int rc = multipart_feed(p, body + i, n, detail, dl);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void check_parts(const multipart_parser *p)
+{
+    CHECK_EQ_INT(multipart_count(p), 3);
+    const multipart_part *l = multipart_first(p, MULTIPART_LOGITS);
+    const multipart_part *m = multipart_first(p, MULTIPART_MASK);
+    const multipart_part *q = multipart_first(p, MULTIPART_PARAMS);
+    CHECK(l && m && q);
+    if (!l || !m || !q)
+        return;
+    CHECK_EQ_INT(l->len, sizeof logits_data - 1);
+    CHECK(memcmp(l->data, logits_data, l->len) == 0);
+    CHECK(((uintptr_t)l->data % 64) == 0);
+    CHECK(strcmp(l->filename, "l.npy") == 0);
+    CHECK(strcmp(l->content_type, "application/octet-stream") == 0);
+    CHECK_EQ_INT(m->len, sizeof mask_data - 1);
+    CHECK(memcmp(m->data, mask_data, m->len) == 0);
+    CHECK(((uintptr_t)m->data % 64) == 0);
+    CHECK_EQ_INT(q->len, 12);
+    CHECK(memcmp(q->data, "{\"gamma\": 1}", 12) == 0);
+}
+
+static void test_whole_body(void)
+{
+    char body[2048], detail[256] = "";
+    size_t len = build_body(body, sizeof body, "{\"gamma\": 1}");
+    multipart_parser *p = NULL;
+    CHECK_EQ_INT(multipart_new(CT, len, &default_limits, &p, detail, sizeof detail), 0);
+    CHECK_EQ_INT(multipart_feed(p, body, len, detail, sizeof detail), 0);
+    CHECK_EQ_INT(multipart_finish(p, false, detail, sizeof detail), 0);
+    CHECK_EQ_INT(multipart_bytes(p), len);
+    check_parts(p);
+    multipart_free(p);
+}
+
+/* Two chunks, split at every byte position; with and without a known length. */
+static void test_every_split(void)
+{
+    char body[2048], detail[256] = "";
+    size_t len = build_body(body, sizeof body, "{\"gamma\": 1}");
+    int bad = 0;
+    for (size_t cut = 0; cut <= len; cut++) {
+        for (int known = 0; known < 2; known++) {
+            multipart_parser *p = NULL;
+            int rc = multipart_new(CT, known ? len : 0, &default_limits, &p, detail,
+                                   sizeof detail);
+            rc = rc ? rc : multipart_feed(p, body, cut, detail, sizeof detail);
+            rc = rc ? rc : multipart_feed(p, body + cut, len - cut, detail, sizeof detail);
+            rc = rc ? rc : multipart_finish(p, false, detail, sizeof detail);
+            if (rc) {
+                bad++;
+                fprintf(stderr, "  cut %zu: %d %s\n", cut, rc, detail);
+            } else {
+                check_parts(p);
+            }
+            multipart_free(p);
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
+/* Byte by byte and in chunks of 3 and 7. */
+static void test_small_chunks(void)
+{
+    char body[2048], detail[256] = "";
+    size_t len = build_body(body, sizeof body, "{\"gamma\": 1}");
+    size_t steps[] = {1, 3, 7, 64};
+    for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+        multipart_parser *p = NULL;
+        CHECK_EQ_INT(multipart_new(CT, len, &default_limits, &p, detail, sizeof detail), 0);
+        CHECK_EQ_INT(feed_chunks(p, body, len, steps[s], detail, sizeof detail), 0);
+        CHECK_EQ_INT(multipart_finish(p, false, detail, sizeof detail), 0);
+        check_parts(p);
+        multipart_free(p);
+    }
+}
+
+static int parse_all(const char *ct, const char *body, size_t len, const multipart_limits *lim,
+                     char *detail, size_t dl)
+{
+    multipart_parser *p = NULL;
+    int rc = multipart_new(ct, len, lim, &p, detail, dl);
+    rc = rc ? rc : multipart_feed(p, body, len, detail, dl);
+    rc = rc ? rc : multipart_finish(p, false, detail, dl);
+    multipart_free(p);
+    return rc;
+}
+
+static void test_missing_final_boundary(void)
+{
+    char body[2048], detail[256] = "";
+    (void)build_body(body, sizeof body, "{}");
+    /* Cut before the closing "--XyZ-123--" at a few places. */
+    const char *close = strstr(body, "\r\n--XyZ-123--");
+    size_t at = (size_t)(close - body);
+    for (size_t cut = at - 3; cut < at + 12; cut++) {
+        CHECK_EQ_INT(parse_all(CT, body, cut, &default_limits, detail, sizeof detail), 400);
+        CHECK(strstr(detail, "closing boundary") != NULL);
+    }
+    /* And a body with no boundary at all. */
+    CHECK_EQ_INT(parse_all(CT, "just text", 9, &default_limits, detail, sizeof detail), 400);
+}
+
+static void test_header_limits(void)
+{
+    static char body[3 * MULTIPART_MAX_PART_HEADER];
+    char detail[256] = "";
+    size_t n = (size_t)snprintf(body, sizeof body, "--XyZ-123\r\nX-Long: ");
+    memset(body + n, 'a', MULTIPART_MAX_PART_HEADER + 10);
+    n += MULTIPART_MAX_PART_HEADER + 10;
+    n += (size_t)snprintf(body + n, sizeof body - n, "\r\n\r\nx\r\n--XyZ-123--\r\n");
+    CHECK_EQ_INT(parse_all(CT, body, n, &default_limits, detail, sizeof detail), 400);
+    CHECK(strstr(detail, "headers longer") != NULL);
+
+    const char no_disp[] = "--XyZ-123\r\nContent-Type: text/plain\r\n\r\nx\r\n--XyZ-123--";
+    CHECK_EQ_INT(parse_all(CT, no_disp, sizeof no_disp - 1, &default_limits, detail,
+                           sizeof detail), 400);
+    CHECK(strstr(detail, "Content-Disposition") != NULL);
+
+    const char nul[] = "--XyZ-123\r\nContent-Disposition: form-data; name=\"mask\0\"\r\n\r\n";
+    CHECK_EQ_INT(parse_all(CT, nul, sizeof nul - 1, &default_limits, detail, sizeof detail),
+                 400);
+
+    const char bad_line[] = "--XyZ-123x\r\n";
+    CHECK_EQ_INT(parse_all(CT, bad_line, sizeof bad_line - 1, &default_limits, detail,
+                           sizeof detail), 400);
+}
+
+static void test_part_rules(void)
+{
+    char detail[256] = "";
+    const char unknown[] = "--XyZ-123\r\nContent-Disposition: form-data; name=\"logit\"\r\n\r\n"
+                           "x\r\n--XyZ-123--\r\n";
+    CHECK_EQ_INT(parse_all(CT, unknown, sizeof unknown - 1, &default_limits, detail,
+                           sizeof detail), 400);
+    CHECK(strstr(detail, "unknown part 'logit'") != NULL);
+
+    const char twice[] = "--XyZ-123\r\nContent-Disposition: form-data; name=\"logits\"\r\n\r\n"
+                         "x\r\n--XyZ-123\r\nContent-Disposition: form-data; name=\"logits\"\r\n"
+                         "\r\ny\r\n--XyZ-123--\r\n";
+    CHECK_EQ_INT(parse_all(CT, twice, sizeof twice - 1, &default_limits, detail,
+                           sizeof detail), 400);
+    CHECK(strstr(detail, "twice") != NULL);
+
+    const char no_mask[] = "--XyZ-123\r\nContent-Disposition: form-data; name=\"logits\"\r\n\r\n"
+                           "x\r\n--XyZ-123--\r\n";
+    CHECK_EQ_INT(parse_all(CT, no_mask, sizeof no_mask - 1, &default_limits, detail,
+                           sizeof detail), 400);
+    CHECK(strstr(detail, "mask") != NULL);
+
+    const char no_logits[] = "--XyZ-123\r\nContent-Disposition: form-data; name=\"mask\"\r\n\r\n"
+                             "x\r\n--XyZ-123--\r\n";
+    CHECK_EQ_INT(parse_all(CT, no_logits, sizeof no_logits - 1, &default_limits, detail,
+                           sizeof detail), 400);
+    CHECK(strstr(detail, "logits part is missing") != NULL);
+
+    /* An empty part is kept, with no buffer. */
+    const char empty[] = "--XyZ-123\r\nContent-Disposition: form-data; name=\"logits\"\r\n\r\n"
+                         "\r\n--XyZ-123\r\nContent-Disposition: form-data; name=\"mask\"\r\n\r\n"
+                         "\r\n--XyZ-123--";
+    multipart_parser *p = NULL;
+    CHECK_EQ_INT(multipart_new(CT, 0, &default_limits, &p, detail, sizeof detail), 0);
+    CHECK_EQ_INT(multipart_feed(p, empty, sizeof empty - 1, detail, sizeof detail), 0);
+    CHECK_EQ_INT(multipart_finish(p, false, detail, sizeof detail), 0);
+    CHECK_EQ_INT(multipart_count(p), 2);
+    CHECK_EQ_INT(multipart_get(p, 0)->len, 0);
+    multipart_free(p);
+}
+
+static void test_size_limits(void)
+{
+    char body[4096], detail[256] = "";
+    /* params over its limit: 413 */
+    multipart_limits small = {1 << 20, 16, 8};
+    size_t len = build_body(body, sizeof body, "{\"gamma\": 1}");
+    CHECK_EQ_INT(parse_all(CT, body, len, &small, detail, sizeof detail), 413);
+    CHECK(strstr(detail, "params part") != NULL);
+
+    /* too many parts: 413 */
+    multipart_limits two = {1 << 20, 2, 1024};
+    CHECK_EQ_INT(parse_all(CT, body, len, &two, detail, sizeof detail), 413);
+    CHECK(strstr(detail, "parts") != NULL);
+
+    /* the body over its limit, counted as it arrives (chunked: no length known): 413 */
+    multipart_limits tiny = {100, 16, 1024};
+    multipart_parser *p = NULL;
+    CHECK_EQ_INT(multipart_new(CT, 0, &tiny, &p, detail, sizeof detail), 0);
+    CHECK_EQ_INT(feed_chunks(p, body, len, 10, detail, sizeof detail), 413);
+    /* sticky: later chunks answer the same */
+    CHECK_EQ_INT(multipart_feed(p, "x", 1, detail, sizeof detail), 413);
+    multipart_free(p);
+
+    /* A large part grows across many chunks and stays intact. */
+    size_t big = 3 * 1024 * 1024 + 17;
+    size_t cap = big + 512;
+    char *b = malloc(cap);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    size_t n = (size_t)snprintf(b, cap, "--XyZ-123\r\nContent-Disposition: form-data; "
+                                        "name=\"mask\"\r\n\r\n");
+    for (size_t i = 0; i < big; i++)
+        b[n + i] = (char)(i * 7 + (i >> 9));
+    size_t data_at = n;
+    n += big;
+    n += (size_t)snprintf(b + n, cap - n, "\r\n--XyZ-123\r\nContent-Disposition: form-data; "
+                                          "name=logits\r\n\r\nL\r\n--XyZ-123--\r\n");
+    multipart_limits lim = {64 << 20, 16, 1024};
+    CHECK_EQ_INT(multipart_new(CT, 0, &lim, &p, detail, sizeof detail), 0);
+    CHECK_EQ_INT(feed_chunks(p, b, n, 4093, detail, sizeof detail), 0);
+    CHECK_EQ_INT(multipart_finish(p, false, detail, sizeof detail), 0);
+    const multipart_part *m = multipart_first(p, MULTIPART_MASK);
+    CHECK(m && m->len == big && memcmp(m->data, b + data_at, big) == 0);
+    multipart_free(p);
+    free(b);
+}
+
+static void test_content_type(void)
+{
+    char out[MULTIPART_MAX_BOUNDARY + 1], detail[256];
+    CHECK_EQ_INT(multipart_boundary("application/json", out, sizeof out, detail, sizeof detail),
+                 415);
+    CHECK_EQ_INT(multipart_boundary(NULL, out, sizeof out, detail, sizeof detail), 415);
+    CHECK_EQ_INT(multipart_boundary("multipart/form-data", out, sizeof out, detail,
+                                    sizeof detail), 400);
+    CHECK_EQ_INT(multipart_boundary("multipart/form-data; boundary=", out, sizeof out, detail,
+                                    sizeof detail), 400);
+    CHECK_EQ_INT(multipart_boundary("multipart/form-data; boundary=a\rb", out, sizeof out,
+                                    detail, sizeof detail), 400);
+    CHECK_EQ_INT(multipart_boundary("Multipart/Form-Data; charset=utf-8; boundary=\"a b:c\"",
+                                    out, sizeof out, detail, sizeof detail), 0);
+    CHECK(strcmp(out, "a b:c") == 0);
+    CHECK_EQ_INT(multipart_boundary("multipart/form-data;boundary=----WebKitFormBoundary7MA4",
+                                    out, sizeof out, detail, sizeof detail), 0);
+    CHECK(strcmp(out, "----WebKitFormBoundary7MA4") == 0);
+    char long_ct[200];
+    snprintf(long_ct, sizeof long_ct, "multipart/form-data; boundary=%071d", 0);
+    CHECK_EQ_INT(multipart_boundary(long_ct, out, sizeof out, detail, sizeof detail), 400);
+}
+
+int main(void)
+{
+    RUN(test_whole_body);
+    RUN(test_every_split);
+    RUN(test_small_chunks);
+    RUN(test_missing_final_boundary);
+    RUN(test_header_limits);
+    RUN(test_part_rules);
+    RUN(test_size_limits);
+    RUN(test_content_type);
+    return TESTS_DONE();
+}
