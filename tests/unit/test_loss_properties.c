@@ -1,0 +1,406 @@
+/*
+ * test_loss_properties.c - properties of the evaluation on random inputs: the AVX2 kernel
+ * agrees with the scalar one (normal, extreme and half-precision logits), split-then-merge and
+ * batch order and thread count change no bit, standard focal with gamma 0 and alpha 1 is CE,
+ * non-finite logits are named, bad shapes and parameters are refused.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "segloss/segloss.h"
+#include "testing.h"
+
+static segloss_ctx *scalar1, *avx1, *avx2, *avx7;
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rng_next(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static double rng_uniform(void)
+{
+    return (double)(rng_next() >> 11) * 0x1p-53;
+}
+static double rng_normal(void)
+{
+    double u = rng_uniform() + 1e-300, v = rng_uniform();
+    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+typedef struct inputs {
+    size_t n, c, h, w, mh, mw;
+    segloss_dtype dtype;
+    void *logits;
+    uint8_t *labels;
+    segloss_tensor lt, mt;
+} inputs;
+
+/* Random logits (scale sigma, plus `peak` on the label's class) and labels with ~5% ignored. */
+static void make_inputs(inputs *in, size_t n, size_t c, size_t h, size_t w, size_t mh,
+                        size_t mw, segloss_dtype dtype, double sigma, double peak)
+{
+    memset(in, 0, sizeof *in);
+    *in = (inputs){.n = n, .c = c, .h = h, .w = w, .mh = mh, .mw = mw, .dtype = dtype};
+    size_t count = n * c * h * w, esize = segloss_dtype_size(dtype);
+    in->logits = aligned_alloc(64, (count * esize + 63) & ~(size_t)63);
+    in->labels = malloc(n * mh * mw);
+    for (size_t i = 0; i < n * mh * mw; i++) {
+        double u = rng_uniform();
+        in->labels[i] = u < 0.05 ? 255 : (uint8_t)(rng_next() % c);
+    }
+    for (size_t i = 0; i < count; i++) {
+        size_t px = i % (h * w), k = (i / (h * w)) % c, img = i / (c * h * w);
+        double v = rng_normal() * sigma;
+        if (mh == h && mw == w && in->labels[img * h * w + px] == k)
+            v += peak;
+        switch (dtype) {
+        case SEGLOSS_F32: ((float *)in->logits)[i] = (float)v; break;
+        case SEGLOSS_F64: ((double *)in->logits)[i] = v; break;
+        case SEGLOSS_F16:
+            ((uint16_t *)in->logits)[i] = segloss_float_to_half((float)fmax(-6e4, fmin(6e4, v)));
+            break;
+        case SEGLOSS_BF16: {
+            float f = (float)v;
+            uint32_t bits;
+            memcpy(&bits, &f, 4);
+            ((uint16_t *)in->logits)[i] = (uint16_t)(bits >> 16);
+            break;
+        }
+        default: break;
+        }
+    }
+    in->lt = (segloss_tensor){in->logits, dtype, 4, {n, c, h, w}};
+    in->mt = (segloss_tensor){in->labels, SEGLOSS_U8, 3, {n, mh, mw}};
+}
+
+static void free_inputs(inputs *in)
+{
+    free(in->logits);
+    free(in->labels);
+}
+
+static segloss_result *eval(segloss_ctx *ctx, const inputs *in, const segloss_params *p)
+{
+    segloss_result *r = NULL;
+    char detail[256] = "";
+    int rc = segloss_evaluate(ctx, &in->lt, &in->mt, p, &r, detail, sizeof detail);
+    CHECK_MSG(rc == 0, "evaluate: %s", detail);
+    return r;
+}
+
+static int close_rel(double a, double b, double rel)
+{
+    if (isnan(a) || isnan(b))
+        return isnan(a) && isnan(b);
+    return fabs(a - b) <= rel * fmax(fabs(b), 1e-3);
+}
+
+/* Every number of two results within rel; counts exactly, except the f_score's p > threshold
+ * counts, which may flip for a probability within float rounding of the threshold. */
+static void check_results_close(const segloss_result *a, const segloss_result *b, double rel)
+{
+    CHECK_MSG(close_rel(a->ce, b->ce, rel), "ce %.17g vs %.17g", a->ce, b->ce);
+    CHECK_MSG(close_rel(a->focal, b->focal, rel), "focal %.17g vs %.17g", a->focal, b->focal);
+    CHECK_MSG(close_rel(a->dice, b->dice, rel), "dice %.17g vs %.17g", a->dice, b->dice);
+    CHECK_MSG(close_rel(a->total, b->total, rel), "total");
+    CHECK_EQ_INT(a->pixels_valid, b->pixels_valid);
+    for (size_t k = 0; k < a->num_classes; k++) {
+        CHECK_MSG(close_rel(a->dice_per_class[k], b->dice_per_class[k], rel), "dice[%zu]", k);
+        CHECK_MSG(close_rel(a->f_score[k], b->f_score[k], 1e-4), "f_score[%zu]", k);
+        CHECK_MSG(close_rel(a->iou[k], b->iou[k], 0), "iou[%zu]", k);
+    }
+    size_t cc = a->num_classes * a->num_classes;
+    CHECK(memcmp(a->stats->confusion, b->stats->confusion, cc * sizeof(uint64_t)) == 0);
+}
+
+static void avx2_matches_scalar(void)
+{
+    static const struct {
+        size_t n, c, h, w;
+        segloss_dtype dtype;
+        double sigma, peak;
+        segloss_semantics sem;
+        double gamma;
+    } cfg[] = {
+        {2, 21, 24, 40, SEGLOSS_F32, 3, 0, SEGLOSS_SEED, 2},
+        {1, 5, 13, 17, SEGLOSS_F32, 3, 4, SEGLOSS_STANDARD, 0.7},
+        {3, 2, 9, 11, SEGLOSS_F32, 1, 2, SEGLOSS_SEED, 1},
+        {1, 1, 8, 8, SEGLOSS_F32, 1, 0, SEGLOSS_SEED, 2},
+        {2, 37, 16, 16, SEGLOSS_F32, 0.1, 0, SEGLOSS_STANDARD, 2},
+        {1, 4, 16, 24, SEGLOSS_F32, 1e4, 0, SEGLOSS_SEED, 2},     /* extreme logits */
+        {1, 4, 16, 24, SEGLOSS_F32, 1e4, 0, SEGLOSS_STANDARD, 3}, /* extreme logits */
+        {2, 21, 16, 32, SEGLOSS_F16, 3, 2, SEGLOSS_SEED, 2},
+        {2, 21, 16, 32, SEGLOSS_BF16, 3, 2, SEGLOSS_STANDARD, 2},
+        {1, 6, 20, 20, SEGLOSS_F64, 3, 1, SEGLOSS_SEED, 2},
+        {1, 3, 32, 32, SEGLOSS_F32, 3, 12, SEGLOSS_SEED, 2},      /* confident pixels */
+    };
+    for (size_t i = 0; i < sizeof cfg / sizeof cfg[0]; i++) {
+        inputs in;
+        make_inputs(&in, cfg[i].n, cfg[i].c, cfg[i].h, cfg[i].w, cfg[i].h, cfg[i].w,
+                    cfg[i].dtype, cfg[i].sigma, cfg[i].peak);
+        double weights[64], alpha[64];
+        for (size_t k = 0; k < cfg[i].c; k++) {
+            weights[k] = 0.5 + rng_uniform();
+            alpha[k] = 0.1 + 0.8 * rng_uniform();
+        }
+        segloss_params p;
+        segloss_params_default(&p);
+        p.semantics = cfg[i].sem;
+        p.gamma = cfg[i].gamma;
+        p.class_weights = weights;
+        p.class_weights_len = cfg[i].c;
+        if (i % 2) {
+            p.alpha_kind = SEGLOSS_ALPHA_PER_CLASS;
+            p.alpha_per_class = alpha;
+            p.alpha_len = cfg[i].c;
+        }
+        segloss_result *a = eval(scalar1, &in, &p), *b = eval(avx2, &in, &p);
+        if (a && b) {
+            check_results_close(b, a, 1e-6);
+            if (testing_current_failed)
+                fprintf(stderr, "  (configuration %zu)\n", i);
+        }
+        segloss_result_free(a);
+        segloss_result_free(b);
+        free_inputs(&in);
+    }
+}
+
+static void resize_avx2_matches_scalar(void)
+{
+    inputs in;
+    make_inputs(&in, 2, 21, 16, 12, 61, 45, SEGLOSS_F32, 3, 0);
+    segloss_params p;
+    segloss_params_default(&p);
+    segloss_result *a = eval(scalar1, &in, &p), *b = eval(avx2, &in, &p);
+    if (a && b) {
+        check_results_close(b, a, 1e-6);
+        CHECK_EQ_INT(b->h, 61);
+        CHECK_EQ_INT(b->w, 45);
+        CHECK_EQ_INT(b->pixels_total, 2 * 61 * 45);
+    }
+    segloss_result_free(a);
+    segloss_result_free(b);
+    free_inputs(&in);
+}
+
+static segloss_stats *stats_of(segloss_ctx *ctx, const segloss_tensor *l, const segloss_tensor *m,
+                               const segloss_params *p)
+{
+    segloss_stats *s = NULL;
+    char detail[256] = "";
+    int rc = segloss_evaluate_stats(ctx, l, m, p, &s, detail, sizeof detail);
+    CHECK_MSG(rc == 0, "%s", detail);
+    return s;
+}
+
+/* Image i of a batch as its own (1, ...) tensors. */
+static void slice(const inputs *in, size_t i, segloss_tensor *l, segloss_tensor *m)
+{
+    size_t plane = in->c * in->h * in->w * segloss_dtype_size(in->dtype);
+    *l = in->lt;
+    l->shape[0] = 1;
+    l->data = (const char *)in->logits + i * plane;
+    *m = in->mt;
+    m->shape[0] = 1;
+    m->data = in->labels + i * in->mh * in->mw;
+}
+
+static void split_merge_and_order_are_exact(void)
+{
+    for (int resize = 0; resize < 2; resize++) {
+        for (int sem = 0; sem < 2; sem++) {
+            inputs in;
+            make_inputs(&in, 4, 7, 33, 29, resize ? 50 : 33, resize ? 41 : 29, SEGLOSS_F32, 3,
+                        1);
+            segloss_params p;
+            segloss_params_default(&p);
+            p.semantics = (segloss_semantics)sem;
+            segloss_stats *whole = stats_of(avx2, &in.lt, &in.mt, &p);
+            segloss_stats *merged = segloss_stats_new(7, p.semantics);
+            segloss_stats *reversed = segloss_stats_new(7, p.semantics);
+            for (size_t i = 0; i < 4; i++) {
+                segloss_tensor l, m;
+                slice(&in, i, &l, &m);
+                segloss_stats *one = stats_of(avx7, &l, &m, &p);
+                CHECK(one && segloss_stats_merge(merged, one) == 0);
+                segloss_stats_free(one);
+                slice(&in, 3 - i, &l, &m);
+                one = stats_of(avx1, &l, &m, &p);
+                CHECK(one && segloss_stats_merge(reversed, one) == 0);
+                segloss_stats_free(one);
+            }
+            CHECK(whole && segloss_stats_equal(whole, merged));
+            CHECK(whole && segloss_stats_equal(whole, reversed));
+            segloss_stats_free(whole);
+            segloss_stats_free(merged);
+            segloss_stats_free(reversed);
+            free_inputs(&in);
+        }
+    }
+}
+
+static void thread_counts_are_bit_identical(void)
+{
+    inputs in;
+    make_inputs(&in, 3, 21, 64, 80, 64, 80, SEGLOSS_F32, 3, 1);
+    segloss_params p;
+    segloss_params_default(&p);
+    segloss_stats *s1 = stats_of(avx1, &in.lt, &in.mt, &p);
+    segloss_stats *s2 = stats_of(avx2, &in.lt, &in.mt, &p);
+    segloss_stats *s7 = stats_of(avx7, &in.lt, &in.mt, &p);
+    CHECK(s1 && s2 && s7 && segloss_stats_equal(s1, s2) && segloss_stats_equal(s1, s7));
+    segloss_stats_free(s1);
+    segloss_stats_free(s2);
+    segloss_stats_free(s7);
+    free_inputs(&in);
+}
+
+static void standard_focal_gamma0_alpha1_is_ce(void)
+{
+    inputs in;
+    make_inputs(&in, 2, 9, 20, 24, 20, 24, SEGLOSS_F32, 3, 1);
+    double weights[9] = {0.5, 1, 1.5, 2, 0.1, 3, 1, 1, 0.7};
+    segloss_params p;
+    segloss_params_default(&p);
+    p.semantics = SEGLOSS_STANDARD;
+    p.gamma = 0;
+    p.alpha = 1;
+    p.class_weights = weights;
+    p.class_weights_len = 9;
+    segloss_ctx *ctxs[2] = {scalar1, avx2};
+    for (int i = 0; i < 2; i++) {
+        segloss_result *r = eval(ctxs[i], &in, &p);
+        if (r)
+            CHECK_CLOSE(r->focal, r->ce, 1e-12, 1e-12);
+        segloss_result_free(r);
+    }
+    free_inputs(&in);
+}
+
+static void nonfinite_logits_are_named(void)
+{
+    inputs in;
+    make_inputs(&in, 2, 3, 4, 5, 4, 5, SEGLOSS_F32, 1, 0);
+    float *x = in.logits;
+    x[((1 * 3 + 2) * 4 + 3) * 5 + 4] = NAN;
+    x[((1 * 3 + 2) * 4 + 3) * 5 + 1] = INFINITY;
+    segloss_params p;
+    segloss_params_default(&p);
+    segloss_ctx *ctxs[2] = {scalar1, avx2};
+    for (int i = 0; i < 2; i++) {
+        segloss_result *r = NULL;
+        char detail[256] = "";
+        int rc = segloss_evaluate(ctxs[i], &in.lt, &in.mt, &p, &r, detail, sizeof detail);
+        CHECK_EQ_INT(rc, SEGLOSS_ENONFINITE);
+        CHECK_MSG(strstr(detail, "logits[1, 2, 3, 1] is +infinity") != NULL, "%s", detail);
+        CHECK(r == NULL);
+    }
+    /* with resizing, a NaN that no output pixel reads is still found */
+    x[((1 * 3 + 2) * 4 + 3) * 5 + 1] = 0;
+    in.mt.shape[1] = 2;
+    in.mt.shape[2] = 2;
+    segloss_result *r = NULL;
+    char detail[256] = "";
+    CHECK_EQ_INT(segloss_evaluate(avx2, &in.lt, &in.mt, &p, &r, detail, sizeof detail),
+                 SEGLOSS_ENONFINITE);
+    CHECK_MSG(strstr(detail, "logits[1, 2, 3, 4] is NaN") != NULL, "%s", detail);
+    free_inputs(&in);
+}
+
+static void shapes_and_params_are_checked(void)
+{
+    inputs in;
+    make_inputs(&in, 2, 3, 4, 5, 4, 5, SEGLOSS_F32, 1, 0);
+    segloss_params p;
+    segloss_params_default(&p);
+    segloss_result *r = NULL;
+    char detail[256] = "";
+    in.mt.shape[0] = 3;
+    CHECK_EQ_INT(segloss_evaluate(avx2, &in.lt, &in.mt, &p, &r, detail, sizeof detail),
+                 SEGLOSS_ESHAPE);
+    CHECK(strstr(detail, "2 images but there are 3 masks") != NULL);
+    in.mt.shape[0] = 2;
+    double w[2] = {1, 2};
+    p.class_weights = w;
+    p.class_weights_len = 2;
+    CHECK_EQ_INT(segloss_evaluate(avx2, &in.lt, &in.mt, &p, &r, detail, sizeof detail),
+                 SEGLOSS_EPARAM);
+    CHECK(strstr(detail, "class_weights has 2 values; the logits have 3 classes") != NULL);
+    double wneg[3] = {1, -2, 1};
+    p.class_weights = wneg;
+    p.class_weights_len = 3;
+    CHECK_EQ_INT(segloss_evaluate(avx2, &in.lt, &in.mt, &p, &r, detail, sizeof detail),
+                 SEGLOSS_EPARAM);
+    CHECK(r == NULL);
+    free_inputs(&in);
+}
+
+static void all_ignored_is_undefined_ce(void)
+{
+    inputs in;
+    make_inputs(&in, 1, 3, 8, 8, 8, 8, SEGLOSS_F32, 1, 0);
+    memset(in.labels, 255, 64);
+    segloss_params p;
+    segloss_params_default(&p);
+    segloss_result *r = eval(avx2, &in, &p);
+    if (r) {
+        CHECK(isnan(r->ce));
+        CHECK(isnan(r->total));
+        CHECK(r->focal == 0);
+        CHECK_EQ_INT(r->pixels_valid, 0);
+        CHECK_EQ_INT(r->pixels_ignored, 64);
+        CHECK(r->accuracy == 0);
+    }
+    segloss_result_free(r);
+    free_inputs(&in);
+}
+
+static void stats_serialize_round_trip(void)
+{
+    inputs in;
+    make_inputs(&in, 2, 5, 8, 8, 8, 8, SEGLOSS_F32, 2, 1);
+    segloss_params p;
+    segloss_params_default(&p);
+    segloss_stats *s = stats_of(avx2, &in.lt, &in.mt, &p), *back = NULL;
+    size_t need = 0;
+    CHECK(segloss_stats_serialize(s, NULL, 0, &need) == SEGLOSS_EINVAL && need > 0);
+    unsigned char *buf = malloc(need);
+    CHECK(segloss_stats_serialize(s, buf, need, &need) == 0);
+    CHECK(segloss_stats_deserialize(buf, need, &back) == 0);
+    CHECK(back && segloss_stats_equal(s, back));
+    CHECK(segloss_stats_deserialize(buf, need - 1, &back) == SEGLOSS_EFORMAT);
+    buf[0] = 'X';
+    CHECK(segloss_stats_deserialize(buf, need, &back) == SEGLOSS_EFORMAT);
+    free(buf);
+    segloss_stats_free(s);
+    free_inputs(&in);
+}
+
+int main(void)
+{
+    if (segloss_ctx_new(&scalar1, 1, SEGLOSS_KERNEL_SCALAR) ||
+        segloss_ctx_new(&avx1, 1, SEGLOSS_KERNEL_AVX2) ||
+        segloss_ctx_new(&avx2, 2, SEGLOSS_KERNEL_AVX2) ||
+        segloss_ctx_new(&avx7, 7, SEGLOSS_KERNEL_AVX2))
+        return 1;
+    printf("# fast kernel: %s\n", segloss_kernel_name(segloss_ctx_kernel(avx2)));
+    RUN(avx2_matches_scalar);
+    RUN(resize_avx2_matches_scalar);
+    RUN(split_merge_and_order_are_exact);
+    RUN(thread_counts_are_bit_identical);
+    RUN(standard_focal_gamma0_alpha1_is_ce);
+    RUN(nonfinite_logits_are_named);
+    RUN(shapes_and_params_are_checked);
+    RUN(all_ignored_is_undefined_ce);
+    RUN(stats_serialize_round_trip);
+    segloss_ctx_free(scalar1);
+    segloss_ctx_free(avx1);
+    segloss_ctx_free(avx2);
+    segloss_ctx_free(avx7);
+    return TESTS_DONE();
+}
