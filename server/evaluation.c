@@ -1,0 +1,264 @@
+/*
+ * evaluation.c - decode, check, evaluate, serialise (see evaluation.h).
+ */
+#include "evaluation.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "problem.h"
+#include "result_json.h"
+
+/* Label buffers are aligned like the part buffers, for the vector kernels. */
+#define EVALUATION_LABEL_ALIGN 64
+
+double evaluation_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void outcome_fail(evaluation_outcome *out, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void outcome_fail(evaluation_outcome *out, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->detail, sizeof out->detail, fmt, ap);
+    va_end(ap);
+    out->status = status;
+}
+
+void evaluation_outcome_clear(evaluation_outcome *out)
+{
+    free(out->body);
+    segloss_result_free(out->result);
+    memset(out, 0, sizeof *out);
+}
+
+/* The decoded masks: one N x H x W buffer. */
+typedef struct label_set {
+    segloss_tensor tensor;
+    void *buffer;  /* aligned_alloc'ed (PNG masks) */
+    void *owned;   /* decoder copy (.npy masks), or NULL */
+} label_set;
+
+/* Probes every PNG mask, checks their count and sizes, decodes all into one buffer. */
+static int decode_png_masks(const evaluation_request *req, const segloss_limits *limits,
+                            size_t n, label_set *labels, evaluation_outcome *out)
+{
+    char detail[EVALUATION_DETAIL_MAX - 32];
+    segloss_png_info first = {0};
+    bool wide = false;
+    if (req->mask_count != n) {
+        outcome_fail(out, 422,
+                     "%zu mask parts for a batch of %zu logits; send one PNG mask per batch "
+                     "item, in order",
+                     req->mask_count, n);
+        return -1;
+    }
+    for (size_t i = 0; i < req->mask_count; i++) {
+        segloss_png_info info;
+        int rc = segloss_png_mask_probe(req->masks[i].data, req->masks[i].len, limits, &info,
+                                        detail, sizeof detail);
+        if (rc) {
+            outcome_fail(out, problem_status_for_code(rc), "mask %zu: %s", i, detail);
+            return -1;
+        }
+        if (i == 0)
+            first = info;
+        else if (info.width != first.width || info.height != first.height) {
+            outcome_fail(out, 422,
+                         "mask %zu is %ux%u (width x height) but mask 0 is %ux%u; all masks "
+                         "of a request must have the same size",
+                         i, info.width, info.height, first.width, first.height);
+            return -1;
+        }
+        wide |= info.bit_depth > 8;
+    }
+    segloss_dtype dtype = wide ? SEGLOSS_U16 : SEGLOSS_U8;
+    size_t elem = segloss_dtype_size(dtype);
+    size_t plane = 0, bytes = 0, all = 0;
+    if (segloss_mul_size(first.width, first.height, &plane) ||
+        segloss_mul_size(plane, elem, &bytes) || segloss_mul_size(bytes, n, &all) ||
+        all > SIZE_MAX - EVALUATION_LABEL_ALIGN) {
+        outcome_fail(out, 413, "the masks are too large to hold (%zu x %ux%u)", n, first.width,
+                     first.height);
+        return -1;
+    }
+    size_t rounded = (all + EVALUATION_LABEL_ALIGN - 1) / EVALUATION_LABEL_ALIGN *
+                     EVALUATION_LABEL_ALIGN;
+    labels->buffer = aligned_alloc(EVALUATION_LABEL_ALIGN, rounded ? rounded : 64);
+    if (!labels->buffer) {
+        outcome_fail(out, 503, "out of memory for %zu bytes of masks; retry later", all);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = segloss_png_mask_decode(req->masks[i].data, req->masks[i].len, limits, dtype,
+                                         (unsigned char *)labels->buffer + i * bytes, bytes,
+                                         detail, sizeof detail);
+        if (rc) {
+            outcome_fail(out, problem_status_for_code(rc), "mask %zu: %s", i, detail);
+            return -1;
+        }
+    }
+    labels->tensor.data = labels->buffer;
+    labels->tensor.dtype = dtype;
+    labels->tensor.rank = 3;
+    labels->tensor.shape[0] = n;
+    labels->tensor.shape[1] = first.height;
+    labels->tensor.shape[2] = first.width;
+    return 0;
+}
+
+static int decode_masks(const evaluation_request *req, const segloss_limits *limits, size_t n,
+                        label_set *labels, evaluation_outcome *out)
+{
+    char detail[EVALUATION_DETAIL_MAX - 32];
+    segloss_format first = SEGLOSS_FORMAT_UNKNOWN;
+    for (size_t i = 0; i < req->mask_count; i++) {
+        segloss_format f = segloss_detect_format(req->masks[i].data, req->masks[i].len);
+        if (f == SEGLOSS_FORMAT_JPEG) {
+            outcome_fail(out, 415,
+                         "mask %zu is a JPEG; masks must be lossless (PNG or .npy): JPEG "
+                         "compression changes class indices",
+                         i);
+            return -1;
+        }
+        if (f != SEGLOSS_FORMAT_PNG && f != SEGLOSS_FORMAT_NPY) {
+            outcome_fail(out, 415,
+                         "mask %zu is not a PNG or .npy file (%s); send 8-bit grey, palette or "
+                         "16-bit grey PNGs, or one .npy integer array",
+                         i, req->masks[i].len ? "unrecognised first bytes" : "empty part");
+            return -1;
+        }
+        if (i == 0)
+            first = f;
+        else if (f != first) {
+            outcome_fail(out, 422,
+                         "mask %zu is %s but mask 0 is %s; send PNGs only, or one .npy array",
+                         i, segloss_format_name(f), segloss_format_name(first));
+            return -1;
+        }
+    }
+    if (first == SEGLOSS_FORMAT_PNG)
+        return decode_png_masks(req, limits, n, labels, out);
+    if (req->mask_count != 1) {
+        outcome_fail(out, 422,
+                     "%zu .npy mask parts; send one .npy array of shape (N,H,W) for the whole "
+                     "batch",
+                     req->mask_count);
+        return -1;
+    }
+    int rc = segloss_npy_decode(req->masks[0].data, req->masks[0].len, SEGLOSS_ROLE_LABELS,
+                                limits, &labels->tensor, &labels->owned, detail, sizeof detail);
+    if (rc) {
+        outcome_fail(out, problem_status_for_code(rc), "mask: %s", detail);
+        return -1;
+    }
+    size_t mask_n = labels->tensor.rank == 3 ? labels->tensor.shape[0] : 1;
+    if (mask_n != n) {
+        outcome_fail(out, 422,
+                     "the .npy mask holds %zu label maps but the logits a batch of %zu; the "
+                     "mask must be (N,H,W) with the logits' N",
+                     mask_n, n);
+        return -1;
+    }
+    return 0;
+}
+
+void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
+                    const evaluation_request *req, evaluation_outcome *out)
+{
+    char detail[EVALUATION_DETAIL_MAX - 32] = "";
+    segloss_tensor logits = {0};
+    void *owned_logits = NULL;
+    label_set labels = {0};
+    segloss_result *result = NULL;
+    memset(out, 0, sizeof *out);
+    out->status = 200;
+
+    double t0 = evaluation_now();
+    segloss_format fmt = segloss_detect_format(req->logits.data, req->logits.len);
+    int rc = 0;
+    if (fmt == SEGLOSS_FORMAT_SAFETENSORS) {
+        rc = segloss_safetensors_decode(req->logits.data, req->logits.len, limits, &logits,
+                                        &owned_logits,
+                                        req->mask_count ? NULL : &labels.tensor,
+                                        req->mask_count ? NULL : &labels.owned, detail,
+                                        sizeof detail);
+    } else if (fmt == SEGLOSS_FORMAT_NPY) {
+        rc = segloss_logits_decode(req->logits.data, req->logits.len, limits, &logits,
+                                   &owned_logits, detail, sizeof detail);
+    } else {
+        outcome_fail(out, 415,
+                     "the logits part is %s; logits must be a .npy array (numpy.save) or a "
+                     "safetensors file with a tensor named \"logits\"",
+                     fmt == SEGLOSS_FORMAT_UNKNOWN ? "not .npy or safetensors"
+                                                   : segloss_format_name(fmt));
+        goto fail;
+    }
+    if (rc) {
+        outcome_fail(out, problem_status_for_code(rc), "logits: %s", detail);
+        goto fail;
+    }
+    size_t l4 = logits.rank == 4;
+    size_t n = l4 ? logits.shape[0] : 1;
+    size_t c = logits.shape[l4];
+    int status = params_check_classes(req->params, c, detail, sizeof detail);
+    if (status) {
+        outcome_fail(out, status, "%s", detail);
+        goto fail;
+    }
+    if (req->mask_count == 0) {
+        if (labels.tensor.rank == 0) {
+            outcome_fail(out, 400,
+                         "no mask part; send one PNG per batch item (-F mask=@mask_0.png), "
+                         "one .npy label array, or a tensor \"mask\" in the safetensors file");
+            goto fail;
+        }
+    } else if (decode_masks(req, limits, n, &labels, out) != 0) {
+        goto fail;
+    }
+    if (req->image_count != 0 && req->image_count != n) {
+        outcome_fail(out, 422, "%zu image parts for a batch of %zu; send one image per batch "
+                     "item or none", req->image_count, n);
+        goto fail;
+    }
+    for (size_t i = 0; i < req->image_count; i++) {
+        segloss_format f = segloss_detect_format(req->images[i].data, req->images[i].len);
+        if (f != SEGLOSS_FORMAT_JPEG && f != SEGLOSS_FORMAT_PNG) {
+            outcome_fail(out, 415, "image %zu is not a JPEG or PNG file", i);
+            goto fail;
+        }
+    }
+    double t1 = evaluation_now();
+    rc = segloss_evaluate(ctx, &logits, &labels.tensor, &req->params->loss, &result, detail,
+                          sizeof detail);
+    double t2 = evaluation_now();
+    if (rc) {
+        outcome_fail(out, problem_status_for_code(rc), "%s", detail);
+        goto fail;
+    }
+    out->decode_ms = (t1 - t0) * 1e3;
+    out->compute_ms = (t2 - t1) * 1e3;
+    result_timing timing = {out->decode_ms, out->compute_ms, (t2 - req->started) * 1e3};
+    out->body = result_json(result, req->params, req->id, &timing, &out->body_len);
+    if (!out->body) {
+        outcome_fail(out, 503, "out of memory writing the answer; retry later");
+        goto fail;
+    }
+    out->result = result;
+    result = NULL;
+fail:
+    segloss_result_free(result);
+    free(labels.buffer);
+    free(labels.owned);
+    free(owned_logits);
+}

@@ -1,0 +1,61 @@
+/*
+ * evaluation.h - from uploaded bytes in memory to the answer of POST /v1/evaluate.
+ *
+ * The one code path shared by the HTTP handler and `seglossd eval`: detect and decode the
+ * logits, check the parameters against C, probe every mask (format, size, bit depth) before
+ * decoding any, decode the masks into one contiguous N x H x W label buffer, evaluate, and write
+ * the JSON. Errors come back as an HTTP status and a detail that names the part and says what to
+ * fix ("mask 2 is a JPEG; masks must be lossless (PNG or .npy)").
+ *
+ * The library knows no HTTP, so the status of a library error comes from SEGLOSS_ERRORS via
+ * problem_status_for_code. Thread-safe as long as each call has its own request and outcome (the
+ * segloss_ctx serialises evaluations itself).
+ */
+#ifndef SERVER_EVALUATION_H
+#define SERVER_EVALUATION_H
+
+#include <stddef.h>
+
+#include "params.h"
+#include "segloss/segloss.h"
+
+/* Room for a detail: the library's details plus a part prefix. */
+#define EVALUATION_DETAIL_MAX 512
+
+typedef struct evaluation_blob {
+    const void *data;
+    size_t len;
+} evaluation_blob;
+
+typedef struct evaluation_request {
+    evaluation_blob logits;
+    const evaluation_blob *masks;  /* in batch order; may be empty for safetensors with labels */
+    size_t mask_count;
+    const evaluation_blob *images; /* optional, one per batch item; kept for overlays */
+    size_t image_count;
+    const params_request *params;
+    const char *id;                /* the evaluation id written into the answer */
+    double started;                /* evaluation_now() when the request began (total_ms) */
+} evaluation_request;
+
+typedef struct evaluation_outcome {
+    int status;                    /* 200 or the error status */
+    char *body;                    /* 200: the JSON answer (owned; evaluation_outcome_clear) */
+    size_t body_len;
+    char detail[EVALUATION_DETAIL_MAX]; /* error: what went wrong and what to do */
+    segloss_result *result;        /* 200: the numbers, for a runs store (owned) */
+    double decode_ms, compute_ms;
+} evaluation_outcome;
+
+/* Monotonic seconds. */
+double evaluation_now(void);
+
+/* Runs one evaluation; *out is always filled (status 200 or an error). Never crashes on bad
+ * input. */
+void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
+                    const evaluation_request *req, evaluation_outcome *out);
+
+/* Frees what an outcome owns and zeroes it. */
+void evaluation_outcome_clear(evaluation_outcome *out);
+
+#endif

@@ -1,0 +1,837 @@
+/*
+ * http.c - routes, request life cycle and body intake on libmicrohttpd 0.9.75 (see http.h).
+ *
+ * A request goes through phases. RECEIVING: MHD hands the body over in chunks; each is fed to
+ * the multipart parser (one copy into the part's buffer). At the end of the body the request is
+ * QUEUED: the connection is suspended and the evaluation handed to a worker. The worker writes
+ * the outcome, marks the request DONE and resumes the connection; MHD calls us again and the
+ * answer is queued.
+ *
+ * MHD 0.9.75 cannot answer while a body is still arriving (MHD_queue_response fails then). So an
+ * error found mid-body (a broken part, the upload deadline passed) is remembered, the rest of
+ * the body is read and dropped (at most HTTP_MAX_DISCARD_BYTES, within HTTP_DISCARD_GRACE_S),
+ * and the problem is answered when the body ends; a client that keeps sending past that is
+ * disconnected. Errors known from the headers (Content-Length too large, wrong Content-Type,
+ * bad query parameters) are answered before any of the body is read.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ids.h"
+#include "json_writer.h"
+#include "log.h"
+#include "metrics.h"
+#include "multipart.h"
+#include "problem.h"
+#include "segloss/segloss.h"
+#include "workqueue.h"
+
+/* After an error found mid-body, bytes still read and dropped so the client can get the
+ * answer; beyond this the connection is closed instead. */
+#define HTTP_MAX_DISCARD_BYTES ((size_t)64 << 20)
+/* ... and seconds past the upload deadline that dropping may take. */
+#define HTTP_DISCARD_GRACE_S 10.0
+/* MHD's per-connection buffer: larger chunks mean fewer handler calls on big uploads. */
+#define HTTP_CONNECTION_MEMORY ((size_t)256 << 10)
+/* Seconds a client should wait before retrying after 503. */
+#define HTTP_RETRY_AFTER_S 1
+/* How often wait_idle looks at the in-flight count. */
+#define HTTP_IDLE_POLL_NS 20000000L
+/* A request path as kept for logs; longer paths are truncated there. */
+#define HTTP_MAX_PATH_LOG 256
+
+#define JSON_TYPE "application/json"
+#define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+typedef struct request request;
+typedef enum route_kind { ROUTE_GET, ROUTE_UPLOAD } route_kind;
+/* A GET handler fills status, content type and body (malloc'ed; the caller sends and frees). */
+typedef void (*route_get_fn)(http_server *s, request *req, int *status, const char **type,
+                             char **body, size_t *len);
+
+typedef struct route {
+    const char *method;
+    const char *pattern; /* "/v1/runs/{run}": a {name} segment matches one path segment */
+    route_kind kind;
+    route_get_fn get;
+} route;
+
+typedef enum request_phase { PHASE_RECEIVING, PHASE_QUEUED, PHASE_DONE, PHASE_ANSWERED } request_phase;
+
+struct request {
+    http_server *server;
+    struct MHD_Connection *conn;
+    size_t route_index;         /* into routes[]; ROUTE_COUNT when unmatched */
+    char id[IDS_MAX_CLIENT_LEN + 1];
+    char eval_id[IDS_LEN + 1];
+    char method[16];
+    char path[HTTP_MAX_PATH_LOG];
+    char remote[INET6_ADDRSTRLEN];
+    double started;
+    request_phase phase;
+    size_t body_bytes, discarded;
+    int error_status;           /* a problem found mid-body, answered when the body ends */
+    char error_detail[EVALUATION_DETAIL_MAX];
+    metrics_reject error_reason;
+    multipart_parser *parser;
+    params_request params;
+    evaluation_blob *blobs;     /* masks then images, pointing into the parser's parts */
+    evaluation_outcome outcome;
+    int status;                 /* answered status, 0 when none was sent */
+    size_t bytes_out;
+    const char *log_detail;     /* problem detail for the log line */
+};
+
+struct http_server {
+    const server_config *cfg;
+    struct MHD_Daemon *daemon;
+    segloss_ctx *ctx;
+    workqueue *queue;
+    metrics *metrics;
+    atomic_int draining;
+    atomic_long in_flight;
+    http_result_hook hook;
+    void *hook_arg;
+    char *info_body;            /* GET /v1/info, built once */
+    size_t info_len;
+};
+
+static void handle_livez(http_server *s, request *req, int *status, const char **type,
+                         char **body, size_t *len);
+static void handle_readyz(http_server *s, request *req, int *status, const char **type,
+                          char **body, size_t *len);
+static void handle_metrics(http_server *s, request *req, int *status, const char **type,
+                           char **body, size_t *len);
+static void handle_info(http_server *s, request *req, int *status, const char **type,
+                        char **body, size_t *len);
+
+/* The route table: add a row for a new route (runs, tokens and /v2 go here). */
+static const route routes[] = {
+    {"POST", "/v1/evaluate", ROUTE_UPLOAD, NULL},
+    {"GET", "/v1/info", ROUTE_GET, handle_info},
+    {"GET", "/livez", ROUTE_GET, handle_livez},
+    {"GET", "/healthz", ROUTE_GET, handle_livez},
+    {"GET", "/readyz", ROUTE_GET, handle_readyz},
+    {"GET", "/metrics", ROUTE_GET, handle_metrics},
+};
+#define ROUTE_COUNT (sizeof routes / sizeof routes[0])
+
+static const char *const route_labels[ROUTE_COUNT] = {
+    "/v1/evaluate", "/v1/info", "/livez", "/healthz", "/readyz", "/metrics",
+};
+
+/* ---- routing ------------------------------------------------------------------------- */
+
+static bool route_matches(const char *pattern, const char *path)
+{
+    while (*pattern && *path) {
+        if (*pattern == '{') {
+            const char *close = strchr(pattern, '}');
+            if (!close)
+                return false;
+            pattern = close + 1;
+            if (*path == '/')
+                return false; /* an empty segment */
+            while (*path && *path != '/')
+                path++;
+            continue;
+        }
+        if (*pattern != *path)
+            return false;
+        pattern++;
+        path++;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+/* Finds the route for method and path; *path_known tells 405 from 404; allow gets the methods
+ * the path takes ("GET, HEAD"). */
+static size_t route_find(const char *method, const char *path, bool *path_known, char *allow,
+                         size_t allow_len)
+{
+    bool head = strcmp(method, "HEAD") == 0;
+    size_t found = ROUTE_COUNT;
+    *path_known = false;
+    allow[0] = '\0';
+    for (size_t i = 0; i < ROUTE_COUNT; i++) {
+        if (!route_matches(routes[i].pattern, path))
+            continue;
+        *path_known = true;
+        size_t used = strlen(allow);
+        snprintf(allow + used, allow_len - used, "%s%s%s", used ? ", " : "", routes[i].method,
+                 strcmp(routes[i].method, "GET") == 0 ? ", HEAD" : "");
+        if (found == ROUTE_COUNT && (strcmp(routes[i].method, method) == 0 ||
+                                     (head && strcmp(routes[i].method, "GET") == 0)))
+            found = i;
+    }
+    return found;
+}
+
+/* ---- answers ------------------------------------------------------------------------- */
+
+/* Sends body (malloc'ed; taken over) with the common headers. */
+static enum MHD_Result respond(request *req, int status, const char *type, char *body,
+                               size_t len, const char *allow, bool retry_after)
+{
+    http_server *s = req->server;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE
+                                                                             : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, "X-Request-Id", req->id);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (retry_after) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", HTTP_RETRY_AFTER_S);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
+    if (atomic_load(&s->draining))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    if (rc == MHD_YES) {
+        req->status = status;
+        req->bytes_out = len;
+        req->phase = PHASE_ANSWERED;
+    }
+    return rc;
+}
+
+static enum MHD_Result respond_problem(request *req, int status, const char *detail,
+                                       metrics_reject reason, const char *allow)
+{
+    size_t len = 0;
+    char *body = problem_json(status, detail, req->id, &len);
+    metrics_rejected(req->server->metrics, reason);
+    req->log_detail = detail;
+    return respond(req, status, PROBLEM_CONTENT_TYPE, body, len, allow, status == 503);
+}
+
+/* Remembers an error found mid-body; the first one wins. */
+static void request_fail(request *req, int status, metrics_reject reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void request_fail(request *req, int status, metrics_reject reason, const char *fmt, ...)
+{
+    if (req->error_status)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(req->error_detail, sizeof req->error_detail, fmt, ap);
+    va_end(ap);
+    req->error_status = status;
+    req->error_reason = reason;
+}
+
+/* ---- GET handlers -------------------------------------------------------------------- */
+
+static char *dup_text(const char *text, size_t *len)
+{
+    *len = strlen(text);
+    return strdup(text);
+}
+
+static void handle_livez(http_server *s, request *req, int *status, const char **type,
+                         char **body, size_t *len)
+{
+    (void)s;
+    (void)req;
+    *status = 200;
+    *type = JSON_TYPE;
+    *body = dup_text("{\"status\":\"ok\"}\n", len);
+}
+
+static void handle_readyz(http_server *s, request *req, int *status, const char **type,
+                          char **body, size_t *len)
+{
+    if (atomic_load(&s->draining)) {
+        *status = 503;
+        *type = PROBLEM_CONTENT_TYPE;
+        *body = problem_json(503, "shutting down: finishing in-flight requests; send new ones "
+                                  "to another replica",
+                             req->id, len);
+        return;
+    }
+    *status = 200;
+    *type = JSON_TYPE;
+    *body = dup_text("{\"status\":\"ready\"}\n", len);
+}
+
+static void handle_metrics(http_server *s, request *req, int *status, const char **type,
+                           char **body, size_t *len)
+{
+    (void)req;
+    *status = 200;
+    *type = METRICS_TYPE;
+    *body = metrics_render(s->metrics, workqueue_waiting(s->queue), atomic_load(&s->draining),
+                           SEGLOSS_VERSION, segloss_kernel_name(segloss_ctx_kernel(s->ctx)), len);
+}
+
+static void handle_info(http_server *s, request *req, int *status, const char **type,
+                        char **body, size_t *len)
+{
+    (void)req;
+    *status = 200;
+    *type = JSON_TYPE;
+    *body = malloc(s->info_len + 1);
+    if (*body) {
+        memcpy(*body, s->info_body, s->info_len + 1);
+        *len = s->info_len;
+    }
+}
+
+static char *build_info(const http_server *s, size_t *len)
+{
+    const server_config *cfg = s->cfg;
+    segloss_params d;
+    segloss_params_default(&d);
+    json_writer w;
+    json_writer_init(&w);
+    json_object_begin(&w);
+    json_key(&w, "service");
+    json_string(&w, "seglossd");
+    json_key(&w, "version");
+    json_string(&w, SEGLOSS_VERSION);
+    json_key(&w, "kernel");
+    json_string(&w, segloss_kernel_name(segloss_ctx_kernel(s->ctx)));
+    json_key(&w, "eval_threads");
+    json_uint(&w, segloss_ctx_threads(s->ctx));
+    json_key(&w, "limits");
+    json_object_begin(&w);
+    json_key(&w, "max_body_bytes");
+    json_uint(&w, cfg->max_body_bytes);
+    json_key(&w, "max_parts");
+    json_uint(&w, cfg->max_parts);
+    json_key(&w, "max_params_bytes");
+    json_uint(&w, cfg->max_params_bytes);
+    json_key(&w, "max_classes");
+    json_uint(&w, cfg->limits.max_classes);
+    json_key(&w, "max_side");
+    json_uint(&w, cfg->limits.max_side);
+    json_key(&w, "max_pixels");
+    json_uint(&w, cfg->limits.max_pixels);
+    json_key(&w, "max_batch");
+    json_uint(&w, cfg->limits.max_batch);
+    json_key(&w, "max_elements");
+    json_uint(&w, cfg->limits.max_elements);
+    json_key(&w, "upload_timeout_s");
+    json_uint(&w, cfg->upload_timeout_s);
+    json_key(&w, "idle_timeout_s");
+    json_uint(&w, cfg->idle_timeout_s);
+    json_object_end(&w);
+    json_key(&w, "formats");
+    json_object_begin(&w);
+    json_key(&w, "logits");
+    json_array_begin(&w);
+    json_string(&w, "npy <f4 <f2 <f8, shape (N,C,H,W) or (C,H,W)");
+    json_string(&w, "safetensors F32 F16 BF16 F64, tensor \"logits\"");
+    json_array_end(&w);
+    json_key(&w, "mask");
+    json_array_begin(&w);
+    json_string(&w, "png 8-bit grey");
+    json_string(&w, "png 8-bit palette (index = class)");
+    json_string(&w, "png 16-bit grey");
+    json_string(&w, "npy integer (N,H,W) or (H,W)");
+    json_array_end(&w);
+    json_key(&w, "image");
+    json_array_begin(&w);
+    json_string(&w, "jpeg");
+    json_string(&w, "png");
+    json_array_end(&w);
+    json_object_end(&w);
+    json_key(&w, "defaults");
+    json_object_begin(&w);
+    json_key(&w, "class_weights");
+    json_string(&w, "all 1");
+    json_key(&w, "alpha");
+    json_number(&w, d.alpha);
+    json_key(&w, "gamma");
+    json_number(&w, d.gamma);
+    json_key(&w, "beta");
+    json_number(&w, d.beta);
+    json_key(&w, "smooth");
+    json_number(&w, d.smooth);
+    json_key(&w, "threshold");
+    json_number(&w, d.threshold);
+    json_key(&w, "main_loss");
+    json_string(&w, d.main_loss == SEGLOSS_MAIN_FOCAL ? "focal" : "ce");
+    json_key(&w, "dice_loss");
+    json_bool(&w, d.dice_loss);
+    json_key(&w, "num_classes");
+    json_string(&w, "C of the logits");
+    json_key(&w, "semantics");
+    json_string(&w, d.semantics == SEGLOSS_STANDARD ? "standard" : "seed");
+    json_key(&w, "confusion_matrix");
+    json_bool(&w, false);
+    json_object_end(&w);
+    json_key(&w, "routes");
+    json_array_begin(&w);
+    for (size_t i = 0; i < ROUTE_COUNT; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "%s %s", routes[i].method, routes[i].pattern);
+        json_string(&w, line);
+    }
+    json_array_end(&w);
+    json_object_end(&w);
+    return json_writer_finish(&w, len);
+}
+
+/* ---- POST /v1/evaluate --------------------------------------------------------------- */
+
+typedef struct query_walk {
+    request *req;
+    int status;
+    char detail[EVALUATION_DETAIL_MAX];
+} query_walk;
+
+static enum MHD_Result query_pair(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    query_walk *q = cls;
+    q->status = params_set_query(&q->req->params, key, value, q->detail, sizeof q->detail);
+    return q->status ? MHD_NO : MHD_YES;
+}
+
+/* Strict decimal Content-Length; false when absent. */
+static bool content_length(struct MHD_Connection *conn, unsigned long long *out)
+{
+    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!v || !*v)
+        return false;
+    unsigned long long n = 0;
+    for (const char *c = v; *c; c++) {
+        if (*c < '0' || *c > '9' || n > (ULLONG_MAX - 9) / 10) {
+            *out = ULLONG_MAX;
+            return true;
+        }
+        n = n * 10 + (unsigned long long)(*c - '0');
+    }
+    *out = n;
+    return true;
+}
+
+/* The headers of an upload are in: refuse what can be refused before reading the body. */
+static enum MHD_Result upload_begin(request *req)
+{
+    http_server *s = req->server;
+    const server_config *cfg = s->cfg;
+    char detail[EVALUATION_DETAIL_MAX];
+    if (atomic_load(&s->draining))
+        return respond_problem(req, 503, "shutting down: not taking new evaluations; retry "
+                                         "against another replica",
+                               METRICS_REJECT_DRAINING, NULL);
+    unsigned long long length = 0;
+    bool known = content_length(req->conn, &length);
+    if (known && length > cfg->max_body_bytes) {
+        snprintf(detail, sizeof detail,
+                 "the body is %llu bytes; the limit is %zu bytes (%zu MiB, --max-body-mb): "
+                 "send a smaller batch",
+                 length, cfg->max_body_bytes, cfg->max_body_mb);
+        return respond_problem(req, 413, detail, METRICS_REJECT_BODY_TOO_LARGE, NULL);
+    }
+    query_walk q = {.req = req};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_pair, &q);
+    if (q.status)
+        return respond_problem(req, q.status, q.detail, metrics_reason_for_status(q.status),
+                               NULL);
+    const char *ctype = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_CONTENT_TYPE);
+    multipart_limits limits = {cfg->max_body_bytes, cfg->max_parts, cfg->max_params_bytes};
+    int status = multipart_new(ctype, known ? (size_t)length : 0, &limits, &req->parser, detail,
+                               sizeof detail);
+    if (status)
+        return respond_problem(req, status, detail, metrics_reason_for_status(status), NULL);
+    return MHD_YES;
+}
+
+/* One chunk of the body. */
+static enum MHD_Result upload_chunk(request *req, const char *data, size_t size)
+{
+    const server_config *cfg = req->server->cfg;
+    double elapsed = evaluation_now() - req->started;
+    req->body_bytes += size;
+    if (elapsed > (double)cfg->upload_timeout_s)
+        request_fail(req, 408, METRICS_REJECT_UPLOAD_TIMEOUT,
+                     "the upload took longer than %u s (--upload-timeout); upload faster or "
+                     "send smaller batches",
+                     cfg->upload_timeout_s);
+    if (req->error_status) {
+        req->discarded += size;
+        if (req->discarded > HTTP_MAX_DISCARD_BYTES ||
+            elapsed > (double)cfg->upload_timeout_s + HTTP_DISCARD_GRACE_S)
+            return MHD_NO; /* the client does not stop: close the connection */
+        return MHD_YES;
+    }
+    char detail[EVALUATION_DETAIL_MAX];
+    int status = multipart_feed(req->parser, data, size, detail, sizeof detail);
+    if (status)
+        request_fail(req, status, metrics_reason_for_status(status), "%s", detail);
+    return MHD_YES;
+}
+
+/* Runs on a worker thread. After MHD_resume_connection the request may be freed at any time by
+ * MHD's threads, so resuming is the last thing done here. */
+static void evaluate_job(void *arg)
+{
+    request *req = arg;
+    http_server *s = req->server;
+    size_t masks = multipart_count_kind(req->parser, MULTIPART_MASK);
+    size_t images = multipart_count_kind(req->parser, MULTIPART_IMAGE);
+    const multipart_part *logits = multipart_first(req->parser, MULTIPART_LOGITS);
+    evaluation_request er = {
+        .logits = {logits->data, logits->len},
+        .masks = req->blobs,
+        .mask_count = masks,
+        .images = req->blobs + masks,
+        .image_count = images,
+        .params = &req->params,
+        .id = req->eval_id,
+        .started = req->started,
+    };
+    evaluation_run(s->ctx, &s->cfg->limits, &er, &req->outcome);
+    metrics_evaluation(s->metrics, (req->outcome.decode_ms + req->outcome.compute_ms) * 1e-3);
+    if (req->outcome.status == 200 && s->hook)
+        s->hook(s->hook_arg, &req->params, &req->outcome, req->eval_id);
+    /* The parts are no longer needed: give their memory back before the answer is sent. */
+    multipart_free(req->parser);
+    req->parser = NULL;
+    req->phase = PHASE_DONE;
+    MHD_resume_connection(req->conn);
+}
+
+/* The body is complete: check it, then hand it to a worker. */
+static enum MHD_Result upload_end(request *req)
+{
+    http_server *s = req->server;
+    char detail[EVALUATION_DETAIL_MAX];
+    if (req->error_status)
+        return respond_problem(req, req->error_status, req->error_detail, req->error_reason,
+                               NULL);
+    const multipart_part *logits = multipart_first(req->parser, MULTIPART_LOGITS);
+    bool safetensors = logits && segloss_detect_format(logits->data, logits->len) ==
+                                     SEGLOSS_FORMAT_SAFETENSORS;
+    int status = multipart_finish(req->parser, safetensors, detail, sizeof detail);
+    if (status)
+        return respond_problem(req, status, detail, metrics_reason_for_status(status), NULL);
+    const multipart_part *params = multipart_first(req->parser, MULTIPART_PARAMS);
+    if (params) {
+        status = params_set_json(&req->params, (const char *)params->data, params->len,
+                                 s->cfg->max_params_bytes, detail, sizeof detail);
+        if (status)
+            return respond_problem(req, status, detail, metrics_reason_for_status(status),
+                                   NULL);
+    }
+    /* Masks first, then images, each in body order. */
+    size_t masks = multipart_count_kind(req->parser, MULTIPART_MASK);
+    size_t images = multipart_count_kind(req->parser, MULTIPART_IMAGE);
+    req->blobs = calloc(masks + images + 1, sizeof *req->blobs);
+    if (!req->blobs)
+        return respond_problem(req, 503, "out of memory; retry later", METRICS_REJECT_INTERNAL,
+                               NULL);
+    size_t mi = 0, ii = masks;
+    for (size_t i = 0; i < multipart_count(req->parser); i++) {
+        const multipart_part *p = multipart_get(req->parser, i);
+        if (p->kind == MULTIPART_MASK)
+            req->blobs[mi++] = (evaluation_blob){p->data, p->len};
+        else if (p->kind == MULTIPART_IMAGE)
+            req->blobs[ii++] = (evaluation_blob){p->data, p->len};
+    }
+    ids_new(req->eval_id);
+    req->phase = PHASE_QUEUED;
+    /* Suspend before submitting: the worker may finish and resume at once. */
+    MHD_suspend_connection(req->conn);
+    if (workqueue_submit(s->queue, evaluate_job, req) != 0) {
+        req->outcome.status = 503;
+        snprintf(req->outcome.detail, sizeof req->outcome.detail,
+                 "overloaded: %u evaluations are already waiting; retry in %d s",
+                 s->cfg->queue_depth, HTTP_RETRY_AFTER_S);
+        req->error_reason = METRICS_REJECT_QUEUE_FULL;
+        req->phase = PHASE_DONE;
+        MHD_resume_connection(req->conn);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result upload_answer(request *req)
+{
+    evaluation_outcome *o = &req->outcome;
+    if (o->status != 200)
+        return respond_problem(req, o->status, o->detail,
+                               o->status == 503 && req->error_reason == METRICS_REJECT_QUEUE_FULL
+                                   ? METRICS_REJECT_QUEUE_FULL
+                                   : metrics_reason_for_status(o->status),
+                               NULL);
+    char *body = o->body;
+    o->body = NULL;
+    return respond(req, 200, JSON_TYPE, body, o->body_len, NULL, false);
+}
+
+/* ---- MHD callbacks ------------------------------------------------------------------- */
+
+static request *request_new(http_server *s, struct MHD_Connection *conn, const char *method,
+                            const char *url)
+{
+    request *req = calloc(1, sizeof *req);
+    if (!req)
+        return NULL;
+    req->server = s;
+    req->conn = conn;
+    req->started = evaluation_now();
+    req->route_index = ROUTE_COUNT;
+    params_init(&req->params);
+    snprintf(req->method, sizeof req->method, "%s", method);
+    snprintf(req->path, sizeof req->path, "%s", url);
+    const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (ids_client_ok(rid))
+        snprintf(req->id, sizeof req->id, "%s", rid);
+    else
+        ids_new(req->id);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+                      req->remote, sizeof req->remote);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                      req->remote, sizeof req->remote);
+    }
+    atomic_fetch_add(&s->in_flight, 1);
+    metrics_request_started(s->metrics);
+    return req;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    http_server *s = cls;
+    request *req = *con_cls;
+    if (!req) {
+        req = request_new(s, conn, method, url);
+        if (!req)
+            return MHD_NO;
+        *con_cls = req;
+        char allow[128];
+        bool path_known = false;
+        req->route_index = route_find(method, url, &path_known, allow, sizeof allow);
+        if (req->route_index == ROUTE_COUNT) {
+            char detail[EVALUATION_DETAIL_MAX];
+            if (!path_known) {
+                snprintf(detail, sizeof detail,
+                         "no route %.200s; see GET /v1/info for the routes", url);
+                return respond_problem(req, 404, detail, METRICS_REJECT_NOT_FOUND, NULL);
+            }
+            snprintf(detail, sizeof detail, "%.200s takes %s, not %.16s", url, allow, method);
+            return respond_problem(req, 405, detail, METRICS_REJECT_NOT_FOUND, allow);
+        }
+        const route *r = &routes[req->route_index];
+        if (r->kind == ROUTE_UPLOAD)
+            return upload_begin(req);
+        int status = 500;
+        const char *type = JSON_TYPE;
+        char *body = NULL;
+        size_t len = 0;
+        r->get(s, req, &status, &type, &body, &len);
+        if (!body)
+            return respond_problem(req, 503, "out of memory; retry later",
+                                   METRICS_REJECT_INTERNAL, NULL);
+        return respond(req, status, type, body, len, NULL, status == 503);
+    }
+    switch (req->phase) {
+    case PHASE_RECEIVING:
+        if (*upload_data_size) {
+            enum MHD_Result rc = upload_chunk(req, upload_data, *upload_data_size);
+            *upload_data_size = 0;
+            return rc;
+        }
+        return upload_end(req);
+    case PHASE_DONE:
+        return upload_answer(req);
+    case PHASE_QUEUED:
+        return MHD_YES; /* not reached: the connection is suspended */
+    case PHASE_ANSWERED:
+    default:
+        /* A body after an early answer (413 from Content-Length): drop it. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    http_server *s = cls;
+    request *req = *con_cls;
+    if (!req)
+        return;
+    *con_cls = NULL;
+    double seconds = evaluation_now() - req->started;
+    log_request_line line = {
+        .request_id = req->id,
+        .method = req->method,
+        .path = req->path,
+        .remote = req->remote,
+        .status = req->status,
+        .bytes_in = req->body_bytes,
+        .bytes_out = req->bytes_out,
+        .duration_ms = seconds * 1e3,
+        .detail = req->status ? req->log_detail
+                              : (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
+                                     ? "connection timed out (--idle-timeout)"
+                                     : "connection closed before an answer was sent"),
+    };
+    log_request(&line);
+    if (!req->status && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+        metrics_rejected(s->metrics, METRICS_REJECT_UPLOAD_TIMEOUT);
+    metrics_request_done(s->metrics, req->route_index, req->status, seconds, req->body_bytes);
+    multipart_free(req->parser);
+    params_free(&req->params);
+    evaluation_outcome_clear(&req->outcome);
+    free(req->blobs);
+    free(req);
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[400];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_event("warn", "libmicrohttpd: %s", msg);
+}
+
+/* ---- life cycle ---------------------------------------------------------------------- */
+
+int http_server_start(const server_config *cfg, http_server **out, char *err, size_t err_len)
+{
+    *out = NULL;
+    http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    s->cfg = cfg;
+    struct sockaddr_in v4 = {0};
+    struct sockaddr_in6 v6 = {0};
+    const struct sockaddr *addr = NULL;
+    unsigned ipv6 = 0;
+    if (inet_pton(AF_INET, cfg->bind, &v4.sin_addr) == 1) {
+        v4.sin_family = AF_INET;
+        v4.sin_port = htons((uint16_t)cfg->port);
+        addr = (const struct sockaddr *)&v4;
+    } else if (inet_pton(AF_INET6, cfg->bind, &v6.sin6_addr) == 1) {
+        v6.sin6_family = AF_INET6;
+        v6.sin6_port = htons((uint16_t)cfg->port);
+        addr = (const struct sockaddr *)&v6;
+        ipv6 = MHD_USE_IPv6;
+    } else {
+        snprintf(err, err_len, "--bind '%s' is not an IPv4 or IPv6 address", cfg->bind);
+        goto fail;
+    }
+    int rc = segloss_ctx_new(&s->ctx, cfg->eval_threads, SEGLOSS_KERNEL_AUTO);
+    if (rc) {
+        snprintf(err, err_len, "cannot start the loss library: %s", segloss_strerror(rc));
+        goto fail;
+    }
+    s->queue = workqueue_new(cfg->workers, cfg->queue_depth);
+    s->metrics = metrics_new(route_labels, ROUTE_COUNT);
+    s->info_body = build_info(s, &s->info_len);
+    if (!s->queue || !s->metrics || !s->info_body) {
+        snprintf(err, err_len, "out of memory or threads starting the workers");
+        goto fail;
+    }
+    unsigned threads = cfg->threads ? cfg->threads : config_cpu_count();
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG | ipv6;
+    s->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        HTTP_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+    if (!s->daemon) {
+        snprintf(err, err_len, "cannot listen on %s port %u (in use, or not allowed?)",
+                 cfg->bind, cfg->port);
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    http_server_stop(s);
+    return -1;
+}
+
+void http_server_set_result_hook(http_server *s, http_result_hook hook, void *arg)
+{
+    s->hook = hook;
+    s->hook_arg = arg;
+}
+
+void http_server_drain(http_server *s)
+{
+    atomic_store(&s->draining, 1);
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+int http_server_wait_idle(http_server *s, unsigned timeout_s)
+{
+    double deadline = evaluation_now() + (double)timeout_s;
+    while (atomic_load(&s->in_flight) > 0) {
+        if (evaluation_now() >= deadline)
+            return -1;
+        struct timespec ts = {0, HTTP_IDLE_POLL_NS};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+void http_server_stop(http_server *s)
+{
+    if (!s)
+        return;
+    /* Workers first: they finish queued evaluations and resume their connections (MHD must
+     * not be stopped while a connection is suspended). The queue itself stays valid until MHD
+     * has stopped, for a last /metrics. */
+    if (s->queue)
+        workqueue_stop(s->queue);
+    if (s->daemon)
+        MHD_stop_daemon(s->daemon);
+    workqueue_free(s->queue);
+    segloss_ctx_free(s->ctx);
+    metrics_free(s->metrics);
+    free(s->info_body);
+    free(s);
+}

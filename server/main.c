@@ -1,0 +1,360 @@
+/*
+ * main.c - seglossd's entry point: `serve` (the default), `eval`, `healthcheck`, `--help`,
+ * `--version`.
+ *
+ * `eval` reads files into memory and runs the same evaluation_run as POST /v1/evaluate, so it
+ * prints exactly the HTTP answer (the problem JSON goes to stderr with a non-zero exit).
+ * `healthcheck` is for container images without curl: GET /livez on the configured port.
+ * `serve` blocks SIGTERM and SIGINT in every thread and waits for them here, so shutdown is
+ * ordinary code rather than a signal handler.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "evaluation.h"
+#include "http.h"
+#include "ids.h"
+#include "log.h"
+#include "params.h"
+#include "problem.h"
+#include "segloss/segloss.h"
+
+/* Exit statuses of `eval`: 1 the input is bad (problem JSON on stderr), 2 usage. */
+#define EXIT_BAD_INPUT 1
+#define EXIT_USAGE 2
+/* Files `eval` reads are loaded into memory: the server's default body limit bounds them. */
+#define EVAL_MAX_FILE_BYTES ((size_t)CONFIG_DEFAULT_MAX_BODY_MB << 20)
+/* Seconds `healthcheck` waits for the daemon to answer. */
+#define HEALTHCHECK_TIMEOUT_S 3
+/* File buffers are aligned like the server's part buffers. */
+#define EVAL_FILE_ALIGN 64
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "seglossd %s - semantic-segmentation loss service\n\n"
+            "Usage:\n"
+            "  seglossd [serve] [OPTIONS]     run the HTTP daemon (POST /v1/evaluate ...)\n"
+            "  seglossd eval --logits FILE --mask FILE [--mask FILE ...] [--image FILE ...]\n"
+            "                [--params FILE.json] [OPTIONS]\n"
+            "                                 print the JSON answer POST /v1/evaluate would give\n"
+            "  seglossd healthcheck [OPTIONS] GET /livez on --port; exit 0 when it answers 200\n"
+            "  seglossd --help | --version\n\n",
+            SEGLOSS_VERSION);
+    config_usage(out);
+}
+
+/* ---- eval ---------------------------------------------------------------------------- */
+
+/* Reads a whole file into an aligned buffer (caller frees). 0, or -1 with a message. */
+static int read_file(const char *path, void **data, size_t *len, char *err, size_t err_len)
+{
+    int rc = -1;
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = NULL;
+    *data = NULL;
+    *len = 0;
+    if (!f) {
+        snprintf(err, err_len, "cannot open %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, err_len, "%s is not a regular file", path);
+        goto fail;
+    }
+    size_t size = (size_t)st.st_size;
+    if ((unsigned long long)st.st_size > EVAL_MAX_FILE_BYTES) {
+        snprintf(err, err_len, "%s has %lld bytes; the limit is %zu", path,
+                 (long long)st.st_size, EVAL_MAX_FILE_BYTES);
+        goto fail;
+    }
+    size_t rounded = (size + EVAL_FILE_ALIGN) / EVAL_FILE_ALIGN * EVAL_FILE_ALIGN;
+    buf = aligned_alloc(EVAL_FILE_ALIGN, rounded);
+    if (!buf) {
+        snprintf(err, err_len, "out of memory reading %s", path);
+        goto fail;
+    }
+    if (size && fread(buf, 1, size, f) != size) {
+        snprintf(err, err_len, "cannot read %s", path);
+        goto fail;
+    }
+    *data = buf;
+    *len = size;
+    buf = NULL;
+    rc = 0;
+fail:
+    free(buf);
+    if (f)
+        fclose(f);
+    return rc;
+}
+
+static int print_problem(int status, const char *detail)
+{
+    size_t len = 0;
+    char *body = problem_json(status, detail, NULL, &len);
+    if (body) {
+        fprintf(stderr, "%s\n", body);
+        free(body);
+    } else {
+        fprintf(stderr, "%s\n", detail);
+    }
+    return EXIT_BAD_INPUT;
+}
+
+static int run_eval(int argc, char **argv)
+{
+    int exit_code = EXIT_USAGE;
+    server_config cfg;
+    config_defaults(&cfg);
+    const char *logits_path = NULL, *params_path = NULL;
+    const char **mask_paths = calloc((size_t)argc + 1, sizeof *mask_paths);
+    const char **image_paths = calloc((size_t)argc + 1, sizeof *image_paths);
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    void **files = calloc((size_t)argc + 2, sizeof *files);
+    evaluation_blob *blobs = calloc((size_t)argc + 1, sizeof *blobs);
+    size_t masks = 0, images = 0, nfiles = 0;
+    int nrest = 0;
+    segloss_ctx *ctx = NULL;
+    params_request params;
+    params_init(&params);
+    evaluation_outcome out = {0};
+    char err[512];
+    double started = evaluation_now();
+    if (!mask_paths || !image_paths || !rest || !files || !blobs) {
+        fprintf(stderr, "seglossd eval: out of memory\n");
+        goto fail;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_value = i + 1 < argc;
+        if (strcmp(a, "--logits") == 0 && has_value)
+            logits_path = argv[++i];
+        else if (strcmp(a, "--mask") == 0 && has_value)
+            mask_paths[masks++] = argv[++i];
+        else if (strcmp(a, "--image") == 0 && has_value)
+            image_paths[images++] = argv[++i];
+        else if (strcmp(a, "--params") == 0 && has_value)
+            params_path = argv[++i];
+        else if (strcmp(a, "--logits") == 0 || strcmp(a, "--mask") == 0 ||
+                 strcmp(a, "--image") == 0 || strcmp(a, "--params") == 0) {
+            fprintf(stderr, "seglossd eval: %s needs a file\n", a);
+            goto fail;
+        } else
+            rest[nrest++] = argv[i];
+    }
+    if (config_load(&cfg, nrest, rest, err, sizeof err) != 0) {
+        fprintf(stderr, "seglossd eval: %s\n", err);
+        goto fail;
+    }
+    if (!logits_path) {
+        fprintf(stderr, "seglossd eval: --logits FILE is required (see --help)\n");
+        goto fail;
+    }
+    exit_code = EXIT_BAD_INPUT;
+    evaluation_blob logits = {0};
+    void *data = NULL;
+    size_t len = 0;
+    if (read_file(logits_path, &data, &len, err, sizeof err) != 0) {
+        exit_code = print_problem(400, err);
+        goto fail;
+    }
+    files[nfiles++] = data;
+    logits = (evaluation_blob){data, len};
+    for (size_t i = 0; i < masks + images; i++) {
+        const char *path = i < masks ? mask_paths[i] : image_paths[i - masks];
+        if (read_file(path, &data, &len, err, sizeof err) != 0) {
+            exit_code = print_problem(400, err);
+            goto fail;
+        }
+        files[nfiles++] = data;
+        blobs[i] = (evaluation_blob){data, len};
+    }
+    if (params_path) {
+        if (read_file(params_path, &data, &len, err, sizeof err) != 0) {
+            exit_code = print_problem(400, err);
+            goto fail;
+        }
+        files[nfiles++] = data;
+        int status = params_set_json(&params, data, len, cfg.max_params_bytes, err, sizeof err);
+        if (status) {
+            exit_code = print_problem(status, err);
+            goto fail;
+        }
+    }
+    int rc = segloss_ctx_new(&ctx, cfg.eval_threads, SEGLOSS_KERNEL_AUTO);
+    if (rc) {
+        exit_code = print_problem(503, segloss_strerror(rc));
+        goto fail;
+    }
+    char id[IDS_LEN + 1];
+    ids_new(id);
+    evaluation_request req = {
+        .logits = logits,
+        .masks = blobs,
+        .mask_count = masks,
+        .images = blobs + masks,
+        .image_count = images,
+        .params = &params,
+        .id = id,
+        .started = started,
+    };
+    evaluation_run(ctx, &cfg.limits, &req, &out);
+    if (out.status != 200) {
+        exit_code = print_problem(out.status, out.detail);
+        goto fail;
+    }
+    fwrite(out.body, 1, out.body_len, stdout);
+    fputc('\n', stdout);
+    exit_code = fflush(stdout) == 0 ? 0 : EXIT_BAD_INPUT;
+fail:
+    evaluation_outcome_clear(&out);
+    segloss_ctx_free(ctx);
+    params_free(&params);
+    for (size_t i = 0; files && i < nfiles; i++)
+        free(files[i]);
+    free(files);
+    free(blobs);
+    free(rest);
+    free(image_paths);
+    free(mask_paths);
+    return exit_code;
+}
+
+/* ---- healthcheck --------------------------------------------------------------------- */
+
+static int run_healthcheck(int argc, char **argv)
+{
+    server_config cfg;
+    char err[256];
+    config_defaults(&cfg);
+    if (config_load(&cfg, argc, argv, err, sizeof err) != 0) {
+        fprintf(stderr, "seglossd healthcheck: %s\n", err);
+        return EXIT_USAGE;
+    }
+    /* A wildcard bind is reached through loopback. */
+    const char *host = cfg.bind;
+    if (strcmp(host, "0.0.0.0") == 0)
+        host = "127.0.0.1";
+    else if (strcmp(host, "::") == 0)
+        host = "::1";
+    struct sockaddr_storage ss = {0};
+    socklen_t sslen = 0;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)cfg.port);
+        sslen = sizeof *v4;
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)cfg.port);
+        sslen = sizeof *v6;
+    } else {
+        fprintf(stderr, "seglossd healthcheck: bad --bind %s\n", host);
+        return EXIT_USAGE;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 1;
+    struct timeval tv = {HEALTHCHECK_TIMEOUT_S, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int ok = 0;
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "GET /livez HTTP/1.0\r\nHost: %s\r\n\r\n", host);
+    if (connect(fd, (struct sockaddr *)&ss, sslen) == 0 &&
+        write(fd, buf, (size_t)n) == (ssize_t)n) {
+        ssize_t got = read(fd, buf, sizeof buf - 1);
+        if (got > 12) {
+            buf[got] = '\0';
+            ok = strncmp(buf, "HTTP/1.", 7) == 0 && strncmp(buf + 8, " 200", 4) == 0;
+        }
+    }
+    close(fd);
+    if (!ok)
+        fprintf(stderr, "seglossd healthcheck: no 200 from http://%s:%u/livez\n", host,
+                cfg.port);
+    return ok ? 0 : 1;
+}
+
+/* ---- serve --------------------------------------------------------------------------- */
+
+static int run_serve(int argc, char **argv)
+{
+    server_config cfg;
+    char err[512];
+    config_defaults(&cfg);
+    if (config_load(&cfg, argc, argv, err, sizeof err) != 0) {
+        fprintf(stderr, "seglossd: %s\n", err);
+        return EXIT_USAGE;
+    }
+    log_set_format(cfg.log_format);
+    /* Before any thread starts, so every thread inherits the mask and only sigwait sees them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    http_server *server = NULL;
+    if (http_server_start(&cfg, &server, err, sizeof err) != 0) {
+        log_event("error", "%s", err);
+        return 1;
+    }
+    log_event("info", "seglossd %s listening on %s:%u (max body %zu MiB, %u workers)",
+              SEGLOSS_VERSION, cfg.bind, cfg.port, cfg.max_body_mb, cfg.workers);
+    int sig = 0;
+    while (sigwait(&stop, &sig) != 0)
+        ;
+    log_event("info", "%s: draining, waiting up to %u s for in-flight requests",
+              sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.shutdown_timeout_s);
+    http_server_drain(server);
+    int idle = http_server_wait_idle(server, cfg.shutdown_timeout_s);
+    if (idle != 0)
+        log_event("warn", "shutdown deadline passed with requests in flight; stopping anyway");
+    http_server_stop(server);
+    log_event("info", "stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("seglossd %s\n", SEGLOSS_VERSION);
+        return 0;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+    }
+    if (strcmp(cmd, "eval") == 0)
+        return run_eval(argc - 2, argv + 2);
+    if (strcmp(cmd, "healthcheck") == 0)
+        return run_healthcheck(argc - 2, argv + 2);
+    if (strcmp(cmd, "serve") == 0)
+        return run_serve(argc - 2, argv + 2);
+    if (strncmp(cmd, "--", 2) == 0)
+        return run_serve(argc - 1, argv + 1);
+    fprintf(stderr, "seglossd: unknown command '%s' (serve, eval, healthcheck; see --help)\n",
+            cmd);
+    return EXIT_USAGE;
+}
