@@ -1,0 +1,193 @@
+/*
+ * test_params.c - parameters from JSON and the query string: defaults, strict types, messages
+ * naming the field, a key given both ways, checks against C.
+ */
+#include "params.h"
+#include "testing.h"
+
+static char detail[512];
+
+static int json(params_request *p, const char *text)
+{
+    detail[0] = '\0';
+    return params_set_json(p, text, strlen(text), 65536, detail, sizeof detail);
+}
+
+static int query(params_request *p, const char *key, const char *value)
+{
+    detail[0] = '\0';
+    return params_set_query(p, key, value, detail, sizeof detail);
+}
+
+static void test_defaults(void)
+{
+    params_request p;
+    params_init(&p);
+    CHECK_CLOSE(p.loss.alpha, 0.5, 0, 0);
+    CHECK_EQ_INT(p.loss.alpha_kind, SEGLOSS_ALPHA_SCALAR);
+    CHECK_CLOSE(p.loss.gamma, 2, 0, 0);
+    CHECK_CLOSE(p.loss.beta, 1, 0, 0);
+    CHECK_CLOSE(p.loss.smooth, 1e-5, 0, 0);
+    CHECK_CLOSE(p.loss.threshold, 0.5, 0, 0);
+    CHECK_EQ_INT(p.loss.main_loss, SEGLOSS_MAIN_CE);
+    CHECK_EQ_INT(p.loss.semantics, SEGLOSS_SEED);
+    CHECK(!p.loss.dice_loss);
+    CHECK(!p.confusion_matrix);
+    CHECK(p.class_weights == NULL);
+    CHECK_EQ_INT(params_check_classes(&p, 21, detail, sizeof detail), 0);
+    params_free(&p);
+}
+
+static void test_json_all_keys(void)
+{
+    params_request p;
+    params_init(&p);
+    CHECK_EQ_INT(json(&p, "{\"class_weights\":[1,2.5,0],\"alpha\":[0.1,0.2,0.3],\"gamma\":0,"
+                          "\"beta\":2,\"smooth\":0.001,\"threshold\":0.25,\"main_loss\":\"focal\","
+                          "\"dice_loss\":true,\"num_classes\":3,\"semantics\":\"standard\","
+                          "\"confusion_matrix\":true,\"run\":\"exp-1.a\",\"step\":42,"
+                          "\"split\":\"val\"}"),
+                 0);
+    CHECK_EQ_INT(p.class_weights_len, 3);
+    CHECK_CLOSE(p.loss.class_weights[1], 2.5, 0, 0);
+    CHECK_EQ_INT(p.loss.alpha_kind, SEGLOSS_ALPHA_PER_CLASS);
+    CHECK_EQ_INT(p.loss.alpha_len, 3);
+    CHECK_CLOSE(p.loss.gamma, 0, 0, 0);
+    CHECK_CLOSE(p.loss.beta, 2, 0, 0);
+    CHECK_EQ_INT(p.loss.main_loss, SEGLOSS_MAIN_FOCAL);
+    CHECK(p.loss.dice_loss);
+    CHECK_EQ_INT(p.loss.semantics, SEGLOSS_STANDARD);
+    CHECK(p.confusion_matrix);
+    CHECK(p.has_num_classes && p.num_classes == 3);
+    CHECK(p.run && strcmp(p.run, "exp-1.a") == 0);
+    CHECK(p.has_step && p.step == 42);
+    CHECK(p.split && strcmp(p.split, "val") == 0);
+    CHECK_EQ_INT(params_check_classes(&p, 3, detail, sizeof detail), 0);
+    CHECK_EQ_INT(params_check_classes(&p, 4, detail, sizeof detail), 422);
+    CHECK(strstr(detail, "num_classes is 3") != NULL);
+    params_free(&p);
+}
+
+static void test_json_errors(void)
+{
+    static const struct {
+        const char *text;
+        int status;
+        const char *needle;
+    } cases[] = {
+        {"{\"class_weights\":[1,2,3,-1]}", 400, "class_weights[3] must be a number >= 0"},
+        {"{\"class_weights\":[1,\"2\"]}", 400, "class_weights[1]"},
+        {"{\"class_weights\":[]}", 400, "class_weights"},
+        {"{\"class_weights\":3}", 400, "class_weights must be a list"},
+        {"{\"alpha\":\"0.5\"}", 400, "alpha must be null, a number"},
+        {"{\"alpha\":[0.5,null]}", 400, "alpha[1]"},
+        {"{\"gamma\":-1}", 400, "gamma must be a number >= 0"},
+        {"{\"gamma\":true}", 400, "gamma"},
+        {"{\"beta\":0}", 400, "beta must be a number > 0"},
+        {"{\"smooth\":-0.1}", 400, "smooth"},
+        {"{\"threshold\":1.5}", 400, "threshold"},
+        {"{\"main_loss\":\"dice\"}", 400, "main_loss must be \"ce\" or \"focal\""},
+        {"{\"semantics\":\"mmseg\"}", 400, "semantics"},
+        {"{\"dice_loss\":1}", 400, "dice_loss must be true or false"},
+        {"{\"num_classes\":2.5}", 400, "num_classes must be an integer"},
+        {"{\"num_classes\":0}", 400, "num_classes"},
+        {"{\"step\":-3}", 400, "step"},
+        {"{\"run\":\"../etc\"}", 400, "run must be"},
+        {"{\"run\":\"\"}", 400, "run must be"},
+        {"{\"foo\":1}", 400, "unknown parameter 'foo'"},
+        {"{\"gamma\":1,\"gamma\":2}", 400, "gamma was given twice"},
+        {"[1,2]", 400, "must be a JSON object"},
+        {"{\"gamma\":", 400, "not valid JSON"},
+        {"{} x", 400, "text after the JSON object"},
+        {"", 400, "not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        params_request p;
+        params_init(&p);
+        int rc = json(&p, cases[i].text);
+        CHECK_MSG(rc == cases[i].status, "%s: %d", cases[i].text, rc);
+        CHECK_MSG(strstr(detail, cases[i].needle) != NULL, "%s: '%s'", cases[i].text, detail);
+        params_free(&p);
+    }
+    /* Over the size limit: 413. */
+    params_request p;
+    params_init(&p);
+    CHECK_EQ_INT(params_set_json(&p, "{\"gamma\": 1}", 12, 8, detail, sizeof detail), 413);
+    params_free(&p);
+}
+
+static void test_query(void)
+{
+    params_request p;
+    params_init(&p);
+    CHECK_EQ_INT(query(&p, "alpha", "0.25"), 0);
+    CHECK_CLOSE(p.loss.alpha, 0.25, 0, 0);
+    CHECK_EQ_INT(query(&p, "main_loss", "focal"), 0);
+    CHECK_EQ_INT(query(&p, "class_weights", "1,2,3"), 0);
+    CHECK_EQ_INT(p.class_weights_len, 3);
+    CHECK_CLOSE(p.class_weights[2], 3, 0, 0);
+    CHECK_EQ_INT(query(&p, "dice_loss", "true"), 0);
+    CHECK(p.loss.dice_loss);
+    CHECK_EQ_INT(query(&p, "confusion_matrix", "1"), 0);
+    CHECK_EQ_INT(query(&p, "step", "7"), 0);
+    /* The same key from the params part: 400 naming it. */
+    CHECK_EQ_INT(json(&p, "{\"alpha\": 0.5}"), 400);
+    CHECK(strstr(detail, "alpha was given both") != NULL);
+    params_free(&p);
+
+    params_init(&p);
+    CHECK_EQ_INT(query(&p, "alpha", "null"), 0);
+    CHECK_EQ_INT(p.loss.alpha_kind, SEGLOSS_ALPHA_NONE);
+    CHECK_EQ_INT(query(&p, "alpha", "0.3"), 400);
+    CHECK(strstr(detail, "twice") != NULL);
+    params_free(&p);
+
+    static const struct {
+        const char *key, *value, *needle;
+    } bad[] = {
+        {"gamma", "abc", "gamma must be a number >= 0"},
+        {"gamma", "nan", "gamma"},
+        {"gamma", "", "gamma"},
+        {"class_weights", "1,,2", "class_weights[1]"},
+        {"class_weights", "1,2,-3", "class_weights[2] must be a number >= 0"},
+        {"dice_loss", "yes", "dice_loss must be true or false"},
+        {"semantics", "x", "semantics"},
+        {"nope", "1", "unknown parameter 'nope'"},
+        {"alpha", "1,x", "alpha[1]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        params_init(&p);
+        CHECK_MSG(query(&p, bad[i].key, bad[i].value) == 400, "%s=%s", bad[i].key,
+                  bad[i].value);
+        CHECK_MSG(strstr(detail, bad[i].needle) != NULL, "%s=%s: '%s'", bad[i].key,
+                  bad[i].value, detail);
+        params_free(&p);
+    }
+}
+
+static void test_check_classes(void)
+{
+    params_request p;
+    params_init(&p);
+    CHECK_EQ_INT(json(&p, "{\"class_weights\":[1,2]}"), 0);
+    CHECK_EQ_INT(params_check_classes(&p, 3, detail, sizeof detail), 422);
+    CHECK(strstr(detail, "class_weights has 2 values") != NULL);
+    CHECK_EQ_INT(params_check_classes(&p, 2, detail, sizeof detail), 0);
+    params_free(&p);
+
+    params_init(&p);
+    CHECK_EQ_INT(json(&p, "{\"alpha\":[1,2,3]}"), 0);
+    CHECK_EQ_INT(params_check_classes(&p, 2, detail, sizeof detail), 422);
+    CHECK(strstr(detail, "alpha has 3 values") != NULL);
+    params_free(&p);
+}
+
+int main(void)
+{
+    RUN(test_defaults);
+    RUN(test_json_all_keys);
+    RUN(test_json_errors);
+    RUN(test_query);
+    RUN(test_check_classes);
+    return TESTS_DONE();
+}
