@@ -123,6 +123,10 @@ static int decode_masks(const evaluation_request *req, const segloss_limits *lim
     char detail[EVALUATION_DETAIL_MAX - 32];
     segloss_format first = SEGLOSS_FORMAT_UNKNOWN;
     for (size_t i = 0; i < req->mask_count; i++) {
+        if (req->masks[i].len == 0) {
+            outcome_fail(out, 400, "mask %zu is empty (was the file path right?)", i);
+            return -1;
+        }
         segloss_format f = segloss_detect_format(req->masks[i].data, req->masks[i].len);
         if (f == SEGLOSS_FORMAT_JPEG) {
             outcome_fail(out, 415,
@@ -133,9 +137,9 @@ static int decode_masks(const evaluation_request *req, const segloss_limits *lim
         }
         if (f != SEGLOSS_FORMAT_PNG && f != SEGLOSS_FORMAT_NPY) {
             outcome_fail(out, 415,
-                         "mask %zu is not a PNG or .npy file (%s); send 8-bit grey, palette or "
-                         "16-bit grey PNGs, or one .npy integer array",
-                         i, req->masks[i].len ? "unrecognised first bytes" : "empty part");
+                         "mask %zu is not a PNG or .npy file (unrecognised first bytes); send "
+                         "8-bit grey, palette or 16-bit grey PNGs, or one .npy integer array",
+                         i);
             return -1;
         }
         if (i == 0)
@@ -185,6 +189,10 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
     out->status = 200;
 
     double t0 = evaluation_now();
+    if (req->logits.len == 0) {
+        outcome_fail(out, 400, "the logits part is empty (was the file path right?)");
+        goto fail;
+    }
     segloss_format fmt = segloss_detect_format(req->logits.data, req->logits.len);
     int rc = 0;
     if (fmt == SEGLOSS_FORMAT_SAFETENSORS) {
