@@ -23,8 +23,8 @@ typedef struct worker_state {
     segloss__acc acc;
     double *chunk_sums;       /* 2C: dice_tp, dice_psum of the current chunk */
     uint64_t *chunk_counts;   /* 2C: fscore_tp, fscore_pos of the current chunk */
-    float *xbuf;              /* C * BLOCK converted or interpolated logits */
-    float *scratch;           /* C * BLOCK for the kernel */
+    float *xbuf;              /* C * PLANE converted or interpolated logits */
+    float *scratch;           /* SEGLOSS__SCRATCH_FLOATS(C) for the kernel */
     float *row0, *row1;       /* one source row each, converted to float (resize, non-f32) */
     uint16_t labels[SEGLOSS__BLOCK];
     int rc;
@@ -107,7 +107,7 @@ static const float *source_row(const eval_job *job, const char *plane, size_t r,
     return buf;
 }
 
-/* Fills ws->xbuf (class stride BLOCK) with the interpolated logits of output row `row`,
+/* Fills ws->xbuf (class stride PLANE) with the interpolated logits of output row `row`,
  * columns col..col+count-1. PyTorch's upsample_bilinear2d(align_corners=True) order:
  * l0y * (l0x * v00 + l1x * v01) + l1y * (l0x * v10 + l1x * v11). */
 static void interpolate_block(const eval_job *job, worker_state *ws, size_t n, size_t row,
@@ -119,7 +119,7 @@ static void interpolate_block(const eval_job *job, worker_state *ws, size_t n, s
         const char *plane = logits_plane(job, n, k);
         const float *s0 = source_row(job, plane, r0, ws->row0);
         const float *s1 = source_row(job, plane, r1, ws->row1);
-        float *dst = ws->xbuf + k * SEGLOSS__BLOCK;
+        float *dst = ws->xbuf + k * SEGLOSS__PLANE;
         for (size_t p = 0; p < count; p++) {
             size_t j = col + p, c0 = job->col0[j], c1 = job->col1[j];
             float l1x = job->col_l1[j], l0x = 1.0f - l1x;
@@ -135,7 +135,7 @@ static void run_block(eval_job *job, worker_state *ws, size_t n, size_t offset, 
     if (job->resize) {
         interpolate_block(job, ws, n, offset / job->wt, offset % job->wt, count);
         b.x = ws->xbuf;
-        b.class_stride = SEGLOSS__BLOCK;
+        b.class_stride = SEGLOSS__PLANE;
     } else if (job->logits->dtype == SEGLOSS_F32) {
         b.x = (const float *)(const void *)logits_plane(job, n, 0) + offset;
         b.class_stride = job->h * job->w;
@@ -143,9 +143,9 @@ static void run_block(eval_job *job, worker_state *ws, size_t n, size_t offset, 
         size_t esize = segloss_dtype_size(job->logits->dtype);
         for (size_t k = 0; k < job->c; k++)
             job->convert(job->logits->dtype, logits_plane(job, n, k) + offset * esize, count,
-                         ws->xbuf + k * SEGLOSS__BLOCK);
+                         ws->xbuf + k * SEGLOSS__PLANE);
         b.x = ws->xbuf;
-        b.class_stride = SEGLOSS__BLOCK;
+        b.class_stride = SEGLOSS__PLANE;
     }
     job->kernel(&job->kp, &b, &ws->acc, ws->scratch);
 }
@@ -222,8 +222,8 @@ static int worker_init(worker_state *ws, const eval_job *job, segloss_semantics 
     ws->totals = segloss_stats_new(c, semantics);
     ws->chunk_sums = calloc(2 * c, sizeof(double));
     ws->chunk_counts = calloc(2 * c, sizeof(uint64_t));
-    ws->xbuf = aligned_floats(c * SEGLOSS__BLOCK);
-    ws->scratch = aligned_floats(c * SEGLOSS__BLOCK);
+    ws->xbuf = aligned_floats(c * SEGLOSS__PLANE);
+    ws->scratch = aligned_floats(SEGLOSS__SCRATCH_FLOATS(c));
     ws->row0 = aligned_floats(job->w);
     ws->row1 = aligned_floats(job->w);
     if (!ws->totals || !ws->chunk_sums || !ws->chunk_counts || !ws->xbuf || !ws->scratch ||

@@ -28,14 +28,16 @@ int segloss__cpu_has_avx2(void)
            __builtin_cpu_supports("f16c");
 }
 
-/* exp(x) for x <= 0 (Cephes expf, about 1 ulp); exactly 1 at 0, 0 below -87.3. */
+/* exp(x) for x <= 0 (Cephes expf polynomial, about 1 ulp); exactly 1 at 0. Below -87.3 the
+ * argument is clamped, giving 1.2e-38 instead of a denormal or 0: nothing downstream can tell. */
 static inline AVX2 __m256 exp_nonpositive(__m256 x)
 {
-    const __m256 lo = _mm256_set1_ps(-87.33654f);
-    __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_max_ps(x, lo);
-    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    /* 1.5 * 2^23 + 127: adding it rounds x*log2(e) to an integer n in the low mantissa bits,
+     * already biased for the exponent field */
+    const __m256 magic = _mm256_set1_ps(12583039.0f);
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.33654f));
+    __m256 tn = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
+    __m256 fx = _mm256_sub_ps(tn, magic);
     x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
     x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
     __m256 y = _mm256_set1_ps(1.9875691500E-4f);
@@ -45,10 +47,8 @@ static inline AVX2 __m256 exp_nonpositive(__m256 x)
     y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
     y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
     y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)),
-                                  23);
-    y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-    return _mm256_andnot_ps(underflow, y);
+    __m256i e = _mm256_slli_epi32(_mm256_castps_si256(tn), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
 /* log(x) for x > 0 and finite (Cephes logf, about 1 ulp). */
@@ -101,7 +101,8 @@ static inline AVX2 __m256 one_minus_exp(__m256 e)
     __m256 u = exp_nonpositive(e);
     __m256 um1 = _mm256_sub_ps(u, one);
     __m256 is_one = _mm256_cmp_ps(um1, _mm256_setzero_ps(), _CMP_EQ_OQ);
-    __m256 is_zero = _mm256_cmp_ps(u, _mm256_setzero_ps(), _CMP_EQ_OQ);
+    /* below -20, 1 - exp(e) is 1 in float (and exp_nonpositive clamps at -87.3) */
+    __m256 is_zero = _mm256_cmp_ps(e, _mm256_set1_ps(-20.0f), _CMP_LT_OQ);
     __m256 safe_u = _mm256_blendv_ps(u, _mm256_set1_ps(0.5f), _mm256_or_ps(is_one, is_zero));
     __m256 r = _mm256_div_ps(_mm256_mul_ps(um1, e), log_positive(safe_u));
     r = _mm256_blendv_ps(r, e, is_one);     /* exp(e) rounds to 1: expm1(e) = e */
@@ -140,129 +141,231 @@ static inline AVX2 __m256d widen_sum(__m256d acc, __m256 v)
  * rounding error to a few ulp. */
 #define FLUSH_GROUPS 8
 
-static AVX2 void flush_psum(float *psum_f, double *psum, size_t c)
+/*
+ * Pass B for one class over the block: sum of p[k] = e[k] * inv into psum, and (when the
+ * threshold is below 0.5, so several classes may pass it) the count of p[k] > threshold.
+ * `masks` holds the pixels that count (all, or the valid ones in standard semantics).
+ */
+static inline AVX2 void class_sums(const float *e, const float *inv, const float *masks,
+                                   size_t groups, int masked, int count_positive, __m256 thr,
+                                   double *psum, uint64_t *pos)
 {
+    __m256d wide = _mm256_setzero_pd();
+    __m256 part = _mm256_setzero_ps();
+    __m256i cnt = _mm256_setzero_si256();
+    for (size_t g = 0; g < groups; g++) {
+        __m256 p = _mm256_mul_ps(_mm256_load_ps(e + 8 * g), _mm256_load_ps(inv + 8 * g));
+        __m256 mask = masked ? _mm256_load_ps(masks + 8 * g)
+                             : _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+        part = _mm256_add_ps(part, _mm256_and_ps(p, mask));
+        if (count_positive)
+            cnt = _mm256_sub_epi32(cnt, _mm256_castps_si256(
+                                            _mm256_and_ps(_mm256_cmp_ps(p, thr, _CMP_GT_OQ), mask)));
+        if ((g + 1) % FLUSH_GROUPS == 0) {
+            wide = widen_sum(wide, part);
+            part = _mm256_setzero_ps();
+        }
+    }
+    *psum += hsum_pd(widen_sum(wide, part));
+    if (count_positive) {
+        int32_t lanes[8];
+        _mm256_storeu_si256((__m256i *)(void *)lanes, cnt);
+        uint64_t s = 0;
+        for (int l = 0; l < 8; l++)
+            s += (uint64_t)lanes[l];
+        *pos += s;
+    }
+}
+
+/* The block's logits as planar float rows PLANE apart in scratch: read once, row by row, from
+ * the input (whose planes are typically 1 MiB apart and would thrash the caches if walked
+ * class by class per pixel). Blocks that already sit in a scratch buffer are used in place. */
+static AVX2 const float *contiguous_block(const segloss__block *b, size_t c, float *xs,
+                                          size_t *stride)
+{
+    if (b->class_stride <= SEGLOSS__PLANE) { /* small images and converted blocks */
+        *stride = b->class_stride;
+        return b->x;
+    }
+    size_t n8 = b->count & ~(size_t)7;
     for (size_t k = 0; k < c; k++) {
-        __m256 v = _mm256_load_ps(psum_f + 8 * k);
-        psum[k] += hsum_pd(widen_sum(_mm256_setzero_pd(), v));
-        _mm256_store_ps(psum_f + 8 * k, _mm256_setzero_ps());
+        const float *src = b->x + k * b->class_stride;
+        float *dst = xs + k * SEGLOSS__PLANE;
+        for (size_t i = 0; i < n8; i += 8)
+            _mm256_store_ps(dst + i, _mm256_loadu_ps(src + i));
+    }
+    *stride = SEGLOSS__PLANE;
+    return xs;
+}
+
+/* What pass A of a block shares across its groups. */
+typedef struct pass_a_state {
+    const segloss__kernel_params *kp;
+    const segloss__block *b;
+    segloss__acc *acc;
+    const float *xb;       /* the block's logits, class rows cs apart */
+    size_t c, cs;
+    float *e_buf, *inv_buf, *mask_buf;
+    int gamma_kind, argmax_threshold;
+    float gamma, thr;
+    __m256d ce_num, ce_den, focal;
+    __m256 bad;            /* OR of v * 0: has an all-ones exponent once a v is not finite */
+    uint64_t valid_count;
+} pass_a_state;
+
+/*
+ * Pass A for NG (1 or 2) consecutive groups of 8 pixels starting at group g. Two groups are
+ * interleaved so that the loop-carried chains (running max, arg-max, sum) of one hide the
+ * latency of the other's.
+ */
+static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, size_t g,
+                                                              const int NG)
+{
+    const size_t c = st->c, cs = st->cs;
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    const __m256i vc = _mm256_set1_epi32((int)c), vcm1 = _mm256_set1_epi32((int)c - 1);
+    const __m256i ione = _mm256_set1_epi32(1);
+    const __m256i lane_off = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const float *x[2];
+    __m256i y[2], ami[2];
+    __m256 validf[2], m[2], am[2], t[2];
+    for (int u = 0; u < NG; u++) {
+        x[u] = st->xb + 8 * (g + (size_t)u);
+        y[u] = _mm256_cvtepu16_epi32(
+            _mm_loadu_si128((const __m128i *)(st->b->labels + 8 * (g + (size_t)u))));
+        validf[u] = _mm256_castsi256_ps(_mm256_cmpgt_epi32(vc, y[u]));
+        /* max, first arg-max (strictly greater moves it), finiteness probe */
+        m[u] = _mm256_loadu_ps(x[u]);
+        am[u] = zero; /* int32 lanes held in a float register */
+        st->bad = _mm256_or_ps(st->bad, _mm256_mul_ps(m[u], zero));
+    }
+    __m256i kvec = ione;
+    for (size_t k = 1; k < c; k++) {
+        for (int u = 0; u < NG; u++) {
+            __m256 v = _mm256_loadu_ps(x[u] + k * cs);
+            st->bad = _mm256_or_ps(st->bad, _mm256_mul_ps(v, zero));
+            __m256 gt = _mm256_cmp_ps(v, m[u], _CMP_GT_OQ);
+            m[u] = _mm256_max_ps(m[u], v);
+            am[u] = _mm256_blendv_ps(am[u], _mm256_castsi256_ps(kvec), gt);
+        }
+        kvec = _mm256_add_epi32(kvec, ione);
+    }
+    /* exponentials and their sum off the arg-max (whose term is exactly 1) */
+    for (int u = 0; u < NG; u++) {
+        ami[u] = _mm256_castps_si256(am[u]);
+        t[u] = zero;
+    }
+    kvec = _mm256_setzero_si256();
+    for (size_t k = 0; k < c; k++) {
+        for (int u = 0; u < NG; u++) {
+            __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x[u] + k * cs), m[u]));
+            _mm256_store_ps(st->e_buf + k * SEGLOSS__PLANE + 8 * (g + (size_t)u), e);
+            __m256 is_am = _mm256_castsi256_ps(_mm256_cmpeq_epi32(ami[u], kvec));
+            t[u] = _mm256_add_ps(t[u], _mm256_andnot_ps(is_am, e));
+        }
+        kvec = _mm256_add_epi32(kvec, ione);
+    }
+    for (int u = 0; u < NG; u++) {
+        size_t gu = g + (size_t)u;
+        __m256 inv = _mm256_div_ps(one, _mm256_add_ps(one, t[u]));
+        _mm256_store_ps(st->inv_buf + 8 * gu, inv);
+        _mm256_store_ps(st->mask_buf + 8 * gu, validf[u]);
+
+        /* the label's terms: log p[y] = (x[y] - m) - log1p(t); CE and focal */
+        __m256i yc = _mm256_min_epi32(y[u], vcm1);
+        __m256 dy = _mm256_sub_ps(
+            _mm256_i32gather_ps(x[u], _mm256_add_epi32(_mm256_mullo_epi32(
+                                                           yc, _mm256_set1_epi32((int)cs)),
+                                                       lane_off),
+                                4),
+            m[u]);
+        __m256 ey = _mm256_i32gather_ps(
+            st->e_buf + 8 * gu,
+            _mm256_add_epi32(_mm256_mullo_epi32(yc, _mm256_set1_epi32(SEGLOSS__PLANE)), lane_off),
+            4);
+        __m256 lp = _mm256_and_ps(_mm256_sub_ps(dy, log1p_nonnegative(t[u])), validf[u]);
+        __m256i yt = _mm256_min_epi32(y[u], vc);
+        __m256 wy = _mm256_i32gather_ps(st->kp->ce_w_f, yt, 4);
+        __m256 fe = _mm256_i32gather_ps(st->kp->focal_e_f, yt, 4);
+        __m256 fm = _mm256_i32gather_ps(st->kp->focal_m_f, yt, 4);
+        st->ce_num = widen_sum(st->ce_num, _mm256_mul_ps(wy, _mm256_sub_ps(zero, lp)));
+        st->ce_den = widen_sum(st->ce_den, wy);
+        __m256 fexp = _mm256_mul_ps(fe, lp);
+        __m256 q = one_minus_exp(fexp);
+        __m256 term =
+            _mm256_mul_ps(_mm256_mul_ps(fm, pow_unit(q, st->gamma, st->gamma_kind)), fexp);
+        st->focal = widen_sum(st->focal, _mm256_sub_ps(zero, term));
+
+        /* the label-indexed sums, one pixel at a time */
+        int32_t ys[8], ams[8];
+        float pys[8], invs[8];
+        _mm256_storeu_si256((__m256i *)(void *)ys, y[u]);
+        _mm256_storeu_si256((__m256i *)(void *)ams, ami[u]);
+        _mm256_storeu_ps(pys, _mm256_and_ps(_mm256_mul_ps(ey, inv), validf[u]));
+        _mm256_storeu_ps(invs, inv);
+        segloss__acc *acc = st->acc;
+        for (int l = 0; l < 8; l++) {
+            size_t yl = (size_t)ys[l], al = (size_t)ams[l];
+            int valid = yl < c;
+            if (st->argmax_threshold && (valid || st->kp->seed))
+                acc->fscore_pos[al] += invs[l] > st->thr;
+            if (!valid)
+                continue;
+            acc->confusion[yl * c + al]++;
+            acc->dice_tp[yl] += (double)pys[l];
+            acc->fscore_tp[yl] += pys[l] > st->thr;
+            st->valid_count++;
+        }
     }
 }
 
 AVX2 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__block *b,
                                segloss__acc *acc, float *scratch)
 {
-    const size_t c = kp->c, cs = b->class_stride, groups = b->count / 8;
-    const int gamma_kind = kp->gamma == 0 ? 0 : kp->gamma == 1 ? 1 : kp->gamma == 2 ? 2 : 3;
-    const float gamma = (float)kp->gamma;
-    const __m256 thr = _mm256_set1_ps((float)kp->threshold);
-    const __m256i vc = _mm256_set1_epi32((int)c);
-    /* scratch: e[k] of the group | float p[k] partial sums | int32 count of p[k] > thr */
-    float *e_buf = scratch;
-    float *psum_f = scratch + 8 * c;
-    int32_t *pos_i = (int32_t *)(void *)(scratch + 16 * c);
-    for (size_t k = 0; k < 8 * c; k++) {
-        psum_f[k] = 0;
-        pos_i[k] = 0;
-    }
-    __m256d ce_num = _mm256_setzero_pd(), ce_den = ce_num, focal = ce_num;
-    __m256 bad = _mm256_setzero_ps();
-    uint64_t valid_count = 0;
+    const size_t c = kp->c, groups = b->count / 8;
+    pass_a_state st = {
+        .kp = kp,
+        .b = b,
+        .acc = acc,
+        .c = c,
+        /* scratch: logits copy | e[k] (both class-major, PLANE apart) | 1 / sum | mask */
+        .e_buf = scratch + c * SEGLOSS__PLANE,
+        .gamma_kind = kp->gamma == 0 ? 0 : kp->gamma == 1 ? 1 : kp->gamma == 2 ? 2 : 3,
+        /* With a threshold of at least 0.5 only the arg-max class can pass it (probabilities
+         * sum to 1): f_score's positive count is one check per pixel, not one per class. */
+        .argmax_threshold = kp->threshold >= 0.5,
+        .gamma = (float)kp->gamma,
+        .thr = (float)kp->threshold,
+        .ce_num = _mm256_setzero_pd(),
+        .ce_den = _mm256_setzero_pd(),
+        .focal = _mm256_setzero_pd(),
+        .bad = _mm256_setzero_ps(),
+    };
+    st.inv_buf = st.e_buf + c * SEGLOSS__PLANE;
+    st.mask_buf = st.inv_buf + SEGLOSS__PLANE;
+    st.xb = contiguous_block(b, c, scratch, &st.cs);
 
-    for (size_t g = 0; g < groups; g++) {
-        const float *x = b->x + 8 * g;
-        __m256i y = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(b->labels + 8 * g)));
-        __m256i valid_i = _mm256_cmpgt_epi32(vc, y);
-        __m256 vmask = kp->seed ? _mm256_castsi256_ps(_mm256_set1_epi32(-1))
-                                : _mm256_castsi256_ps(valid_i);
+    size_t g = 0;
+    for (; g + 2 <= groups; g += 2)
+        pass_a(&st, g, 2);
+    if (g < groups)
+        pass_a(&st, g, 1);
 
-        /* pass 1: max, first arg-max, finiteness */
-        __m256 m = _mm256_loadu_ps(x);
-        __m256i am = _mm256_setzero_si256();
-        bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_sub_ps(m, m), _mm256_setzero_ps(),
-                                              _CMP_NEQ_UQ));
-        for (size_t k = 1; k < c; k++) {
-            __m256 v = _mm256_loadu_ps(x + k * cs);
-            bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_sub_ps(v, v), _mm256_setzero_ps(),
-                                                  _CMP_NEQ_UQ));
-            __m256 gt = _mm256_cmp_ps(v, m, _CMP_GT_OQ);
-            m = _mm256_blendv_ps(m, v, gt);
-            am = _mm256_blendv_epi8(am, _mm256_set1_epi32((int)k), _mm256_castps_si256(gt));
-        }
+    /* pass B, per class over the whole block: probabilities into Dice / f_score sums */
+    for (size_t k = 0; k < c; k++)
+        class_sums(st.e_buf + k * SEGLOSS__PLANE, st.inv_buf, st.mask_buf, groups, !kp->seed,
+                   !st.argmax_threshold, _mm256_set1_ps(st.thr), &acc->dice_psum[k],
+                   &acc->fscore_pos[k]);
 
-        /* pass 2: exponentials, the sum off the arg-max, the label's terms */
-        __m256 t = _mm256_setzero_ps(), dy = t, ey = t;
-        for (size_t k = 0; k < c; k++) {
-            __m256i kk = _mm256_set1_epi32((int)k);
-            __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + k * cs), m);
-            __m256 e = exp_nonpositive(d);
-            _mm256_store_ps(e_buf + 8 * k, e);
-            __m256 is_am = _mm256_castsi256_ps(_mm256_cmpeq_epi32(am, kk));
-            __m256 is_y = _mm256_castsi256_ps(_mm256_cmpeq_epi32(y, kk));
-            t = _mm256_add_ps(t, _mm256_andnot_ps(is_am, e));
-            dy = _mm256_blendv_ps(dy, d, is_y);
-            ey = _mm256_blendv_ps(ey, e, is_y);
-        }
-        const __m256 one = _mm256_set1_ps(1.0f);
-        __m256 inv = _mm256_div_ps(one, _mm256_add_ps(one, t));
-        __m256 lp = _mm256_sub_ps(dy, log1p_nonnegative(t));
-        __m256i yc = _mm256_min_epi32(y, vc);
-        __m256 wy = _mm256_i32gather_ps(kp->ce_w_f, yc, 4);
-        __m256 fe = _mm256_i32gather_ps(kp->focal_e_f, yc, 4);
-        __m256 fm = _mm256_i32gather_ps(kp->focal_m_f, yc, 4);
-        __m256 validf = _mm256_castsi256_ps(valid_i);
-        lp = _mm256_and_ps(lp, validf);
-        ce_num = widen_sum(ce_num, _mm256_mul_ps(wy, _mm256_sub_ps(_mm256_setzero_ps(), lp)));
-        ce_den = widen_sum(ce_den, wy);
-        __m256 fexp = _mm256_mul_ps(fe, lp);
-        __m256 q = one_minus_exp(fexp);
-        __m256 term = _mm256_mul_ps(_mm256_mul_ps(fm, pow_unit(q, gamma, gamma_kind)), fexp);
-        focal = widen_sum(focal, _mm256_sub_ps(_mm256_setzero_ps(), term));
-
-        /* pass 3: probabilities into the per-class Dice and f_score sums */
-        for (size_t k = 0; k < c; k++) {
-            __m256 p = _mm256_mul_ps(_mm256_load_ps(e_buf + 8 * k), inv);
-            __m256 ps = _mm256_add_ps(_mm256_load_ps(psum_f + 8 * k), _mm256_and_ps(p, vmask));
-            _mm256_store_ps(psum_f + 8 * k, ps);
-            __m256i gt = _mm256_castps_si256(_mm256_and_ps(_mm256_cmp_ps(p, thr, _CMP_GT_OQ),
-                                                           vmask));
-            __m256i cnt = _mm256_load_si256((const __m256i *)(void *)(pos_i + 8 * k));
-            _mm256_store_si256((__m256i *)(void *)(pos_i + 8 * k), _mm256_sub_epi32(cnt, gt));
-        }
-
-        /* the label-indexed sums, one pixel at a time */
-        int32_t ys[8], ams[8];
-        float pys[8];
-        _mm256_storeu_si256((__m256i *)(void *)ys, y);
-        _mm256_storeu_si256((__m256i *)(void *)ams, am);
-        _mm256_storeu_ps(pys, _mm256_mul_ps(ey, inv));
-        for (int l = 0; l < 8; l++) {
-            size_t yl = (size_t)ys[l];
-            if (yl >= c)
-                continue;
-            acc->confusion[yl * c + (size_t)ams[l]]++;
-            acc->dice_tp[yl] += (double)pys[l];
-            acc->fscore_tp[yl] += pys[l] > (float)kp->threshold;
-            valid_count++;
-        }
-        if ((g + 1) % FLUSH_GROUPS == 0)
-            flush_psum(psum_f, acc->dice_psum, c);
-    }
-    flush_psum(psum_f, acc->dice_psum, c);
-    for (size_t k = 0; k < c; k++) {
-        __m256i v = _mm256_load_si256((const __m256i *)(void *)(pos_i + 8 * k));
-        int32_t lanes[8];
-        _mm256_storeu_si256((__m256i *)(void *)lanes, v);
-        uint64_t s = 0;
-        for (int l = 0; l < 8; l++)
-            s += (uint64_t)lanes[l];
-        acc->fscore_pos[k] += s;
-    }
-    acc->ce_num += hsum_pd(ce_num);
-    acc->ce_den += hsum_pd(ce_den);
-    acc->focal_num += hsum_pd(focal);
-    acc->valid += valid_count;
-    if (_mm256_movemask_ps(bad))
+    acc->ce_num += hsum_pd(st.ce_num);
+    acc->ce_den += hsum_pd(st.ce_den);
+    acc->focal_num += hsum_pd(st.focal);
+    acc->valid += st.valid_count;
+    /* v * 0 is +-0 for finite v and NaN otherwise: an all-ones exponent means a bad value */
+    __m256i exp_bits = _mm256_and_si256(_mm256_castps_si256(st.bad),
+                                        _mm256_set1_epi32(0x7f800000));
+    if (_mm256_movemask_ps(_mm256_castsi256_ps(
+            _mm256_cmpeq_epi32(exp_bits, _mm256_set1_epi32(0x7f800000)))))
         acc->nonfinite = 1;
 
     if (b->count % 8) {

@@ -65,7 +65,14 @@ typedef struct segloss__acc {
     int nonfinite;           /* set when the block held a NaN or infinity */
 } segloss__acc;
 
-/* scratch: at least C * SEGLOSS__BLOCK floats, 32-byte aligned. */
+/* Class stride of planar buffers in scratch: one block plus a cache line, so that the C rows
+ * of a block fall into different cache sets (a stride of exactly 1 KiB, like the 1 MiB planes
+ * of a 512x512 input, maps every class onto the same few sets and thrashes L1 and L2). */
+#define SEGLOSS__PLANE (SEGLOSS__BLOCK + 16)
+/* Kernel scratch per worker, in floats (64-byte aligned): a copy of the block's logits, their
+ * exponentials and a few per-pixel values. */
+#define SEGLOSS__SCRATCH_FLOATS(c) ((2 * (c) + 4) * (size_t)SEGLOSS__PLANE)
+
 typedef void (*segloss__kernel_fn)(const segloss__kernel_params *kp, const segloss__block *b,
                                    segloss__acc *acc, float *scratch);
 /* Converts count logits of a non-f32 dtype to float. */
