@@ -38,6 +38,7 @@ typedef struct eval_job {
     segloss__kernel_params kp;
     segloss__kernel_fn kernel;
     segloss__convert_fn convert;
+    uint16_t *argmax_map;     /* NULL, or N * ht * wt predicted classes */
     size_t rows_per_chunk, chunks_per_image, total_chunks;
     atomic_size_t next_chunk;
     /* align_corners=True bilinear source positions, per output column and row */
@@ -131,6 +132,8 @@ static void interpolate_block(const eval_job *job, worker_state *ws, size_t n, s
 static void run_block(eval_job *job, worker_state *ws, size_t n, size_t offset, size_t count)
 {
     segloss__block b = {.count = count, .labels = ws->labels};
+    if (job->argmax_map)
+        b.argmax = job->argmax_map + n * job->ht * job->wt + offset;
     convert_labels(job->labels, n * job->ht * job->wt + offset, count, job->c, ws->labels);
     if (job->resize) {
         interpolate_block(job, ws, n, offset / job->wt, offset % job->wt, count);
@@ -393,9 +396,10 @@ static int build_resize(eval_job *job)
     return 0;
 }
 
-int segloss_evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
-                           const segloss_tensor *labels, const segloss_params *params,
-                           segloss_stats **out, char *detail, size_t detail_len)
+static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
+                          const segloss_tensor *labels, const segloss_params *params,
+                          uint16_t *argmax_map, segloss_stats **out, char *detail,
+                          size_t detail_len)
 {
     eval_job job;
     double *dtab = NULL;
@@ -406,6 +410,7 @@ int segloss_evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
     memset(&job, 0, sizeof job);
     job.logits = logits;
     job.labels = labels;
+    job.argmax_map = argmax_map;
     if ((rc = check_shapes(logits, labels, &job, detail, detail_len)))
         return rc;
     if ((rc = segloss_params_check(params, job.c, detail, detail_len)))
@@ -483,13 +488,29 @@ fail:
     return rc;
 }
 
+int segloss_evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
+                           const segloss_tensor *labels, const segloss_params *params,
+                           segloss_stats **out, char *detail, size_t detail_len)
+{
+    return evaluate_stats(ctx, logits, labels, params, NULL, out, detail, detail_len);
+}
+
 int segloss_evaluate(segloss_ctx *ctx, const segloss_tensor *logits,
                      const segloss_tensor *labels, const segloss_params *params,
                      segloss_result **out, char *detail, size_t detail_len)
 {
+    return segloss_evaluate_with_argmax(ctx, logits, labels, params, NULL, out, detail,
+                                        detail_len);
+}
+
+int segloss_evaluate_with_argmax(segloss_ctx *ctx, const segloss_tensor *logits,
+                                 const segloss_tensor *labels, const segloss_params *params,
+                                 uint16_t *argmax_map, segloss_result **out, char *detail,
+                                 size_t detail_len)
+{
     segloss_stats *stats = NULL;
     *out = NULL;
-    int rc = segloss_evaluate_stats(ctx, logits, labels, params, &stats, detail, detail_len);
+    int rc = evaluate_stats(ctx, logits, labels, params, argmax_map, &stats, detail, detail_len);
     if (rc)
         return rc;
     rc = segloss_result_from_stats(stats, params, out, detail, detail_len);

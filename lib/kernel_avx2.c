@@ -303,6 +303,10 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
         _mm256_storeu_si256((__m256i *)(void *)ams, ami[u]);
         _mm256_storeu_ps(pys, _mm256_and_ps(_mm256_mul_ps(ey, inv), validf[u]));
         _mm256_storeu_ps(invs, inv);
+        if (st->b->argmax)
+            _mm_storeu_si128((__m128i *)(void *)(st->b->argmax + 8 * gu),
+                             _mm_packus_epi32(_mm256_castsi256_si128(ami[u]),
+                                              _mm256_extracti128_si256(ami[u], 1)));
         segloss__acc *acc = st->acc;
         for (int l = 0; l < 8; l++) {
             size_t yl = (size_t)ys[l], al = (size_t)ams[l];
@@ -372,6 +376,7 @@ AVX2 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__
         segloss__block tail = *b;
         tail.x = b->x + 8 * groups;
         tail.labels = b->labels + 8 * groups;
+        tail.argmax = b->argmax ? b->argmax + 8 * groups : NULL;
         tail.count = b->count % 8;
         segloss__kernel_scalar(kp, &tail, acc, scratch);
     }

@@ -37,6 +37,8 @@ void segloss__kernel_scalar(const segloss__kernel_params *kp, const segloss__blo
             acc->nonfinite = 1;
             continue;
         }
+        if (b->argmax)
+            b->argmax[i] = (uint16_t)am;
         double t = 0;
         for (size_t k = 0; k < c; k++)
             if (k != am)

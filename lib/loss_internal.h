@@ -53,6 +53,7 @@ typedef struct segloss__block {
     size_t class_stride;
     size_t count;            /* pixels in the block, 1..SEGLOSS__BLOCK */
     const uint16_t *labels;  /* count labels, the ignore class is C */
+    uint16_t *argmax;        /* NULL, or where the count predicted classes go */
 } segloss__block;
 
 /* What a kernel adds to; the evaluation owns and zeroes it per chunk. */

@@ -168,6 +168,16 @@ int segloss_evaluate(segloss_ctx *ctx, const segloss_tensor *logits,
                      const segloss_tensor *labels, const segloss_params *params,
                      segloss_result **out, char *detail, size_t detail_len);
 
+/*
+ * As segloss_evaluate, and also writes the predicted class (first arg-max of the logits, at
+ * mask resolution) of every pixel into argmax_map, which holds N*H*W values, when it is not
+ * NULL. The overlays of the dashboard are drawn from it.
+ */
+int segloss_evaluate_with_argmax(segloss_ctx *ctx, const segloss_tensor *logits,
+                                 const segloss_tensor *labels, const segloss_params *params,
+                                 uint16_t *argmax_map, segloss_result **out, char *detail,
+                                 size_t detail_len);
+
 /* As segloss_evaluate, but stops at the additive stats (for stores and tests). */
 int segloss_evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
                            const segloss_tensor *labels, const segloss_params *params,

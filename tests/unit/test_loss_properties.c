@@ -381,6 +381,39 @@ static void stats_serialize_round_trip(void)
     free_inputs(&in);
 }
 
+/* The predicted-class map is the first arg-max of every pixel, from both kernels. */
+static void argmax_map_is_first_maximum(void)
+{
+    inputs in;
+    make_inputs(&in, 2, 6, 9, 13, 9, 13, SEGLOSS_F32, 2, 0);
+    float *x = in.logits;
+    x[(0 * 6 + 4) * 117 + 5] = x[(0 * 6 + 2) * 117 + 5] = 50; /* a tie: class 2 wins */
+    segloss_params p;
+    segloss_params_default(&p);
+    uint16_t *map = calloc(2 * 117, sizeof(uint16_t));
+    segloss_ctx *ctxs[2] = {scalar1, avx2};
+    for (int i = 0; i < 2; i++) {
+        segloss_result *r = NULL;
+        char detail[256] = "";
+        CHECK(segloss_evaluate_with_argmax(ctxs[i], &in.lt, &in.mt, &p, map, &r, detail,
+                                           sizeof detail) == 0);
+        int wrong = 0;
+        for (size_t n = 0; n < 2; n++)
+            for (size_t px = 0; px < 117; px++) {
+                size_t best = 0;
+                for (size_t k = 1; k < 6; k++)
+                    if (x[(n * 6 + k) * 117 + px] > x[(n * 6 + best) * 117 + px])
+                        best = k;
+                wrong += map[n * 117 + px] != best;
+            }
+        CHECK_EQ_INT(wrong, 0);
+        CHECK_EQ_INT(map[5], 2);
+        segloss_result_free(r);
+    }
+    free(map);
+    free_inputs(&in);
+}
+
 int main(void)
 {
     if (segloss_ctx_new(&scalar1, 1, SEGLOSS_KERNEL_SCALAR) ||
@@ -398,6 +431,7 @@ int main(void)
     RUN(shapes_and_params_are_checked);
     RUN(all_ignored_is_undefined_ce);
     RUN(stats_serialize_round_trip);
+    RUN(argmax_map_is_first_maximum);
     segloss_ctx_free(scalar1);
     segloss_ctx_free(avx1);
     segloss_ctx_free(avx2);
