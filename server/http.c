@@ -70,7 +70,13 @@ typedef struct route {
     route_get_fn get;
 } route;
 
-typedef enum request_phase { PHASE_RECEIVING, PHASE_QUEUED, PHASE_DONE, PHASE_ANSWERED } request_phase;
+typedef enum request_phase {
+    PHASE_RECEIVING, /* an upload's body is arriving */
+    PHASE_QUEUED,    /* with a worker; the connection is suspended */
+    PHASE_DONE,      /* the worker's outcome is ready to send */
+    PHASE_GET,       /* a GET route, answered once the request is complete (keeps keep-alive) */
+    PHASE_ANSWERED
+} request_phase;
 
 struct request {
     http_server *server;
@@ -624,6 +630,8 @@ static request *request_new(http_server *s, struct MHD_Connection *conn, const c
     return req;
 }
 
+static enum MHD_Result answer_get(request *req);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -650,18 +658,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             snprintf(detail, sizeof detail, "%.200s takes %s, not %.16s", url, allow, method);
             return respond_problem(req, 405, detail, METRICS_REJECT_NOT_FOUND, allow);
         }
-        const route *r = &routes[req->route_index];
-        if (r->kind == ROUTE_UPLOAD)
+        if (routes[req->route_index].kind == ROUTE_UPLOAD)
             return upload_begin(req);
-        int status = 500;
-        const char *type = JSON_TYPE;
-        char *body = NULL;
-        size_t len = 0;
-        r->get(s, req, &status, &type, &body, &len);
-        if (!body)
-            return respond_problem(req, 503, "out of memory; retry later",
-                                   METRICS_REJECT_INTERNAL, NULL);
-        return respond(req, status, type, body, len, NULL, status == 503);
+        /* Answering now, before MHD has seen the whole request, would cost the keep-alive. */
+        req->phase = PHASE_GET;
+        return MHD_YES;
     }
     switch (req->phase) {
     case PHASE_RECEIVING:
@@ -675,12 +676,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return upload_answer(req);
     case PHASE_QUEUED:
         return MHD_YES; /* not reached: the connection is suspended */
+    case PHASE_GET:
+        if (*upload_data_size) {
+            *upload_data_size = 0; /* a GET with a body: the body is ignored */
+            return MHD_YES;
+        }
+        return answer_get(req);
     case PHASE_ANSWERED:
     default:
         /* A body after an early answer (413 from Content-Length): drop it. */
         *upload_data_size = 0;
         return MHD_YES;
     }
+}
+
+static enum MHD_Result answer_get(request *req)
+{
+    http_server *s = req->server;
+    const route *r = &routes[req->route_index];
+    int status = 500;
+    const char *type = JSON_TYPE;
+    char *body = NULL;
+    size_t len = 0;
+    r->get(s, req, &status, &type, &body, &len);
+    if (!body)
+        return respond_problem(req, 503, "out of memory; retry later", METRICS_REJECT_INTERNAL,
+                               NULL);
+    return respond(req, status, type, body, len, NULL, status == 503);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -1,0 +1,538 @@
+#!/usr/bin/env python3
+"""End-to-end tests of seglossd on a real loopback port (standard library and curl only).
+
+Starts build/seglossd (or $BUILD/seglossd) on a free 127.0.0.1 port and checks: every golden
+case over HTTP and through `seglossd eval` (golden_check.py); the bad-request corpus of
+bad_requests/cases.json (status, problem+json body, Allow, then the daemon still answers);
+request ids, query parameters, /v1/info, /metrics, the probes; a chunked body over the limit; a
+too-slow upload (408) and a stalled one (closed); 8 parallel clients; SIGTERM with requests in
+flight (they complete, new connections are refused, exit status 0).
+
+Every daemon started here is stopped on exit, on failure and by a watchdog alarm. Prints one
+line per check and ends with 'N passed, N failed'."""
+import http.client
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.environ.get("BUILD", "build")
+DAEMON = os.path.join(ROOT, BUILD, "seglossd")
+GOLDEN = os.path.join(ROOT, "tests", "golden")
+BAD = os.path.join(HERE, "bad_requests")
+FILES = os.path.join(BAD, "files")
+WATCHDOG_S = 600          # the whole run; a hang fails the run instead of blocking CI
+START_TIMEOUT_S = 15      # for the daemon to answer /livez
+UPLOAD_TIMEOUT_S = 2      # the test daemon's --upload-timeout
+IDLE_TIMEOUT_S = 3        # the test daemon's --idle-timeout
+MAX_BODY_MB = 8           # the test daemon's --max-body-mb
+PARALLEL_CLIENTS = 8
+REQUESTS_PER_CLIENT = 4
+PROBLEM_KEYS = ("type", "title", "status", "detail", "error")
+
+passed = 0
+failed = 0
+daemons = []
+tmpdir = tempfile.mkdtemp(prefix="segloss_e2e_")
+
+
+def check(name, ok, why=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok   {name}")
+    else:
+        failed += 1
+        print(f"FAIL {name}: {why}")
+    sys.stdout.flush()
+    return ok
+
+
+def finish():
+    for d in daemons:
+        d.kill()
+    print(f"{passed} passed, {failed} failed")
+    sys.stdout.flush()
+    os._exit(0 if failed == 0 else 1)
+
+
+def watchdog(signum, frame):
+    check("watchdog", False, f"the run took longer than {WATCHDOG_S} s")
+    finish()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    def __init__(self, name, extra=()):
+        self.port = free_port()
+        self.log_path = os.path.join(tmpdir, f"{name}.log")
+        self.log = open(self.log_path, "wb")
+        args = [DAEMON, "serve", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--max-body-mb", str(MAX_BODY_MB), "--upload-timeout", str(UPLOAD_TIMEOUT_S),
+                "--idle-timeout", str(IDLE_TIMEOUT_S), "--shutdown-timeout", "10",
+                "--threads", "2", "--workers", "2", *extra]
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        daemons.append(self)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self):
+        deadline = time.time() + START_TIMEOUT_S
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                status, _, _ = request(self, "GET", "/livez", timeout=2)
+                if status == 200:
+                    return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def tail(self, lines=5):
+        try:
+            with open(self.log_path, "rb") as f:
+                return b"".join(f.readlines()[-lines:]).decode(errors="replace")
+        except OSError:
+            return ""
+
+
+def request(daemon, method, path, body=None, headers=None, timeout=30):
+    conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+def multipart(parts):
+    """parts: [(name, bytes, filename)] -> (content type, body)."""
+    boundary = "segloss" + uuid.uuid4().hex
+    out = bytearray()
+    for name, data, filename in parts:
+        out += f"--{boundary}\r\n".encode()
+        disp = f'Content-Disposition: form-data; name="{name}"'
+        if filename:
+            disp += f'; filename="{filename}"'
+        out += disp.encode() + b"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        out += data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return f"multipart/form-data; boundary={boundary}", bytes(out)
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def part_source(source):
+    kind, _, value = source.partition(":")
+    if kind == "file":
+        return read_file(os.path.join(FILES, value)), value
+    if kind == "text":
+        return value.encode(), None
+    raise ValueError(f"bad part source {source!r}")
+
+
+def problem_ok(status, headers, body, want_status):
+    """Why a response is not the expected problem+json, or '' when it is."""
+    if status != want_status:
+        return f"status {status}, wanted {want_status}: {body[:300]!r}"
+    if not headers.get("content-type", "").startswith("application/problem+json"):
+        return f"content type {headers.get('content-type')!r}"
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return f"not JSON: {body[:200]!r}"
+    missing = [k for k in PROBLEM_KEYS if k not in doc]
+    if missing:
+        return f"problem keys missing: {missing}"
+    if doc["status"] != want_status or doc["error"] != doc["detail"] or not doc["detail"]:
+        return f"inconsistent problem: {doc}"
+    if not headers.get("x-request-id"):
+        return "no X-Request-Id"
+    return ""
+
+
+# ---- the checks ----------------------------------------------------------------------------
+
+def golden(mode_args, label):
+    cmd = [sys.executable, os.path.join(HERE, "golden_check.py"), "--cases", GOLDEN, *mode_args]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=300, text=True)
+    except subprocess.TimeoutExpired:
+        check(f"golden {label}", False, "timed out")
+        return
+    for line in proc.stdout.splitlines():
+        if line.startswith("ok   "):
+            check(f"golden {label} {line[5:]}", True)
+        elif line.startswith("FAIL "):
+            name, _, why = line[5:].partition(": ")
+            check(f"golden {label} {name}", False, why)
+    if "passed" not in proc.stdout:
+        check(f"golden {label}", False, proc.stderr[-500:])
+
+
+def bad_requests(d):
+    with open(os.path.join(BAD, "cases.json")) as f:
+        cases = json.load(f)["cases"]
+    check("bad-request corpus has at least 30 cases", len(cases) >= 30, str(len(cases)))
+    for case in cases:
+        name = f"bad request {case['name']} -> {case['status']}"
+        try:
+            if "huge_content_length" in case:
+                status, headers, body = raw_huge_length(d, case["huge_content_length"])
+            else:
+                method = case.get("method", "POST")
+                path = case.get("path", "/v1/evaluate")
+                if case.get("query"):
+                    path += "?" + case["query"]
+                headers = dict(case.get("headers", {}))
+                body = None
+                if "parts" in case:
+                    parts = []
+                    for pname, source in case["parts"]:
+                        data, filename = part_source(source)
+                        parts.append((pname, data, filename))
+                    headers["Content-Type"], body = multipart(parts)
+                elif "raw" in case:
+                    headers["Content-Type"] = case["content_type"]
+                    body = case["raw"].encode("latin1")
+                status, headers, body = request(d, method, path, body=body, headers=headers)
+            why = problem_ok(status, headers, body, case["status"])
+            if not why and case.get("detail"):
+                detail = json.loads(body)["detail"]
+                if case["detail"] not in detail:
+                    why = f"detail {detail!r} lacks {case['detail']!r}"
+            if not why and case.get("allow") and headers.get("allow") != case["allow"]:
+                why = f"Allow {headers.get('allow')!r}, wanted {case['allow']!r}"
+            check(name, not why, why)
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            check(name, False, f"{type(e).__name__}: {e}")
+    status, _, _ = request(d, "GET", "/livez")
+    check("daemon still answers after the bad-request corpus", status == 200, str(status))
+    check("daemon still running after the corpus", d.proc.poll() is None, d.tail())
+
+
+def raw_huge_length(d, length):
+    """Headers only: the 413 must come before any of the body is sent."""
+    with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
+        s.sendall(b"POST /v1/evaluate HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+                  b"boundary=b\r\nContent-Length: " + str(length).encode() + b"\r\n\r\n")
+        return read_raw_response(s)
+
+
+def read_raw_response(s):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin1").split("\r\n")
+    status = int(lines[0].split()[1]) if lines and len(lines[0].split()) > 1 else 0
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return status, headers, body
+
+
+def small_request_parts(extra=()):
+    return [("logits", read_file(os.path.join(FILES, "logits_1x3x4x4.npy")), "l.npy"),
+            ("mask", read_file(os.path.join(FILES, "mask_4x4.png")), "m.png"), *extra]
+
+
+def request_ids_and_query(d):
+    ctype, body = multipart(small_request_parts())
+    status, headers, answer = request(
+        d, "POST", "/v1/evaluate?main_loss=focal&class_weights=1,2,3&confusion_matrix=true",
+        body=body, headers={"Content-Type": ctype, "X-Request-Id": "trace-42"})
+    check("X-Request-Id is echoed", headers.get("x-request-id") == "trace-42",
+          str(headers.get("x-request-id")))
+    ok = status == 200
+    doc = json.loads(answer) if ok else {}
+    p = doc.get("params", {})
+    check("query parameters are applied and echoed",
+          ok and p.get("main_loss") == "focal" and p.get("class_weights") == [1, 2, 3]
+          and doc.get("confusion_matrix") is not None
+          and abs(doc["loss"]["total"] - doc["loss"]["focal"]) < 1e-12,
+          f"{status} {answer[:300]!r}")
+    check("every effective parameter is echoed, defaults included",
+          ok and all(k in p for k in ("alpha", "gamma", "beta", "smooth", "threshold",
+                                      "dice_loss", "num_classes", "semantics")),
+          str(p))
+    check("timing is measured", ok and all(doc["timing"][k] >= 0 for k in
+                                           ("decode_ms", "compute_ms", "total_ms")),
+          str(doc.get("timing")))
+    status, headers, _ = request(d, "GET", "/livez", headers={"X-Request-Id": "bad id with spaces"})
+    rid = headers.get("x-request-id", "")
+    check("an unusable X-Request-Id is replaced", status == 200 and len(rid) == 32 and " " not in rid,
+          rid)
+
+
+def operations(d):
+    status, headers, body = request(d, "GET", "/v1/info")
+    info = json.loads(body) if status == 200 else {}
+    check("GET /v1/info", status == 200 and "version" in info and "limits" in info
+          and "defaults" in info and info["limits"]["max_body_bytes"] == MAX_BODY_MB << 20,
+          body[:200])
+    for path in ("/livez", "/healthz", "/readyz"):
+        status, _, _ = request(d, "GET", path)
+        check(f"GET {path}", status == 200, str(status))
+    status, headers, body = request(d, "HEAD", "/livez")
+    check("HEAD /livez", status == 200, str(status))
+    status, headers, body = request(d, "GET", "/metrics")
+    text = body.decode()
+    check("GET /metrics is Prometheus text 0.0.4",
+          status == 200 and "version=0.0.4" in headers.get("content-type", ""), str(headers))
+    for name in ("segloss_build_info{", "segloss_http_requests_total{route=\"/v1/evaluate\"",
+                 "segloss_http_request_duration_seconds_bucket", "segloss_http_request_body_bytes",
+                 "segloss_http_requests_in_flight", "segloss_evaluation_seconds_count",
+                 "segloss_rejections_total{reason=\"body_too_large\"}"):
+        check(f"metrics has {name}", name in text, "missing")
+    rejected = [l for l in text.splitlines() if l.startswith("segloss_rejections_total{reason=\"malformed\"}")]
+    check("malformed requests are counted", rejected and int(rejected[0].split()[-1]) > 0, str(rejected))
+
+
+def eval_mode_errors():
+    proc = subprocess.run([DAEMON, "eval", "--logits", os.path.join(FILES, "npy_nan.npy"),
+                           "--mask", os.path.join(FILES, "mask_4x4.png")],
+                          capture_output=True, timeout=60)
+    try:
+        doc = json.loads(proc.stderr.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        doc = {}
+    check("eval: bad input exits non-zero with problem JSON on stderr",
+          proc.returncode != 0 and proc.stdout == b"" and doc.get("status") == 422
+          and "logits[0, 1, 2, 3]" in doc.get("detail", ""), proc.stderr[:300])
+    proc = subprocess.run([DAEMON, "eval", "--mask", "x.png"], capture_output=True, timeout=60)
+    check("eval: missing --logits is a usage error", proc.returncode == 2, proc.stderr[:200])
+    proc = subprocess.run([DAEMON, "--help"], capture_output=True, timeout=60, text=True)
+    check("--help documents the flags and their environment twins",
+          proc.returncode == 0 and "SEGLOSS_PORT" in proc.stdout and "--max-body-mb" in proc.stdout
+          and "SEGLOSS_LOG_FORMAT" in proc.stdout, proc.stdout[:200])
+    proc = subprocess.run([DAEMON, "--version"], capture_output=True, timeout=60, text=True)
+    check("--version", proc.returncode == 0 and proc.stdout.startswith("seglossd "), proc.stdout)
+
+
+def healthcheck(d):
+    proc = subprocess.run([DAEMON, "healthcheck", "--port", str(d.port)], capture_output=True,
+                          timeout=30)
+    check("healthcheck exits 0 against a live daemon", proc.returncode == 0, proc.stderr[:200])
+    proc = subprocess.run([DAEMON, "healthcheck", "--port", str(free_port())],
+                          capture_output=True, timeout=30)
+    check("healthcheck exits 1 when nothing listens", proc.returncode == 1, proc.stderr[:200])
+
+
+def chunked_over_limit(d):
+    ctype, _ = multipart([])
+    boundary = ctype.split("boundary=")[1]
+    chunk = b"\0" * (1 << 20)
+
+    def body():
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"logits\"\r\n\r\n").encode()
+        for _ in range(MAX_BODY_MB + 2):
+            yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
+    try:
+        conn.request("POST", "/v1/evaluate", body=body(), encode_chunked=True,
+                     headers={"Content-Type": ctype, "Transfer-Encoding": "chunked"})
+        resp = conn.getresponse()
+        status, headers, answer = resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        why = problem_ok(status, headers, answer, 413)
+        check("chunked body over --max-body-mb is 413, counted as it arrives", not why, why)
+    except (OSError, http.client.HTTPException) as e:
+        check("chunked body over --max-body-mb is 413, counted as it arrives", False, repr(e))
+    finally:
+        conn.close()
+
+
+def slow_upload(d):
+    ctype, body = multipart(small_request_parts())
+    head = (f"POST /v1/evaluate HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", d.port), timeout=30) as s:
+        s.sendall(head + body[:50])
+        time.sleep(UPLOAD_TIMEOUT_S + 0.5)  # steady but too slow: past the upload deadline
+        s.sendall(body[50:])
+        status, headers, answer = read_raw_response(s)
+    why = problem_ok(status, headers, answer, 408)
+    check("an upload slower than --upload-timeout is 408", not why, why)
+    # A stalled upload (nothing more arrives) is closed after --idle-timeout.
+    with socket.create_connection(("127.0.0.1", d.port), timeout=IDLE_TIMEOUT_S + 10) as s:
+        s.sendall(head + body[:50])
+        start = time.time()
+        try:
+            closed = s.recv(1024) == b""
+        except OSError:
+            closed = True
+        took = time.time() - start
+    check("a stalled upload is closed after --idle-timeout",
+          closed and took < IDLE_TIMEOUT_S + 5, f"closed={closed} after {took:.1f}s")
+
+
+def parallel_clients(d):
+    case = os.path.join(GOLDEN, "voc_palette_weighted")
+    with open(os.path.join(case, "expected.json")) as f:
+        expected = json.load(f)
+    parts = [("logits", read_file(os.path.join(case, "logits.npy")), "logits.npy")]
+    masks = sorted(m for m in os.listdir(case) if m.startswith("mask_"))
+    parts += [("mask", read_file(os.path.join(case, m)), m) for m in masks]
+    parts.append(("params", read_file(os.path.join(case, "params.json")), None))
+    ctype, body = multipart(parts)
+    errors = []
+    lock = threading.Lock()
+
+    def client(i):
+        for _ in range(REQUESTS_PER_CLIENT):
+            try:
+                status, _, answer = request(d, "POST", "/v1/evaluate", body=body,
+                                            headers={"Content-Type": ctype}, timeout=60)
+                if status != 200:
+                    raise ValueError(f"status {status}: {answer[:200]!r}")
+                got = json.loads(answer)["loss"]["ce"]
+                want = expected["loss"]["ce"]
+                if not math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9):
+                    raise ValueError(f"ce {got} != {want}")
+            except Exception as e:  # any failure of any client fails the check
+                with lock:
+                    errors.append(f"client {i}: {e}")
+    probe_ms = []
+
+    def prober():
+        while any(t.is_alive() for t in threads):
+            t0 = time.time()
+            try:
+                request(d, "GET", "/livez", timeout=10)
+                probe_ms.append((time.time() - t0) * 1e3)
+            except OSError as e:
+                errors.append(f"probe: {e}")
+            time.sleep(0.01)
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(PARALLEL_CLIENTS)]
+    for t in threads:
+        t.start()
+    p = threading.Thread(target=prober)
+    p.start()
+    for t in threads:
+        t.join(timeout=120)
+    p.join(timeout=30)
+    check(f"{PARALLEL_CLIENTS} parallel clients x {REQUESTS_PER_CLIENT} requests all answered "
+          "correctly", not errors, "; ".join(errors[:3]))
+    check("probes stay responsive during parallel evaluations",
+          probe_ms and max(probe_ms) < 2000, f"max {max(probe_ms or [0]):.0f} ms")
+
+
+def sigterm_in_flight():
+    d = Daemon("sigterm")
+    if not check("second daemon starts", d.wait_ready(), d.tail()):
+        return
+    ctype, body = multipart(small_request_parts())
+    head = (f"POST /v1/evaluate HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    socks = []
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=20)
+        s.sendall(head + body[: len(body) // 2])  # in flight: half the body is in
+        socks.append(s)
+    keep = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+    keep.request("GET", "/livez")
+    keep.getresponse().read()
+    time.sleep(0.2)
+    d.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    try:
+        keep.request("GET", "/readyz")
+        r = keep.getresponse()
+        r.read()
+        check("readyz is 503 while draining", r.status == 503, str(r.status))
+    except (OSError, http.client.HTTPException) as e:
+        check("readyz is 503 while draining", False, repr(e))
+    finally:
+        keep.close()
+    try:
+        socket.create_connection(("127.0.0.1", d.port), timeout=2).close()
+        refused = False
+    except OSError:
+        refused = True
+    check("no new connections while draining", refused, "a connection was accepted")
+    statuses = []
+    for s in socks:
+        try:
+            s.sendall(body[len(body) // 2:])
+            statuses.append(read_raw_response(s)[0])
+        except OSError as e:
+            statuses.append(repr(e))
+        finally:
+            s.close()
+    check("in-flight requests complete after SIGTERM", statuses == [200, 200, 200], str(statuses))
+    try:
+        code = d.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        code = None
+    check("SIGTERM: exit status 0 within the deadline", code == 0, f"{code} {d.tail()}")
+
+
+def main():
+    signal.signal(signal.SIGALRM, watchdog)
+    signal.alarm(WATCHDOG_S)
+    if not check("seglossd is built", os.access(DAEMON, os.X_OK), DAEMON):
+        finish()
+    d = Daemon("main")
+    if not check("daemon starts and answers /livez", d.wait_ready(), d.tail()):
+        finish()
+    try:
+        golden(["--url", d.url], "http")
+        golden(["--cli", DAEMON], "eval")
+        bad_requests(d)
+        request_ids_and_query(d)
+        operations(d)
+        eval_mode_errors()
+        healthcheck(d)
+        chunked_over_limit(d)
+        slow_upload(d)
+        parallel_clients(d)
+        status, _, _ = request(d, "GET", "/livez")
+        check("daemon still answers at the end", status == 200, str(status))
+        d.proc.send_signal(signal.SIGTERM)
+        try:
+            code = d.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            code = None
+        check("main daemon exits 0 on SIGTERM", code == 0, f"{code} {d.tail()}")
+        sigterm_in_flight()
+    except Exception as e:  # an unexpected error is a failure, never a hang or a lost summary
+        check("e2e run", False, f"{type(e).__name__}: {e}")
+    finish()
+
+
+if __name__ == "__main__":
+    main()
