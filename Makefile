@@ -25,7 +25,8 @@ LDLIBS_ALL := -lmicrohttpd -lcjson -lpng -lturbojpeg -lsqlite3 -lm -pthread $(SA
 LIB_SRC  := $(sort $(wildcard lib/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 SRV_SRC  := $(sort $(filter-out server/main.c,$(wildcard server/*.c)))
-SRV_OBJ  := $(SRV_SRC:%.c=$(BUILD)/%.o)
+SRV_OBJ  := $(SRV_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/dashboard_assets.o
+ASSETS   := $(sort $(wildcard server/dashboard/*))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -48,6 +49,13 @@ $(BUILD)/%.o: %.c $(wildcard include/segloss/*.h lib/*.h server/*.h) | $(BUILD)/
 
 $(BUILD)/gen/.stamp:
 	@mkdir -p $(BUILD)/gen && touch $@
+
+# The dashboard's files, embedded in the binary (scripts/embed_assets.sh).
+$(BUILD)/gen/dashboard_assets.c: $(ASSETS) scripts/embed_assets.sh | $(BUILD)/gen/.stamp
+	scripts/embed_assets.sh $@ $(ASSETS)
+
+$(BUILD)/gen/dashboard_assets.o: $(BUILD)/gen/dashboard_assets.c server/assets.h
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/libsegloss.a: $(LIB_OBJ)
 	@rm -f $@
