@@ -45,32 +45,45 @@ char *segloss__format_shape(const size_t *shape, int rank, char *buf, size_t buf
 int segloss__view_or_copy(const void *data, size_t nbytes, size_t elem_size, const void **view,
                           void **owned, char *detail, size_t detail_len);
 
-/* The state behind one libpng read from memory. Zero it, then set buf and len. */
+/* The state behind one libpng read from memory; segloss__png_read_create fills it in. */
 typedef struct segloss__png_src {
     const uint8_t *buf;
     size_t len;
     size_t pos;
+    uint32_t rows_left;  /* row reads still to come, counted by the row callback */
+    int last_row;        /* the last row is being read: reads are capped from here */
+    size_t last_row_pos; /* pos when the last row began */
+    size_t last_row_cap; /* bytes the last row (and the end of the stream) may read */
     int truncated;       /* the read callback ran out of bytes */
     int out_of_memory;   /* libpng's allocation failed (its message says so) */
     char message[160];   /* libpng's error message, when it raised one */
 } segloss__png_src;
 
 /*
- * Creates a libpng read struct and info struct reading from src, with silent error and warning
- * handlers, strict CRC checks on every chunk, ancillary chunks the decoders never use skipped
- * unparsed (so no zTXt/iCCP is inflated), png_set_user_limits from limits->max_side and
- * png_set_chunk_malloc_max(SEGLOSS_PNG_CHUNK_MAX). The caller must setjmp(png_jmpbuf(*png))
+ * Creates a libpng read struct and info struct reading buf[0..len) through src (which it
+ * initialises), with silent error and warning handlers, strict CRC checks on every chunk,
+ * ancillary chunks the decoders never use skipped unparsed (so no zTXt/iCCP is inflated),
+ * png_set_user_limits from limits->max_side and png_set_chunk_malloc_max(SEGLOSS_PNG_CHUNK_MAX). The caller must setjmp(png_jmpbuf(*png))
  * before calling any other libpng function, and release both with png_destroy_read_struct.
  * Returns 0 or SEGLOSS_ENOMEM (nothing to release then).
  */
-int segloss__png_read_create(segloss__png_src *src, const segloss_limits *limits,
-                             png_structp *png, png_infop *info, char *detail,
-                             size_t detail_len);
+int segloss__png_read_create(segloss__png_src *src, const void *buf, size_t len,
+                             const segloss_limits *limits, png_structp *png, png_infop *info,
+                             char *detail, size_t detail_len);
 
 /*
- * The error to return after libpng longjmp'd back: SEGLOSS_EFORMAT with "PNG is truncated" or
- * the libpng message ("PNG is corrupt: IDAT: CRC error"), or SEGLOSS_ENOMEM.
+ * Call after png_read_update_info, before png_read_image. Counts rows as libpng reads them and,
+ * from the last row on, caps what the read callback hands out at two rows' worth plus
+ * SEGLOSS_PNG_TRAILING_IDAT_MAX: libpng inflates whatever compressed data follows the last
+ * row to nowhere, so without the cap a 1x1 image followed by 100 MB of deflated zeros would
+ * cost minutes of CPU. row_bytes is png_get_rowbytes after the transforms.
  */
+void segloss__png_begin_rows(png_structp png, segloss__png_src *src,
+                             const segloss_png_info *info, size_t row_bytes);
+
+/* Call after png_read_image: ends the cap (png_read_end reads only small chunks). */
+void segloss__png_end_rows(segloss__png_src *src);
+
 int segloss__png_read_error(const segloss__png_src *src, char *detail, size_t detail_len);
 
 /*

@@ -96,7 +96,9 @@ static int read_rgb_rows(segloss__png_src *src, png_structp png, png_infop png_i
     png_read_update_info(png, png_info);
     if (png_get_rowbytes(png, png_info) != stride)
         png_error(png, "unexpected row layout after transforms");
+    segloss__png_begin_rows(png, src, info, stride);
     png_read_image(png, rows);
+    segloss__png_end_rows(src);
     png_read_end(png, NULL);
     return 0;
 }
@@ -132,10 +134,7 @@ static int decode_png(const uint8_t *buf, size_t len, const segloss_limits *limi
     for (uint32_t y = 0; y < info.height; y++)
         rows[y] = pixels + (size_t)y * stride;
 
-    memset(&src, 0, sizeof src);
-    src.buf = buf;
-    src.len = len;
-    rc = segloss__png_read_create(&src, limits, &png, &png_info, detail, detail_len);
+    rc = segloss__png_read_create(&src, buf, len, limits, &png, &png_info, detail, detail_len);
     if (rc != 0)
         goto done;
     rc = read_rgb_rows(&src, png, png_info, &info, rows, stride, detail, detail_len);

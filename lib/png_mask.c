@@ -52,6 +52,11 @@ static void png_read_warning_fn(png_structp png, png_const_charp message)
     (void)message;
 }
 
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static void png_read_fn(png_structp png, png_bytep data, size_t length)
 {
     segloss__png_src *src = png_get_io_ptr(png);
@@ -59,15 +64,22 @@ static void png_read_fn(png_structp png, png_bytep data, size_t length)
         src->truncated = 1;
         png_error(png, "truncated");
     }
+    if (src->last_row && src->pos + length - src->last_row_pos > src->last_row_cap)
+        png_error(png, "more compressed image data after the last row than an encoder leaves "
+                       "(decompression bomb?)");
     memcpy(data, src->buf + src->pos, length);
     src->pos += length;
 }
 
-int segloss__png_read_create(segloss__png_src *src, const segloss_limits *limits,
-                             png_structp *png, png_infop *info, char *detail,
-                             size_t detail_len)
+int segloss__png_read_create(segloss__png_src *src, const void *buf, size_t len,
+                             const segloss_limits *limits, png_structp *png, png_infop *info,
+                             char *detail, size_t detail_len)
 {
     uint32_t side = limits->max_side > 0x7fffffffu ? 0x7fffffffu : (uint32_t)limits->max_side;
+
+    memset(src, 0, sizeof *src);
+    src->buf = buf;
+    src->len = len;
 
     *png = png_create_read_struct(PNG_LIBPNG_VER_STRING, src, png_read_error_fn,
                                   png_read_warning_fn);
@@ -87,6 +99,42 @@ int segloss__png_read_create(segloss__png_src *src, const segloss_limits *limits
     png_set_keep_unknown_chunks(*png, PNG_HANDLE_CHUNK_NEVER, skipped_chunks,
                                 SKIPPED_CHUNK_COUNT);
     return 0;
+}
+
+/* libpng's row callback: runs after each row read (rows outside an interlace pass excluded). */
+static void png_row_done_fn(png_structp png, png_uint_32 row, int pass)
+{
+    segloss__png_src *src = png_get_io_ptr(png);
+    (void)row;
+    (void)pass;
+    if (src->rows_left > 0 && --src->rows_left == 1) {
+        src->last_row = 1;
+        src->last_row_pos = src->pos;
+    }
+}
+
+void segloss__png_begin_rows(png_structp png, segloss__png_src *src,
+                             const segloss_png_info *info, size_t row_bytes)
+{
+    uint32_t reads = info->height;
+    if (info->interlaced) {
+        /* libpng reads (and reports) only the rows of each pass that has pixels. */
+        reads = 0;
+        for (int pass = 0; pass < 7; pass++) {
+            if (PNG_PASS_COLS(info->width, pass) > 0)
+                reads += PNG_PASS_ROWS(info->height, pass);
+        }
+    }
+    src->rows_left = reads;
+    src->last_row = reads <= 1;
+    src->last_row_pos = src->pos;
+    src->last_row_cap = 2 * (row_bytes + 1) + SEGLOSS_PNG_TRAILING_IDAT_MAX;
+    png_set_read_status_fn(png, png_row_done_fn);
+}
+
+void segloss__png_end_rows(segloss__png_src *src)
+{
+    src->last_row = 0;
 }
 
 int segloss__png_read_error(const segloss__png_src *src, char *detail, size_t detail_len)
@@ -109,11 +157,6 @@ static uint32_t crc32_bytes(const uint8_t *p, size_t n)
             c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
     }
     return c ^ 0xffffffffu;
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 int segloss__png_read_ihdr(const void *buf, size_t len, segloss_png_info *info, char *detail,
@@ -235,7 +278,9 @@ static int read_mask_rows(segloss__png_src *src, png_structp png, png_infop png_
     png_read_update_info(png, png_info);
     if (png_get_rowbytes(png, png_info) != row_bytes || png_get_channels(png, png_info) != 1)
         png_error(png, "unexpected row layout after transforms");
+    segloss__png_begin_rows(png, src, info, row_bytes);
     png_read_image(png, rows);
+    segloss__png_end_rows(src);
     png_read_end(png, NULL);   /* CRCs of the last IDAT and IEND, and truncation */
     return 0;
 }
@@ -278,10 +323,7 @@ int segloss_png_mask_decode(const void *buf, size_t len, const segloss_limits *l
     for (uint32_t y = 0; y < info.height; y++)
         rows[y] = (png_bytep)out + (size_t)y * row_bytes;
 
-    memset(&src, 0, sizeof src);
-    src.buf = buf;
-    src.len = len;
-    rc = segloss__png_read_create(&src, limits, &png, &png_info, detail, detail_len);
+    rc = segloss__png_read_create(&src, buf, len, limits, &png, &png_info, detail, detail_len);
     if (rc != 0)
         goto done;
     rc = read_mask_rows(&src, png, png_info, &info, rows, row_bytes, detail, detail_len);

@@ -27,6 +27,11 @@
 #define SEGLOSS_SAFETENSORS_MAX_HEADER ((size_t)1 << 20)
 /* libpng ancillary chunk allocation cap (zTXt, iCCP, ...): masks need none of them. */
 #define SEGLOSS_PNG_CHUNK_MAX ((size_t)1 << 20)
+/* Compressed PNG data libpng may read once the last row is under way, beyond two rows' worth.
+ * An encoder leaves a few bytes (end of stream, checksum) and libpng reads ahead 8 KiB;
+ * without a cap libpng inflates any amount more, 1000x amplified, so 100 MB of deflated zeros
+ * behind a 1x1 image would cost minutes of CPU. 16 KiB bounds that at ~17 MB of inflate. */
+#define SEGLOSS_PNG_TRAILING_IDAT_MAX ((size_t)16 << 10)
 /* A class weight or alpha above this is a typo; it would also overflow the exact sums. */
 #define SEGLOSS_MAX_WEIGHT 1e6
 

@@ -263,6 +263,9 @@ def png_files():
         "too_little_data.png": ihdr(64, 64, 8, 0) + chunk(b"IDAT", zlib.compress(b"\0" * 65)) +
         chunk(b"IEND", b""),
         "unknown_critical_chunk.png": good[:33] + chunk(b"ABCD", b"xx") + good[33:],
+        # 1x1 image, then 80 MB of zeros in the same zlib stream (about 80 KB compressed).
+        "bomb_trailing_idat.png": ihdr(1, 1, 8, 0) + chunk(
+            b"IDAT", zlib.compress(b"\0\7" + bytes(80 << 20), 9)) + chunk(b"IEND", b""),
     }
     for name, data in crashers.items():
         out(name, "png", "crashers", data)

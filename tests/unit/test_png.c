@@ -396,6 +396,83 @@ static void test_bad_headers(void)
                  SEGLOSS_EFORMAT);
 }
 
+/* Appends a PNG chunk with its CRC. */
+static void put_chunk(membuf *m, const char *type, const uint8_t *data, size_t n)
+{
+    m->data = realloc(m->data, m->len + n + 12);
+    uint8_t *p = m->data + m->len;
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(n >> (24 - 8 * i));
+    memcpy(p + 4, type, 4);
+    if (n)
+        memcpy(p + 8, data, n);
+    uint32_t crc = crc32_of(p + 4, n + 4);
+    for (int i = 0; i < 4; i++)
+        p[8 + n + i] = (uint8_t)(crc >> (24 - 8 * i));
+    m->len += n + 12;
+}
+
+/*
+ * A 1x1 grey PNG whose zlib stream (stored blocks: no zlib needed here) carries `extra` bytes
+ * after the one row. libpng would inflate them all in png_read_end.
+ */
+static membuf trailing_data_png(size_t extra)
+{
+    membuf m = ihdr_only(1, 1, 8, 0);
+    size_t raw_len = 2 + extra, blocks = (raw_len + 65534) / 65535;
+    uint8_t *z = calloc(1, 2 + raw_len + 5 * blocks + 4);
+    uint8_t *raw = calloc(1, raw_len);
+    size_t zn = 0;
+    uint32_t a = 1, b = 0;
+    raw[1] = 7;
+    z[zn++] = 0x78;
+    z[zn++] = 0x01;
+    for (size_t at = 0; at < raw_len; at += 65535) {
+        size_t n = raw_len - at < 65535 ? raw_len - at : 65535;
+        z[zn++] = at + n == raw_len ? 1 : 0;
+        z[zn++] = (uint8_t)n;
+        z[zn++] = (uint8_t)(n >> 8);
+        z[zn++] = (uint8_t)~n;
+        z[zn++] = (uint8_t)(~n >> 8);
+        memcpy(z + zn, raw + at, n);
+        zn += n;
+    }
+    for (size_t i = 0; i < raw_len; i++) {
+        a = (a + raw[i]) % 65521;
+        b = (b + a) % 65521;
+    }
+    uint32_t adler = b << 16 | a;
+    for (int i = 0; i < 4; i++)
+        z[zn++] = (uint8_t)(adler >> (24 - 8 * i));
+    put_chunk(&m, "IDAT", z, zn);
+    put_chunk(&m, "IEND", NULL, 0);
+    free(z);
+    free(raw);
+    return m;
+}
+
+static void test_trailing_image_data_bounded(void)
+{
+    uint8_t out[2];
+    membuf m = trailing_data_png(0);
+    CHECK_EQ_INT(decode_u8(&m, out, 1), 0);
+    CHECK_EQ_INT(out[0], 7);
+    free(m.data);
+    m = trailing_data_png(1000);   /* "Too much image data": a warning, pixels are complete */
+    CHECK_EQ_INT(decode_u8(&m, out, 1), 0);
+    free(m.data);
+    m = trailing_data_png(200000);
+    CHECK_EQ_INT(decode_u8(&m, out, 1), SEGLOSS_EFORMAT);
+    CHECK_MSG(strstr(detail, "decompression bomb") != NULL, "%s", detail);
+    uint8_t *rgb = NULL;
+    uint32_t w, h;
+    CHECK_EQ_INT(segloss_image_decode_rgb(m.data, m.len, &limits, &rgb, &w, &h, detail,
+                                          sizeof detail),
+                 SEGLOSS_EFORMAT);
+    CHECK(rgb == NULL);
+    free(m.data);
+}
+
 static void test_output_buffer_checked(void)
 {
     membuf m = write_png(8, 8, PNG_COLOR_TYPE_GRAY, 8, 0, pattern8, 0);
@@ -425,6 +502,7 @@ int main(void)
     RUN(test_every_truncation_fails);
     RUN(test_limits_before_decode);
     RUN(test_bad_headers);
+    RUN(test_trailing_image_data_bounded);
     RUN(test_output_buffer_checked);
     return TESTS_DONE();
 }
