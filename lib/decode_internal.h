@@ -63,8 +63,9 @@ typedef struct segloss__png_src {
  * Creates a libpng read struct and info struct reading buf[0..len) through src (which it
  * initialises), with silent error and warning handlers, strict CRC checks on every chunk,
  * ancillary chunks the decoders never use skipped unparsed (so no zTXt/iCCP is inflated),
- * png_set_user_limits from limits->max_side and png_set_chunk_malloc_max(SEGLOSS_PNG_CHUNK_MAX). The caller must setjmp(png_jmpbuf(*png))
- * before calling any other libpng function, and release both with png_destroy_read_struct.
+ * png_set_user_limits from limits->max_side and png_set_chunk_malloc_max(SEGLOSS_PNG_CHUNK_MAX).
+ * The caller must setjmp(png_jmpbuf(*png)) before calling any other libpng function, and
+ * release both with png_destroy_read_struct.
  * Returns 0 or SEGLOSS_ENOMEM (nothing to release then).
  */
 int segloss__png_read_create(segloss__png_src *src, const void *buf, size_t len,
