@@ -29,13 +29,14 @@ int segloss__cpu_has_avx2(void)
 }
 
 /* exp(x) for x <= 0 (Cephes expf polynomial, about 1 ulp); exactly 1 at 0. Below -87.3 the
- * argument is clamped, giving 1.2e-38 instead of a denormal or 0: nothing downstream can tell. */
+ * argument is clamped, giving 1.2e-38 instead of a denormal or 0: nothing downstream can tell.
+ * A NaN argument gives NaN (the clamp keeps it), which is how the kernel notices bad input. */
 static inline AVX2 __m256 exp_nonpositive(__m256 x)
 {
     /* 1.5 * 2^23 + 127: adding it rounds x*log2(e) to an integer n in the low mantissa bits,
      * already biased for the exponent field */
     const __m256 magic = _mm256_set1_ps(12583039.0f);
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.33654f));
+    x = _mm256_max_ps(_mm256_set1_ps(-87.33654f), x); /* max returns its 2nd operand on NaN */
     __m256 tn = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
     __m256 fx = _mm256_sub_ps(tn, magic);
     x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
@@ -142,31 +143,39 @@ static inline AVX2 __m256d widen_sum(__m256d acc, __m256 v)
 #define FLUSH_GROUPS 8
 
 /*
- * Pass B for one class over the block: sum of p[k] = e[k] * inv into psum, and (when the
- * threshold is below 0.5, so several classes may pass it) the count of p[k] > threshold.
- * `masks` holds the pixels that count (all, or the valid ones in standard semantics).
+ * Pass B for one class over the block: sum of p[k] = e[k] * inv into psum and, when the
+ * threshold is below 0.5 (several classes may pass it), the count of p[k] > threshold.
+ * `masks` holds the pixels that count (all, or the valid ones in standard semantics). The
+ * flags are compile-time constants at each call, so every variant is its own tight loop.
  */
-static inline AVX2 void class_sums(const float *e, const float *inv, const float *masks,
-                                   size_t groups, int masked, int count_positive, __m256 thr,
-                                   double *psum, uint64_t *pos)
+static inline AVX2 __attribute__((always_inline)) void
+class_sums(const float *e, const float *inv, const float *masks, size_t groups, const int masked,
+           const int count_positive, __m256 thr, double *psum, uint64_t *pos)
 {
     __m256d wide = _mm256_setzero_pd();
-    __m256 part = _mm256_setzero_ps();
     __m256i cnt = _mm256_setzero_si256();
-    for (size_t g = 0; g < groups; g++) {
-        __m256 p = _mm256_mul_ps(_mm256_load_ps(e + 8 * g), _mm256_load_ps(inv + 8 * g));
-        __m256 mask = masked ? _mm256_load_ps(masks + 8 * g)
-                             : _mm256_castsi256_ps(_mm256_set1_epi32(-1));
-        part = _mm256_add_ps(part, _mm256_and_ps(p, mask));
-        if (count_positive)
-            cnt = _mm256_sub_epi32(cnt, _mm256_castps_si256(
-                                            _mm256_and_ps(_mm256_cmp_ps(p, thr, _CMP_GT_OQ), mask)));
-        if ((g + 1) % FLUSH_GROUPS == 0) {
-            wide = widen_sum(wide, part);
-            part = _mm256_setzero_ps();
+    size_t g = 0;
+    while (g < groups) {
+        /* float partial sums over at most FLUSH_GROUPS groups, then into double */
+        size_t end = g + FLUSH_GROUPS < groups ? g + FLUSH_GROUPS : groups;
+        __m256 part = _mm256_setzero_ps();
+        for (; g < end; g++) {
+            __m256 ev = _mm256_load_ps(e + 8 * g), iv = _mm256_load_ps(inv + 8 * g);
+            if (!masked && !count_positive) {
+                part = _mm256_fmadd_ps(ev, iv, part);
+                continue;
+            }
+            __m256 p = _mm256_mul_ps(ev, iv);
+            __m256 mask = masked ? _mm256_load_ps(masks + 8 * g)
+                                 : _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+            part = _mm256_add_ps(part, masked ? _mm256_and_ps(p, mask) : p);
+            if (count_positive)
+                cnt = _mm256_sub_epi32(cnt, _mm256_castps_si256(_mm256_and_ps(
+                                                _mm256_cmp_ps(p, thr, _CMP_GT_OQ), mask)));
         }
+        wide = widen_sum(wide, part);
     }
-    *psum += hsum_pd(widen_sum(wide, part));
+    *psum += hsum_pd(wide);
     if (count_positive) {
         int32_t lanes[8];
         _mm256_storeu_si256((__m256i *)(void *)lanes, cnt);
@@ -175,6 +184,26 @@ static inline AVX2 void class_sums(const float *e, const float *inv, const float
             s += (uint64_t)lanes[l];
         *pos += s;
     }
+}
+
+/* All classes of a block through class_sums, with the flags made constant. */
+static AVX2 void all_class_sums(const float *e_buf, const float *inv, const float *masks,
+                                size_t c, size_t groups, int masked, int count_positive,
+                                __m256 thr, double *psum, uint64_t *pos)
+{
+#define CLASS_SUMS_LOOP(M, P)                                                                \
+    for (size_t k = 0; k < c; k++)                                                           \
+        class_sums(e_buf + k * SEGLOSS__PLANE, inv, masks, groups, M, P, thr, &psum[k], &pos[k]);
+    if (masked && count_positive) {
+        CLASS_SUMS_LOOP(1, 1)
+    } else if (masked) {
+        CLASS_SUMS_LOOP(1, 0)
+    } else if (count_positive) {
+        CLASS_SUMS_LOOP(0, 1)
+    } else {
+        CLASS_SUMS_LOOP(0, 0)
+    }
+#undef CLASS_SUMS_LOOP
 }
 
 /* The block's logits as planar float rows PLANE apart in scratch: read once, row by row, from
@@ -191,7 +220,16 @@ static AVX2 const float *contiguous_block(const segloss__block *b, size_t c, flo
     for (size_t k = 0; k < c; k++) {
         const float *src = b->x + k * b->class_stride;
         float *dst = xs + k * SEGLOSS__PLANE;
-        for (size_t i = 0; i < n8; i += 8)
+        size_t i = 0;
+        for (; i + 32 <= n8; i += 32) {
+            __m256 a = _mm256_loadu_ps(src + i), b8 = _mm256_loadu_ps(src + i + 8);
+            __m256 c8 = _mm256_loadu_ps(src + i + 16), d = _mm256_loadu_ps(src + i + 24);
+            _mm256_store_ps(dst + i, a);
+            _mm256_store_ps(dst + i + 8, b8);
+            _mm256_store_ps(dst + i + 16, c8);
+            _mm256_store_ps(dst + i + 24, d);
+        }
+        for (; i < n8; i += 8)
             _mm256_store_ps(dst + i, _mm256_loadu_ps(src + i));
     }
     *stride = SEGLOSS__PLANE;
@@ -209,7 +247,8 @@ typedef struct pass_a_state {
     int gamma_kind, argmax_threshold;
     float gamma, thr;
     __m256d ce_num, ce_den, focal;
-    __m256 bad;            /* OR of v * 0: has an all-ones exponent once a v is not finite */
+    __m256 bad;            /* NaN once a NaN or +inf was seen (it reaches the sum t) */
+    __m256 low;            /* the smallest logit seen: -inf never reaches t */
     uint64_t valid_count;
 } pass_a_state;
 
@@ -229,7 +268,7 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
     const float *x[2];
     __m256i y[2], ami[2];
     __m256 validf[2], m[2], am[2], t[2];
-    for (int u = 0; u < NG; u++) {
+    _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
         x[u] = st->xb + 8 * (g + (size_t)u);
         y[u] = _mm256_cvtepu16_epi32(
             _mm_loadu_si128((const __m128i *)(st->b->labels + 8 * (g + (size_t)u))));
@@ -237,13 +276,13 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
         /* max, first arg-max (strictly greater moves it), finiteness probe */
         m[u] = _mm256_loadu_ps(x[u]);
         am[u] = zero; /* int32 lanes held in a float register */
-        st->bad = _mm256_or_ps(st->bad, _mm256_mul_ps(m[u], zero));
+        st->low = _mm256_min_ps(st->low, m[u]);
     }
     __m256i kvec = ione;
     for (size_t k = 1; k < c; k++) {
-        for (int u = 0; u < NG; u++) {
+        _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
             __m256 v = _mm256_loadu_ps(x[u] + k * cs);
-            st->bad = _mm256_or_ps(st->bad, _mm256_mul_ps(v, zero));
+            st->low = _mm256_min_ps(st->low, v);
             __m256 gt = _mm256_cmp_ps(v, m[u], _CMP_GT_OQ);
             m[u] = _mm256_max_ps(m[u], v);
             am[u] = _mm256_blendv_ps(am[u], _mm256_castsi256_ps(kvec), gt);
@@ -251,13 +290,13 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
         kvec = _mm256_add_epi32(kvec, ione);
     }
     /* exponentials and their sum off the arg-max (whose term is exactly 1) */
-    for (int u = 0; u < NG; u++) {
+    _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
         ami[u] = _mm256_castps_si256(am[u]);
         t[u] = zero;
     }
     kvec = _mm256_setzero_si256();
     for (size_t k = 0; k < c; k++) {
-        for (int u = 0; u < NG; u++) {
+        _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
             __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x[u] + k * cs), m[u]));
             _mm256_store_ps(st->e_buf + k * SEGLOSS__PLANE + 8 * (g + (size_t)u), e);
             __m256 is_am = _mm256_castsi256_ps(_mm256_cmpeq_epi32(ami[u], kvec));
@@ -265,8 +304,10 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
         }
         kvec = _mm256_add_epi32(kvec, ione);
     }
-    for (int u = 0; u < NG; u++) {
+    _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
         size_t gu = g + (size_t)u;
+        /* a NaN logit makes its exponential NaN; +inf makes x - m NaN for its class */
+        st->bad = _mm256_or_ps(st->bad, _mm256_cmp_ps(t[u], t[u], _CMP_UNORD_Q));
         __m256 inv = _mm256_div_ps(one, _mm256_add_ps(one, t[u]));
         _mm256_store_ps(st->inv_buf + 8 * gu, inv);
         _mm256_store_ps(st->mask_buf + 8 * gu, validf[u]);
@@ -344,6 +385,7 @@ AVX2 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__
         .ce_den = _mm256_setzero_pd(),
         .focal = _mm256_setzero_pd(),
         .bad = _mm256_setzero_ps(),
+        .low = _mm256_set1_ps(0.0f),
     };
     st.inv_buf = st.e_buf + c * SEGLOSS__PLANE;
     st.mask_buf = st.inv_buf + SEGLOSS__PLANE;
@@ -356,20 +398,16 @@ AVX2 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__
         pass_a(&st, g, 1);
 
     /* pass B, per class over the whole block: probabilities into Dice / f_score sums */
-    for (size_t k = 0; k < c; k++)
-        class_sums(st.e_buf + k * SEGLOSS__PLANE, st.inv_buf, st.mask_buf, groups, !kp->seed,
-                   !st.argmax_threshold, _mm256_set1_ps(st.thr), &acc->dice_psum[k],
-                   &acc->fscore_pos[k]);
+    all_class_sums(st.e_buf, st.inv_buf, st.mask_buf, c, groups, !kp->seed,
+                   !st.argmax_threshold, _mm256_set1_ps(st.thr), acc->dice_psum,
+                   acc->fscore_pos);
 
     acc->ce_num += hsum_pd(st.ce_num);
     acc->ce_den += hsum_pd(st.ce_den);
     acc->focal_num += hsum_pd(st.focal);
     acc->valid += st.valid_count;
-    /* v * 0 is +-0 for finite v and NaN otherwise: an all-ones exponent means a bad value */
-    __m256i exp_bits = _mm256_and_si256(_mm256_castps_si256(st.bad),
-                                        _mm256_set1_epi32(0x7f800000));
-    if (_mm256_movemask_ps(_mm256_castsi256_ps(
-            _mm256_cmpeq_epi32(exp_bits, _mm256_set1_epi32(0x7f800000)))))
+    if (_mm256_movemask_ps(st.bad) ||
+        _mm256_movemask_ps(_mm256_cmp_ps(st.low, _mm256_set1_ps(-INFINITY), _CMP_EQ_OQ)))
         acc->nonfinite = 1;
 
     if (b->count % 8) {

@@ -300,8 +300,20 @@ static void nonfinite_logits_are_named(void)
         CHECK_MSG(strstr(detail, "logits[1, 2, 3, 1] is +infinity") != NULL, "%s", detail);
         CHECK(r == NULL);
     }
-    /* with resizing, a NaN that no output pixel reads is still found */
+    /* -inf alone (it never turns a sum into NaN) */
+    x[((1 * 3 + 2) * 4 + 3) * 5 + 4] = 0;
     x[((1 * 3 + 2) * 4 + 3) * 5 + 1] = 0;
+    x[((0 * 3 + 1) * 4 + 2) * 5 + 3] = -INFINITY;
+    for (int i = 0; i < 2; i++) {
+        segloss_result *r = NULL;
+        char detail[256] = "";
+        CHECK_EQ_INT(segloss_evaluate(ctxs[i], &in.lt, &in.mt, &p, &r, detail, sizeof detail),
+                     SEGLOSS_ENONFINITE);
+        CHECK_MSG(strstr(detail, "logits[0, 1, 2, 3] is -infinity") != NULL, "%s", detail);
+    }
+    x[((0 * 3 + 1) * 4 + 2) * 5 + 3] = 0;
+    x[((1 * 3 + 2) * 4 + 3) * 5 + 4] = NAN;
+    /* with resizing, a NaN that no output pixel reads is still found */
     in.mt.shape[1] = 2;
     in.mt.shape[2] = 2;
     segloss_result *r = NULL;
