@@ -385,6 +385,7 @@ static void stats_serialize_round_trip(void)
     CHECK(segloss_stats_serialize(s, buf, need, &need) == 0);
     CHECK(segloss_stats_deserialize(buf, need, &back) == 0);
     CHECK(back && segloss_stats_equal(s, back));
+    segloss_stats_free(back);
     CHECK(segloss_stats_deserialize(buf, need - 1, &back) == SEGLOSS_EFORMAT);
     buf[0] = 'X';
     CHECK(segloss_stats_deserialize(buf, need, &back) == SEGLOSS_EFORMAT);
