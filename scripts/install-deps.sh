@@ -2,8 +2,12 @@
 # Installs the Debian packages segloss needs to build and test, when any is missing.
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
+# build: compiler and the libraries' -dev packages
+# tests: curl and python3 (end-to-end), python3-numpy (the Python example), nodejs, npm and
+#        chromium (the OpenAPI lint and the dashboard's browser test), clang (make fuzz)
 pkgs=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev libpng-dev
-      libturbojpeg0-dev libjpeg62-turbo-dev libsqlite3-dev curl python3 clang)
+      libturbojpeg0-dev libjpeg62-turbo-dev libsqlite3-dev libpq-dev
+      curl python3 python3-numpy nodejs npm chromium clang)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
