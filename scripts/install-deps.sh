@@ -7,11 +7,15 @@ set -euo pipefail
 #        chromium (the OpenAPI lint and the dashboard's browser test), clang (make fuzz)
 pkgs=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev libpng-dev
       libturbojpeg0-dev libjpeg62-turbo-dev libsqlite3-dev libpq-dev
-      curl python3 python3-numpy nodejs npm chromium clang)
+      curl python3 python3-numpy chromium clang)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# Node.js may come from another packaging (nodesource's nodejs ships npm itself): a working
+# node and npm are what the tests need, whichever package brought them.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
     echo "installing: ${missing[*]}"
