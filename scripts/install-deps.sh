@@ -20,8 +20,9 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ "$(id -u)" -eq 0 ]; then
     echo "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # wait for another apt run (a second `make` in parallel) instead of failing on its lock
+    apt-get -o DPkg::Lock::Timeout=600 update -q
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
 else
     echo "segloss needs these Debian packages; run:" >&2
     echo "  sudo apt-get install -y ${missing[*]}" >&2
