@@ -21,8 +21,9 @@
 typedef struct worker_state {
     segloss_stats *totals;
     segloss__acc acc;
-    double *chunk_sums;       /* 2C: dice_tp, dice_psum of the current chunk */
-    uint64_t *chunk_counts;   /* 2C: fscore_tp, fscore_pos of the current chunk */
+    double *chunk_sums;       /* 2(C+1): dice_tp, dice_psum of the current chunk */
+    uint64_t *chunk_counts;   /* 2(C+1): fscore_tp, fscore_pos of the current chunk */
+    uint64_t *confusion;      /* (C+1) x C: the last row counts ignored pixels, then dropped */
     float *xbuf;              /* C * PLANE converted or interpolated logits */
     float *scratch;           /* SEGLOSS__SCRATCH_FLOATS(C) for the kernel */
     float *row0, *row1;       /* one source row each, converted to float (resize, non-f32) */
@@ -172,8 +173,8 @@ static int fold_chunk(eval_job *job, worker_state *ws)
     t->pixels_valid += a->valid;
     a->ce_num = a->ce_den = a->focal_num = 0;
     a->valid = 0;
-    memset(ws->chunk_sums, 0, 2 * c * sizeof(double));
-    memset(ws->chunk_counts, 0, 2 * c * sizeof(uint64_t));
+    memset(ws->chunk_sums, 0, 2 * (c + 1) * sizeof(double));
+    memset(ws->chunk_counts, 0, 2 * (c + 1) * sizeof(uint64_t));
     return rc ? SEGLOSS_ELIMIT : 0;
 }
 
@@ -212,6 +213,7 @@ static void worker_free(worker_state *ws)
     segloss_stats_free(ws->totals);
     free(ws->chunk_sums);
     free(ws->chunk_counts);
+    free(ws->confusion);
     free(ws->xbuf);
     free(ws->scratch);
     free(ws->row0);
@@ -223,20 +225,22 @@ static int worker_init(worker_state *ws, const eval_job *job, segloss_semantics 
     size_t c = job->c;
     memset(ws, 0, sizeof *ws);
     ws->totals = segloss_stats_new(c, semantics);
-    ws->chunk_sums = calloc(2 * c, sizeof(double));
-    ws->chunk_counts = calloc(2 * c, sizeof(uint64_t));
+    ws->chunk_sums = calloc(2 * (c + 1), sizeof(double));
+    ws->chunk_counts = calloc(2 * (c + 1), sizeof(uint64_t));
+    ws->confusion = calloc((c + 1) * c, sizeof(uint64_t));
     ws->xbuf = aligned_floats(c * SEGLOSS__PLANE);
     ws->scratch = aligned_floats(SEGLOSS__SCRATCH_FLOATS(c));
     ws->row0 = aligned_floats(job->w);
     ws->row1 = aligned_floats(job->w);
-    if (!ws->totals || !ws->chunk_sums || !ws->chunk_counts || !ws->xbuf || !ws->scratch ||
+    if (!ws->totals || !ws->chunk_sums || !ws->chunk_counts || !ws->confusion || !ws->xbuf ||
+        !ws->scratch ||
         !ws->row0 || !ws->row1)
         return SEGLOSS_ENOMEM;
     ws->acc.dice_tp = ws->chunk_sums;
-    ws->acc.dice_psum = ws->chunk_sums + c;
+    ws->acc.dice_psum = ws->chunk_sums + c + 1;
     ws->acc.fscore_tp = ws->chunk_counts;
-    ws->acc.fscore_pos = ws->chunk_counts + c;
-    ws->acc.confusion = ws->totals->confusion;
+    ws->acc.fscore_pos = ws->chunk_counts + c + 1;
+    ws->acc.confusion = ws->confusion;
     return 0;
 }
 
@@ -462,8 +466,11 @@ static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
         rc = SEGLOSS_ENOMEM;
         goto fail;
     }
-    for (unsigned i = 0; i < threads && !rc; i++)
+    for (unsigned i = 0; i < threads && !rc; i++) {
+        memcpy(job.workers[i].totals->confusion, job.workers[i].confusion,
+               job.c * job.c * sizeof(uint64_t));
         rc = segloss_stats_merge(stats, job.workers[i].totals);
+    }
     stats->batches = job.n;
     stats->pixels_total = (uint64_t)job.n * job.ht * job.wt;
     if (rc) {

@@ -159,6 +159,16 @@ class_sums(const float *e, const float *inv, const float *masks, size_t groups, 
         /* float partial sums over at most FLUSH_GROUPS groups, then into double */
         size_t end = g + FLUSH_GROUPS < groups ? g + FLUSH_GROUPS : groups;
         __m256 part = _mm256_setzero_ps();
+        if (!masked && !count_positive) {
+            __m256 part2 = _mm256_setzero_ps();
+            for (; g + 2 <= end; g += 2) {
+                part = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g), _mm256_load_ps(inv + 8 * g),
+                                       part);
+                part2 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 8),
+                                        _mm256_load_ps(inv + 8 * g + 8), part2);
+            }
+            part = _mm256_add_ps(part, part2);
+        }
         for (; g < end; g++) {
             __m256 ev = _mm256_load_ps(e + 8 * g), iv = _mm256_load_ps(inv + 8 * g);
             if (!masked && !count_positive) {
@@ -337,13 +347,15 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
             _mm256_mul_ps(_mm256_mul_ps(fm, pow_unit(q, st->gamma, st->gamma_kind)), fexp);
         st->focal = widen_sum(st->focal, _mm256_sub_ps(zero, term));
 
-        /* the label-indexed sums, one pixel at a time */
+        /* the label-indexed sums, one pixel at a time and without branches: an ignored pixel
+         * (label C) lands in the spare row and entries, with zero terms */
         int32_t ys[8], ams[8];
         float pys[8], invs[8];
         _mm256_storeu_si256((__m256i *)(void *)ys, y[u]);
         _mm256_storeu_si256((__m256i *)(void *)ams, ami[u]);
         _mm256_storeu_ps(pys, _mm256_and_ps(_mm256_mul_ps(ey, inv), validf[u]));
-        _mm256_storeu_ps(invs, inv);
+        /* f_score positives by arg-max (threshold >= 0.5): pixels that count only */
+        _mm256_storeu_ps(invs, st->kp->seed ? inv : _mm256_and_ps(inv, validf[u]));
         if (st->b->argmax)
             _mm_storeu_si128((__m128i *)(void *)(st->b->argmax + 8 * gu),
                              _mm_packus_epi32(_mm256_castsi256_si128(ami[u]),
@@ -351,15 +363,12 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
         segloss__acc *acc = st->acc;
         for (int l = 0; l < 8; l++) {
             size_t yl = (size_t)ys[l], al = (size_t)ams[l];
-            int valid = yl < c;
-            if (st->argmax_threshold && (valid || st->kp->seed))
-                acc->fscore_pos[al] += invs[l] > st->thr;
-            if (!valid)
-                continue;
             acc->confusion[yl * c + al]++;
             acc->dice_tp[yl] += (double)pys[l];
             acc->fscore_tp[yl] += pys[l] > st->thr;
-            st->valid_count++;
+            if (st->argmax_threshold)
+                acc->fscore_pos[al] += invs[l] > st->thr;
+            st->valid_count += yl < c;
         }
     }
 }

@@ -56,12 +56,14 @@ typedef struct segloss__block {
     uint16_t *argmax;        /* NULL, or where the count predicted classes go */
 } segloss__block;
 
-/* What a kernel adds to; the evaluation owns and zeroes it per chunk. */
+/* What a kernel adds to; the evaluation owns it and zeroes the sums per chunk. Every
+ * per-class array has a spare entry C, and the confusion matrix a spare row C, so a vector
+ * kernel can add an ignored pixel's (zero) terms there without a branch; they are dropped. */
 typedef struct segloss__acc {
     double ce_num, ce_den, focal_num;
-    double *dice_tp, *dice_psum; /* [C] */
-    uint64_t *fscore_tp, *fscore_pos; /* [C] */
-    uint64_t *confusion;     /* [C*C], the thread's running totals */
+    double *dice_tp, *dice_psum; /* [C+1] */
+    uint64_t *fscore_tp, *fscore_pos; /* [C+1] */
+    uint64_t *confusion;     /* [(C+1)*C] row = label, the thread's running totals */
     uint64_t valid;
     int nonfinite;           /* set when the block held a NaN or infinity */
 } segloss__acc;
