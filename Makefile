@@ -4,6 +4,7 @@
 #   make run        install missing Debian packages, build, start the daemon on :8080
 #   make check      install missing Debian packages, build, run every test
 #   make check-asan the tests again under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make check-tsan the tests again under ThreadSanitizer
 #   make bench      benchmarks (not part of check)
 #   make fuzz       each libFuzzer harness for FUZZ_SECONDS (clang)
 
@@ -34,7 +35,7 @@ REPLAY_BIN := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/replay_%)
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run check test check-asan bench fuzz clean help format
+.PHONY: all deps run check test check-asan check-tsan bench fuzz clean help format
 all: $(BUILD)/libsegloss.a $(BUILD)/seglossd
 
 help:
@@ -86,6 +87,13 @@ check: deps
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
+
+# gcc's TSan needs the same flags at link time; ASLR with high entropy upsets TSan's shadow
+# map on some kernels, hence setarch -R around the runner.
+check-tsan:
+	@$(MAKE) --no-print-directory BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" \
+	    build-tsan/libsegloss.a build-tsan/seglossd $(TEST_BIN:$(BUILD)/%=build-tsan/%)
+	@BUILD=build-tsan SEGLOSS_SANITIZER=thread setarch "$$(uname -m)" -R tests/run_all.sh
 
 run: deps
 	@$(MAKE) --no-print-directory all
