@@ -41,6 +41,8 @@ static const option_spec options[] = {
      "uploaded requests waiting for a worker before 503 (default 16)"},
     {"max-body-mb", OPT_SIZE, FIELD(max_body_mb), 1, CONFIG_MAX_BODY_MB_CEILING,
      "largest request body in MiB; larger is 413 (default 1024)"},
+    {"buffer-cache-mb", OPT_SIZE, FIELD(buffer_cache_mb), 0, CONFIG_MAX_BODY_MB_CEILING,
+     "upload buffers kept for reuse between requests, MiB (default 256; 0 = none)"},
     {"max-parts", OPT_SIZE, FIELD(max_parts), 2, 1000000,
      "most multipart parts in one request (default 8194)"},
     {"max-params-bytes", OPT_SIZE, FIELD(max_params_bytes), 2, 16 << 20,
@@ -90,6 +92,7 @@ void config_defaults(server_config *cfg)
     cfg->workers = CONFIG_DEFAULT_WORKERS;
     cfg->queue_depth = CONFIG_DEFAULT_QUEUE_DEPTH;
     cfg->max_body_mb = CONFIG_DEFAULT_MAX_BODY_MB;
+    cfg->buffer_cache_mb = CONFIG_DEFAULT_BUFFER_CACHE_MB;
     cfg->max_parts = CONFIG_DEFAULT_MAX_PARTS;
     cfg->max_params_bytes = CONFIG_DEFAULT_MAX_PARAMS_BYTES;
     cfg->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;

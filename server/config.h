@@ -52,6 +52,9 @@
 /* Finished uploads waiting for a worker; beyond this a request is refused with 503 and
  * Retry-After instead of holding its body in memory for an unbounded wait. */
 #define CONFIG_DEFAULT_QUEUE_DEPTH 16
+/* Part buffers kept for the next request (bufpool.h): 256 MiB holds the buffers of an
+ * 8x21x512x512 float32 batch (176 MiB), so steady training traffic reuses warm pages. */
+#define CONFIG_DEFAULT_BUFFER_CACHE_MB 256
 /* Upper bound for thread counts given on the command line. */
 #define CONFIG_MAX_THREADS 256
 
@@ -66,6 +69,7 @@ typedef struct server_config {
     unsigned queue_depth;    /* evaluations waiting for a worker */
     size_t max_body_mb;
     size_t max_body_bytes;   /* derived from max_body_mb */
+    size_t buffer_cache_mb;  /* bufpool bound */
     size_t max_parts;
     size_t max_params_bytes;
     unsigned max_connections;

@@ -108,6 +108,7 @@ struct http_server {
     segloss_ctx *ctx;
     workqueue *queue;
     metrics *metrics;
+    bufpool *pool;              /* part buffers reused across requests */
     atomic_int draining;
     atomic_long in_flight;
     http_result_hook hook;
@@ -464,7 +465,8 @@ static enum MHD_Result upload_begin(request *req)
                                NULL);
     const char *ctype = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
-    multipart_limits limits = {cfg->max_body_bytes, cfg->max_parts, cfg->max_params_bytes};
+    multipart_limits limits = {cfg->max_body_bytes, cfg->max_parts, cfg->max_params_bytes,
+                               s->pool};
     int status = multipart_new(ctype, known ? (size_t)length : 0, &limits, &req->parser, detail,
                                sizeof detail);
     if (status)
@@ -787,21 +789,23 @@ int http_server_start(const server_config *cfg, http_server **out, char *err, si
     }
     s->queue = workqueue_new(cfg->workers, cfg->queue_depth);
     s->metrics = metrics_new(route_labels, ROUTE_COUNT);
+    s->pool = bufpool_new(cfg->buffer_cache_mb << 20);
     s->info_body = build_info(s, &s->info_len);
-    if (!s->queue || !s->metrics || !s->info_body) {
+    if (!s->queue || !s->metrics || !s->pool || !s->info_body) {
         snprintf(err, err_len, "out of memory or threads starting the workers");
         goto fail;
     }
     unsigned threads = cfg->threads ? cfg->threads : config_cpu_count();
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG | ipv6;
+    /* The logger first, so MHD reports nothing through its own stderr printer. */
     s->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, addr,
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, s, MHD_OPTION_SOCK_ADDR, addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        HTTP_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+        HTTP_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, err_len, "cannot listen on %s port %u (in use, or not allowed?)",
                  cfg->bind, cfg->port);
@@ -852,6 +856,7 @@ void http_server_stop(http_server *s)
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
     workqueue_free(s->queue);
+    bufpool_free(s->pool);
     segloss_ctx_free(s->ctx);
     metrics_free(s->metrics);
     free(s->info_body);

@@ -16,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 /* First mapping for a part of unknown size (masks, images, params): one PNG mask of 512x512 is
  * typically 10-60 KiB. */
@@ -186,37 +184,31 @@ void multipart_free(multipart_parser *p)
     if (!p)
         return;
     for (size_t i = 0; i < p->count; i++)
-        if (p->parts[i].data)
-            munmap(p->parts[i].data, p->parts[i].cap);
+        bufpool_put(p->limits.pool, p->parts[i].data, p->parts[i].cap);
     free(p->parts);
     free(p);
 }
 
-static size_t page_round(size_t n)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    if (n > SIZE_MAX - page)
-        return 0;
-    return (n + page - 1) / page * page;
-}
-
-/* Makes room for `need` bytes in the part: a fresh mapping, or mremap (moves pages, no copy). */
-static int part_reserve(multipart_parser *p, multipart_part *part, size_t need)
+/* Makes room for `need` bytes in the part. exact: the size is known (the logits of a body with
+ * Content-Length), so the pages are populated in one go instead of faulting in one by one as the
+ * copy touches them. Growth uses mremap: pages move, bytes are not copied again. */
+static int part_reserve(multipart_parser *p, multipart_part *part, size_t need, bool exact)
 {
     if (need <= part->cap)
         return 0;
-    size_t cap = part->cap ? part->cap : MULTIPART_INITIAL_CAP;
-    while (cap < need)
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    cap = page_round(cap);
-    if (cap == 0)
-        return parser_fail(p, 413, "a part is too large to hold");
     void *mem;
-    if (!part->data)
-        mem = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    else
-        mem = mremap(part->data, part->cap, cap, MREMAP_MAYMOVE);
-    if (mem == MAP_FAILED)
+    size_t cap = part->cap;
+    if (!part->data) {
+        mem = bufpool_get(p->limits.pool, exact || need > MULTIPART_INITIAL_CAP ? need
+                                                                                : MULTIPART_INITIAL_CAP,
+                          exact, &cap);
+    } else {
+        size_t want = cap;
+        while (want < need)
+            want = want > SIZE_MAX / 2 ? need : want * 2;
+        mem = bufpool_grow(part->data, &cap, want);
+    }
+    if (!mem)
         return parser_fail(p, 503, "out of memory holding the %s part (%zu bytes)",
                            kind_name(part->kind), need);
     part->data = mem;
@@ -232,7 +224,7 @@ static int part_append(multipart_parser *p, const void *data, size_t n)
     if (part->kind == MULTIPART_PARAMS && part->len + n > p->limits.max_params_bytes)
         return parser_fail(p, 413, "the params part is over %zu bytes; send only the parameter "
                            "object", p->limits.max_params_bytes);
-    int rc = part_reserve(p, part, part->len + n);
+    int rc = part_reserve(p, part, part->len + n, false);
     if (rc)
         return rc;
     memcpy(part->data + part->len, data, n);
@@ -348,7 +340,7 @@ static int start_part(multipart_parser *p)
     /* The logits are most of the body: what is left of a body of known length bounds them, so
      * one mapping holds them and they are copied once. Untouched pages cost no memory. */
     if (kind == MULTIPART_LOGITS && p->body_len > p->fed)
-        return part_reserve(p, part, p->body_len - p->fed);
+        return part_reserve(p, part, p->body_len - p->fed, true);
     return 0;
 }
 

@@ -6,7 +6,8 @@
  * a few bytes of state between chunks. Why not MHD's post processor: it hands file parts out in
  * small pieces and would force a second copy into a growing buffer; here the logits part is sized
  * once from the Content-Length (what is left of the body bounds it) and written exactly once.
- * Parts of unknown size grow with mremap, which moves pages instead of copying them.
+ * Parts of unknown size grow with mremap, which moves pages instead of copying them. Buffers
+ * come from a bufpool, so a stream of same-sized requests reuses warm pages.
  *
  * Accepted parts: logits (exactly once), mask (1 or more), image (0 or more), params (at most
  * once, at most max_params_bytes). Errors carry the HTTP status to answer: 400 malformed, 413 over
@@ -20,6 +21,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "bufpool.h"
 
 /* RFC 2046: a boundary is 1 to 70 characters. */
 #define MULTIPART_MAX_BOUNDARY 70
@@ -49,6 +52,7 @@ typedef struct multipart_limits {
     size_t max_body;         /* bytes of the whole body */
     size_t max_parts;
     size_t max_params_bytes;
+    bufpool *pool;           /* where part buffers come from and go back to; NULL: mmap */
 } multipart_limits;
 
 typedef struct multipart_parser multipart_parser;

@@ -14,6 +14,7 @@ import http.client
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -60,6 +61,10 @@ def check(name, ok, why=""):
 def finish():
     for d in daemons:
         d.kill()
+    if failed == 0:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    else:
+        print(f"daemon logs kept in {tmpdir}")
     print(f"{passed} passed, {failed} failed")
     sys.stdout.flush()
     os._exit(0 if failed == 0 else 1)

@@ -10,7 +10,7 @@
 
 #define CT "multipart/form-data; boundary=XyZ-123"
 
-static const multipart_limits default_limits = {1 << 20, 16, 1024};
+static const multipart_limits default_limits = {1 << 20, 16, 1024, NULL};
 
 /* A body with tricky data: CRs, a delimiter prefix, "--XyZ-123" without CRLF. */
 static const char logits_data[] = "\x93NUMPY\r\r\n--XyZ-12\r\n--XyZ-12x is not it\r\n--X\r\n-\r";
@@ -221,18 +221,18 @@ static void test_size_limits(void)
 {
     char body[4096], detail[256] = "";
     /* params over its limit: 413 */
-    multipart_limits small = {1 << 20, 16, 8};
+    multipart_limits small = {1 << 20, 16, 8, NULL};
     size_t len = build_body(body, sizeof body, "{\"gamma\": 1}");
     CHECK_EQ_INT(parse_all(CT, body, len, &small, detail, sizeof detail), 413);
     CHECK(strstr(detail, "params part") != NULL);
 
     /* too many parts: 413 */
-    multipart_limits two = {1 << 20, 2, 1024};
+    multipart_limits two = {1 << 20, 2, 1024, NULL};
     CHECK_EQ_INT(parse_all(CT, body, len, &two, detail, sizeof detail), 413);
     CHECK(strstr(detail, "parts") != NULL);
 
     /* the body over its limit, counted as it arrives (chunked: no length known): 413 */
-    multipart_limits tiny = {100, 16, 1024};
+    multipart_limits tiny = {100, 16, 1024, NULL};
     multipart_parser *p = NULL;
     CHECK_EQ_INT(multipart_new(CT, 0, &tiny, &p, detail, sizeof detail), 0);
     CHECK_EQ_INT(feed_chunks(p, body, len, 10, detail, sizeof detail), 413);
@@ -255,7 +255,7 @@ static void test_size_limits(void)
     n += big;
     n += (size_t)snprintf(b + n, cap - n, "\r\n--XyZ-123\r\nContent-Disposition: form-data; "
                                           "name=logits\r\n\r\nL\r\n--XyZ-123--\r\n");
-    multipart_limits lim = {64 << 20, 16, 1024};
+    multipart_limits lim = {64 << 20, 16, 1024, NULL};
     CHECK_EQ_INT(multipart_new(CT, 0, &lim, &p, detail, sizeof detail), 0);
     CHECK_EQ_INT(feed_chunks(p, b, n, 4093, detail, sizeof detail), 0);
     CHECK_EQ_INT(multipart_finish(p, false, detail, sizeof detail), 0);

@@ -1,0 +1,137 @@
+/*
+ * bufpool.c - the mapping cache (see bufpool.h): best fit on get, evict-smallest on put.
+ */
+#include "bufpool.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+typedef struct entry {
+    void *mem;
+    size_t cap;
+} entry;
+
+struct bufpool {
+    pthread_mutex_t lock;
+    size_t max_bytes, cached;
+    entry entries[BUFPOOL_MAX_ENTRIES];
+    size_t count;
+};
+
+static size_t page_round(size_t n)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (n == 0)
+        n = 1;
+    if (n > SIZE_MAX - page)
+        return 0;
+    return (n + page - 1) / page * page;
+}
+
+bufpool *bufpool_new(size_t max_bytes)
+{
+    bufpool *pool = calloc(1, sizeof *pool);
+    if (!pool)
+        return NULL;
+    pthread_mutex_init(&pool->lock, NULL);
+    pool->max_bytes = max_bytes;
+    return pool;
+}
+
+void bufpool_free(bufpool *pool)
+{
+    if (!pool)
+        return;
+    for (size_t i = 0; i < pool->count; i++)
+        munmap(pool->entries[i].mem, pool->entries[i].cap);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool);
+}
+
+void *bufpool_get(bufpool *pool, size_t need, bool populate, size_t *cap)
+{
+    size_t size = page_round(need);
+    if (size == 0)
+        return NULL;
+    if (pool) {
+        pthread_mutex_lock(&pool->lock);
+        size_t best = pool->count;
+        for (size_t i = 0; i < pool->count; i++)
+            if (pool->entries[i].cap >= size &&
+                (best == pool->count || pool->entries[i].cap < pool->entries[best].cap))
+                best = i;
+        if (best < pool->count) {
+            entry e = pool->entries[best];
+            pool->entries[best] = pool->entries[--pool->count];
+            pool->cached -= e.cap;
+            pthread_mutex_unlock(&pool->lock);
+            *cap = e.cap;
+            return e.mem;
+        }
+        pthread_mutex_unlock(&pool->lock);
+    }
+    void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0), -1, 0);
+    if (mem == MAP_FAILED)
+        return NULL;
+    *cap = size;
+    return mem;
+}
+
+void *bufpool_grow(void *mem, size_t *cap, size_t need)
+{
+    size_t size = page_round(need);
+    if (size == 0)
+        return NULL;
+    if (size <= *cap)
+        return mem;
+    void *moved = mremap(mem, *cap, size, MREMAP_MAYMOVE);
+    if (moved == MAP_FAILED)
+        return NULL;
+    *cap = size;
+    return moved;
+}
+
+void bufpool_put(bufpool *pool, void *mem, size_t cap)
+{
+    if (!mem)
+        return;
+    if (pool && cap <= pool->max_bytes) {
+        pthread_mutex_lock(&pool->lock);
+        /* Make room by dropping the smallest entries: the large ones are the expensive ones. */
+        while (pool->count > 0 &&
+               (pool->count == BUFPOOL_MAX_ENTRIES || pool->cached + cap > pool->max_bytes)) {
+            size_t smallest = 0;
+            for (size_t i = 1; i < pool->count; i++)
+                if (pool->entries[i].cap < pool->entries[smallest].cap)
+                    smallest = i;
+            if (pool->entries[smallest].cap > cap)
+                break; /* everything cached is bigger: keep it, drop this one */
+            entry e = pool->entries[smallest];
+            pool->entries[smallest] = pool->entries[--pool->count];
+            pool->cached -= e.cap;
+            munmap(e.mem, e.cap);
+        }
+        if (pool->count < BUFPOOL_MAX_ENTRIES && pool->cached + cap <= pool->max_bytes) {
+            pool->entries[pool->count++] = (entry){mem, cap};
+            pool->cached += cap;
+            mem = NULL;
+        }
+        pthread_mutex_unlock(&pool->lock);
+    }
+    if (mem)
+        munmap(mem, cap);
+}
+
+size_t bufpool_cached_bytes(bufpool *pool)
+{
+    if (!pool)
+        return 0;
+    pthread_mutex_lock(&pool->lock);
+    size_t n = pool->cached;
+    pthread_mutex_unlock(&pool->lock);
+    return n;
+}
