@@ -10,6 +10,7 @@ flight (they complete, new connections are refused, exit status 0).
 
 Every daemon started here is stopped on exit, on failure and by a watchdog alarm. Prints one
 line per check and ends with 'N passed, N failed'."""
+import ctypes
 import http.client
 import json
 import math
@@ -75,6 +76,15 @@ def watchdog(signum, frame):
     finish()
 
 
+def die_with_parent():
+    """Runs in the child before exec: the daemon gets SIGKILL if this script dies, however."""
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -90,7 +100,8 @@ class Daemon:
                 "--max-body-mb", str(MAX_BODY_MB), "--upload-timeout", str(UPLOAD_TIMEOUT_S),
                 "--idle-timeout", str(IDLE_TIMEOUT_S), "--shutdown-timeout", "10",
                 "--threads", "2", "--workers", "2", *extra]
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log,
+                                     preexec_fn=die_with_parent)
         daemons.append(self)
         self.url = f"http://127.0.0.1:{self.port}"
 
