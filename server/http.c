@@ -102,20 +102,6 @@ struct request {
     const char *log_detail;     /* problem detail for the log line */
 };
 
-struct http_server {
-    const server_config *cfg;
-    struct MHD_Daemon *daemon;
-    segloss_ctx *ctx;
-    workqueue *queue;
-    metrics *metrics;
-    bufpool *pool;              /* part buffers reused across requests */
-    atomic_int draining;
-    atomic_long in_flight;
-    http_result_hook hook;
-    void *hook_arg;
-    char *info_body;            /* GET /v1/info, built once */
-    size_t info_len;
-};
 
 static void handle_livez(http_server *s, request *req, int *status, const char **type,
                          char **body, size_t *len);
@@ -137,9 +123,22 @@ static const route routes[] = {
 };
 #define ROUTE_COUNT (sizeof routes / sizeof routes[0])
 
-static const char *const route_labels[ROUTE_COUNT] = {
-    "/v1/evaluate", "/v1/info", "/livez", "/healthz", "/readyz", "/metrics",
+struct http_server {
+    const server_config *cfg;
+    struct MHD_Daemon *daemon;
+    segloss_ctx *ctx;
+    workqueue *queue;
+    metrics *metrics;
+    bufpool *pool;              /* part buffers reused across requests */
+    atomic_int draining;
+    atomic_long in_flight;
+    http_result_hook hook;
+    void *hook_arg;
+    const char *route_labels[ROUTE_COUNT]; /* metrics labels: the route patterns */
+    char *info_body;            /* GET /v1/info, built once */
+    size_t info_len;
 };
+
 
 /* ---- routing ------------------------------------------------------------------------- */
 
@@ -788,7 +787,9 @@ int http_server_start(const server_config *cfg, http_server **out, char *err, si
         goto fail;
     }
     s->queue = workqueue_new(cfg->workers, cfg->queue_depth);
-    s->metrics = metrics_new(route_labels, ROUTE_COUNT);
+    for (size_t i = 0; i < ROUTE_COUNT; i++)
+        s->route_labels[i] = routes[i].pattern;
+    s->metrics = metrics_new(s->route_labels, ROUTE_COUNT);
     s->pool = bufpool_new(cfg->buffer_cache_mb << 20);
     s->info_body = build_info(s, &s->info_len);
     if (!s->queue || !s->metrics || !s->pool || !s->info_body) {
