@@ -18,12 +18,14 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -467,6 +469,59 @@ def parallel_clients(d):
           probe_ms and max(probe_ms) < 2000, f"max {max(probe_ms or [0]):.0f} ms")
 
 
+def png_zeros(width, height):
+    """An all-zero 8-bit grey PNG: a few KiB that decode to width x height labels."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    raw = bytes(height * (width + 1))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 9))
+            + chunk(b"IEND", b""))
+
+
+def queue_full():
+    """One worker, one queue slot, six uploads finishing at once: the surplus is 503 with
+    Retry-After, at once, and the rest are answered. Each evaluation is made slow (tiny logits
+    resized to a 4096x4096 mask) so the six arrive while the first is still being computed."""
+    d = Daemon("queue", ["--workers", "1", "--queue-depth", "1"])
+    if not check("queue daemon starts", d.wait_ready(), d.tail()):
+        return
+    ctype, body = multipart([("logits", read_file(os.path.join(FILES, "logits_1x3x4x4.npy")), "l"),
+                             ("mask", png_zeros(4096, 4096), "m.png")])
+    head = (f"POST /v1/evaluate HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    socks = []
+    for _ in range(6):
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=60)
+        s.sendall(head + body[:-1])
+        socks.append(s)
+    time.sleep(0.3)
+    for s in socks:
+        s.sendall(body[-1:])
+    answers = []
+    for s in socks:
+        try:
+            answers.append(read_raw_response(s))
+        except OSError as e:
+            answers.append((repr(e), {}, b""))
+        finally:
+            s.close()
+    statuses = sorted(a[0] for a in answers if isinstance(a[0], int))
+    busy = [a for a in answers if a[0] == 503]
+    check("a full evaluation queue answers 503 at once, the others 200",
+          len(statuses) == 6 and 200 in statuses and busy and set(statuses) <= {200, 503},
+          str([a[0] for a in answers]))
+    why = problem_ok(*busy[0], 503) if busy else "no 503"
+    check("503 from a full queue is problem+json with Retry-After",
+          not why and busy[0][1].get("retry-after") == "1", why or str(busy[0][1]))
+    d.proc.send_signal(signal.SIGTERM)
+    try:
+        d.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pass
+
+
 def sigterm_in_flight():
     d = Daemon("sigterm")
     if not check("second daemon starts", d.wait_ready(), d.tail()):
@@ -545,6 +600,7 @@ def main():
             code = None
         check("main daemon exits 0 on SIGTERM", code == 0, f"{code} {d.tail()}")
         sigterm_in_flight()
+        queue_full()
     except Exception as e:  # an unexpected error is a failure, never a hang or a lost summary
         check("e2e run", False, f"{type(e).__name__}: {e}")
     finish()
