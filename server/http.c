@@ -194,9 +194,8 @@ static enum MHD_Result respond(request *req, int status, const char *type, char 
                                size_t len, const char *allow, bool retry_after)
 {
     http_server *s = req->server;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE
-                                                                             : MHD_RESPMEM_PERSISTENT);
+    enum MHD_ResponseMemoryMode mode = body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT;
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body ? body : (void *)"", mode);
     if (!r) {
         free(body);
         return MHD_NO;

@@ -199,9 +199,8 @@ static int part_reserve(multipart_parser *p, multipart_part *part, size_t need, 
     void *mem;
     size_t cap = part->cap;
     if (!part->data) {
-        mem = bufpool_get(p->limits.pool, exact || need > MULTIPART_INITIAL_CAP ? need
-                                                                                : MULTIPART_INITIAL_CAP,
-                          exact, &cap);
+        size_t first = exact || need > MULTIPART_INITIAL_CAP ? need : MULTIPART_INITIAL_CAP;
+        mem = bufpool_get(p->limits.pool, first, exact, &cap);
     } else {
         size_t want = cap;
         while (want < need)

@@ -331,8 +331,8 @@ int params_set_query(params_request *p, const char *key, const char *value, char
 {
     int k = find_key(key);
     if (k < 0)
-        return fail(detail, detail_len, 400, "unknown parameter '%.64s' in the query string; known: "
-                    KNOWN_KEYS, key);
+        return fail(detail, detail_len, 400,
+                    "unknown parameter '%.64s' in the query string; known: " KNOWN_KEYS, key);
     int rc = mark_given(p, (params_key)k, false, detail, detail_len);
     if (rc)
         return rc;
@@ -357,8 +357,8 @@ int params_set_query(params_request *p, const char *key, const char *value, char
     case PARAMS_NUM_CLASSES:
     case PARAMS_STEP:
         if (!parse_double(value, strlen(value), &v))
-            return fail(detail, detail_len, 400, "%s must be %s, not '%.32s'", key, expected_type((params_key)k),
-                        value);
+            return fail(detail, detail_len, 400, "%s must be %s, not '%.32s'", key,
+                        expected_type((params_key)k), value);
         return set_number(p, (params_key)k, v, detail, detail_len);
     case PARAMS_DICE_LOSS:
     case PARAMS_CONFUSION_MATRIX:
@@ -465,8 +465,8 @@ int params_set_json(params_request *p, const char *json, size_t len, size_t max_
     root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (!root) {
         size_t at = end && end >= json ? (size_t)(end - json) : 0;
-        rc = fail(detail, detail_len, 400, "the params part is not valid JSON (error near byte %zu)",
-                  at);
+        rc = fail(detail, detail_len, 400,
+                  "the params part is not valid JSON (error near byte %zu)", at);
         goto fail;
     }
     for (const char *c = end; c && c < json + len; c++) {
@@ -478,7 +478,8 @@ int params_set_json(params_request *p, const char *json, size_t len, size_t max_
         }
     }
     if (!cJSON_IsObject(root)) {
-        rc = fail(detail, detail_len, 400, "the params part must be a JSON object, e.g. {\"gamma\": 2}");
+        rc = fail(detail, detail_len, 400,
+                  "the params part must be a JSON object, e.g. {\"gamma\": 2}");
         goto fail;
     }
     const cJSON *item;
@@ -486,7 +487,8 @@ int params_set_json(params_request *p, const char *json, size_t len, size_t max_
     {
         int k = find_key(item->string ? item->string : "");
         if (k < 0) {
-            rc = fail(detail, detail_len, 400, "unknown parameter '%.64s' in params; known: " KNOWN_KEYS,
+            rc = fail(detail, detail_len, 400,
+                      "unknown parameter '%.64s' in params; known: " KNOWN_KEYS,
                       item->string ? item->string : "");
             goto fail;
         }
@@ -522,6 +524,7 @@ int params_check_classes(const params_request *p, size_t num_classes, char *deta
     char lib_detail[256] = "";
     int code = segloss_params_check(&p->loss, num_classes, lib_detail, sizeof lib_detail);
     if (code != 0)
-        return fail(detail, detail_len, 422, "%s", lib_detail[0] ? lib_detail : "invalid parameters");
+        return fail(detail, detail_len, 422, "%s",
+                    lib_detail[0] ? lib_detail : "invalid parameters");
     return 0;
 }

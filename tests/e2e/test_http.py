@@ -312,8 +312,8 @@ def request_ids_and_query(d):
           str(doc.get("timing")))
     status, headers, _ = request(d, "GET", "/livez", headers={"X-Request-Id": "bad id with spaces"})
     rid = headers.get("x-request-id", "")
-    check("an unusable X-Request-Id is replaced", status == 200 and len(rid) == 32 and " " not in rid,
-          rid)
+    check("an unusable X-Request-Id is replaced",
+          status == 200 and len(rid) == 32 and " " not in rid, rid)
 
 
 def operations(d):
@@ -336,8 +336,10 @@ def operations(d):
                  "segloss_http_requests_in_flight", "segloss_evaluation_seconds_count",
                  "segloss_rejections_total{reason=\"body_too_large\"}"):
         check(f"metrics has {name}", name in text, "missing")
-    rejected = [l for l in text.splitlines() if l.startswith("segloss_rejections_total{reason=\"malformed\"}")]
-    check("malformed requests are counted", rejected and int(rejected[0].split()[-1]) > 0, str(rejected))
+    prefix = "segloss_rejections_total{reason=\"malformed\"}"
+    rejected = [line for line in text.splitlines() if line.startswith(prefix)]
+    check("malformed requests are counted",
+          rejected and int(rejected[0].split()[-1]) > 0, str(rejected))
 
 
 def eval_mode_errors():
@@ -385,7 +387,8 @@ def chunked_over_limit(d):
         conn.request("POST", "/v1/evaluate", body=body(), encode_chunked=True,
                      headers={"Content-Type": ctype, "Transfer-Encoding": "chunked"})
         resp = conn.getresponse()
-        status, headers, answer = resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        headers = {k.lower(): v for k, v in resp.getheaders()}
+        status, answer = resp.status, resp.read()
         why = problem_ok(status, headers, answer, 413)
         check("chunked body over --max-body-mb is 413, counted as it arrives", not why, why)
     except (OSError, http.client.HTTPException) as e:

@@ -30,8 +30,10 @@ static void test_render(void)
     CHECK(text != NULL && strlen(text) == len);
     if (text) {
         CHECK(strstr(text, "segloss_build_info{version=\"9.9.9\",kernel=\"scalar\"} 1\n"));
-        CHECK(strstr(text, "segloss_http_requests_total{route=\"/v1/evaluate\",status=\"200\"} 1\n"));
-        CHECK(strstr(text, "segloss_http_requests_total{route=\"/v1/evaluate\",status=\"422\"} 1\n"));
+        CHECK(strstr(text, "segloss_http_requests_total{route=\"/v1/evaluate\","
+                           "status=\"200\"} 1\n"));
+        CHECK(strstr(text, "segloss_http_requests_total{route=\"/v1/evaluate\","
+                           "status=\"422\"} 1\n"));
         CHECK(strstr(text, "segloss_http_requests_total{route=\"unmatched\",status=\"404\"} 1\n"));
         /* cumulative: 0.003 is under 0.005, 0.02 under 0.025 */
         CHECK(strstr(text, "segloss_http_request_duration_seconds_bucket{route=\"/v1/evaluate\","
@@ -40,7 +42,8 @@ static void test_render(void)
                            "le=\"0.025\"} 2\n"));
         CHECK(strstr(text, "segloss_http_request_duration_seconds_bucket{route=\"/v1/evaluate\","
                            "le=\"+Inf\"} 2\n"));
-        CHECK(strstr(text, "segloss_http_request_duration_seconds_count{route=\"/v1/evaluate\"} 2\n"));
+        CHECK(strstr(text, "segloss_http_request_duration_seconds_count{"
+                           "route=\"/v1/evaluate\"} 2\n"));
         CHECK(strstr(text, "segloss_http_request_body_bytes_count 2\n"));
         CHECK(strstr(text, "segloss_evaluation_seconds_count 1\n"));
         CHECK(strstr(text, "segloss_http_requests_in_flight 1\n"));
