@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,6 +319,9 @@ static int run_serve(int argc, char **argv)
     int sig = 0;
     while (sigwait(&stop, &sig) != 0)
         ;
+    /* A second SIGTERM or Ctrl-C while draining takes the default action: stop at once. The
+     * other threads keep the signals blocked, so it is delivered here. */
+    pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
     log_event("info", "%s: draining, waiting up to %u s for in-flight requests",
               sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.shutdown_timeout_s);
     http_server_drain(server);
