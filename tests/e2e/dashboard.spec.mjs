@@ -41,35 +41,75 @@ const { chromium } = require('playwright-core');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'segloss_dash_'));
 const pidFile = process.env.DASH_PIDS || path.join(tmp, 'pids');
 const children = new Set();
-let passed = 0, failed = 0;
+let passed = 0,
+  failed = 0;
 
 function check(name, ok, why = '') {
-  if (ok) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name}${why ? ': ' + why : ''}`); }
+  if (ok) {
+    passed++;
+    console.log(`ok   ${name}`);
+  } else {
+    failed++;
+    console.log(`FAIL ${name}${why ? ': ' + why : ''}`);
+  }
   return ok;
 }
-function note(text) { console.log(`#    ${text}`); }
+function note(text) {
+  console.log(`#    ${text}`);
+}
 
 function cleanup() {
-  for (const c of children) { try { c.kill('SIGKILL'); } catch (_) { /* gone */ } }
+  for (const c of children) {
+    try {
+      c.kill('SIGKILL');
+    } catch (_) {
+      /* gone */
+    }
+  }
   children.clear();
-  try { fs.rmSync(tmp, { recursive: true, force: true }); } catch (_) { /* best effort */ }
+  try {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  } catch (_) {
+    /* best effort */
+  }
 }
 function finish() {
   cleanup();
   console.log(`${passed} passed, ${failed} failed`);
   process.exit(failed ? 1 : 0);
 }
-const watchdog = setTimeout(() => { check('finished within the watchdog', false, `${WATCHDOG_MS} ms`); finish(); }, WATCHDOG_MS);
-process.on('SIGTERM', () => { check('not interrupted', false, 'SIGTERM'); finish(); });
-process.on('SIGINT', () => { check('not interrupted', false, 'SIGINT'); finish(); });
-process.on('exit', () => { for (const c of children) { try { c.kill('SIGKILL'); } catch (_) { /* gone */ } } });
+const watchdog = setTimeout(() => {
+  check('finished within the watchdog', false, `${WATCHDOG_MS} ms`);
+  finish();
+}, WATCHDOG_MS);
+process.on('SIGTERM', () => {
+  check('not interrupted', false, 'SIGTERM');
+  finish();
+});
+process.on('SIGINT', () => {
+  check('not interrupted', false, 'SIGINT');
+  finish();
+});
+process.on('exit', () => {
+  for (const c of children) {
+    try {
+      c.kill('SIGKILL');
+    } catch (_) {
+      /* gone */
+    }
+  }
+});
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function waitFor(fn, ms = POLL_WAIT_MS, every = 150) {
   const end = Date.now() + ms;
   let last;
   for (;;) {
-    try { last = await fn(); } catch (e) { last = undefined; }
+    try {
+      last = await fn();
+    } catch (e) {
+      last = undefined;
+    }
     if (last) return last;
     if (Date.now() > end) return last;
     await sleep(every);
@@ -79,7 +119,10 @@ function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
   });
 }
 function track(child) {
@@ -89,7 +132,11 @@ function track(child) {
   return child;
 }
 async function httpStatus(url, init) {
-  try { return (await fetch(url, { ...init, signal: AbortSignal.timeout(5000) })).status; } catch (_) { return 0; }
+  try {
+    return (await fetch(url, { ...init, signal: AbortSignal.timeout(5000) })).status;
+  } catch (_) {
+    return 0;
+  }
 }
 async function getJSON(url) {
   const r = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -97,8 +144,11 @@ async function getJSON(url) {
 }
 function curl(args) {
   try {
-    return execFileSync('curl', ['-sS', '--max-time', '30', '-o', '/dev/null', '-w', '%{http_code}', ...args],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    return execFileSync(
+      'curl',
+      ['-sS', '--max-time', '30', '-o', '/dev/null', '-w', '%{http_code}', ...args],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    ).trim();
   } catch (e) {
     return `curl failed: ${String(e.stderr || e.message).trim()}`;
   }
@@ -110,18 +160,43 @@ async function startDaemon() {
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     const log = fs.openSync(path.join(tmp, `seglossd_${port}.log`), 'w');
-    const child = track(spawn(DAEMON, ['--port', String(port), '--bind', '127.0.0.1', '--data-dir', dataDir,
-      '--log-format', 'text', '--shutdown-timeout', '2'], { stdio: ['ignore', log, log] }));
+    const child = track(
+      spawn(
+        DAEMON,
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--data-dir',
+          dataDir,
+          '--log-format',
+          'text',
+          '--shutdown-timeout',
+          '2',
+        ],
+        { stdio: ['ignore', log, log] },
+      ),
+    );
     const origin = `http://127.0.0.1:${port}`;
-    const up = await waitFor(async () => child.exitCode === null && (await httpStatus(`${origin}/livez`)) === 200, 15000, 100);
+    const up = await waitFor(
+      async () => child.exitCode === null && (await httpStatus(`${origin}/livez`)) === 200,
+      15000,
+      100,
+    );
     if (up) return { origin, child, log: path.join(tmp, `seglossd_${port}.log`) };
     child.kill('SIGKILL');
   }
   return null;
 }
 async function startMock(seed) {
-  const child = track(spawn(process.execPath, [path.join(HERE, 'dashboard_mock.mjs'), '--port', '0', ...(seed ? ['--seed'] : [])],
-    { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const child = track(
+    spawn(
+      process.execPath,
+      [path.join(HERE, 'dashboard_mock.mjs'), '--port', '0', ...(seed ? ['--seed'] : [])],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    ),
+  );
   const port = await new Promise((resolve) => {
     let buf = '';
     child.stdout.on('data', (d) => {
@@ -135,8 +210,15 @@ async function startMock(seed) {
   return port ? { origin: `http://127.0.0.1:${port}`, child } : null;
 }
 function post(origin, step) {
-  return curl(['-F', `logits=@${GOLDEN}/logits.npy`, '-F', `mask=@${GOLDEN}/mask_0.png`, '-F', `mask=@${GOLDEN}/mask_1.png`,
-    `${origin}/v1/evaluate?run=demo&step=${step}`]);
+  return curl([
+    '-F',
+    `logits=@${GOLDEN}/logits.npy`,
+    '-F',
+    `mask=@${GOLDEN}/mask_0.png`,
+    '-F',
+    `mask=@${GOLDEN}/mask_1.png`,
+    `${origin}/v1/evaluate?run=demo&step=${step}`,
+  ]);
 }
 
 // ---- the browser --------------------------------------------------------------------------
@@ -145,8 +227,16 @@ async function launch() {
   return chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     viewport: { width: 1400, height: 900 },
     timeout: 30000,
   });
@@ -160,85 +250,163 @@ async function shot(page, name) {
     check(`screenshot ${name}`, false, e.message);
   }
 }
-const finite = (a) => (Array.isArray(a) ? a.filter((v) => typeof v === 'number' && Number.isFinite(v)).length : 0);
+const finite = (a) =>
+  Array.isArray(a) ? a.filter((v) => typeof v === 'number' && Number.isFinite(v)).length : 0;
 
 // One target: the whole story, from no runs to an unreachable daemon.
 async function scenario(label, server, kill) {
   const { origin } = server;
   const t = (name) => `${label}: ${name}`;
   const ctx = await launch();
-  const page = ctx.pages()[0] || await ctx.newPage();
+  const page = ctx.pages()[0] || (await ctx.newPage());
   page.setDefaultTimeout(15000);
-  const errors = [], foreign = [], statuses = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  const errors = [],
+    foreign = [],
+    statuses = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
   page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-  page.on('request', (r) => { const u = r.url(); if (!u.startsWith(origin + '/') && !u.startsWith('data:')) foreign.push(u); });
-  page.on('response', (r) => { if (r.url().includes('/v1/')) statuses.push(r.status()); });
+  page.on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith(origin + '/') && !u.startsWith('data:')) foreign.push(u);
+  });
+  page.on('response', (r) => {
+    if (r.url().includes('/v1/')) statuses.push(r.status());
+  });
   try {
     await page.goto(origin + '/', { waitUntil: 'load' });
     check(t('GET / serves the dashboard'), (await page.title()) === 'segloss', await page.title());
     const empty = await waitFor(() => page.locator('#empty').isVisible());
-    check(t('no runs yet: the empty state with a curl example'), empty &&
-      (await page.locator('#curl-example').textContent()).includes(`${origin}/v1/evaluate?run=demo`));
+    check(
+      t('no runs yet: the empty state with a curl example'),
+      empty &&
+        (await page.locator('#curl-example').textContent()).includes(
+          `${origin}/v1/evaluate?run=demo`,
+        ),
+    );
     await shot(page, `${label}-empty`);
-    await page.evaluate(() => { window.__segloss_no_reload = 'still here'; });
+    await page.evaluate(() => {
+      window.__segloss_no_reload = 'still here';
+    });
 
     const s1 = post(origin, 1);
     check(t('POST run=demo&step=1 answers 200'), s1 === '200', s1);
     const listed = await waitFor(() => page.locator('#runs a[data-run="demo"]').count());
     check(t('the run is listed (without a reload)'), listed === 1, `found ${listed}`);
-    const drawn = await waitFor(() => page.locator('path.series[data-key="loss.total"][data-points="1"]').count());
+    const drawn = await waitFor(() =>
+      page.locator('path.series[data-key="loss.total"][data-points="1"]').count(),
+    );
     check(t('the curves are drawn'), drawn === 1);
-    const series = await page.locator('path.series').evaluateAll((ps) => ps.map((p) => [p.dataset.key, Number(p.dataset.points)]));
+    const series = await page
+      .locator('path.series')
+      .evaluateAll((ps) => ps.map((p) => [p.dataset.key, Number(p.dataset.points)]));
     const keys = Object.fromEntries(series);
-    check(t('7 curves: ce, focal, dice, total, mIoU, mean Dice, accuracy'), series.length === 7 &&
-      ['loss.ce', 'loss.focal', 'loss.dice', 'loss.total', 'metrics.miou'].every((k) => keys[k] === 1), JSON.stringify(series));
+    check(
+      t('7 curves: ce, focal, dice, total, mIoU, mean Dice, accuracy'),
+      series.length === 7 &&
+        ['loss.ce', 'loss.focal', 'loss.dice', 'loss.total', 'metrics.miou'].every(
+          (k) => keys[k] === 1,
+        ),
+      JSON.stringify(series),
+    );
     const dots = await page.locator('circle.pt').count();
     check(t('a single step shows as dots'), dots >= 5, `${dots} dots`);
     const xticks = await page.locator('svg[data-chart="loss"] text.tick').count();
     check(t('the axes have tick labels'), xticks >= 4, `${xticks}`);
 
     const detail = await getJSON(`${origin}/v1/runs/demo`);
-    const val = detail && detail.splits && (detail.splits.val || (Array.isArray(detail.splits) ? detail.splits[0] : null));
+    const val =
+      detail &&
+      detail.splits &&
+      (detail.splits.val || (Array.isArray(detail.splits) ? detail.splits[0] : null));
     const pc = (val && (val.per_class || (val.result && val.result.per_class))) || {};
-    const wantDice = finite(pc.dice), wantIou = finite(pc.iou);
+    const wantDice = finite(pc.dice),
+      wantIou = finite(pc.iou);
     const diceBars = await page.locator('rect.bar.dice').count();
     const iouBars = await page.locator('rect.bar.iou').count();
-    check(t('per-class bars: one Dice and one IoU per class with a value'),
-      wantDice > 0 && diceBars === wantDice && iouBars === wantIou, `dice ${diceBars}/${wantDice} iou ${iouBars}/${wantIou}`);
+    check(
+      t('per-class bars: one Dice and one IoU per class with a value'),
+      wantDice > 0 && diceBars === wantDice && iouBars === wantIou,
+      `dice ${diceBars}/${wantDice} iou ${iouBars}/${wantIou}`,
+    );
     const rows = await page.locator('svg[data-chart="classes"] g.row').count();
-    check(t('a labelled row per class'), rows === Math.max((pc.dice || []).length, (pc.iou || []).length), `${rows} rows`);
+    check(
+      t('a labelled row per class'),
+      rows === Math.max((pc.dice || []).length, (pc.iou || []).length),
+      `${rows} rows`,
+    );
     check(t('the KPI shows step 1'), (await page.locator('#kpi-step').textContent()) === '1');
-    check(t('the split selector shows val'), (await page.locator('#splits button.on').textContent()) === 'val');
+    check(
+      t('the split selector shows val'),
+      (await page.locator('#splits button.on').textContent()) === 'val',
+    );
 
-    const ovl = await waitFor(() => page.locator('#overlays img').evaluateAll((imgs) => imgs.length > 0 &&
-      imgs.every((i) => i.complete && i.naturalWidth > 0)));
-    check(t('an overlay <img> loads (naturalWidth > 0)'), ovl === true,
-      String(await page.locator('#overlays img').evaluateAll((imgs) => imgs.map((i) => `${i.src} ${i.naturalWidth}`))));
+    const ovl = await waitFor(() =>
+      page
+        .locator('#overlays img')
+        .evaluateAll(
+          (imgs) => imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0),
+        ),
+    );
+    check(
+      t('an overlay <img> loads (naturalWidth > 0)'),
+      ovl === true,
+      String(
+        await page
+          .locator('#overlays img')
+          .evaluateAll((imgs) => imgs.map((i) => `${i.src} ${i.naturalWidth}`)),
+      ),
+    );
 
     const box = await page.locator('svg[data-chart="loss"] rect.catcher').boundingBox();
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-    const tip = await waitFor(async () => (await page.locator('#tooltip').isVisible()) && page.locator('#tooltip').textContent(), 3000);
-    check(t('hovering a curve shows a tooltip with the values'), typeof tip === 'string' && tip.includes('step 1') && tip.includes('total'), String(tip));
+    const tip = await waitFor(
+      async () =>
+        (await page.locator('#tooltip').isVisible()) && page.locator('#tooltip').textContent(),
+      3000,
+    );
+    check(
+      t('hovering a curve shows a tooltip with the values'),
+      typeof tip === 'string' && tip.includes('step 1') && tip.includes('total'),
+      String(tip),
+    );
     const row = await page.locator('svg[data-chart="classes"] g.row').first().boundingBox();
     await page.mouse.move(row.x + row.width / 2, row.y + row.height / 2);
     const tip2 = await waitFor(async () => page.locator('#tooltip').textContent(), 3000);
-    check(t('hovering a bar shows a tooltip'), typeof tip2 === 'string' && tip2.includes('Dice') && tip2.includes('IoU'), String(tip2));
+    check(
+      t('hovering a bar shows a tooltip'),
+      typeof tip2 === 'string' && tip2.includes('Dice') && tip2.includes('IoU'),
+      String(tip2),
+    );
     await shot(page, `${label}-step1`);
     await page.mouse.move(5, 5);
 
     const s2 = post(origin, 2);
     check(t('POST run=demo&step=2 answers 200'), s2 === '200', s2);
-    const updated = await waitFor(async () => (await page.locator('#kpi-step').textContent()) === '2' &&
-      (await page.locator('path.series[data-key="loss.total"][data-points="2"]').count()) === 1);
-    check(t('step 2 appears without a reload'), updated === true &&
-      (await page.evaluate(() => window.__segloss_no_reload)) === 'still here');
+    const updated = await waitFor(
+      async () =>
+        (await page.locator('#kpi-step').textContent()) === '2' &&
+        (await page.locator('path.series[data-key="loss.total"][data-points="2"]').count()) === 1,
+    );
+    check(
+      t('step 2 appears without a reload'),
+      updated === true && (await page.evaluate(() => window.__segloss_no_reload)) === 'still here',
+    );
     const before = statuses.filter((s) => s === 304).length;
     await sleep(3600);
     const after = statuses.filter((s) => s === 304).length;
-    check(t('polling revalidates with If-None-Match (304s)'), after > before, `${before} -> ${after} of ${statuses.length}`);
+    check(
+      t('polling revalidates with If-None-Match (304s)'),
+      after > before,
+      `${before} -> ${after} of ${statuses.length}`,
+    );
     check(t('no console error'), errors.length === 0, errors.slice(0, 5).join(' | '));
-    check(t('nothing loaded from outside the daemon'), foreign.length === 0, foreign.slice(0, 5).join(' '));
+    check(
+      t('nothing loaded from outside the daemon'),
+      foreign.length === 0,
+      foreign.slice(0, 5).join(' '),
+    );
 
     const lossBox = await page.locator('svg[data-chart="loss"] rect.catcher').boundingBox();
     await page.mouse.move(lossBox.x + lossBox.width - 2, lossBox.y + lossBox.height / 2);
@@ -249,7 +417,9 @@ async function scenario(label, server, kill) {
     await page.emulateMedia({ colorScheme: 'light' });
     await page.setViewportSize({ width: 390, height: 844 });
     await sleep(300);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const overflow = await page.evaluate(
+      () => document.documentElement.scrollWidth - window.innerWidth,
+    );
     check(t('a phone-width page has no sideways scroll'), overflow <= 0, `${overflow}px too wide`);
     await shot(page, `${label}-phone`);
     await page.setViewportSize({ width: 1400, height: 900 });
@@ -257,16 +427,22 @@ async function scenario(label, server, kill) {
     // A deleted run (the console may now show the 404s of requests in flight: not checked).
     const del = await httpStatus(`${origin}/v1/runs/demo`, { method: 'DELETE' });
     if (del >= 200 && del < 300) {
-      const gone = await waitFor(async () => (await page.locator('#runs a[data-run="demo"]').count()) === 0 &&
-        page.locator('#empty').isVisible());
+      const gone = await waitFor(
+        async () =>
+          (await page.locator('#runs a[data-run="demo"]').count()) === 0 &&
+          page.locator('#empty').isVisible(),
+      );
       check(t('a deleted run leaves the page (empty state again)'), gone === true);
     } else {
       note(`${label}: skip the deleted-run check: DELETE /v1/runs/demo answered ${del}`);
     }
     // An unreachable daemon.
     kill();
-    const banner = await waitFor(async () => (await page.locator('#banner').isVisible()) &&
-      (await page.locator('#banner').textContent()).includes("Can't reach"));
+    const banner = await waitFor(
+      async () =>
+        (await page.locator('#banner').isVisible()) &&
+        (await page.locator('#banner').textContent()).includes("Can't reach"),
+    );
     check(t('an unreachable daemon shows a banner'), banner === true);
     await shot(page, `${label}-offline`);
   } catch (e) {
@@ -282,25 +458,68 @@ async function seeded() {
   const server = await startMock(true);
   if (!check('mock (seeded) starts', server !== null)) return;
   const ctx = await launch();
-  const page = ctx.pages()[0] || await ctx.newPage();
+  const page = ctx.pages()[0] || (await ctx.newPage());
   const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
   page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
   try {
     await page.goto(`${server.origin}/#run=deeplabv3-r50&split=val`);
     await waitFor(() => page.locator('path.series[data-key="loss.total"]').count());
     const names = await page.locator('svg[data-chart="classes"] text.cls').allTextContents();
-    check('mock (seeded): bars carry the class names', names.length === 21 && names[0] === 'background' && names[20] === 'tvmonitor', names.slice(0, 3).join(','));
+    check(
+      'mock (seeded): bars carry the class names',
+      names.length === 21 && names[0] === 'background' && names[20] === 'tvmonitor',
+      names.slice(0, 3).join(','),
+    );
     const miou = await page.locator('path.series[data-key="metrics.miou"]').getAttribute('d');
-    check('mock (seeded): a null value is a gap in the curve', (miou.match(/M/g) || []).length === 2, `${(miou.match(/M/g) || []).length} segments`);
+    check(
+      'mock (seeded): a null value is a gap in the curve',
+      (miou.match(/M/g) || []).length === 2,
+      `${(miou.match(/M/g) || []).length} segments`,
+    );
     await page.locator('#splits button[data-split="train"]').click();
-    const hash = await waitFor(async () => (await page.evaluate(() => location.hash)).includes('split=train') &&
-      (await page.locator('#splits button.on').textContent()) === 'train', 5000);
-    check('mock (seeded): the split selector switches and is remembered in the hash', hash === true);
+    const hash = await waitFor(
+      async () =>
+        (await page.evaluate(() => location.hash)).includes('split=train') &&
+        (await page.locator('#splits button.on').textContent()) === 'train',
+      5000,
+    );
+    check(
+      'mock (seeded): the split selector switches and is remembered in the hash',
+      hash === true,
+    );
     await page.locator('#class-sort button[data-sort="worst"]').click();
-    const first = await page.locator('svg[data-chart="classes"] g.row rect.bar.dice').first().getAttribute('data-value');
-    const all = await page.locator('svg[data-chart="classes"] rect.bar.dice').evaluateAll((r) => r.map((x) => Number(x.dataset.value)));
-    check('mock (seeded): "worst first" puts the lowest Dice on top', Number(first) === Math.min(...all));
+    const first = await page
+      .locator('svg[data-chart="classes"] g.row rect.bar.dice')
+      .first()
+      .getAttribute('data-value');
+    const all = await page
+      .locator('svg[data-chart="classes"] rect.bar.dice')
+      .evaluateAll((r) => r.map((x) => Number(x.dataset.value)));
+    check(
+      'mock (seeded): "worst first" puts the lowest Dice on top',
+      Number(first) === Math.min(...all),
+    );
+    await page.locator('#loss-legend button[data-key="loss.ce"]').click();
+    const hidden = await page
+      .locator('svg[data-chart="loss"] path.series')
+      .evaluateAll((p) => p.map((x) => x.dataset.key));
+    check(
+      'mock (seeded): a click on a legend entry hides its curve',
+      hidden.length === 3 && !hidden.includes('loss.ce'),
+      hidden.join(','),
+    );
+    await page.locator('#loss-legend button[data-key="loss.ce"]').click();
+    await page.locator('#loss-log').check();
+    const logTicks = await page.locator('svg[data-chart="loss"] text.tick').allTextContents();
+    check(
+      'mock (seeded): the log toggle redraws the loss axis',
+      logTicks.length >= 3 && !logTicks.includes('0'),
+      logTicks.join(','),
+    );
+    await page.locator('#loss-log').uncheck();
     await page.locator('#class-sort button[data-sort="index"]').click();
     await page.locator('#splits button[data-split="val"]').click();
     await sleep(500);
@@ -311,9 +530,16 @@ async function seeded() {
     await page.emulateMedia({ colorScheme: 'dark' });
     await shot(page, 'mock-seeded-dark');
     await page.goto(`${server.origin}/#run=no-such-run`);
-    const notice = await waitFor(async () => (await page.locator('#notice').isVisible()) &&
-      (await page.locator('#run-title').textContent()) !== '', 6000);
-    check('mock (seeded): an unknown run in the link says so and shows another run', notice === true);
+    const notice = await waitFor(
+      async () =>
+        (await page.locator('#notice').isVisible()) &&
+        (await page.locator('#run-title').textContent()) !== '',
+      6000,
+    );
+    check(
+      'mock (seeded): an unknown run in the link says so and shows another run',
+      notice === true,
+    );
     check('mock (seeded): no console error', errors.length === 0, errors.slice(0, 5).join(' | '));
   } catch (e) {
     check('mock (seeded): ran to its end', false, e.stack || String(e));
@@ -331,17 +557,22 @@ async function main() {
   }
   if (TARGET === 'mock' || TARGET === 'both') {
     const mock = await startMock(false);
-    if (check('mock starts', mock !== null)) await scenario('mock', mock, () => mock.child.kill('SIGKILL'));
+    if (check('mock starts', mock !== null))
+      await scenario('mock', mock, () => mock.child.kill('SIGKILL'));
     await seeded();
   }
   if (TARGET === 'real' || TARGET === 'both') {
-    if (!check('seglossd is built', fs.existsSync(DAEMON), `${DAEMON} missing: make`)) return finish();
+    if (!check('seglossd is built', fs.existsSync(DAEMON), `${DAEMON} missing: make`))
+      return finish();
     const d = await startDaemon();
     if (!check('seglossd starts on a free port', d !== null)) return finish();
     const runs = await httpStatus(`${d.origin}/v1/runs`);
-    const index = await fetch(`${d.origin}/`).then((r) => r.text()).catch(() => '');
+    const index = await fetch(`${d.origin}/`)
+      .then((r) => r.text())
+      .catch(() => '');
     if (runs !== 200 || !index.includes('/app.js')) {
-      const why = `GET /v1/runs answered ${runs}, GET / ${index.includes('/app.js') ? 'serves' : 'does not serve'} the dashboard`;
+      const serves = index.includes('/app.js') ? 'serves' : 'does not serve';
+      const why = `GET /v1/runs answered ${runs}, GET / ${serves} the dashboard`;
       if (TARGET === 'real') check('seglossd serves the runs API and the dashboard', false, why);
       else note(`SKIP the real-daemon checks: ${why} (the runs API is not wired in yet)`);
       d.child.kill('SIGKILL');
@@ -353,4 +584,7 @@ async function main() {
   finish();
 }
 
-main().catch((e) => { check('the test ran', false, e.stack || String(e)); finish(); });
+main().catch((e) => {
+  check('the test ran', false, e.stack || String(e));
+  finish();
+});

@@ -4,7 +4,8 @@
 #
 #   tests/e2e/test_dashboard.sh            the mock, and the real seglossd when it has the runs API
 #   tests/e2e/test_dashboard.sh --mock     only the node mock of the API (dashboard_mock.mjs)
-#   tests/e2e/test_dashboard.sh --real     only a real seglossd ($BUILD/seglossd); fails without the runs API
+#   tests/e2e/test_dashboard.sh --real     only a real seglossd ($BUILD/seglossd); fails without
+#                                          the runs API
 #
 # Needs Debian's chromium, node and npm (scripts/install-deps.sh); installs playwright-core into
 # build/npm on first use. Screenshots go to tests/artifacts/. Everything started here stops by
@@ -30,8 +31,8 @@ if [ ! -f "$NPM_PREFIX/node_modules/playwright-core/package.json" ]; then
     command -v npm >/dev/null || fail "npm missing: run scripts/install-deps.sh"
     echo "# installing playwright-core into $NPM_PREFIX"
     mkdir -p "$NPM_PREFIX"
-    timeout 300 npm install --prefix "$NPM_PREFIX" --no-audit --no-fund --loglevel=error playwright-core \
-        >/dev/null || fail "npm install --prefix $NPM_PREFIX playwright-core failed"
+    timeout 300 npm install --prefix "$NPM_PREFIX" --no-audit --no-fund --loglevel=error \
+        playwright-core >/dev/null || fail "npm install --prefix $NPM_PREFIX playwright-core failed"
 fi
 
 pids=$(mktemp /tmp/segloss_dash_pids.XXXXXX)
