@@ -1,0 +1,114 @@
+/*
+ * runs_api.h - the runs, history and evaluations routes (DESIGN.md section 4), free of HTTP
+ * library types so they can be tested by calling them.
+ *
+ * The HTTP layer hands over the method, the path (without the query string), a getter for
+ * decoded query parameters and the If-None-Match header; it gets back a status, a content type,
+ * a body, an ETag and at most one extra header, and sends them as they are.
+ *
+ *   GET    /v1/runs                      ?max_results=1..1000 (100) &page_token=
+ *   GET    /v1/runs/{run}                ?confusion_matrix=true
+ *   DELETE /v1/runs/{run}                204
+ *   GET    /v1/runs/{run}/history        ?key=loss.total[,metrics.miou...] (all) &split=val
+ *                                        &since_step=N &max_results=1..1000 (1000)
+ *                                        &page_token= &format=json|csv
+ *   GET    /v1/evaluations/{id}          the stored 200 answer
+ *   GET    /v1/evaluations/{id}/overlay.png ?item=0..N-1 (0)
+ *
+ * Answers (JSON):
+ *   /v1/runs: {"runs":[{"run","created_ms","updated_ms","last_step","evaluations","revision",
+ *              "splits":["val",...]}],"next_page_token":null|"..."}
+ *   /v1/runs/{run}: {"run","created_ms","updated_ms","last_step","evaluations","revision",
+ *              "class_names":[...]|null,"splits":{"val":{"split","step","timestamp",
+ *              "evaluations","batches","latest_evaluations":[{"id","step","timestamp","n",
+ *              "has_overlay","overlay"}], then the members of a POST /v1/evaluate answer for
+ *              the step's aggregate: "shape","num_classes","pixels","loss","per_class",
+ *              "metrics","params"[,"confusion_matrix"]}}}
+ *   history: {"metrics":[{"key","value","step","timestamp"}],"next_page_token":null|"..."}
+ *              (MLflow's get-history shape; value null when undefined; timestamp in ms); CSV:
+ *              header key,value,step,timestamp, and the next token in X-Next-Page-Token.
+ *
+ * Every GET answer carries an ETag made from the store's revision and the query, and a matching
+ * If-None-Match gives 304 with no body (ETags are strong; W/ prefixes and lists are accepted).
+ * Errors are problem+json: 400 naming the bad parameter, 404 for an unknown run, id, item or
+ * route under these prefixes, 405 with Allow for a wrong method, 409/500 from the store.
+ *
+ * Thread-safe (the store is); one call per request.
+ */
+#ifndef SERVER_RUNS_API_H
+#define SERVER_RUNS_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "segloss/loss.h"
+#include "segloss/tensor.h"
+#include "store.h"
+
+/* Runs listed per page when max_results is not given. */
+#define RUNS_API_DEFAULT_RUNS 100
+
+/* A query parameter's decoded value, or NULL when absent. */
+typedef const char *(*runs_api_query_fn)(void *arg, const char *key);
+
+typedef struct runs_api_request {
+    const char *method;          /* "GET", "HEAD", "DELETE", ... */
+    const char *path;            /* without the query string; percent-escapes are decoded */
+    runs_api_query_fn query;     /* may be NULL: no parameters */
+    void *query_arg;
+    const char *if_none_match;   /* the header, or NULL */
+    const char *request_id;      /* echoed in problem bodies; may be NULL */
+} runs_api_request;
+
+typedef struct runs_api_response {
+    int status;                  /* 200, 204, 304, 400, 404, 405, 409, 500 */
+    const char *content_type;    /* static; NULL when there is no body */
+    char *body;                  /* malloc'ed; NULL for 204 and 304 */
+    size_t body_len;
+    char etag[96];               /* with its quotes; "" when none */
+    const char *cache_control;   /* static, e.g. "no-cache" */
+    const char *header_name;     /* one extra header ("Allow", "X-Next-Page-Token") or NULL */
+    char header_value[128];
+} runs_api_response;
+
+/* --- the write side: one call from the daemon's result hook --------------------------------- */
+
+/* What the daemon has at hand after a 200 with `run`; pointers are borrowed for the call. */
+typedef struct runs_record_input {
+    const char *id;                  /* the evaluation id of the answer */
+    const char *run;                 /* params->run */
+    const char *split;               /* params->split, NULL = "val" */
+    bool has_step;
+    int64_t step;                    /* params->step; 0 when not given */
+    const segloss_params *loss;      /* &params->loss */
+    const segloss_result *result;    /* the outcome's result (stats, shape) */
+    const char *answer;              /* the 200 body */
+    size_t answer_len;
+    const char *class_names_json;    /* a JSON array of C names, or NULL */
+    /* overlays (all optional): the arg-max map (n*h*w), the labels the evaluation used, and
+     * the uploaded images in batch order */
+    const uint16_t *argmax;
+    const segloss_tensor *labels;
+    const void *const *images;
+    const size_t *image_lens;
+    size_t image_count;
+} runs_record_input;
+
+/*
+ * Records one answered evaluation in the store and returns only after it is committed.
+ * Returns 200, or the HTTP status to answer instead (400 a bad run or split name, 409 the step
+ * was recorded with other classes, semantics or loss parameters, 500 the disk failed) with a
+ * detail in err. The daemon should send that status (as problem+json) instead of the 200, so a
+ * client never sees a 200 for a result that is not stored.
+ */
+int runs_record(store *st, const runs_record_input *in, char *err, size_t err_len);
+
+/* Whether the path belongs to these routes (/v1/runs, /v1/runs/..., /v1/evaluations/...);
+ * route every method of such a path to runs_api_handle. */
+bool runs_api_owns_path(const char *path);
+
+/* Answers one request; *out is always filled. Free with runs_api_response_free. */
+void runs_api_handle(store *st, const runs_api_request *req, runs_api_response *out);
+void runs_api_response_free(runs_api_response *out);
+
+#endif

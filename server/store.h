@@ -1,0 +1,288 @@
+/*
+ * store.h - the runs store: durable evaluations, exact per-step aggregates and metric history.
+ *
+ * A result posted with `run` is recorded here (DESIGN.md section 4). One record is one
+ * transaction: the evaluation row (its answer and what the overlay needs), the merge of its
+ * additive statistics into the (run, split, step) aggregate, the run row, the finalised metrics
+ * of that step in the history table, and the revision counters that ETags are made from. The
+ * record call returns only after the commit is on disk, so an answer sent after it survives a
+ * kill -9.
+ *
+ * The interface is backend-neutral: a `store` is an opaque handle whose first member is a table
+ * of functions (store_ops). store_sqlite.c implements it with SQLite in WAL mode under the data
+ * directory; a PostgreSQL backend (issue 6) implements the same table. Callers use only the
+ * store_* functions below.
+ *
+ * Ownership: every pointer in a store_evaluation is borrowed for the duration of store_record.
+ * Query results are allocated by the store and released with their matching _free function,
+ * which accepts NULL. Thread-safety: every function may be called from any thread at the same
+ * time as any other, except store_close.
+ *
+ * Errors: functions return 0, STORE_NOT_FOUND, STORE_CONFLICT (the aggregate was made with other
+ * classes, semantics or loss parameters), STORE_INVALID (a bad argument, e.g. a page token) or
+ * STORE_FAILED (I/O, disk full, corruption); a detail goes into the caller's buffer.
+ */
+#ifndef SERVER_STORE_H
+#define SERVER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "segloss/loss.h"
+
+typedef enum store_status {
+    STORE_OK = 0,
+    STORE_NOT_FOUND = -1,
+    STORE_CONFLICT = -2,
+    STORE_INVALID = -3,
+    STORE_FAILED = -4
+} store_status;
+
+/* The HTTP status of a store_status: 200, 404, 409, 400, 500. */
+int store_http_status(int status);
+
+/* When no split is given, results are recorded under this one. */
+#define STORE_DEFAULT_SPLIT "val"
+/* The history keys written for every step, in this order. */
+#define STORE_HISTORY_KEY_COUNT 9
+extern const char *const store_history_keys[STORE_HISTORY_KEY_COUNT];
+/* A history page holds at most this many points (MLflow's get-history page is 25000; a
+ * dashboard polls often, so small pages keep each answer cheap). */
+#define STORE_HISTORY_MAX_RESULTS 1000
+/* How many of the latest evaluation ids a run summary lists per split. */
+#define STORE_LATEST_IDS 8
+/* A run list page holds at most this many runs. */
+#define STORE_RUNS_MAX_RESULTS 1000
+
+/* What the overlay of one batch item needs. Bytes are borrowed (store_record) or owned by the
+ * enclosing result (queries). */
+typedef struct store_item {
+    const uint8_t *prediction; /* the argmax map, encoded by overlay_encode_classmap */
+    size_t prediction_len;
+    const uint8_t *labels;     /* the ground truth, same encoding (ignored pixels = C) */
+    size_t labels_len;
+    const uint8_t *image;      /* the uploaded image (JPEG or PNG, small); NULL when none */
+    size_t image_len;
+} store_item;
+
+/* One evaluation to record. */
+typedef struct store_evaluation {
+    const char *id;               /* 32 hex digits (ids.h) */
+    int64_t timestamp_ms;         /* Unix time in milliseconds */
+    const char *run;              /* validated run name (store_run_name_ok) */
+    const char *split;            /* NULL = STORE_DEFAULT_SPLIT */
+    int64_t step;                 /* 0 when the request gave none */
+    size_t n, c, h, w;            /* the answer's shape */
+    const segloss_params *loss;   /* effective loss parameters (aggregates must agree) */
+    const segloss_stats *stats;   /* this evaluation's additive statistics */
+    const char *answer_json;      /* the full 200 answer */
+    size_t answer_len;
+    const char *class_names_json; /* a JSON array of C strings, or NULL */
+    const store_item *items;      /* n items, or NULL to keep no overlays */
+    size_t item_count;
+} store_evaluation;
+
+/* --- queries' results ------------------------------------------------------------------ */
+
+typedef struct store_run_info {
+    char *name;
+    int64_t created_ms, updated_ms;
+    int64_t last_step;
+    uint64_t evaluations;   /* recorded in all (retention does not lower it) */
+    uint64_t revision;      /* changes whenever the run changes; never reused */
+    char *splits;           /* list_runs only: its splits, comma-separated (NULL: none) */
+} store_run_info;
+
+typedef struct store_run_list {
+    store_run_info *runs;
+    size_t count;
+    char *next_page_token;  /* NULL on the last page */
+} store_run_list;
+
+/* A kept evaluation, as a summary lists it (for overlays: items = n). */
+typedef struct store_evaluation_ref {
+    char id[64];
+    int64_t step;
+    int64_t timestamp_ms;
+    size_t n;
+    bool has_overlay;         /* items were stored */
+} store_evaluation_ref;
+
+/* The latest aggregate of one split. */
+typedef struct store_split_summary {
+    char *split;
+    int64_t step;
+    int64_t updated_ms;
+    uint64_t evaluations;     /* evaluations merged into this step */
+    size_t h, w;              /* mask size when all batches agree, else 0 */
+    segloss_stats *stats;     /* owned */
+    char *loss_params_json;   /* the loss parameters the stats were made with (params_set_json) */
+    store_evaluation_ref *latest; /* newest first: kept evaluations of this split */
+    size_t latest_count;
+} store_split_summary;
+
+typedef struct store_run_summary {
+    store_run_info info;
+    char *class_names_json;   /* NULL when never given */
+    store_split_summary *splits;
+    size_t split_count;
+} store_run_summary;
+
+typedef struct store_history_point {
+    const char *key;          /* one of store_history_keys (static) */
+    bool has_value;           /* false: the value was undefined (JSON null) */
+    double value;
+    int64_t step;
+    int64_t timestamp_ms;
+} store_history_point;
+
+typedef struct store_history_query {
+    const char *run;
+    const char *split;        /* NULL = STORE_DEFAULT_SPLIT */
+    uint32_t key_mask;        /* bit i = store_history_keys[i]; 0 = all keys */
+    bool has_since_step;
+    int64_t since_step;       /* points with step >= since_step */
+    size_t max_results;       /* 1..STORE_HISTORY_MAX_RESULTS */
+    const char *page_token;   /* NULL or a next_page_token of an earlier page */
+} store_history_query;
+
+typedef struct store_history {
+    store_history_point *points;
+    size_t count;
+    char *next_page_token;    /* NULL when nothing more matched when the page was read */
+} store_history;
+
+typedef struct store_overlay_input {
+    size_t num_classes;
+    store_item item;          /* bytes owned by this struct */
+    uint8_t *owned[3];
+} store_overlay_input;
+
+/* --- the backend table ----------------------------------------------------------------- */
+
+typedef struct store store;
+
+typedef struct store_ops {
+    const char *name;  /* "sqlite", "postgres" */
+    void (*close)(store *s);
+    int (*record)(store *s, const store_evaluation *ev, char *err, size_t err_len);
+    int (*list_runs)(store *s, size_t max_results, const char *page_token, store_run_list *out,
+                     char *err, size_t err_len);
+    int (*run_summary)(store *s, const char *run, store_run_summary *out, char *err,
+                       size_t err_len);
+    int (*history)(store *s, const store_history_query *q, store_history *out, char *err,
+                   size_t err_len);
+    int (*evaluation)(store *s, const char *id, char **answer, size_t *len, char *err,
+                      size_t err_len);
+    int (*overlay_input)(store *s, const char *id, size_t item, store_overlay_input *out,
+                         char *err, size_t err_len);
+    int (*delete_run)(store *s, const char *run, char *err, size_t err_len);
+    int (*revision)(store *s, const char *run, uint64_t *out, char *err, size_t err_len);
+    int (*disk_bytes)(store *s, uint64_t *out);
+} store_ops;
+
+/* Every backend's handle starts with this. */
+struct store {
+    const store_ops *ops;
+    size_t retain_evaluations; /* per run; 0 = keep all */
+};
+
+typedef struct store_options {
+    const char *location;      /* a data directory (SQLite) or, later, postgres://... */
+    size_t retain_evaluations; /* 0 = keep every evaluation */
+} store_options;
+
+/* --- the calls --------------------------------------------------------------------------- */
+
+/*
+ * Opens (creating and migrating as needed) the store at opt->location: a directory gets
+ * <dir>/segloss.db. Returns 0 and *out, or STORE_FAILED with a detail (e.g. the directory is not
+ * writable, the schema is newer than this binary).
+ */
+int store_open(const store_options *opt, store **out, char *err, size_t err_len);
+/* Closes the store and frees it. Accepts NULL. No call may be in progress. */
+void store_close(store *s);
+
+/*
+ * Records one evaluation (see the file comment). STORE_CONFLICT when the (run, split, step)
+ * aggregate holds stats of another class count, semantics or loss parameters; nothing is
+ * written then. Returns only once the transaction is committed (or rolled back).
+ */
+int store_record(store *s, const store_evaluation *ev, char *err, size_t err_len);
+
+/* Runs by name, max_results per page (1..STORE_RUNS_MAX_RESULTS). */
+int store_list_runs(store *s, size_t max_results, const char *page_token, store_run_list *out,
+                    char *err, size_t err_len);
+void store_run_list_free(store_run_list *list);
+
+/* The run and, per split, the aggregate of its latest step. STORE_NOT_FOUND for no run. */
+int store_get_run(store *s, const char *run, store_run_summary *out, char *err,
+                      size_t err_len);
+void store_run_summary_free(store_run_summary *summary);
+
+/*
+ * A page of the run's metric history, ordered by step and then by when the point was first
+ * written. A point is the finalised aggregate of its step, overwritten as more batches of that
+ * step arrive. Paging is stable while results arrive: the token is the (step, row) of the last
+ * point returned, so no point is returned twice and none that existed when the first page was
+ * read is skipped. STORE_NOT_FOUND for no run, STORE_INVALID for a malformed token.
+ */
+int store_history_page(store *s, const store_history_query *q, store_history *out, char *err,
+                       size_t err_len);
+void store_history_free(store_history *history);
+
+/* The stored 200 answer of an evaluation (caller frees *answer). STORE_NOT_FOUND when unknown
+ * or removed by retention. */
+int store_evaluation_answer(store *s, const char *id, char **answer, size_t *len, char *err,
+                            size_t err_len);
+
+/* What overlay_render needs for one batch item. STORE_NOT_FOUND for an unknown id or item. */
+int store_overlay_input_get(store *s, const char *id, size_t item, store_overlay_input *out,
+                            char *err, size_t err_len);
+void store_overlay_input_free(store_overlay_input *in);
+
+/* Deletes the run with its evaluations, aggregates and history. STORE_NOT_FOUND for no run. */
+int store_delete_run(store *s, const char *run, char *err, size_t err_len);
+
+/*
+ * A revision for ETags: of one run (run != NULL; STORE_NOT_FOUND when there is none) or of the
+ * whole store (run == NULL; changes when any run is recorded or deleted). Revisions only grow
+ * and are never reused, even across a delete and a re-create of the same run name.
+ */
+int store_revision(store *s, const char *run, uint64_t *out, char *err, size_t err_len);
+
+/* Bytes the store uses on disk (SQLite: database, WAL and shared-memory files). */
+int store_disk_bytes(store *s, uint64_t *out);
+
+/* --- helpers shared by backends and callers --------------------------------------------- */
+
+/* A run name: 1..128 characters of [A-Za-z0-9._-]. */
+bool store_run_name_ok(const char *run);
+/* A split: 1..64 characters of [A-Za-z0-9._-]. */
+bool store_split_name_ok(const char *split);
+
+/*
+ * The loss parameters as a canonical JSON object (keys of params_set_json, doubles with 17
+ * digits): the aggregate keeps it to finalise later and to refuse merging stats made with other
+ * parameters. Caller frees. NULL on OOM.
+ */
+char *store_loss_params_json(const segloss_params *loss, size_t num_classes);
+
+/*
+ * Finalises stats made with loss parameters loss_params_json (store_loss_params_json) into a
+ * result. Returns 0 or STORE_FAILED with a detail.
+ */
+int store_finalise(const segloss_stats *stats, const char *loss_params_json,
+                   segloss_result **out, char *err, size_t err_len);
+
+/* The value of history key i (store_history_keys) in a result; NaN when undefined. */
+double store_history_value(const segloss_result *r, size_t key);
+
+/* Index of a history key, or -1. */
+int store_history_key_index(const char *key);
+
+/* Creation of the SQLite backend (store_sqlite.c); store_open calls it. */
+int store_sqlite_open(const store_options *opt, store **out, char *err, size_t err_len);
+
+#endif

@@ -1,0 +1,1140 @@
+/*
+ * store_sqlite.c - the embedded runs store: SQLite in WAL mode at <data-dir>/segloss.db.
+ *
+ * Durability: journal_mode=WAL with synchronous=FULL, so COMMIT returns only after the WAL is
+ * fsynced; store_record returns after COMMIT, and an answer sent after it survives kill -9 and
+ * power loss. Concurrency: two connections, one for writes and one for reads, each behind its
+ * own mutex. WAL lets the reader see the last committed state while a record is in progress, so
+ * a polling dashboard never waits for an fsync. The busy timeout covers a second process (a
+ * backup, the sqlite3 shell) holding a lock for a moment.
+ *
+ * Schema: versioned migrations (the `migrations` list below); schema_version holds the number
+ * of migrations applied. A database newer than this binary is refused rather than guessed at.
+ * Statements are prepared once per connection (SQLITE_PREPARE_PERSISTENT) and reset after use.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "params.h"
+#include "store.h"
+
+/* A record waits this long for a lock held by another process before failing. */
+#define SQLITE_BUSY_TIMEOUT_MS 5000
+/* The database file inside the data directory. */
+#define SQLITE_DB_NAME "segloss.db"
+
+/* Each entry moves the schema one version up; never edit one that has shipped. */
+static const char *const migrations[] = {
+    /* 1: runs, evaluations with their overlay items, per-step aggregates, history. */
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "INSERT INTO meta(key, value) VALUES('revision', 0);"
+    "CREATE TABLE runs("
+    "  name TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    "  last_step INTEGER NOT NULL, evaluations INTEGER NOT NULL, revision INTEGER NOT NULL,"
+    "  class_names TEXT);"
+    "CREATE TABLE evaluations("
+    "  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, run TEXT NOT NULL,"
+    "  split TEXT NOT NULL, step INTEGER NOT NULL, timestamp_ms INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL, c INTEGER NOT NULL, h INTEGER NOT NULL, w INTEGER NOT NULL,"
+    "  items INTEGER NOT NULL, answer TEXT NOT NULL);"
+    "CREATE INDEX evaluations_run ON evaluations(run, seq);"
+    "CREATE INDEX evaluations_split ON evaluations(run, split, seq);"
+    "CREATE TABLE items("
+    "  evaluation INTEGER NOT NULL, item INTEGER NOT NULL, prediction BLOB NOT NULL,"
+    "  labels BLOB NOT NULL, image BLOB, PRIMARY KEY(evaluation, item)) WITHOUT ROWID;"
+    "CREATE TABLE aggregates("
+    "  run TEXT NOT NULL, split TEXT NOT NULL, step INTEGER NOT NULL, stats BLOB NOT NULL,"
+    "  loss_params TEXT NOT NULL, evaluations INTEGER NOT NULL, h INTEGER NOT NULL,"
+    "  w INTEGER NOT NULL, updated_ms INTEGER NOT NULL, PRIMARY KEY(run, split, step));"
+    "CREATE TABLE history("
+    "  seq INTEGER PRIMARY KEY, run TEXT NOT NULL, split TEXT NOT NULL,"
+    "  key INTEGER NOT NULL, step INTEGER NOT NULL, value REAL,"
+    "  timestamp_ms INTEGER NOT NULL, UNIQUE(run, split, key, step));"
+    "CREATE INDEX history_page ON history(run, split, step, seq);",
+};
+#define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
+
+typedef enum stmt_id {
+    ST_BEGIN,
+    ST_BEGIN_READ,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_BUMP_REVISION,
+    ST_GLOBAL_REVISION,
+    ST_INSERT_EVALUATION,
+    ST_INSERT_ITEM,
+    ST_GET_AGGREGATE,
+    ST_PUT_AGGREGATE,
+    ST_PUT_HISTORY,
+    ST_PUT_RUN,
+    ST_RETAIN_FIND,
+    ST_RETAIN_ITEMS,
+    ST_RETAIN_EVALUATIONS,
+    ST_LIST_RUNS,
+    ST_GET_RUN,
+    ST_LATEST_AGGREGATES,
+    ST_LATEST_EVALUATIONS,
+    ST_HISTORY,
+    ST_GET_ANSWER,
+    ST_GET_ITEM,
+    ST_EVALUATION_EXISTS,
+    ST_DELETE_ITEMS,
+    ST_DELETE_EVALUATIONS,
+    ST_DELETE_AGGREGATES,
+    ST_DELETE_HISTORY,
+    ST_DELETE_RUN,
+    ST_COUNT
+} stmt_id;
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_READ] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_BUMP_REVISION] = "UPDATE meta SET value = value + 1 WHERE key = 'revision' "
+                         "RETURNING value",
+    [ST_GLOBAL_REVISION] = "SELECT value FROM meta WHERE key = 'revision'",
+    [ST_INSERT_EVALUATION] =
+        "INSERT INTO evaluations(id, run, split, step, timestamp_ms, n, c, h, w, items, answer) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_INSERT_ITEM] = "INSERT INTO items(evaluation, item, prediction, labels, image) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_GET_AGGREGATE] = "SELECT stats, loss_params, h, w FROM aggregates "
+                         "WHERE run = ?1 AND split = ?2 AND step = ?3",
+    [ST_PUT_AGGREGATE] =
+        "INSERT INTO aggregates(run, split, step, stats, loss_params, evaluations, h, w, "
+        "updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8) "
+        "ON CONFLICT(run, split, step) DO UPDATE SET stats = excluded.stats, "
+        "evaluations = evaluations + 1, h = excluded.h, w = excluded.w, "
+        "updated_ms = excluded.updated_ms",
+    [ST_PUT_HISTORY] = "INSERT INTO history(run, split, key, step, value, timestamp_ms) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6) "
+                       "ON CONFLICT(run, split, key, step) DO UPDATE SET "
+                       "value = excluded.value, timestamp_ms = excluded.timestamp_ms",
+    [ST_PUT_RUN] =
+        "INSERT INTO runs(name, created_ms, updated_ms, last_step, evaluations, revision, "
+        "class_names) VALUES(?1, ?2, ?2, ?3, 1, ?4, ?5) "
+        "ON CONFLICT(name) DO UPDATE SET updated_ms = excluded.updated_ms, "
+        "last_step = max(last_step, excluded.last_step), evaluations = evaluations + 1, "
+        "revision = excluded.revision, class_names = coalesce(excluded.class_names, class_names)",
+    [ST_RETAIN_FIND] = "SELECT seq FROM evaluations WHERE run = ?1 ORDER BY seq DESC "
+                       "LIMIT 1 OFFSET ?2",
+    [ST_RETAIN_ITEMS] = "DELETE FROM items WHERE evaluation IN "
+                        "(SELECT seq FROM evaluations WHERE run = ?1 AND seq <= ?2)",
+    [ST_RETAIN_EVALUATIONS] = "DELETE FROM evaluations WHERE run = ?1 AND seq <= ?2",
+    [ST_LIST_RUNS] = "SELECT name, created_ms, updated_ms, last_step, evaluations, revision, "
+                     "(SELECT group_concat(DISTINCT a.split) FROM aggregates a "
+                     "WHERE a.run = runs.name) FROM runs WHERE name > ?1 ORDER BY name LIMIT ?2",
+    [ST_GET_RUN] = "SELECT name, created_ms, updated_ms, last_step, evaluations, revision, "
+                   "class_names FROM runs WHERE name = ?1",
+    [ST_LATEST_AGGREGATES] =
+        "SELECT a.split, a.step, a.stats, a.loss_params, a.evaluations, a.h, a.w, a.updated_ms "
+        "FROM aggregates a WHERE a.run = ?1 AND a.step = "
+        "(SELECT max(b.step) FROM aggregates b WHERE b.run = a.run AND b.split = a.split) "
+        "ORDER BY a.split",
+    [ST_LATEST_EVALUATIONS] = "SELECT id, step, timestamp_ms, n, items FROM evaluations "
+                              "WHERE run = ?1 AND split = ?2 ORDER BY seq DESC LIMIT ?3",
+    [ST_HISTORY] = "SELECT key, value, step, timestamp_ms, seq FROM history "
+                   "WHERE run = ?1 AND split = ?2 AND step >= ?3 "
+                   "AND (step > ?4 OR (step = ?4 AND seq > ?5)) "
+                   "AND ((?6 >> key) & 1) = 1 ORDER BY step, seq LIMIT ?7",
+    [ST_GET_ANSWER] = "SELECT answer FROM evaluations WHERE id = ?1",
+    [ST_GET_ITEM] = "SELECT e.c, i.prediction, i.labels, i.image FROM evaluations e "
+                    "JOIN items i ON i.evaluation = e.seq WHERE e.id = ?1 AND i.item = ?2",
+    [ST_EVALUATION_EXISTS] = "SELECT n, items FROM evaluations WHERE id = ?1",
+    [ST_DELETE_ITEMS] = "DELETE FROM items WHERE evaluation IN "
+                        "(SELECT seq FROM evaluations WHERE run = ?1)",
+    [ST_DELETE_EVALUATIONS] = "DELETE FROM evaluations WHERE run = ?1",
+    [ST_DELETE_AGGREGATES] = "DELETE FROM aggregates WHERE run = ?1",
+    [ST_DELETE_HISTORY] = "DELETE FROM history WHERE run = ?1",
+    [ST_DELETE_RUN] = "DELETE FROM runs WHERE name = ?1",
+};
+
+typedef struct conn {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    sqlite3_stmt *stmts[ST_COUNT];
+} conn;
+
+typedef struct sqlite_store {
+    store base; /* first: a store * is a sqlite_store * */
+    char path[1100];
+    conn writer, reader;
+} sqlite_store;
+
+static sqlite_store *as_sqlite(store *s)
+{
+    return (sqlite_store *)s;
+}
+
+static int db_fail(conn *c, const char *what, char *err, size_t err_len)
+{
+    int code = sqlite3_extended_errcode(c->db);
+    snprintf(err, err_len, "runs store: %s: %s", what, sqlite3_errmsg(c->db));
+    return (code & 0xff) == SQLITE_CONSTRAINT ? STORE_CONFLICT : STORE_FAILED;
+}
+
+/* The prepared statement, reset and with bindings cleared; NULL on failure. */
+static sqlite3_stmt *stmt(conn *c, stmt_id id)
+{
+    if (!c->stmts[id] &&
+        sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[id],
+                           NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_reset(c->stmts[id]);
+    sqlite3_clear_bindings(c->stmts[id]);
+    return c->stmts[id];
+}
+
+/* Runs a statement that returns no rows (or whose rows are ignored). */
+static int exec_stmt(sqlite3_stmt *st)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int exec_simple(conn *c, stmt_id id)
+{
+    sqlite3_stmt *st = stmt(c, id);
+    return st ? exec_stmt(st) : SQLITE_ERROR;
+}
+
+static void conn_close(conn *c)
+{
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(c->stmts[i]);
+    if (c->db)
+        sqlite3_close(c->db);
+    pthread_mutex_destroy(&c->mu);
+    memset(c, 0, sizeof *c);
+}
+
+static int conn_open(conn *c, const char *path, char *err, size_t err_len)
+{
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, err_len, "runs store: cannot open %s: %s", path,
+                 c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        return STORE_FAILED;
+    }
+    sqlite3_busy_timeout(c->db, SQLITE_BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(c->db, 1);
+    char *msg = NULL;
+    /* WAL: readers do not block the writer; FULL: a commit is fsynced before it returns. */
+    if (sqlite3_exec(c->db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                     "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;",
+                     NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, err_len, "runs store: %s: %s", path, msg ? msg : "pragma failed");
+        sqlite3_free(msg);
+        return STORE_FAILED;
+    }
+    return STORE_OK;
+}
+
+static int schema_version(sqlite3 *db, int *version)
+{
+    sqlite3_stmt *st = NULL;
+    *version = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*) FROM sqlite_master WHERE type='table' AND "
+                           "name='schema_version'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int exists = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    if (!exists)
+        return 0;
+    if (sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_version", -1, &st, NULL) !=
+        SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* Brings the schema up to MIGRATION_COUNT, one transaction per migration. */
+static int migrate(sqlite3 *db, const char *path, char *err, size_t err_len)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)",
+                     NULL, NULL, &msg) != SQLITE_OK)
+        goto fail;
+    for (;;) {
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK)
+            goto fail;
+        int version;
+        if (schema_version(db, &version) != 0) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            snprintf(err, err_len, "runs store: %s: cannot read schema_version", path);
+            return STORE_FAILED;
+        }
+        if (version > MIGRATION_COUNT) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            snprintf(err, err_len,
+                     "runs store: %s has schema version %d; this seglossd knows up to %d "
+                     "(use a newer seglossd or another --data-dir)",
+                     path, version, MIGRATION_COUNT);
+            return STORE_FAILED;
+        }
+        if (version == MIGRATION_COUNT) {
+            if (sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK)
+                goto fail;
+            return STORE_OK;
+        }
+        char bump[96];
+        snprintf(bump, sizeof bump, "INSERT INTO schema_version(version) VALUES(%d)",
+                 version + 1);
+        if (sqlite3_exec(db, migrations[version], NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, bump, NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            goto fail;
+        }
+    }
+fail:
+    snprintf(err, err_len, "runs store: migrating %s: %s", path, msg ? msg : "failed");
+    sqlite3_free(msg);
+    return STORE_FAILED;
+}
+
+/* --- hex tokens ---------------------------------------------------------------------------- */
+
+static void hex_encode(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+/* Decodes exactly n bytes from 2n hex digits; -1 when the text is anything else. */
+static int hex_decode(const char *in, uint8_t *out, size_t n)
+{
+    if (strlen(in) != 2 * n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_value(in[2 * i]), lo = hex_value(in[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* A history page token: the (step, seq) of the last point returned, 32 hex digits. */
+static char *history_token(int64_t step, int64_t seq)
+{
+    uint8_t raw[16];
+    put_u64(raw, (uint64_t)step);
+    put_u64(raw + 8, (uint64_t)seq);
+    char *out = malloc(33);
+    if (out)
+        hex_encode(raw, 16, out);
+    return out;
+}
+
+static int history_token_parse(const char *token, int64_t *step, int64_t *seq)
+{
+    uint8_t raw[16];
+    if (hex_decode(token, raw, 16) != 0)
+        return -1;
+    *step = (int64_t)get_u64(raw);
+    *seq = (int64_t)get_u64(raw + 8);
+    return *seq >= 0 ? 0 : -1;
+}
+
+/* --- record -------------------------------------------------------------------------------- */
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_blob(sqlite3_stmt *st, int i, const void *v, size_t len)
+{
+    if (v)
+        sqlite3_bind_blob64(st, i, v, len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Refuses to merge stats made differently; says what differs. */
+static int check_mergeable(const segloss_stats *have, const char *have_params,
+                           const segloss_stats *add, const char *add_params,
+                           const store_evaluation *ev, const char *split, char *err,
+                           size_t err_len)
+{
+    const char *what = NULL;
+    char buf[160];
+    if (have->num_classes != add->num_classes) {
+        snprintf(buf, sizeof buf, "%zu classes; this result has %zu", have->num_classes,
+                 add->num_classes);
+        what = buf;
+    } else if (have->semantics != add->semantics) {
+        snprintf(buf, sizeof buf, "\"%s\" semantics; this result has \"%s\"",
+                 have->semantics == SEGLOSS_STANDARD ? "standard" : "seed",
+                 add->semantics == SEGLOSS_STANDARD ? "standard" : "seed");
+        what = buf;
+    } else if (strcmp(have_params, add_params) != 0) {
+        what = "other loss parameters (class_weights, alpha, gamma, beta, smooth, threshold, "
+               "main_loss or dice_loss differ)";
+    }
+    if (!what)
+        return STORE_OK;
+    snprintf(err, err_len,
+             "run \"%s\" split \"%s\" step %" PRId64 " was recorded with %s; record it under "
+             "another step or run",
+             ev->run, split, ev->step, what);
+    return STORE_CONFLICT;
+}
+
+static int sq_record(store *base, const store_evaluation *ev, char *err, size_t err_len)
+{
+    sqlite_store *s = as_sqlite(base);
+    conn *c = &s->writer;
+    const char *split = ev->split ? ev->split : STORE_DEFAULT_SPLIT;
+    segloss_stats *agg = NULL, *stored = NULL;
+    segloss_result *res = NULL;
+    uint8_t *blob = NULL;
+    char *stored_params = NULL;
+    char detail[256];
+    int rc = STORE_FAILED;
+    sqlite3_stmt *st;
+    char *loss_json = store_loss_params_json(ev->loss, ev->stats->num_classes);
+    if (!loss_json) {
+        snprintf(err, err_len, "runs store: out of memory");
+        return STORE_FAILED;
+    }
+    pthread_mutex_lock(&c->mu);
+    if (exec_simple(c, ST_BEGIN) != SQLITE_OK) {
+        rc = db_fail(c, "begin", err, err_len);
+        goto unlock;
+    }
+
+    /* The global revision; the run takes its new value, so run revisions are never reused. */
+    int64_t revision = 0;
+    if (!(st = stmt(c, ST_BUMP_REVISION)) || sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_fail(c, "revision", err, err_len);
+        goto rollback;
+    }
+    revision = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+
+    if (!(st = stmt(c, ST_INSERT_EVALUATION)))
+        goto db_error;
+    bind_text(st, 1, ev->id);
+    bind_text(st, 2, ev->run);
+    bind_text(st, 3, split);
+    sqlite3_bind_int64(st, 4, ev->step);
+    sqlite3_bind_int64(st, 5, ev->timestamp_ms);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)ev->n);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)ev->c);
+    sqlite3_bind_int64(st, 8, (sqlite3_int64)ev->h);
+    sqlite3_bind_int64(st, 9, (sqlite3_int64)ev->w);
+    sqlite3_bind_int64(st, 10, ev->items ? (sqlite3_int64)ev->item_count : 0);
+    sqlite3_bind_text64(st, 11, ev->answer_json, ev->answer_len, SQLITE_STATIC, SQLITE_UTF8);
+    if (exec_stmt(st) != SQLITE_OK) {
+        rc = db_fail(c, "evaluation", err, err_len);
+        goto rollback;
+    }
+    int64_t seq = sqlite3_last_insert_rowid(c->db);
+
+    for (size_t i = 0; ev->items && i < ev->item_count; i++) {
+        const store_item *it = &ev->items[i];
+        if (!(st = stmt(c, ST_INSERT_ITEM)))
+            goto db_error;
+        sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+        bind_blob(st, 3, it->prediction ? (const void *)it->prediction : "", it->prediction_len);
+        bind_blob(st, 4, it->labels ? (const void *)it->labels : "", it->labels_len);
+        bind_blob(st, 5, it->image, it->image_len);
+        if (exec_stmt(st) != SQLITE_OK)
+            goto db_error;
+    }
+
+    /* The aggregate of (run, split, step): read, merge, write. */
+    size_t h = ev->h, w = ev->w;
+    if (!(st = stmt(c, ST_GET_AGGREGATE)))
+        goto db_error;
+    bind_text(st, 1, ev->run);
+    bind_text(st, 2, split);
+    sqlite3_bind_int64(st, 3, ev->step);
+    int step_rc = sqlite3_step(st);
+    if (step_rc == SQLITE_ROW) {
+        const void *bytes = sqlite3_column_blob(st, 0);
+        size_t len = (size_t)sqlite3_column_bytes(st, 0);
+        const char *p = (const char *)sqlite3_column_text(st, 1);
+        stored_params = p ? strdup(p) : NULL;
+        if ((size_t)sqlite3_column_int64(st, 2) != h || (size_t)sqlite3_column_int64(st, 3) != w)
+            h = w = 0;
+        if (!bytes || !stored_params || segloss_stats_deserialize(bytes, len, &stored) != 0) {
+            sqlite3_reset(st);
+            snprintf(err, err_len, "runs store: the aggregate of run \"%s\" step %" PRId64
+                     " is unreadable", ev->run, ev->step);
+            goto rollback;
+        }
+        sqlite3_reset(st);
+        rc = check_mergeable(stored, stored_params, ev->stats, loss_json, ev, split, err,
+                             err_len);
+        if (rc != STORE_OK)
+            goto rollback;
+        rc = STORE_FAILED;
+        if (segloss_stats_merge(stored, ev->stats) != 0) {
+            snprintf(err, err_len, "runs store: merging into run \"%s\" step %" PRId64 " failed",
+                     ev->run, ev->step);
+            rc = STORE_CONFLICT;
+            goto rollback;
+        }
+        agg = stored;
+        stored = NULL;
+    } else if (step_rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        agg = segloss_stats_clone(ev->stats);
+        if (!agg) {
+            snprintf(err, err_len, "runs store: out of memory");
+            goto rollback;
+        }
+    } else {
+        goto db_error;
+    }
+
+    size_t need = 0;
+    segloss_stats_serialize(agg, NULL, 0, &need);
+    blob = malloc(need ? need : 1);
+    if (!blob || segloss_stats_serialize(agg, blob, need, &need) != 0) {
+        snprintf(err, err_len, "runs store: out of memory");
+        goto rollback;
+    }
+    if (!(st = stmt(c, ST_PUT_AGGREGATE)))
+        goto db_error;
+    bind_text(st, 1, ev->run);
+    bind_text(st, 2, split);
+    sqlite3_bind_int64(st, 3, ev->step);
+    bind_blob(st, 4, blob, need);
+    bind_text(st, 5, loss_json);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)h);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)w);
+    sqlite3_bind_int64(st, 8, ev->timestamp_ms);
+    if (exec_stmt(st) != SQLITE_OK)
+        goto db_error;
+
+    /* The step's finalised numbers, overwritten as more batches of the step arrive. */
+    if (segloss_result_from_stats(agg, ev->loss, &res, detail, sizeof detail) != 0) {
+        snprintf(err, err_len, "runs store: finalising the aggregate: %s", detail);
+        goto rollback;
+    }
+    for (size_t k = 0; k < STORE_HISTORY_KEY_COUNT; k++) {
+        double v = store_history_value(res, k);
+        if (!(st = stmt(c, ST_PUT_HISTORY)))
+            goto db_error;
+        bind_text(st, 1, ev->run);
+        bind_text(st, 2, split);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)k);
+        sqlite3_bind_int64(st, 4, ev->step);
+        if (isfinite(v))
+            sqlite3_bind_double(st, 5, v);
+        else
+            sqlite3_bind_null(st, 5);
+        sqlite3_bind_int64(st, 6, ev->timestamp_ms);
+        if (exec_stmt(st) != SQLITE_OK)
+            goto db_error;
+    }
+
+    if (!(st = stmt(c, ST_PUT_RUN)))
+        goto db_error;
+    bind_text(st, 1, ev->run);
+    sqlite3_bind_int64(st, 2, ev->timestamp_ms);
+    sqlite3_bind_int64(st, 3, ev->step);
+    sqlite3_bind_int64(st, 4, revision);
+    bind_text(st, 5, ev->class_names_json);
+    if (exec_stmt(st) != SQLITE_OK)
+        goto db_error;
+
+    if (base->retain_evaluations > 0) {
+        if (!(st = stmt(c, ST_RETAIN_FIND)))
+            goto db_error;
+        bind_text(st, 1, ev->run);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)base->retain_evaluations);
+        step_rc = sqlite3_step(st);
+        int64_t oldest_dropped = step_rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+        sqlite3_reset(st);
+        if (step_rc != SQLITE_ROW && step_rc != SQLITE_DONE)
+            goto db_error;
+        for (stmt_id id = ST_RETAIN_ITEMS; oldest_dropped >= 0 && id <= ST_RETAIN_EVALUATIONS;
+             id++) {
+            if (!(st = stmt(c, id)))
+                goto db_error;
+            bind_text(st, 1, ev->run);
+            sqlite3_bind_int64(st, 2, oldest_dropped);
+            if (exec_stmt(st) != SQLITE_OK)
+                goto db_error;
+        }
+    }
+
+    if (exec_simple(c, ST_COMMIT) != SQLITE_OK)
+        goto db_error;
+    rc = STORE_OK;
+    goto unlock;
+
+db_error:
+    rc = db_fail(c, "record", err, err_len);
+rollback:
+    exec_simple(c, ST_ROLLBACK);
+unlock:
+    pthread_mutex_unlock(&c->mu);
+    segloss_stats_free(agg);
+    segloss_stats_free(stored);
+    segloss_result_free(res);
+    free(blob);
+    free(stored_params);
+    free(loss_json);
+    return rc;
+}
+
+/* --- queries ------------------------------------------------------------------------------- */
+
+static char *column_strdup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static void read_run_info(sqlite3_stmt *st, store_run_info *info)
+{
+    info->name = column_strdup(st, 0);
+    info->created_ms = sqlite3_column_int64(st, 1);
+    info->updated_ms = sqlite3_column_int64(st, 2);
+    info->last_step = sqlite3_column_int64(st, 3);
+    info->evaluations = (uint64_t)sqlite3_column_int64(st, 4);
+    info->revision = (uint64_t)sqlite3_column_int64(st, 5);
+}
+
+static int sq_list_runs(store *base, size_t max_results, const char *page_token,
+                        store_run_list *out, char *err, size_t err_len)
+{
+    conn *c = &as_sqlite(base)->reader;
+    char after[PARAMS_MAX_RUN_LEN + 1] = "";
+    if (page_token && *page_token) {
+        size_t n = strlen(page_token) / 2;
+        if (n == 0 || n >= sizeof after || hex_decode(page_token, (uint8_t *)after, n) != 0 ||
+            (after[n] = '\0', !store_run_name_ok(after))) {
+            snprintf(err, err_len, "page_token is not one this server gave out");
+            return STORE_INVALID;
+        }
+    }
+    int rc = STORE_FAILED;
+    pthread_mutex_lock(&c->mu);
+    sqlite3_stmt *st = stmt(c, ST_LIST_RUNS);
+    if (!st) {
+        rc = db_fail(c, "list runs", err, err_len);
+        goto done;
+    }
+    bind_text(st, 1, after);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max_results + 1);
+    out->runs = calloc(max_results + 1, sizeof *out->runs);
+    if (!out->runs) {
+        snprintf(err, err_len, "runs store: out of memory");
+        goto done;
+    }
+    int step_rc;
+    while ((step_rc = sqlite3_step(st)) == SQLITE_ROW && out->count < max_results + 1) {
+        read_run_info(st, &out->runs[out->count]);
+        out->runs[out->count++].splits = column_strdup(st, 6);
+    }
+    if (step_rc != SQLITE_DONE && step_rc != SQLITE_ROW) {
+        rc = db_fail(c, "list runs", err, err_len);
+        goto done;
+    }
+    if (out->count > max_results) {
+        free(out->runs[max_results].name);
+        free(out->runs[max_results].splits);
+        out->count = max_results;
+        const char *last = out->runs[max_results - 1].name;
+        out->next_page_token = malloc(2 * strlen(last) + 1);
+        if (out->next_page_token)
+            hex_encode((const uint8_t *)last, strlen(last), out->next_page_token);
+    }
+    rc = STORE_OK;
+done:
+    if (st)
+        sqlite3_reset(st);
+    pthread_mutex_unlock(&c->mu);
+    if (rc != STORE_OK)
+        store_run_list_free(out);
+    return rc;
+}
+
+static int sq_run_summary(store *base, const char *run, store_run_summary *out, char *err,
+                          size_t err_len)
+{
+    conn *c = &as_sqlite(base)->reader;
+    int rc = STORE_FAILED;
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&c->mu);
+    if (exec_simple(c, ST_BEGIN_READ) != SQLITE_OK) {
+        rc = db_fail(c, "begin", err, err_len);
+        goto unlock;
+    }
+    if (!(st = stmt(c, ST_GET_RUN)))
+        goto db_error;
+    bind_text(st, 1, run);
+    int step_rc = sqlite3_step(st);
+    if (step_rc == SQLITE_DONE) {
+        snprintf(err, err_len, "no run named \"%s\"", run);
+        rc = STORE_NOT_FOUND;
+        goto done;
+    }
+    if (step_rc != SQLITE_ROW)
+        goto db_error;
+    read_run_info(st, &out->info);
+    out->class_names_json = column_strdup(st, 6);
+    sqlite3_reset(st);
+
+    if (!(st = stmt(c, ST_LATEST_AGGREGATES)))
+        goto db_error;
+    bind_text(st, 1, run);
+    while ((step_rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_split_summary *grown =
+            realloc(out->splits, (out->split_count + 1) * sizeof *out->splits);
+        if (!grown)
+            goto oom;
+        out->splits = grown;
+        store_split_summary *sp = &out->splits[out->split_count++];
+        memset(sp, 0, sizeof *sp);
+        sp->split = column_strdup(st, 0);
+        sp->step = sqlite3_column_int64(st, 1);
+        const void *bytes = sqlite3_column_blob(st, 2);
+        if (!bytes || segloss_stats_deserialize(bytes, (size_t)sqlite3_column_bytes(st, 2),
+                                                &sp->stats) != 0) {
+            snprintf(err, err_len, "runs store: the aggregate of run \"%s\" is unreadable", run);
+            goto done;
+        }
+        sp->loss_params_json = column_strdup(st, 3);
+        sp->evaluations = (uint64_t)sqlite3_column_int64(st, 4);
+        sp->h = (size_t)sqlite3_column_int64(st, 5);
+        sp->w = (size_t)sqlite3_column_int64(st, 6);
+        sp->updated_ms = sqlite3_column_int64(st, 7);
+        if (!sp->split || !sp->loss_params_json)
+            goto oom;
+    }
+    if (step_rc != SQLITE_DONE)
+        goto db_error;
+    sqlite3_reset(st);
+
+    for (size_t i = 0; i < out->split_count; i++) {
+        store_split_summary *sp = &out->splits[i];
+        sp->latest = calloc(STORE_LATEST_IDS, sizeof *sp->latest);
+        if (!sp->latest || !(st = stmt(c, ST_LATEST_EVALUATIONS)))
+            goto oom;
+        bind_text(st, 1, run);
+        bind_text(st, 2, sp->split);
+        sqlite3_bind_int(st, 3, STORE_LATEST_IDS);
+        while ((step_rc = sqlite3_step(st)) == SQLITE_ROW && sp->latest_count < STORE_LATEST_IDS) {
+            store_evaluation_ref *ref = &sp->latest[sp->latest_count++];
+            const unsigned char *id = sqlite3_column_text(st, 0);
+            snprintf(ref->id, sizeof ref->id, "%s", id ? (const char *)id : "");
+            ref->step = sqlite3_column_int64(st, 1);
+            ref->timestamp_ms = sqlite3_column_int64(st, 2);
+            ref->n = (size_t)sqlite3_column_int64(st, 3);
+            ref->has_overlay = sqlite3_column_int64(st, 4) > 0;
+        }
+        if (step_rc != SQLITE_DONE && step_rc != SQLITE_ROW)
+            goto db_error;
+        sqlite3_reset(st);
+    }
+    rc = STORE_OK;
+    goto done;
+oom:
+    snprintf(err, err_len, "runs store: out of memory");
+    goto done;
+db_error:
+    rc = db_fail(c, "run summary", err, err_len);
+done:
+    if (st)
+        sqlite3_reset(st);
+    exec_simple(c, ST_COMMIT);
+unlock:
+    pthread_mutex_unlock(&c->mu);
+    if (rc != STORE_OK)
+        store_run_summary_free(out);
+    return rc;
+}
+
+/* 1 when the run exists, 0 when not, -1 on a database error (reader lock held). */
+static int run_exists(conn *c, const char *run)
+{
+    sqlite3_stmt *st = stmt(c, ST_GET_RUN);
+    if (!st)
+        return -1;
+    bind_text(st, 1, run);
+    int step_rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return step_rc == SQLITE_ROW ? 1 : step_rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int sq_history(store *base, const store_history_query *q, store_history *out, char *err,
+                      size_t err_len)
+{
+    conn *c = &as_sqlite(base)->reader;
+    int64_t after_step = INT64_MIN, after_seq = -1;
+    if (q->page_token && *q->page_token &&
+        history_token_parse(q->page_token, &after_step, &after_seq) != 0) {
+        snprintf(err, err_len, "page_token is not one this server gave out");
+        return STORE_INVALID;
+    }
+    uint32_t mask = q->key_mask ? q->key_mask : (1u << STORE_HISTORY_KEY_COUNT) - 1;
+    int rc = STORE_FAILED;
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&c->mu);
+    if (exec_simple(c, ST_BEGIN_READ) != SQLITE_OK) {
+        rc = db_fail(c, "begin", err, err_len);
+        goto unlock;
+    }
+    int exists = run_exists(c, q->run);
+    if (exists < 0)
+        goto db_error;
+    if (!exists) {
+        snprintf(err, err_len, "no run named \"%s\"", q->run);
+        rc = STORE_NOT_FOUND;
+        goto done;
+    }
+    out->points = calloc(q->max_results + 1, sizeof *out->points);
+    if (!out->points || !(st = stmt(c, ST_HISTORY))) {
+        snprintf(err, err_len, "runs store: out of memory");
+        goto done;
+    }
+    bind_text(st, 1, q->run);
+    bind_text(st, 2, q->split ? q->split : STORE_DEFAULT_SPLIT);
+    sqlite3_bind_int64(st, 3, q->has_since_step ? q->since_step : INT64_MIN);
+    sqlite3_bind_int64(st, 4, after_step);
+    sqlite3_bind_int64(st, 5, after_seq);
+    sqlite3_bind_int64(st, 6, mask);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)q->max_results + 1);
+    int step_rc;
+    int64_t last_seq = -1;
+    while ((step_rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->count == q->max_results) {
+            out->next_page_token =
+                history_token(out->points[out->count - 1].step, last_seq);
+            if (!out->next_page_token) {
+                snprintf(err, err_len, "runs store: out of memory");
+                goto done;
+            }
+            break;
+        }
+        int key = sqlite3_column_int(st, 0);
+        store_history_point *pt = &out->points[out->count++];
+        pt->key = key >= 0 && key < STORE_HISTORY_KEY_COUNT ? store_history_keys[key] : "?";
+        pt->has_value = sqlite3_column_type(st, 1) != SQLITE_NULL;
+        pt->value = pt->has_value ? sqlite3_column_double(st, 1) : (double)NAN;
+        pt->step = sqlite3_column_int64(st, 2);
+        pt->timestamp_ms = sqlite3_column_int64(st, 3);
+        last_seq = sqlite3_column_int64(st, 4);
+    }
+    if (step_rc != SQLITE_DONE && step_rc != SQLITE_ROW)
+        goto db_error;
+    rc = STORE_OK;
+    goto done;
+db_error:
+    rc = db_fail(c, "history", err, err_len);
+done:
+    if (st)
+        sqlite3_reset(st);
+    exec_simple(c, ST_COMMIT);
+unlock:
+    pthread_mutex_unlock(&c->mu);
+    if (rc != STORE_OK)
+        store_history_free(out);
+    return rc;
+}
+
+static int sq_evaluation(store *base, const char *id, char **answer, size_t *len, char *err,
+                         size_t err_len)
+{
+    conn *c = &as_sqlite(base)->reader;
+    int rc = STORE_FAILED;
+    pthread_mutex_lock(&c->mu);
+    sqlite3_stmt *st = stmt(c, ST_GET_ANSWER);
+    if (!st) {
+        rc = db_fail(c, "evaluation", err, err_len);
+        goto done;
+    }
+    bind_text(st, 1, id);
+    int step_rc = sqlite3_step(st);
+    if (step_rc == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        const unsigned char *text = sqlite3_column_text(st, 0);
+        *answer = malloc(n + 1);
+        if (!*answer || !text) {
+            snprintf(err, err_len, "runs store: out of memory");
+            goto done;
+        }
+        memcpy(*answer, text, n);
+        (*answer)[n] = '\0';
+        *len = n;
+        rc = STORE_OK;
+    } else if (step_rc == SQLITE_DONE) {
+        snprintf(err, err_len, "no evaluation with id \"%s\" is stored", id);
+        rc = STORE_NOT_FOUND;
+    } else {
+        rc = db_fail(c, "evaluation", err, err_len);
+    }
+done:
+    if (st)
+        sqlite3_reset(st);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+static uint8_t *column_blob_dup(sqlite3_stmt *st, int i, size_t *len, int *oom)
+{
+    const void *b = sqlite3_column_blob(st, i);
+    *len = (size_t)sqlite3_column_bytes(st, i);
+    if (!b)
+        return NULL;
+    uint8_t *out = malloc(*len ? *len : 1);
+    if (!out) {
+        *oom = 1;
+        return NULL;
+    }
+    memcpy(out, b, *len);
+    return out;
+}
+
+static int sq_overlay_input(store *base, const char *id, size_t item, store_overlay_input *out,
+                            char *err, size_t err_len)
+{
+    conn *c = &as_sqlite(base)->reader;
+    int rc = STORE_FAILED, oom = 0;
+    pthread_mutex_lock(&c->mu);
+    sqlite3_stmt *st = stmt(c, ST_GET_ITEM);
+    if (!st)
+        goto db_error;
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)item);
+    int step_rc = sqlite3_step(st);
+    if (step_rc == SQLITE_ROW) {
+        out->num_classes = (size_t)sqlite3_column_int64(st, 0);
+        out->owned[0] = column_blob_dup(st, 1, &out->item.prediction_len, &oom);
+        out->owned[1] = column_blob_dup(st, 2, &out->item.labels_len, &oom);
+        out->owned[2] = column_blob_dup(st, 3, &out->item.image_len, &oom);
+        out->item.prediction = out->owned[0];
+        out->item.labels = out->owned[1];
+        out->item.image = out->owned[2];
+        if (oom) {
+            snprintf(err, err_len, "runs store: out of memory");
+            goto done;
+        }
+        rc = STORE_OK;
+        goto done;
+    }
+    if (step_rc != SQLITE_DONE)
+        goto db_error;
+    sqlite3_reset(st);
+    /* Say whether the id or the item is what is missing. */
+    if (!(st = stmt(c, ST_EVALUATION_EXISTS)))
+        goto db_error;
+    bind_text(st, 1, id);
+    step_rc = sqlite3_step(st);
+    if (step_rc == SQLITE_ROW && sqlite3_column_int64(st, 1) == 0)
+        snprintf(err, err_len, "evaluation \"%s\" kept no overlay data", id);
+    else if (step_rc == SQLITE_ROW)
+        snprintf(err, err_len, "evaluation \"%s\" has items 0 to %lld; item %zu does not exist",
+                 id, (long long)sqlite3_column_int64(st, 0) - 1, item);
+    else
+        snprintf(err, err_len, "no evaluation with id \"%s\" is stored", id);
+    rc = STORE_NOT_FOUND;
+    goto done;
+db_error:
+    rc = db_fail(c, "overlay", err, err_len);
+done:
+    if (st)
+        sqlite3_reset(st);
+    pthread_mutex_unlock(&c->mu);
+    if (rc != STORE_OK)
+        store_overlay_input_free(out);
+    return rc;
+}
+
+static int sq_delete_run(store *base, const char *run, char *err, size_t err_len)
+{
+    conn *c = &as_sqlite(base)->writer;
+    int rc = STORE_FAILED;
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&c->mu);
+    if (exec_simple(c, ST_BEGIN) != SQLITE_OK) {
+        rc = db_fail(c, "begin", err, err_len);
+        goto unlock;
+    }
+    int exists = run_exists(c, run);
+    if (exists < 0)
+        goto db_error;
+    if (!exists) {
+        snprintf(err, err_len, "no run named \"%s\"", run);
+        rc = STORE_NOT_FOUND;
+        goto rollback;
+    }
+    for (stmt_id id = ST_DELETE_ITEMS; id <= ST_DELETE_RUN; id++) {
+        if (!(st = stmt(c, id)))
+            goto db_error;
+        bind_text(st, 1, run);
+        if (exec_stmt(st) != SQLITE_OK)
+            goto db_error;
+    }
+    if (exec_simple(c, ST_BUMP_REVISION) != SQLITE_OK || exec_simple(c, ST_COMMIT) != SQLITE_OK)
+        goto db_error;
+    rc = STORE_OK;
+    goto unlock;
+db_error:
+    rc = db_fail(c, "delete run", err, err_len);
+rollback:
+    exec_simple(c, ST_ROLLBACK);
+unlock:
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+static int sq_revision(store *base, const char *run, uint64_t *out, char *err, size_t err_len)
+{
+    conn *c = &as_sqlite(base)->reader;
+    int rc = STORE_FAILED;
+    pthread_mutex_lock(&c->mu);
+    sqlite3_stmt *st = stmt(c, run ? ST_GET_RUN : ST_GLOBAL_REVISION);
+    if (!st) {
+        rc = db_fail(c, "revision", err, err_len);
+        goto done;
+    }
+    if (run)
+        bind_text(st, 1, run);
+    int step_rc = sqlite3_step(st);
+    if (step_rc == SQLITE_ROW) {
+        *out = (uint64_t)sqlite3_column_int64(st, run ? 5 : 0);
+        rc = STORE_OK;
+    } else if (step_rc == SQLITE_DONE) {
+        snprintf(err, err_len, "no run named \"%s\"", run ? run : "");
+        rc = STORE_NOT_FOUND;
+    } else {
+        rc = db_fail(c, "revision", err, err_len);
+    }
+done:
+    if (st)
+        sqlite3_reset(st);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+static int sq_disk_bytes(store *base, uint64_t *out)
+{
+    sqlite_store *s = as_sqlite(base);
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    *out = 0;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char path[1200];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s%s", s->path, suffixes[i]);
+        if (stat(path, &sb) == 0)
+            *out += (uint64_t)sb.st_size;
+    }
+    return STORE_OK;
+}
+
+static void sq_close(store *base)
+{
+    sqlite_store *s = as_sqlite(base);
+    conn_close(&s->reader);
+    conn_close(&s->writer);
+    free(s);
+}
+
+static const store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .record = sq_record,
+    .list_runs = sq_list_runs,
+    .run_summary = sq_run_summary,
+    .history = sq_history,
+    .evaluation = sq_evaluation,
+    .overlay_input = sq_overlay_input,
+    .delete_run = sq_delete_run,
+    .revision = sq_revision,
+    .disk_bytes = sq_disk_bytes,
+};
+
+int store_sqlite_open(const store_options *opt, store **out, char *err, size_t err_len)
+{
+    *out = NULL;
+    sqlite_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, err_len, "runs store: out of memory");
+        return STORE_FAILED;
+    }
+    s->base.ops = &sqlite_ops;
+    s->base.retain_evaluations = opt->retain_evaluations;
+    int n = snprintf(s->path, sizeof s->path, "%s/%s", opt->location, SQLITE_DB_NAME);
+    if (n < 0 || (size_t)n >= sizeof s->path) {
+        snprintf(err, err_len, "runs store: data directory path too long");
+        free(s);
+        return STORE_FAILED;
+    }
+    struct stat sb;
+    errno = 0;
+    if (stat(opt->location, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        snprintf(err, err_len, "runs store: data directory %s: %s", opt->location,
+                 errno ? strerror(errno) : "not a directory");
+        free(s);
+        return STORE_FAILED;
+    }
+    int rc = conn_open(&s->writer, s->path, err, err_len);
+    if (rc == STORE_OK)
+        rc = migrate(s->writer.db, s->path, err, err_len);
+    if (rc == STORE_OK)
+        rc = conn_open(&s->reader, s->path, err, err_len);
+    if (rc != STORE_OK) {
+        sq_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return STORE_OK;
+}
