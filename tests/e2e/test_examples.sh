@@ -8,7 +8,7 @@
 # evaluate.py needs numpy (Debian: python3-numpy). The daemon runs under `timeout` and is killed
 # on exit. Prints one line per check and ends with "N passed, N failed".
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 DAEMON_LIFETIME_S=120
 GOLDEN=tests/golden/voc_palette_weighted
@@ -20,8 +20,9 @@ passed=0
 failed=0
 daemon_pid=
 tmp=$(mktemp -d)
+# shellcheck disable=SC2317  # called by the trap
 cleanup() {
-    [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
+    if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null; fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -35,7 +36,8 @@ finish() {
     exit
 }
 free_port() {
-    $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 
 if [ ! -x "$BUILD/seglossd" ]; then
@@ -45,7 +47,7 @@ fi
 port=$(free_port)
 url=http://127.0.0.1:$port
 timeout "$DAEMON_LIFETIME_S" "$BUILD/seglossd" serve --bind 127.0.0.1 --port "$port" \
-    --threads 2 --workers 1 >"$tmp/daemon.log" 2>&1 &
+    --threads 2 --workers 1 --data-dir "$tmp/data" >"$tmp/daemon.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 100); do
     curl -s -o /dev/null --max-time 1 "$url/livez" && break
@@ -63,7 +65,7 @@ else
     fail "curl.sh exits 0" "exit $?: $(tail -n 5 "$tmp/curl.err")"
 fi
 # Each answer is one line after its "## " heading; check them with the golden expectations.
-$PY - "$tmp/curl.out" "$GOLDEN/expected.json" >"$tmp/curl.check" 2>&1 <<'EOF'
+"$PY" - "$tmp/curl.out" "$GOLDEN/expected.json" >"$tmp/curl.check" 2>&1 <<'EOF'
 import json, sys
 text = open(sys.argv[1]).read().split("\n")
 expected = json.load(open(sys.argv[2]))
@@ -110,17 +112,17 @@ while IFS= read -r line; do
 done <"$tmp/curl.check"
 
 # ---- api/examples/evaluate.py --------------------------------------------------------------
-if ! $PY -c 'import numpy' 2>/dev/null; then
+if ! "$PY" -c 'import numpy' 2>/dev/null; then
     fail "evaluate.py" "$PY has no numpy (Debian: apt-get install python3-numpy)"
     finish
 fi
-if timeout 60 $PY api/examples/evaluate.py --url "$url" >"$tmp/py.out" 2>"$tmp/py.err"; then
+if timeout 60 "$PY" api/examples/evaluate.py --url "$url" >"$tmp/py.out" 2>"$tmp/py.err"; then
     ok "evaluate.py exits 0"
 else
     fail "evaluate.py exits 0" "exit $?: $(tail -n 5 "$tmp/py.err")"
 fi
 # The same batch recomputed with numpy in float64 (seed semantics: weights 1, main loss CE).
-$PY - "$tmp/py.out" >"$tmp/py.check" 2>&1 <<'EOF'
+"$PY" - "$tmp/py.out" >"$tmp/py.check" 2>&1 <<'EOF'
 import sys
 sys.path.insert(0, "api/examples")
 import numpy as np
@@ -155,7 +157,8 @@ done <"$tmp/py.check"
 
 # With nothing listening, the example says so and exits non-zero.
 dead=$(free_port)
-if timeout 30 $PY api/examples/evaluate.py --url "http://127.0.0.1:$dead" >/dev/null 2>"$tmp/dead.err"; then
+if timeout 30 "$PY" api/examples/evaluate.py --url "http://127.0.0.1:$dead" \
+    >/dev/null 2>"$tmp/dead.err"; then
     fail "evaluate.py with no daemon exits non-zero" "it exited 0"
 elif grep -q '^evaluate.py: ' "$tmp/dead.err"; then
     ok "evaluate.py with no daemon exits non-zero with a message"

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Keeps api/openapi.yaml true: lints it with Redocly CLI (installed from npm into
-# $BUILD/npm on first use), then starts a real seglossd on a free loopback port and checks its
-# real answers - a 200 evaluation, /v1/info, the probes, /metrics and problems 400, 404, 405,
-# 408, 413, 415 and 422 - against the schemas, headers and content types the spec gives them
+# Keeps api/openapi.yaml true: lints it with Redocly CLI (installed from npm into $BUILD/npm on
+# first use), then starts a real seglossd on a free loopback port and checks its real answers -
+# 200 evaluations, /v1/info, the probes, /metrics and the problems 400, 404, 405, 408, 413, 415
+# and 422 - against the schemas, headers and content types the spec gives them
 # (tests/e2e/openapi_keys.py). Also: the spec's routes are the ones the daemon serves, its query
-# parameters the ones the daemon takes, its defaults the ones /v1/info reports.
+# parameters the keys the daemon takes, its defaults the ones /v1/info reports.
 #
-# The daemon runs under `timeout` and is killed on exit, so it always stops by itself.
-# Prints one line per check and ends with "N passed, N failed".
+# Needs node and npm (Debian: nodejs npm) and the npm registry. The daemon runs under `timeout`
+# and is killed on exit, so it always stops by itself. Prints one line per check and ends with
+# "N passed, N failed".
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 # Redocly CLI 1.x, pinned: the npm registry reachable here lacks a dependency of 1.34.21.
 REDOCLY_VERSION=1.34.20
@@ -17,17 +18,19 @@ NPM_DIR=$BUILD/npm
 REDOCLY=$NPM_DIR/node_modules/.bin/redocly
 DAEMON_LIFETIME_S=180
 GOLDEN=tests/golden/voc_palette_weighted
-# Debian's python3 (stdlib only here) starts faster than a pyenv shim that may come first in PATH.
+# Debian's python3 (only its standard library is used) starts faster than a pyenv shim.
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-KEYS="$PY tests/e2e/openapi_keys.py"
+KEYS=(timeout 60 "$PY" tests/e2e/openapi_keys.py)
+export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
 
 passed=0
 failed=0
 daemon_pid=
 tmp=$(mktemp -d)
+# shellcheck disable=SC2317  # called by the trap
 cleanup() {
-    [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
+    if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null; fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -39,6 +42,12 @@ finish() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
     exit
+}
+# verdict NAME COMMAND...: ok when COMMAND succeeds; its output is the reason when not.
+verdict() {
+    local name=$1 out
+    shift
+    if out=$("$@" 2>&1); then ok "$name${out#ok}"; else fail "$name" "$out"; fi
 }
 
 # ---- the lint ------------------------------------------------------------------------------
@@ -54,15 +63,16 @@ if [ ! -x "$REDOCLY" ]; then
         finish
     fi
 fi
-export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
+# NotFound is referenced by no operation (no listed path answers 404): one warning, on purpose.
 if timeout 120 "$REDOCLY" lint api/openapi.yaml >"$tmp/lint.log" 2>&1; then
-    ok "redocly lint api/openapi.yaml ($(grep -Eo '[0-9]+ warnings?' "$tmp/lint.log" || echo 'no warnings'))"
+    warnings=$(grep -Eo '[0-9]+ warnings?' "$tmp/lint.log" || echo 'no warnings')
+    ok "redocly lint api/openapi.yaml ($warnings)"
 else
     fail "redocly lint api/openapi.yaml" "$(grep -v '^$' "$tmp/lint.log" | tail -n 30)"
 fi
 spec=$tmp/openapi.json
-if ! timeout 120 "$REDOCLY" bundle api/openapi.yaml --ext json -o "$spec" >"$tmp/bundle.log" 2>&1 \
-    || [ ! -s "$spec" ]; then
+timeout 120 "$REDOCLY" bundle api/openapi.yaml --ext json -o "$spec" >"$tmp/bundle.log" 2>&1
+if [ ! -s "$spec" ]; then
     fail "redocly bundle to JSON" "$(tail -n 5 "$tmp/bundle.log")"
     finish
 fi
@@ -73,12 +83,13 @@ if [ ! -x "$BUILD/seglossd" ]; then
     fail "daemon" "$BUILD/seglossd is not built (make)"
     finish
 fi
-port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
 url=http://127.0.0.1:$port
-# --max-body-mb 1 for 413, --upload-timeout 1 for 408: the golden request is far within both.
+# --max-body-mb 1 for the 413, --upload-timeout 1 for the 408: the golden request fits both.
 timeout "$DAEMON_LIFETIME_S" "$BUILD/seglossd" serve --bind 127.0.0.1 --port "$port" \
     --threads 2 --workers 1 --max-body-mb 1 --upload-timeout 1 --idle-timeout 5 \
-    >"$tmp/daemon.log" 2>&1 &
+    --data-dir "$tmp/data" >"$tmp/daemon.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 100); do
     curl -s -o /dev/null --max-time 1 "$url/livez" && break
@@ -91,108 +102,76 @@ fi
 ok "daemon answers on $url"
 
 n=0
-# expect NAME METHOD SPEC_PATH STATUS -- CURL_ARGS...: runs curl, checks the answer against the
-# spec's response for SPEC_PATH and STATUS.
+# expect NAME METHOD SPEC_PATH STATUS -- CURL_ARGS...: runs curl (with -X METHOD; a later -X
+# wins) and checks the answer against the spec's response for METHOD SPEC_PATH STATUS. The
+# body is left in $body.
 expect() {
     local name=$1 method=$2 path=$3 status=$4
     shift 5
     n=$((n + 1))
-    local h=$tmp/h$n b=$tmp/b$n
-    curl -s -S --max-time 30 -D "$h" -o "$b" -X "$method" "$@" >"$tmp/curl$n.log" 2>&1
-    [ -s "$h" ] || { fail "$name" "no answer: $(cat "$tmp/curl$n.log")"; return; }
-    local why
-    if why=$($KEYS "$spec" "$method" "$path" "$status" "$h" "$b" 2>&1); then
-        ok "$name"
-    else
-        fail "$name" "$why"
+    local headers=$tmp/h$n
+    body=$tmp/b$n
+    if ! curl -s -S --max-time 30 -D "$headers" -o "$body" -X "$method" "$@" \
+        >"$tmp/curl$n.log" 2>&1 && [ ! -s "$headers" ]; then
+        fail "$name" "no answer: $(cat "$tmp/curl$n.log")"
+        return
     fi
+    verdict "$name" "${KEYS[@]}" response "$spec" "$method" "$path" "$status" "$headers" "$body"
 }
 
-parts=(-F "logits=@$GOLDEN/logits.npy" -F "mask=@$GOLDEN/mask_0.png" -F "mask=@$GOLDEN/mask_1.png")
+ev=$url/v1/evaluate
+logits=(-F "logits=@$GOLDEN/logits.npy")
+masks=(-F "mask=@$GOLDEN/mask_0.png" -F "mask=@$GOLDEN/mask_1.png")
+params=(-F "params=@$GOLDEN/params.json;type=application/json")
+
 expect "200 evaluate, params part, confusion matrix" POST /v1/evaluate 200 -- \
-    "$url/v1/evaluate?confusion_matrix=true" "${parts[@]}" -F "params=@$GOLDEN/params.json"
-if $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(len(d["confusion_matrix"]) != 21)' \
-    "$tmp/b$n" 2>/dev/null; then
-    ok "confusion_matrix is there when asked for"
-else
-    fail "confusion_matrix is there when asked for" "$(head -c 200 "$tmp/b$n")"
-fi
-expect "200 evaluate, standard semantics from the query (null ratios allowed)" POST \
-    /v1/evaluate 200 -- "$url/v1/evaluate?semantics=standard&alpha=null&main_loss=focal&dice_loss=1" \
-    "${parts[@]}"
+    "$ev?confusion_matrix=true" "${logits[@]}" "${masks[@]}" "${params[@]}"
+verdict "the confusion matrix is there when asked for" "$PY" -c '
+import json, sys
+cm = json.load(open(sys.argv[1])).get("confusion_matrix")
+sys.exit(0 if cm and len(cm) == 21 else f"confusion_matrix: {cm!r}")' "$body"
+expect "200 evaluate, standard semantics from the query (null ratios allowed)" \
+    POST /v1/evaluate 200 -- "$ev?semantics=standard&alpha=null&main_loss=focal&dice_loss=1" \
+    "${logits[@]}" "${masks[@]}"
 expect "422 one mask for a batch of two" POST /v1/evaluate 422 -- \
-    "$url/v1/evaluate" -F "logits=@$GOLDEN/logits.npy" -F "mask=@$GOLDEN/mask_0.png"
+    "$ev" "${logits[@]}" -F "mask=@$GOLDEN/mask_0.png"
 expect "400 a key both in the query and the params part" POST /v1/evaluate 400 -- \
-    "$url/v1/evaluate?gamma=2" "${parts[@]}" -F "params=@$GOLDEN/params.json"
+    "$ev?gamma=2" "${logits[@]}" "${masks[@]}" "${params[@]}"
 expect "400 unknown query parameter" POST /v1/evaluate 400 -- \
-    "$url/v1/evaluate?nonsense=1" "${parts[@]}"
-unknown_key_body=$tmp/b$n
+    "$ev?nonsense=1" "${logits[@]}" "${masks[@]}"
+unknown_key_problem=$body
 expect "415 not multipart" POST /v1/evaluate 415 -- \
-    "$url/v1/evaluate" -H 'Content-Type: application/json' --data-binary '{}'
+    "$ev" -H 'Content-Type: application/json' --data-binary '{}'
+printf '\377\330\377\340\000\020JFIF\000' >"$tmp/fake.jpg"
 expect "415 a JPEG logits part" POST /v1/evaluate 415 -- \
-    "$url/v1/evaluate" -F 'logits=@-;filename=x.npy' -F "mask=@$GOLDEN/mask_0.png" \
-    < <(printf '\377\330\377\340\000\020JFIF\000')
+    "$ev" -F "logits=@$tmp/fake.jpg" -F "mask=@$GOLDEN/mask_0.png"
 head -c $((2 << 20)) /dev/zero >"$tmp/big.bin"
 expect "413 Content-Length over --max-body-mb" POST /v1/evaluate 413 -- \
-    "$url/v1/evaluate" -H 'Content-Type: multipart/form-data; boundary=x' \
-    --data-binary "@$tmp/big.bin"
-# Larger than MHD's connection buffer (256 KiB): a smaller body may be buffered whole before the
-# daemon sees the request, and so before its upload clock starts.
+    "$ev" -H 'Content-Type: multipart/form-data; boundary=x' --data-binary "@$tmp/big.bin"
+# Larger than MHD's connection buffer (256 KiB): a smaller body may be buffered whole before
+# the daemon sees the request, and so before its upload clock starts.
 head -c 400000 /dev/zero >"$tmp/slow.bin"
 expect "408 upload slower than --upload-timeout" POST /v1/evaluate 408 -- \
-    "$url/v1/evaluate" -F "logits=@$tmp/slow.bin" --limit-rate 160k
-expect "405 GET /v1/evaluate (Allow)" POST /v1/evaluate 405 -- "$url/v1/evaluate" -X GET
-expect "405 DELETE /livez (Allow)" GET /livez 405 -- "$url/livez" -X DELETE
-# 404 belongs to no listed path: check it against the NotFound response itself.
+    "$ev" -F "logits=@$tmp/slow.bin" --limit-rate 160k
+expect "405 GET /v1/evaluate, with Allow" POST /v1/evaluate 405 -- "$ev" -X GET
+expect "405 DELETE /livez, with Allow" GET /livez 405 -- "$url/livez" -X DELETE
 n=$((n + 1))
 curl -s --max-time 10 -D "$tmp/h$n" -o "$tmp/b$n" "$url/v2/evaluate"
-$PY - "$spec" "$tmp/h$n" "$tmp/b$n" >"$tmp/nf.log" 2>&1 <<'EOF'
-import json, sys
-sys.path.insert(0, "tests/e2e")
-import openapi_keys as k
-spec = json.load(open(sys.argv[1]))
-spec["paths"]["/v2/evaluate"] = {"get": {"responses": {"404": {"$ref": "#/components/responses/NotFound"}}}}
-problems = k.check_response(spec, "GET", "/v2/evaluate", 404, sys.argv[2], sys.argv[3])
-print("; ".join(problems) or "ok")
-sys.exit(1 if problems else 0)
-EOF
-if [ $? -eq 0 ]; then ok "404 unknown route"; else fail "404 unknown route" "$(cat "$tmp/nf.log")"; fi
+verdict "404 a path the spec does not list" "${KEYS[@]}" unlisted "$spec" "$tmp/h$n" "$tmp/b$n"
 
 expect "200 GET /v1/info" GET /v1/info 200 -- "$url/v1/info"
-info=$tmp/b$n
+info=$body
 expect "200 GET /livez" GET /livez 200 -- "$url/livez"
 expect "200 GET /healthz" GET /healthz 200 -- "$url/healthz"
 expect "200 GET /readyz" GET /readyz 200 -- "$url/readyz"
 expect "200 GET /metrics" GET /metrics 200 -- "$url/metrics"
-if grep -q '^segloss_build_info{' "$tmp/b$n"; then ok "metrics have segloss_build_info"; else
-    fail "metrics have segloss_build_info" "$(head -c 200 "$tmp/b$n")"; fi
+verdict "/metrics has segloss_build_info" grep -q '^segloss_build_info{' "$body"
 
 # ---- the spec against what the daemon says of itself ---------------------------------------
-# The runs routes of DESIGN.md §4 (/v1/runs..., /v1/evaluations/..., the dashboard at /) come
-# with their own issue: while the spec leaves them out, they are named here, not failed.
-routes=()
-later=()
-while IFS= read -r r; do
-    case "$r" in
-        "GET /" | *" /v1/runs"* | *" /v1/evaluations"*) later+=("$r") ;;
-        *) routes+=("$r") ;;
-    esac
-done < <($PY -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["routes"]))' "$info")
-note=
-[ ${#later[@]} -gt 0 ] && note=" (not in the spec yet, DESIGN.md §4: ${later[*]})"
-if why=$($KEYS "$spec" --paths "${routes[@]}"); then ok "spec routes = the routes /v1/info lists$note"; else
-    fail "spec routes = the routes /v1/info lists" "$why"; fi
-# The 400 for an unknown key lists every key the daemon takes.
-known=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["detail"].split("known: ")[1].replace(" ", ""))' \
-    "$unknown_key_body" 2>/dev/null)
-if [ -n "$known" ] && why=$($KEYS "$spec" --query-params /v1/evaluate POST "$known"); then
-    ok "spec query parameters = the keys the daemon takes"
-else
-    fail "spec query parameters = the keys the daemon takes" "${why:-no key list in $(cat "$unknown_key_body")}"
-fi
-if why=$($KEYS "$spec" --defaults "$info"); then ok "spec defaults = the defaults /v1/info reports"; else
-    fail "spec defaults = the defaults /v1/info reports" "$why"; fi
+verdict "spec routes = the routes /v1/info lists" "${KEYS[@]}" routes "$spec" "$info"
+verdict "spec query parameters = the keys the daemon takes" \
+    "${KEYS[@]}" query-params "$spec" "$unknown_key_problem"
+verdict "spec defaults = the defaults /v1/info reports" "${KEYS[@]}" defaults "$spec" "$info"
 
-if curl -s -o /dev/null --max-time 5 "$url/livez"; then ok "daemon still answers"; else
-    fail "daemon still answers" "$(tail -n 5 "$tmp/daemon.log")"; fi
+verdict "the daemon still answers" curl -s -o /dev/null --max-time 5 "$url/livez"
 finish
