@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Keeps api/openapi.yaml true: lints it with Redocly CLI (installed from npm into $BUILD/npm on
+# Keeps api/openapi.yaml true: lints it with Redocly CLI (installed from npm into build/npm on
 # first use), then starts a real seglossd on a free loopback port and checks its real answers -
 # 200 evaluations, /v1/info, the probes, /metrics and the problems 400, 404, 405, 408, 413, 415
 # and 422 - against the schemas, headers and content types the spec gives them
@@ -14,7 +14,8 @@ cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 # Redocly CLI 1.x, pinned: the npm registry reachable here lacks a dependency of 1.34.21.
 REDOCLY_VERSION=1.34.20
-NPM_DIR=$BUILD/npm
+# One npm cache for every build flavour (make check-asan sets BUILD=build-asan).
+NPM_DIR=${SEGLOSS_NPM_DIR:-build/npm}
 REDOCLY=$NPM_DIR/node_modules/.bin/redocly
 DAEMON_LIFETIME_S=180
 GOLDEN=tests/golden/voc_palette_weighted
