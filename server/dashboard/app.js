@@ -6,6 +6,7 @@
   const POLL_MS = 3000;
   const PAGE_SIZE = 1000;
   const MAX_PAGES = 500;
+  const MAX_OVERLAYS = 4;
   const FULL_EVERY = 20; // polls between full re-reads of the history (catches older steps)
   const NS = 'http://www.w3.org/2000/svg';
 
@@ -443,6 +444,7 @@
     $('run-view').hidden = empty || !state.detail;
     $('run-head').hidden = empty || !state.run;
     if (empty) {
+      document.title = 'segloss';
       $('curl-example').textContent =
         'curl -F logits=@logits.npy -F mask=@mask_0.png \\\n' +
         `  "${location.origin}/v1/evaluate?run=demo&step=1"`;
@@ -499,6 +501,7 @@
   }
 
   function renderHead() {
+    document.title = `${state.run} · segloss`;
     $('run-title').textContent = state.run;
     const seg = $('splits');
     seg.textContent = '';
@@ -755,8 +758,8 @@
     let x0 = steps[0],
       x1 = steps[steps.length - 1];
     if (x0 === x1) {
-      x0 -= 1;
-      x1 += 1;
+      x0 = steps[0] >= 0 ? Math.max(0, x0 - 1) : x0 - 1;
+      x1 = x0 + 2;
     }
     let y0, y1;
     if (log) {
@@ -946,9 +949,12 @@
     const rowH = n > 40 ? 18 : 26;
     const barH = n > 40 ? 6 : 9;
     const longest = Math.max(...order.map((i) => label(i).length));
-    const labelW = Math.min(190, Math.max(64, longest * 7.2 + 30));
+    const narrow = W < 520;
+    const labelW = Math.min(narrow ? 104 : 190, Math.max(64, longest * 7.2 + 30));
+    const maxChars = Math.floor((labelW - 26) / 7.2);
+    const short = (s) => (s.length > maxChars ? s.slice(0, maxChars - 1) + '…' : s);
     const top = 24,
-      valW = 56;
+      valW = narrow ? 46 : 56;
     const pw = W - labelW - valW - 8;
     const H = top + n * rowH + 6;
     const X = (v) => labelW + Math.max(0, Math.min(1, v)) * pw;
@@ -963,7 +969,7 @@
     });
     host.append(svg);
     const grid = s('g', { class: 'grid' }, svg);
-    for (const v of [0, 0.25, 0.5, 0.75, 1]) {
+    for (const v of narrow ? [0, 0.5, 1] : [0, 0.25, 0.5, 0.75, 1]) {
       s('line', { x1: X(v), x2: X(v), y1: top - 4, y2: H - 4 }, grid);
       s(
         'text',
@@ -971,7 +977,8 @@
         grid,
       );
     }
-    s('text', { x: W - 6, y: top - 10, 'text-anchor': 'end', class: 'tick', text: 'Dice' }, grid);
+    if (!narrow)
+      s('text', { x: W - 6, y: top - 10, 'text-anchor': 'end', class: 'tick', text: 'Dice' }, grid);
     const m = (sp && sp.metrics) || {};
     const rows = s('g', null, svg);
     order.forEach((ci, r) => {
@@ -991,7 +998,7 @@
         },
         g,
       );
-      s('text', { x: 20, y: y + rowH / 2 + 4, class: 'cls', text: label(ci) }, g);
+      s('text', { x: 20, y: y + rowH / 2 + 4, class: 'cls', text: short(label(ci)) }, g);
       const bars = [
         [dice[ci], 'dice', 'var(--c-dice)'],
         [iou[ci], 'iou', 'var(--c-iou)'],
@@ -1102,10 +1109,12 @@
 
   // ---- overlays -----------------------------------------------------------------------------
   function renderOverlays(sp) {
-    const ids = sp ? sp.latest.map((e) => e.id) : [];
+    const all = sp ? sp.latest.map((e) => e.id) : [];
+    const ids = all.slice(0, MAX_OVERLAYS);
     const key = ids.join(',');
     $('overlay-sub').textContent = ids.length
-      ? 'newest first · ground truth | prediction | errors'
+      ? `${all.length > ids.length ? `${ids.length} newest` : 'newest first'}` +
+        ' · ground truth | prediction | errors'
       : '';
     if (key === state.overlayIds && $('overlays').childElementCount) return;
     state.overlayIds = key;

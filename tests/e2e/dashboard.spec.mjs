@@ -342,6 +342,7 @@ async function scenario(label, server, kill) {
       (await page.locator('#splits button.on').textContent()) === 'val',
     );
 
+    await page.locator('#overlays').scrollIntoViewIfNeeded();
     const ovl = await waitFor(() =>
       page
         .locator('#overlays img')
@@ -359,6 +360,7 @@ async function scenario(label, server, kill) {
       ),
     );
 
+    await page.locator('svg[data-chart="loss"] rect.catcher').scrollIntoViewIfNeeded();
     const box = await page.locator('svg[data-chart="loss"] rect.catcher').boundingBox();
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     const tip = await waitFor(
@@ -371,6 +373,7 @@ async function scenario(label, server, kill) {
       typeof tip === 'string' && tip.includes('step 1') && tip.includes('total'),
       String(tip),
     );
+    await page.locator('svg[data-chart="classes"] g.row').first().scrollIntoViewIfNeeded();
     const row = await page.locator('svg[data-chart="classes"] g.row').first().boundingBox();
     await page.mouse.move(row.x + row.width / 2, row.y + row.height / 2);
     const tip2 = await waitFor(async () => page.locator('#tooltip').textContent(), 3000);
@@ -408,6 +411,7 @@ async function scenario(label, server, kill) {
       foreign.slice(0, 5).join(' '),
     );
 
+    await page.locator('svg[data-chart="loss"] rect.catcher').scrollIntoViewIfNeeded();
     const lossBox = await page.locator('svg[data-chart="loss"] rect.catcher').boundingBox();
     await page.mouse.move(lossBox.x + lossBox.width - 2, lossBox.y + lossBox.height / 2);
     await shot(page, `${label}-step2`);
@@ -523,6 +527,7 @@ async function seeded() {
     await page.locator('#class-sort button[data-sort="index"]').click();
     await page.locator('#splits button[data-split="val"]').click();
     await sleep(500);
+    await page.locator('svg[data-chart="quality"] rect.catcher').scrollIntoViewIfNeeded();
     const box = await page.locator('svg[data-chart="quality"] rect.catcher').boundingBox();
     await page.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2);
     await shot(page, 'mock-seeded');
