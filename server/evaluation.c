@@ -262,6 +262,29 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
         outcome_fail(out, 503, "out of memory writing the answer; retry later");
         goto fail;
     }
+    if (req->hook) {
+        evaluation_record record = {
+            .id = req->id,
+            .params = req->params,
+            .result = result,
+            .answer = out->body,
+            .answer_len = out->body_len,
+            .logits = &logits,
+            .labels = &labels.tensor,
+            .images = req->images,
+            .image_count = req->image_count,
+        };
+        detail[0] = '\0';
+        status = req->hook(req->hook_arg, &record, detail, sizeof detail);
+        if (status != 200) {
+            free(out->body);
+            out->body = NULL;
+            out->body_len = 0;
+            outcome_fail(out, status, "%s",
+                         detail[0] ? detail : "the result could not be recorded; retry later");
+            goto fail;
+        }
+    }
     out->result = result;
     result = NULL;
 fail:

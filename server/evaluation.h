@@ -27,6 +27,31 @@ typedef struct evaluation_blob {
     size_t len;
 } evaluation_blob;
 
+/*
+ * What a successful evaluation leaves for whoever records it (the runs store, overlays): all
+ * borrowed, valid only during the hook call. labels are the N x H x W labels the losses were
+ * computed on; images are the optional image parts in batch order.
+ */
+typedef struct evaluation_record {
+    const char *id;
+    const params_request *params;
+    const segloss_result *result;
+    const char *answer; /* the 200 body */
+    size_t answer_len;
+    const segloss_tensor *logits;
+    const segloss_tensor *labels;
+    const evaluation_blob *images;
+    size_t image_count;
+} evaluation_record;
+
+/*
+ * Called after a successful evaluation, before the answer is sent (on the thread that ran the
+ * evaluation). Returns 200, or the HTTP status to answer instead, with a detail: a client must
+ * not see 200 for a result its store refused.
+ */
+typedef int (*evaluation_hook)(void *arg, const evaluation_record *record, char *detail,
+                               size_t detail_len);
+
 typedef struct evaluation_request {
     evaluation_blob logits;
     const evaluation_blob *masks;  /* in batch order; may be empty for safetensors with labels */
@@ -36,6 +61,8 @@ typedef struct evaluation_request {
     const params_request *params;
     const char *id;                /* the evaluation id written into the answer */
     double started;                /* evaluation_now() when the request began (total_ms) */
+    evaluation_hook hook;          /* optional */
+    void *hook_arg;
 } evaluation_request;
 
 typedef struct evaluation_outcome {

@@ -75,13 +75,16 @@ typedef enum request_phase {
     PHASE_QUEUED,    /* with a worker; the connection is suspended */
     PHASE_DONE,      /* the worker's outcome is ready to send */
     PHASE_GET,       /* a GET route, answered once the request is complete (keeps keep-alive) */
+    PHASE_EXTENSION, /* an extension's path, answered once the request is complete */
     PHASE_ANSWERED
 } request_phase;
 
 struct request {
     http_server *server;
     struct MHD_Connection *conn;
-    size_t route_index;         /* into routes[]; ROUTE_COUNT when unmatched */
+    size_t route_index;         /* into routes[], then the extensions, then "unmatched" */
+    size_t extension;           /* PHASE_EXTENSION: index into server->ext.routes */
+    const char *url;            /* MHD's, valid until the request completes */
     char id[IDS_MAX_CLIENT_LEN + 1];
     char eval_id[IDS_LEN + 1];
     char method[16];
@@ -132,9 +135,9 @@ struct http_server {
     bufpool *pool;              /* part buffers reused across requests */
     atomic_int draining;
     atomic_long in_flight;
-    http_result_hook hook;
-    void *hook_arg;
-    const char *route_labels[ROUTE_COUNT]; /* metrics labels: the route patterns */
+    http_extensions ext;        /* result hook and extension routes, copied at start */
+    /* metrics labels: the route patterns, then the extensions' labels */
+    const char *route_labels[ROUTE_COUNT + HTTP_MAX_EXTENSIONS];
     char *info_body;            /* GET /v1/info, built once */
     size_t info_len;
 };
@@ -516,10 +519,10 @@ static void evaluate_job(void *arg)
         .id = req->eval_id,
         .started = req->started,
     };
+    er.hook = s->ext.on_result;
+    er.hook_arg = s->ext.on_result_arg;
     evaluation_run(s->ctx, &s->cfg->limits, &er, &req->outcome);
     metrics_evaluation(s->metrics, (req->outcome.decode_ms + req->outcome.compute_ms) * 1e-3);
-    if (req->outcome.status == 200 && s->hook)
-        s->hook(s->hook_arg, &req->params, &req->outcome, req->eval_id);
     /* The parts are no longer needed: give their memory back before the answer is sent. */
     multipart_free(req->parser);
     req->parser = NULL;
@@ -609,6 +612,7 @@ static request *request_new(http_server *s, struct MHD_Connection *conn, const c
     params_init(&req->params);
     snprintf(req->method, sizeof req->method, "%s", method);
     snprintf(req->path, sizeof req->path, "%s", url);
+    req->url = url;
     const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
     if (ids_client_ok(rid))
         snprintf(req->id, sizeof req->id, "%s", rid);
@@ -631,6 +635,7 @@ static request *request_new(http_server *s, struct MHD_Connection *conn, const c
 }
 
 static enum MHD_Result answer_get(request *req);
+static enum MHD_Result answer_extension(request *req);
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
@@ -648,7 +653,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         char allow[128];
         bool path_known = false;
         req->route_index = route_find(method, url, &path_known, allow, sizeof allow);
-        if (req->route_index == ROUTE_COUNT) {
+        if (req->route_index == ROUTE_COUNT && !path_known) {
+            for (size_t i = 0; i < s->ext.route_count; i++) {
+                if (s->ext.routes[i].owns(s->ext.routes[i].arg, url)) {
+                    req->extension = i;
+                    req->route_index = ROUTE_COUNT + i;
+                    req->phase = PHASE_EXTENSION;
+                    return MHD_YES;
+                }
+            }
+            req->route_index = ROUTE_COUNT + s->ext.route_count; /* unmatched */
+        }
+        if (req->route_index >= ROUTE_COUNT) {
             char detail[EVALUATION_DETAIL_MAX];
             if (!path_known) {
                 snprintf(detail, sizeof detail,
@@ -677,11 +693,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case PHASE_QUEUED:
         return MHD_YES; /* not reached: the connection is suspended */
     case PHASE_GET:
+    case PHASE_EXTENSION:
         if (*upload_data_size) {
-            *upload_data_size = 0; /* a GET with a body: the body is ignored */
+            req->body_bytes += *upload_data_size;
+            *upload_data_size = 0; /* these routes take no body: it is ignored */
             return MHD_YES;
         }
-        return answer_get(req);
+        return req->phase == PHASE_GET ? answer_get(req) : answer_extension(req);
     case PHASE_ANSWERED:
     default:
         /* A body after an early answer (413 from Content-Length): drop it. */
@@ -703,6 +721,63 @@ static enum MHD_Result answer_get(request *req)
         return respond_problem(req, 503, "out of memory; retry later", METRICS_REJECT_INTERNAL,
                                NULL);
     return respond(req, status, type, body, len, NULL, status == 503);
+}
+
+static const char *extension_query(void *arg, const char *key)
+{
+    return MHD_lookup_connection_value(arg, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result answer_extension(request *req)
+{
+    http_server *s = req->server;
+    const http_extension *e = &s->ext.routes[req->extension];
+    http_route_request in = {
+        .method = req->method,
+        .path = req->url,
+        .query = extension_query,
+        .query_arg = req->conn,
+        .if_none_match = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_IF_NONE_MATCH),
+        .request_id = req->id,
+    };
+    http_route_response out;
+    memset(&out, 0, sizeof out);
+    e->handle(e->arg, &in, &out);
+    if (out.status < 100 || out.status > 599) {
+        free(out.body);
+        return respond_problem(req, 500, "internal error: a route gave no status",
+                               METRICS_REJECT_INTERNAL, NULL);
+    }
+    enum MHD_ResponseMemoryMode mode = out.body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT;
+    size_t len = out.body ? out.body_len : 0;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, out.body ? (void *)out.body : (void *)"", mode);
+    if (!r) {
+        free(out.body);
+        return MHD_NO;
+    }
+    if (out.content_type)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, out.content_type);
+    MHD_add_response_header(r, "X-Request-Id", req->id);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            out.cache_control ? out.cache_control : "no-store");
+    if (out.etag[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, out.etag);
+    if (out.header_name && out.header_value[0])
+        MHD_add_response_header(r, out.header_name, out.header_value);
+    if (atomic_load(&s->draining))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)out.status, r);
+    MHD_destroy_response(r);
+    if (rc == MHD_YES) {
+        req->status = out.status;
+        req->bytes_out = len;
+        req->phase = PHASE_ANSWERED;
+        if (out.status >= 400)
+            metrics_rejected(s->metrics, metrics_reason_for_status(out.status));
+    }
+    return rc;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -754,7 +829,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- life cycle ---------------------------------------------------------------------- */
 
-int http_server_start(const server_config *cfg, http_server **out, char *err, size_t err_len)
+int http_server_start(const server_config *cfg, const http_extensions *ext, http_server **out,
+                      char *err, size_t err_len)
 {
     *out = NULL;
     http_server *s = calloc(1, sizeof *s);
@@ -763,6 +839,13 @@ int http_server_start(const server_config *cfg, http_server **out, char *err, si
         return -1;
     }
     s->cfg = cfg;
+    if (ext) {
+        if (ext->route_count > HTTP_MAX_EXTENSIONS) {
+            snprintf(err, err_len, "more than %d extension routes", HTTP_MAX_EXTENSIONS);
+            goto fail;
+        }
+        s->ext = *ext;
+    }
     struct sockaddr_in v4 = {0};
     struct sockaddr_in6 v6 = {0};
     const struct sockaddr *addr = NULL;
@@ -788,7 +871,9 @@ int http_server_start(const server_config *cfg, http_server **out, char *err, si
     s->queue = workqueue_new(cfg->workers, cfg->queue_depth);
     for (size_t i = 0; i < ROUTE_COUNT; i++)
         s->route_labels[i] = routes[i].pattern;
-    s->metrics = metrics_new(s->route_labels, ROUTE_COUNT);
+    for (size_t i = 0; i < s->ext.route_count; i++)
+        s->route_labels[ROUTE_COUNT + i] = s->ext.routes[i].label;
+    s->metrics = metrics_new(s->route_labels, ROUTE_COUNT + s->ext.route_count);
     s->pool = bufpool_new(cfg->buffer_cache_mb << 20);
     s->info_body = build_info(s, &s->info_len);
     if (!s->queue || !s->metrics || !s->pool || !s->info_body) {
@@ -816,12 +901,6 @@ int http_server_start(const server_config *cfg, http_server **out, char *err, si
 fail:
     http_server_stop(s);
     return -1;
-}
-
-void http_server_set_result_hook(http_server *s, http_result_hook hook, void *arg)
-{
-    s->hook = hook;
-    s->hook_arg = arg;
 }
 
 void http_server_drain(http_server *s)

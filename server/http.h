@@ -8,6 +8,9 @@
  * I/O of other connections. Bodies are parsed as they stream in (multipart.c); a Content-Length
  * over the limit is refused before the body is read.
  *
+ * Routes: the built-in table in http.c (evaluate, info, probes, metrics) first, then the
+ * extensions given at start, each owning a set of paths (the runs API, the dashboard).
+ *
  * Shutdown: http_server_drain (readyz turns 503, the listening socket closes, keep-alive
  * answers carry Connection: close), http_server_wait_idle (in-flight requests finish), then
  * http_server_stop.
@@ -18,6 +21,7 @@
 #ifndef SERVER_HTTP_H
 #define SERVER_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -26,18 +30,57 @@
 
 typedef struct http_server http_server;
 
-/*
- * Called on a worker thread after every successful evaluation, before the answer is sent: the
- * seam for the runs store (it records results that carry params->run). May be NULL.
- */
-typedef void (*http_result_hook)(void *arg, const params_request *params,
-                                 const evaluation_outcome *outcome, const char *id);
+/* Extension routes get the request as plain values, so they know nothing of libmicrohttpd and
+ * can be tested by calling them. */
+typedef const char *(*http_query_fn)(void *arg, const char *key); /* decoded value or NULL */
 
-/* Starts listening. Returns 0, or -1 with a message in err (e.g. the port is taken). The
- * config must outlive the server. */
-int http_server_start(const server_config *cfg, http_server **out, char *err, size_t err_len);
+typedef struct http_route_request {
+    const char *method;        /* "GET", "HEAD", "DELETE", ... */
+    const char *path;          /* without the query string, percent-escapes decoded */
+    http_query_fn query;
+    void *query_arg;
+    const char *if_none_match; /* the header, or NULL */
+    const char *request_id;
+} http_route_request;
 
-void http_server_set_result_hook(http_server *s, http_result_hook hook, void *arg);
+typedef struct http_route_response {
+    int status;
+    const char *content_type;  /* static; NULL when there is no body */
+    char *body;                /* malloc'ed, taken over by the server; NULL for none */
+    size_t body_len;
+    char etag[96];             /* with its quotes; "" for none */
+    const char *cache_control; /* static; NULL for the default no-store */
+    const char *header_name;   /* one extra header (Allow, X-Next-Page-Token...) or NULL */
+    char header_value[128];
+} http_route_response;
+
+/* Whether an extension answers this path (every method of it: it answers 405 itself). */
+typedef bool (*http_owns_fn)(void *arg, const char *path);
+/* Answers one request; *out is zeroed before the call and must be filled. */
+typedef void (*http_handle_fn)(void *arg, const http_route_request *req,
+                               http_route_response *out);
+
+/* Extensions registered beyond the built-in routes (runs, dashboard, /v2...). */
+#define HTTP_MAX_EXTENSIONS 8
+
+typedef struct http_extension {
+    const char *label; /* the metrics route label, e.g. "/v1/runs" (static) */
+    http_owns_fn owns;
+    http_handle_fn handle;
+    void *arg;
+} http_extension;
+
+typedef struct http_extensions {
+    evaluation_hook on_result; /* e.g. record results that carry params->run; may be NULL */
+    void *on_result_arg;
+    http_extension routes[HTTP_MAX_EXTENSIONS];
+    size_t route_count;
+} http_extensions;
+
+/* Starts listening. ext may be NULL; it is copied. Returns 0, or -1 with a message in err (e.g.
+ * the port is taken). The config must outlive the server. */
+int http_server_start(const server_config *cfg, const http_extensions *ext, http_server **out,
+                      char *err, size_t err_len);
 
 /* Stops accepting: /readyz answers 503 from now on. */
 void http_server_drain(http_server *s);

@@ -310,7 +310,9 @@ static int run_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     http_server *server = NULL;
-    if (http_server_start(&cfg, &server, err, sizeof err) != 0) {
+    /* The runs store (issue 5) registers its result hook and routes here. */
+    http_extensions ext = {0};
+    if (http_server_start(&cfg, &ext, &server, err, sizeof err) != 0) {
         log_event("error", "%s", err);
         return 1;
     }
