@@ -2,6 +2,8 @@
  * test_params.c - parameters from JSON and the query string: defaults, strict types, messages
  * naming the field, a key given both ways, checks against C.
  */
+#include <stdint.h>
+
 #include "params.h"
 #include "testing.h"
 
@@ -182,6 +184,37 @@ static void test_check_classes(void)
     params_free(&p);
 }
 
+/* Mutated params objects: always 0 or a 4xx with a detail, never a crash. */
+static void test_random_mutations(void)
+{
+    static const char base[] =
+        "{\"class_weights\":[1,2.5,0],\"alpha\":[0.1,0.2,0.3],\"gamma\":0,\"beta\":2,"
+        "\"main_loss\":\"focal\",\"dice_loss\":true,\"num_classes\":3,\"run\":\"r\"}";
+    uint64_t state = 0x2545f4914f6cdd1du;
+    int bad = 0;
+    for (int iter = 0; iter < 5000; iter++) {
+        char text[sizeof base];
+        memcpy(text, base, sizeof base);
+        size_t len = sizeof base - 1 - (size_t)(iter % 7);
+        for (int e = 0; e < 3; e++) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            text[state % len] = "{}[],:\"0123456789.-etrufalsn \\"[(state >> 20) % 30];
+        }
+        params_request p;
+        params_init(&p);
+        detail[0] = '\0';
+        int rc = params_set_json(&p, text, len, 65536, detail, sizeof detail);
+        if (rc != 0 && (rc < 400 || rc > 499 || detail[0] == '\0'))
+            bad++;
+        if (rc == 0)
+            (void)params_check_classes(&p, 3, detail, sizeof detail);
+        params_free(&p);
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 int main(void)
 {
     RUN(test_defaults);
@@ -189,5 +222,6 @@ int main(void)
     RUN(test_json_errors);
     RUN(test_query);
     RUN(test_check_classes);
+    RUN(test_random_mutations);
     return TESTS_DONE();
 }
