@@ -29,7 +29,7 @@
     split: null,
     detail: null,
     series: {}, // key -> [{step, value, timestamp}] sorted by step
-    hist: null, // what syncHistory knows: {id, created, last, fullAt, maps}
+    hist: null, // what syncHistory knows: {id, created, last, fullAt, detail, maps}
     ticks: 0,
     hidden: new Set(), // series toggled off in a legend
     logLoss: false,
@@ -369,13 +369,13 @@
       hs.id !== id ||
       hs.created !== created ||
       (latest !== null && hs.last !== null && latest < hs.last);
-    if (!fresh && !det.changed) return false;
+    if (!fresh && hs.detail === det.data) return false; // the run's ETag did not change
     const full = fresh || state.ticks - hs.fullAt >= FULL_EVERY;
     const since = full || hs.last === null ? 0 : hs.last;
     const points = await fetchHistory(run, split, since);
     if (gen !== state.gen) return false;
     if (full) {
-      hs = { id, created, last: null, fullAt: state.ticks, maps: {} };
+      hs = { id, created, last: null, fullAt: state.ticks, detail: null, maps: {} };
       for (const k of KEYS) hs.maps[k] = new Map();
     } else {
       for (const k of KEYS)
@@ -386,6 +386,7 @@
       hs.maps[p.key].set(p.step, p);
       if (hs.last === null || p.step > hs.last) hs.last = p.step;
     }
+    hs.detail = det.data; // what this history goes with (a failed fetch is retried)
     state.hist = hs;
     for (const k of KEYS)
       state.series[k] = [...hs.maps[k].values()].sort((a, b) => a.step - b.step);

@@ -193,7 +193,12 @@ async function startMock(seed) {
   const child = track(
     spawn(
       process.execPath,
-      [path.join(HERE, 'dashboard_mock.mjs'), '--port', '0', ...(seed ? ['--seed'] : [])],
+      [
+        path.join(HERE, 'dashboard_mock.mjs'),
+        '--port',
+        '0',
+        ...(seed ? ['--seed', '--page', '50'] : []),
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     ),
   );
@@ -471,6 +476,10 @@ async function seeded() {
   try {
     await page.goto(`${server.origin}/#run=deeplabv3-r50&split=val`);
     await waitFor(() => page.locator('path.series[data-key="loss.total"]').count());
+    const pts = await waitFor(() =>
+      page.locator('path.series[data-key="loss.total"]').getAttribute('data-points'),
+    );
+    check('mock (seeded): 48 steps read over 7 history pages', pts === '48', `${pts} points`);
     const names = await page.locator('svg[data-chart="classes"] text.cls').allTextContents();
     check(
       'mock (seeded): bars carry the class names',

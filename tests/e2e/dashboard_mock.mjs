@@ -7,6 +7,7 @@
 //
 // --port 0 (default) picks a free port; the first line printed is "listening PORT".
 // --seed preloads two runs with a few dozen steps (for screenshots).
+// --page N caps history pages at N points (default 1000), to exercise next_page_token.
 // POST /v1/evaluate?run=R&step=S[&split=X] adds a synthetic batch (the body is read and ignored).
 // DELETE /v1/runs/R removes a run. GET /v1/evaluations/{id}/overlay.png draws a small PNG.
 import http from 'node:http';
@@ -25,6 +26,7 @@ const opt = (name, dflt) => {
 const PORT = Number(opt('--port', '0'));
 const DASH = path.resolve(opt('--dashboard', path.join(here, '..', '..', 'server', 'dashboard')));
 const SEED = args.includes('--seed');
+const PAGE = Number(opt('--page', '1000'));
 
 const VOC = [
   'background',
@@ -364,7 +366,7 @@ function route(req, res, body) {
     if (bad) return problem(req, res, 400, `unknown key ${bad}`);
     const s = r.splits.get(q.get('split') || 'val');
     const since = Number(q.get('since_step') || 0);
-    const max = Math.min(1000, Number(q.get('max_results') || 1000));
+    const max = Math.min(PAGE, Number(q.get('max_results') || 1000));
     const offset = q.has('page_token') ? Number(q.get('page_token')) : 0;
     const rows = s
       ? [...s.values()].filter((a) => a.step >= since).sort((a, b) => a.step - b.step)
