@@ -124,6 +124,95 @@ int overlay_decode_classmap(const uint8_t *png, size_t png_len, size_t num_class
     return 0;
 }
 
+/* --- the arg-max map, when the evaluation did not keep it ---------------------------------- */
+
+static float logit_at(const segloss_tensor *t, size_t i)
+{
+    switch (t->dtype) {
+    case SEGLOSS_F32:
+        return ((const float *)t->data)[i];
+    case SEGLOSS_F64:
+        return (float)((const double *)t->data)[i];
+    case SEGLOSS_F16:
+        return segloss_half_to_float(((const uint16_t *)t->data)[i]);
+    case SEGLOSS_BF16:
+        return segloss_bf16_to_float(((const uint16_t *)t->data)[i]);
+    default:
+        return 0.0f;
+    }
+}
+
+/* align_corners=True source positions, as the library computes them (evaluate.c). */
+static void resize_axis(size_t in, size_t out, size_t *i0, size_t *i1, float *l1)
+{
+    double scale = out > 1 ? (double)(in - 1) / (double)(out - 1) : 0.0;
+    for (size_t d = 0; d < out; d++) {
+        double src = scale * (double)d;
+        size_t a = (size_t)src;
+        if (a > in - 1)
+            a = in - 1;
+        i0[d] = a;
+        i1[d] = a < in - 1 ? a + 1 : a;
+        l1[d] = (float)(src - (double)a);
+    }
+}
+
+int overlay_argmax_from_logits(const segloss_tensor *logits, size_t h, size_t w, uint16_t *out,
+                               char *err, size_t err_len)
+{
+    if (!logits || (logits->rank != 3 && logits->rank != 4) || !h || !w)
+        return fail(err, err_len, SEGLOSS_EINVAL, "arg-max: logits must be (N,C,H,W) or (C,H,W)");
+    int r4 = logits->rank == 4;
+    size_t n = r4 ? logits->shape[0] : 1, c = logits->shape[r4], hi = logits->shape[r4 + 1],
+           wi = logits->shape[r4 + 2];
+    if (!c || !hi || !wi)
+        return fail(err, err_len, SEGLOSS_EINVAL, "arg-max: empty logits");
+    size_t *r0 = malloc(h * sizeof *r0), *r1 = malloc(h * sizeof *r1);
+    size_t *c0 = malloc(w * sizeof *c0), *c1 = malloc(w * sizeof *c1);
+    float *ly = malloc(h * sizeof *ly), *lx = malloc(w * sizeof *lx);
+    int rc = 0;
+    if (!r0 || !r1 || !c0 || !c1 || !ly || !lx) {
+        rc = fail(err, err_len, SEGLOSS_ENOMEM, "out of memory computing the arg-max map");
+        goto done;
+    }
+    resize_axis(hi, h, r0, r1, ly);
+    resize_axis(wi, w, c0, c1, lx);
+    int same = hi == h && wi == w;
+    for (size_t b = 0; b < n; b++)
+        for (size_t y = 0; y < h; y++)
+            for (size_t x = 0; x < w; x++) {
+                float best = 0.0f;
+                uint16_t arg = 0;
+                for (size_t k = 0; k < c; k++) {
+                    size_t plane = (b * c + k) * hi * wi;
+                    float v;
+                    if (same) {
+                        v = logit_at(logits, plane + y * wi + x);
+                    } else {
+                        float l1y = ly[y], l0y = 1.0f - l1y, l1x = lx[x], l0x = 1.0f - l1x;
+                        float v00 = logit_at(logits, plane + r0[y] * wi + c0[x]);
+                        float v01 = logit_at(logits, plane + r0[y] * wi + c1[x]);
+                        float v10 = logit_at(logits, plane + r1[y] * wi + c0[x]);
+                        float v11 = logit_at(logits, plane + r1[y] * wi + c1[x]);
+                        v = l0y * (l0x * v00 + l1x * v01) + l1y * (l0x * v10 + l1x * v11);
+                    }
+                    if (k == 0 || v > best) { /* the first maximum, as torch.argmax */
+                        best = v;
+                        arg = (uint16_t)k;
+                    }
+                }
+                out[(b * h + y) * w + x] = arg;
+            }
+done:
+    free(r0);
+    free(r1);
+    free(c0);
+    free(c1);
+    free(ly);
+    free(lx);
+    return rc;
+}
+
 /* --- building the items of a batch ------------------------------------------------------- */
 
 static size_t label_at(const segloss_tensor *t, size_t i, size_t num_classes)

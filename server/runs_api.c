@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -819,14 +820,33 @@ int runs_record(store *st, const runs_record_input *in, char *err, size_t err_le
         snprintf(err, err_len, "the runs store is not open");
         return 503;
     }
+    /* The answer is already computed: an overlay that cannot be kept costs the overlay only,
+     * never the record. */
     overlay_items items = {0};
-    if (in->argmax && in->labels) {
+    const segloss_tensor *lt = in->labels;
+    if (lt && (lt->rank == 2 || lt->rank == 3) && (in->argmax || in->logits)) {
         char detail[256];
-        /* the answer is already computed; an overlay that cannot be kept is not worth a 500 */
-        if (overlay_items_build(in->argmax, in->labels, r->num_classes, in->images,
-                                in->image_lens, in->image_count, &items, detail,
-                                sizeof detail) != 0)
+        size_t h = lt->shape[lt->rank - 2], w = lt->shape[lt->rank - 1];
+        size_t n = lt->rank == 3 ? lt->shape[0] : 1;
+        uint16_t *computed = NULL;
+        const uint16_t *argmax = in->argmax;
+        const void **datas = calloc(in->image_count + 1, sizeof *datas);
+        size_t *lens = calloc(in->image_count + 1, sizeof *lens);
+        if (!argmax && n * h * w <= SIZE_MAX / sizeof *computed &&
+            (computed = malloc(n * h * w * sizeof *computed + 1)) &&
+            overlay_argmax_from_logits(in->logits, h, w, computed, detail, sizeof detail) == 0)
+            argmax = computed;
+        for (size_t i = 0; datas && lens && i < in->image_count; i++) {
+            datas[i] = in->images[i].data;
+            lens[i] = in->images[i].len;
+        }
+        if (argmax && datas && lens &&
+            overlay_items_build(argmax, lt, r->num_classes, datas, lens, in->image_count, &items,
+                                detail, sizeof detail) != 0)
             memset(&items, 0, sizeof items);
+        free(computed);
+        free(datas);
+        free(lens);
     }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);

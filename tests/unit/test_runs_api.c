@@ -462,6 +462,41 @@ static void test_runs_record(void)
     in.loss = &f.params.loss;
     in.run = "no spaces";
     CHECK_EQ_INT(runs_record(st, &in, err, sizeof err), 400);
+    /* with the logits instead of the arg-max map, and an image part */
+    char id3[IDS_LEN + 1];
+    ids_new(id3);
+    uint8_t rgb[8 * 8 * 3];
+    memset(rgb, 120, sizeof rgb);
+    uint8_t *png = NULL;
+    size_t png_len = 0;
+    CHECK(segloss_png_encode(rgb, 8, 8, 3, &png, &png_len, err, sizeof err) == 0);
+    evaluation_blob images[1] = {{png, png_len}};
+    runs_record_input in3 = in;
+    in3.id = id3;
+    in3.run = "hook";
+    in3.loss = &f.params.loss;
+    in3.argmax = NULL;
+    in3.logits = &f.logits_view;
+    in3.images = images;
+    in3.image_count = 1;
+    CHECK_EQ_INT(runs_record(st, &in3, err, sizeof err), 200);
+    store_overlay_input oi;
+    CHECK(store_overlay_input_get(st, id3, 0, &oi, err, sizeof err) == 0);
+    CHECK(oi.item.image != NULL);
+    if (oi.item.prediction) {
+        /* the map computed from the logits is the library's */
+        uint16_t *map = NULL;
+        uint32_t w = 0, h = 0;
+        CHECK(overlay_decode_classmap(oi.item.prediction, oi.item.prediction_len, 3, &map, &w,
+                                      &h, err, sizeof err) == 0);
+        CHECK(map && w == 8 && h == 8 && memcmp(map, f.argmax, 64 * sizeof *map) == 0);
+        free(map);
+    }
+    store_overlay_input_free(&oi);
+    CHECK(store_overlay_input_get(st, id3, 1, &oi, err, sizeof err) == 0);
+    CHECK(oi.item.image == NULL); /* one image for a batch of two */
+    store_overlay_input_free(&oi);
+    free(png);
     /* without overlay inputs the evaluation is kept without items */
     in.run = "hook";
     in.argmax = NULL;
