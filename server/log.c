@@ -1,7 +1,7 @@
 /*
  * log.c - formats request and event lines and writes each with a single write(2).
  *
- * The format is the one piece of process-wide state: set once at start, read afterwards.
+ * The format and the output are the process-wide state: set once at start, read afterwards.
  */
 #include "log.h"
 
@@ -15,10 +15,16 @@
 #include "json_writer.h"
 
 static config_log_format log_format = CONFIG_LOG_JSON;
+static int log_fd = STDERR_FILENO;
 
 void log_set_format(config_log_format format)
 {
     log_format = format;
+}
+
+void log_set_fd(int fd)
+{
+    log_fd = fd;
 }
 
 static void timestamp(char *out, size_t len)
@@ -36,7 +42,7 @@ static void emit(const char *s, size_t len)
 {
     /* Best effort: a full disk must not take the daemon down. */
     while (len > 0) {
-        ssize_t n = write(STDERR_FILENO, s, len);
+        ssize_t n = write(log_fd, s, len);
         if (n <= 0)
             return;
         s += n;

@@ -24,6 +24,8 @@ typedef struct log_request_line {
 } log_request_line;
 
 void log_set_format(config_log_format format);
+/* Where lines go: stderr unless changed (tests send them elsewhere). */
+void log_set_fd(int fd);
 void log_request(const log_request_line *line);
 /* A daemon event ("listening", "draining", ...): level is "info", "warn" or "error". */
 void log_event(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
