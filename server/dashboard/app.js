@@ -469,7 +469,11 @@
     const ul = $('runs');
     ul.textContent = '';
     $('run-count').textContent = state.runs.length ? String(state.runs.length) : '';
-    for (const r of state.runs) {
+    // newest run first (by creation, so the order does not jump while runs train)
+    const runs = state.runs.every((r) => isNum(r.created_ms))
+      ? [...state.runs].sort((a, b) => b.created_ms - a.created_ms || (a.run < b.run ? -1 : 1))
+      : state.runs;
+    for (const r of runs) {
       const t = parseTime(r.updated ?? r.updated_ms);
       const li = h(
         'li',
