@@ -487,8 +487,8 @@ static int split_json(strbuf *b, const char *run, const store_split_summary *sp,
         sb_json_string(b, e->id);
         sb_printf(b,
                   ",\"step\":%" PRId64 ",\"timestamp\":%" PRId64
-                  ",\"n\":%zu,\"has_overlay\":%s",
-                  e->step, e->timestamp_ms, e->n, e->has_overlay ? "true" : "false");
+                  ",\"n\":%zu,\"overlay_items\":%zu,\"has_overlay\":%s",
+                  e->step, e->timestamp_ms, e->n, e->items, e->has_overlay ? "true" : "false");
         if (e->has_overlay)
             sb_printf(b, ",\"overlay\":\"/v1/evaluations/%s/overlay.png?item=0\"", e->id);
         sb_str(b, "}");
@@ -830,6 +830,12 @@ int runs_record(store *st, const runs_record_input *in, char *err, size_t err_le
         size_t n = lt->rank == 3 ? lt->shape[0] : 1;
         uint16_t *computed = NULL;
         const uint16_t *argmax = in->argmax;
+        /* overlays for the first STORE_MAX_OVERLAY_ITEMS items only */
+        segloss_tensor first = *lt;
+        if (n > STORE_MAX_OVERLAY_ITEMS) {
+            first.rank = 3;
+            first.shape[0] = STORE_MAX_OVERLAY_ITEMS;
+        }
         const void **datas = calloc(in->image_count + 1, sizeof *datas);
         size_t *lens = calloc(in->image_count + 1, sizeof *lens);
         if (!argmax && n * h * w <= SIZE_MAX / sizeof *computed &&
@@ -841,8 +847,8 @@ int runs_record(store *st, const runs_record_input *in, char *err, size_t err_le
             lens[i] = in->images[i].len;
         }
         if (argmax && datas && lens &&
-            overlay_items_build(argmax, lt, r->num_classes, datas, lens, in->image_count, &items,
-                                detail, sizeof detail) != 0)
+            overlay_items_build(argmax, &first, r->num_classes, datas, lens, in->image_count,
+                                &items, detail, sizeof detail) != 0)
             memset(&items, 0, sizeof items);
         free(computed);
         free(datas);
@@ -865,8 +871,8 @@ int runs_record(store *st, const runs_record_input *in, char *err, size_t err_le
         .answer_json = in->answer,
         .answer_len = in->answer_len,
         .class_names_json = in->class_names_json,
-        .items = items.count == r->n ? items.items : NULL,
-        .item_count = items.count == r->n ? items.count : 0,
+        .items = items.count ? items.items : NULL,
+        .item_count = items.count,
     };
     int rc = store_record(st, &ev, err, err_len);
     overlay_items_free(&items);

@@ -88,7 +88,7 @@ int store_record(store *s, const store_evaluation *ev, char *err, size_t err_len
         snprintf(err, err_len, "store_record: stats, loss parameters and answer are required");
         return STORE_INVALID;
     }
-    if (ev->items && ev->item_count != ev->n) {
+    if (ev->items && (ev->item_count > ev->n || ev->item_count > STORE_MAX_OVERLAY_ITEMS)) {
         snprintf(err, err_len, "store_record: %zu overlay items for a batch of %zu",
                  ev->item_count, ev->n);
         return STORE_INVALID;

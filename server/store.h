@@ -52,6 +52,9 @@ extern const char *const store_history_keys[STORE_HISTORY_KEY_COUNT];
 #define STORE_HISTORY_MAX_RESULTS 1000
 /* How many of the latest evaluation ids a run summary lists per split. */
 #define STORE_LATEST_IDS 8
+/* Overlays are kept for the first this many items of a batch: a dashboard shows a few, and a
+ * 4096-image batch would otherwise store thousands of maps per request. */
+#define STORE_MAX_OVERLAY_ITEMS 64
 /* A run list page holds at most this many runs. */
 #define STORE_RUNS_MAX_RESULTS 1000
 
@@ -79,7 +82,8 @@ typedef struct store_evaluation {
     const char *answer_json;      /* the full 200 answer */
     size_t answer_len;
     const char *class_names_json; /* a JSON array of C strings, or NULL */
-    const store_item *items;      /* n items, or NULL to keep no overlays */
+    const store_item *items;      /* the first item_count items (<= STORE_MAX_OVERLAY_ITEMS), or
+                                   * NULL to keep no overlays */
     size_t item_count;
 } store_evaluation;
 
@@ -105,8 +109,9 @@ typedef struct store_evaluation_ref {
     char id[64];
     int64_t step;
     int64_t timestamp_ms;
-    size_t n;
-    bool has_overlay;         /* items were stored */
+    size_t n;                 /* batch size */
+    size_t items;             /* items with an overlay: 0 .. items-1 */
+    bool has_overlay;         /* items > 0 */
 } store_evaluation_ref;
 
 /* The latest aggregate of one split. */
@@ -196,8 +201,8 @@ typedef struct store_options {
 /* --- the calls --------------------------------------------------------------------------- */
 
 /*
- * Opens (creating and migrating as needed) the store at opt->location: a directory gets
- * <dir>/segloss.db. Returns 0 and *out, or STORE_FAILED with a detail (e.g. the directory is not
+ * Opens (creating and migrating as needed) the store at opt->location: a directory (created
+ * when missing, its parent is not) gets <dir>/segloss.db. Returns 0 and *out, or STORE_FAILED with a detail (e.g. the directory is not
  * writable, the schema is newer than this binary).
  */
 int store_open(const store_options *opt, store **out, char *err, size_t err_len);

@@ -778,7 +778,8 @@ static int sq_run_summary(store *base, const char *run, store_run_summary *out, 
             ref->step = sqlite3_column_int64(st, 1);
             ref->timestamp_ms = sqlite3_column_int64(st, 2);
             ref->n = (size_t)sqlite3_column_int64(st, 3);
-            ref->has_overlay = sqlite3_column_int64(st, 4) > 0;
+            ref->items = (size_t)sqlite3_column_int64(st, 4);
+            ref->has_overlay = ref->items > 0;
         }
         if (step_rc != SQLITE_DONE && step_rc != SQLITE_ROW)
             goto db_error;
@@ -981,8 +982,9 @@ static int sq_overlay_input(store *base, const char *id, size_t item, store_over
     if (step_rc == SQLITE_ROW && sqlite3_column_int64(st, 1) == 0)
         snprintf(err, err_len, "evaluation \"%s\" kept no overlay data", id);
     else if (step_rc == SQLITE_ROW)
-        snprintf(err, err_len, "evaluation \"%s\" has items 0 to %lld; item %zu does not exist",
-                 id, (long long)sqlite3_column_int64(st, 0) - 1, item);
+        snprintf(err, err_len,
+                 "evaluation \"%s\" has overlays for items 0 to %lld; item %zu has none", id,
+                 (long long)sqlite3_column_int64(st, 1) - 1, item);
     else
         snprintf(err, err_len, "no evaluation with id \"%s\" is stored", id);
     rc = STORE_NOT_FOUND;
@@ -1119,6 +1121,13 @@ int store_sqlite_open(const store_options *opt, store **out, char *err, size_t e
         return STORE_FAILED;
     }
     struct stat sb;
+    errno = 0;
+    if (mkdir(opt->location, 0750) != 0 && errno != EEXIST) {
+        snprintf(err, err_len, "runs store: cannot create data directory %s: %s", opt->location,
+                 strerror(errno));
+        free(s);
+        return STORE_FAILED;
+    }
     errno = 0;
     if (stat(opt->location, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         snprintf(err, err_len, "runs store: data directory %s: %s", opt->location,

@@ -507,6 +507,31 @@ static void test_runs_record(void)
     runs_api_response_free(&r);
     CHECK_EQ_INT(runs_record(NULL, &in, err, sizeof err), 503);
     fixture_eval_free(&f);
+
+    /* a big batch keeps overlays for its first STORE_MAX_OVERLAY_ITEMS items */
+    fixture_eval big;
+    CHECK(fixture_eval_make(ctx, &big, 400, STORE_MAX_OVERLAY_ITEMS + 6, 3, 4, 4, "big", NULL,
+                            0) == 0);
+    runs_record_input bin = {.id = big.id, .run = "big", .loss = &big.params.loss,
+                             .result = big.result, .answer = big.answer,
+                             .answer_len = big.answer_len, .argmax = big.argmax,
+                             .labels = &big.labels_view};
+    CHECK_EQ_INT(runs_record(st, &bin, err, sizeof err), 200);
+    snprintf(path, sizeof path, "/v1/evaluations/%s/overlay.png", big.id);
+    char last[16], beyond[16];
+    snprintf(last, sizeof last, "%d", STORE_MAX_OVERLAY_ITEMS - 1);
+    snprintf(beyond, sizeof beyond, "%d", STORE_MAX_OVERLAY_ITEMS);
+    const char *ql[] = {"item", last, NULL}, *qb[] = {"item", beyond, NULL};
+    r = call("GET", path, ql, NULL);
+    CHECK_EQ_INT(r.status, 200);
+    runs_api_response_free(&r);
+    r = call("GET", path, qb, NULL);
+    CHECK(is_problem(&r, 404, "items 0 to 63"));
+    runs_api_response_free(&r);
+    r = call("GET", "/v1/runs/big", NULL, NULL);
+    CHECK(r.body && strstr(r.body, "\"n\":70,\"overlay_items\":64,"));
+    runs_api_response_free(&r);
+    fixture_eval_free(&big);
 }
 
 static void test_routes_and_no_store(void)

@@ -42,6 +42,22 @@ static void test_open_refuses_missing_dir(void)
     CHECK(strstr(err, "PostgreSQL") != NULL);
 }
 
+static void test_open_creates_data_dir(void)
+{
+    char dir[64], sub[128], err[512];
+    CHECK(fixture_tmpdir(dir) == 0);
+    snprintf(sub, sizeof sub, "%s/data", dir);
+    store *s = open_store(sub, 0);
+    CHECK(s != NULL);
+    store_close(s);
+    fixture_rmdir(sub);
+    fixture_rmdir(dir);
+    /* but not its parents */
+    snprintf(sub, sizeof sub, "%s/a/b", dir);
+    store_options opt = {.location = sub};
+    CHECK(store_open(&opt, &s, err, sizeof err) == STORE_FAILED);
+}
+
 static void test_names(void)
 {
     CHECK(store_run_name_ok("exp-1.a_b"));
@@ -635,6 +651,7 @@ int main(int argc, char **argv)
         return rc;
     }
     RUN(test_open_refuses_missing_dir);
+    RUN(test_open_creates_data_dir);
     RUN(test_names);
     RUN(test_record_and_query);
     RUN(test_conflicts);
