@@ -1,11 +1,13 @@
 /*
  * multipart.c - the streaming multipart/form-data parser (see multipart.h for why our own).
  *
- * The body is scanned for the delimiter "\r\n--" + boundary. A body starts with "--boundary",
- * so the scan begins as if "\r\n" had just been seen. Because a boundary cannot contain CR
- * (RFC 2046 bchars), a partial match that fails can only restart at the failing byte, so the
- * state between chunks is one counter; the bytes of a failed partial match are the delimiter's
- * own prefix and are written to the part from there.
+ * The body is scanned for the delimiter "\r\n--" + boundary with memmem, and the bytes before
+ * it are copied to the part in one piece. A body starts with "--boundary", so the scan begins as
+ * if "\r\n" had just been seen. A chunk may end inside a delimiter: that tail is held back as a
+ * count of matched delimiter bytes and the match continues byte by byte in the next chunk.
+ * Because a boundary cannot contain CR (RFC 2046 bchars), a partial match that fails can only
+ * restart at the failing byte, and the bytes it held are the delimiter's own prefix, written to
+ * the part from there.
  */
 #include "multipart.h"
 
@@ -353,19 +355,36 @@ static int scan(multipart_parser *p, const unsigned char *data, size_t len, bool
     *found = false;
     while (i < len) {
         if (p->match == 0) {
-            const unsigned char *cr = memchr(data + i, '\r', len - i);
-            size_t run = cr ? (size_t)(cr - (data + i)) : len - i;
-            if (keep && run) {
-                int rc = part_append(p, data + i, run);
+            /* memmem skips through binary data far faster than stopping at every CR, and the
+             * bytes before the delimiter go to the part in one copy. */
+            const unsigned char *hit = memmem(data + i, len - i, p->delim, p->delim_len);
+            size_t end = hit ? (size_t)(hit - data) : len;
+            size_t hold = 0;
+            if (!hit) {
+                /* The chunk may end inside a delimiter: keep back a tail that is a prefix of
+                 * it. Such a tail starts with the delimiter's only CR, so there is one. */
+                size_t tail = len - i < p->delim_len - 1 ? len - i : p->delim_len - 1;
+                for (size_t k = len - tail; k < len; k++) {
+                    if (data[k] == '\r' && memcmp(data + k, p->delim, len - k) == 0) {
+                        hold = len - k;
+                        break;
+                    }
+                }
+                end = len - hold;
+            }
+            if (keep && end > i) {
+                int rc = part_append(p, data + i, end - i);
                 if (rc)
                     return rc;
             }
-            i += run;
-            if (!cr)
+            if (hit) {
+                i = end + p->delim_len;
+                *found = true;
                 break;
-            p->match = 1;
-            i++;
-            continue;
+            }
+            p->match = hold;
+            i = len;
+            break;
         }
         if (data[i] == (unsigned char)p->delim[p->match]) {
             p->match++;
