@@ -21,8 +21,8 @@
  *   /v1/runs/{run}: {"run","created_ms","updated_ms","last_step","evaluations","revision",
  *              "class_names":[...]|null,"splits":{"val":{"split","step","timestamp",
  *              "evaluations","batches","latest_evaluations":[{"id","step","timestamp","n",
- *              "overlay_items","has_overlay","overlay"}], then the members of a POST /v1/evaluate answer for
- *              the step's aggregate: "shape","num_classes","pixels","loss","per_class",
+ *              "overlay_items","has_overlay","overlay"}], then the members of a POST
+ *              /v1/evaluate answer for the step's aggregate: "shape","num_classes","pixels","loss","per_class",
  *              "metrics","params"[,"confusion_matrix"]}}}
  *   history: {"metrics":[{"key","value","step","timestamp"}],"next_page_token":null|"..."}
  *              (MLflow's get-history shape; value null when undefined; timestamp in ms); CSV:

@@ -202,8 +202,8 @@ typedef struct store_options {
 
 /*
  * Opens (creating and migrating as needed) the store at opt->location: a directory (created
- * when missing, its parent is not) gets <dir>/segloss.db. Returns 0 and *out, or STORE_FAILED with a detail (e.g. the directory is not
- * writable, the schema is newer than this binary).
+ * when missing, its parent is not) gets <dir>/segloss.db. Returns 0 and *out, or STORE_FAILED
+ * with a detail (e.g. the directory is not writable, the schema is newer than this binary).
  */
 int store_open(const store_options *opt, store **out, char *err, size_t err_len);
 /* Closes the store and frees it. Accepts NULL. No call may be in progress. */
