@@ -22,8 +22,8 @@
  *              "class_names":[...]|null,"splits":{"val":{"split","step","timestamp",
  *              "evaluations","batches","latest_evaluations":[{"id","step","timestamp","n",
  *              "overlay_items","has_overlay","overlay"}], then the members of a POST
- *              /v1/evaluate answer for the step's aggregate: "shape","num_classes","pixels","loss","per_class",
- *              "metrics","params"[,"confusion_matrix"]}}}
+ *              /v1/evaluate answer for the step's aggregate: "shape","num_classes",
+ *              "pixels","loss","per_class","metrics","params"[,"confusion_matrix"]}}}
  *   history: {"metrics":[{"key","value","step","timestamp"}],"next_page_token":null|"..."}
  *              (MLflow's get-history shape; value null when undefined; timestamp in ms); CSV:
  *              header key,value,step,timestamp, and the next token in X-Next-Page-Token.
