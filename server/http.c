@@ -799,6 +799,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         .bytes_in = req->body_bytes,
         .bytes_out = req->bytes_out,
         .duration_ms = seconds * 1e3,
+        .evaluation_id = req->status == 200 && req->eval_id[0] ? req->eval_id : NULL,
         .detail = req->status ? req->log_detail
                               : (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
                                      ? "connection timed out (--idle-timeout)"

@@ -172,6 +172,18 @@ void json_number(json_writer *w, double v)
     append(w, num, (size_t)n);
 }
 
+void json_number_short(json_writer *w, double v)
+{
+    separate(w);
+    if (!isfinite(v)) {
+        append(w, "null", 4);
+        return;
+    }
+    char num[32];
+    int n = snprintf(num, sizeof num, "%.6g", v);
+    append(w, num, (size_t)n);
+}
+
 void json_uint(json_writer *w, uint64_t v)
 {
     separate(w);

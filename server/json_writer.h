@@ -42,6 +42,8 @@ void json_key(json_writer *w, const char *key);
 void json_string(json_writer *w, const char *s);
 /* %.17g; NaN and +-Inf become null. */
 void json_number(json_writer *w, double v);
+/* %.6g, for figures a person reads (log durations); NaN and +-Inf become null. */
+void json_number_short(json_writer *w, double v);
 void json_uint(json_writer *w, uint64_t v);
 void json_int(json_writer *w, int64_t v);
 void json_bool(json_writer *w, bool v);

@@ -89,7 +89,11 @@ void log_request(const log_request_line *l)
     json_key(&w, "bytes_out");
     json_uint(&w, l->bytes_out);
     json_key(&w, "duration_ms");
-    json_number(&w, l->duration_ms);
+    json_number_short(&w, l->duration_ms);
+    if (l->evaluation_id) {
+        json_key(&w, "evaluation_id");
+        json_string(&w, l->evaluation_id);
+    }
     if (l->detail) {
         json_key(&w, "detail");
         json_string(&w, l->detail);

@@ -20,7 +20,8 @@ typedef struct log_request_line {
     int status;
     size_t bytes_in, bytes_out;
     double duration_ms;
-    const char *detail; /* the problem detail of an error answer, or NULL */
+    const char *detail;        /* the problem detail of an error answer, or NULL */
+    const char *evaluation_id; /* the id of a successful evaluation, or NULL */
 } log_request_line;
 
 void log_set_format(config_log_format format);
