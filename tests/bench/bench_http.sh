@@ -24,6 +24,7 @@ SERVER_LIFETIME_S=600
 CURL_MAX_S=120
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+export PYTHONDONTWRITEBYTECODE=1 # api/examples is imported: leave no __pycache__
 
 make --no-print-directory BUILD="$BUILD" "$BUILD/seglossd" >/dev/null
 mkdir -p "$BUILD/tests"

@@ -15,6 +15,7 @@ GOLDEN=tests/golden/voc_palette_weighted
 # Debian's python3 has python3-numpy; a pyenv python3 first in PATH may not.
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+export PYTHONDONTWRITEBYTECODE=1 # api/examples is imported: leave no __pycache__
 
 passed=0
 failed=0
