@@ -607,13 +607,12 @@
       if (last && prev && isNum(value) && last.step === sp.step) {
         const dv = last.value - prev.value;
         const good = better === 'up' ? dv > 0 : dv < 0;
-        const txt = pct
-          ? `${dv >= 0 ? '+' : '−'}${Math.abs(dv * 100).toFixed(1)} pt`
-          : `${dv >= 0 ? '+' : '−'}${fmtNum(Math.abs(dv))}`;
+        const size = pct ? `${Math.abs(dv * 100).toFixed(1)} pt` : fmtNum(Math.abs(dv));
+        const flat = pct ? size === '0.0 pt' : Math.abs(dv) <= 1e-12 * Math.abs(last.value);
         delta = h('span', {
-          class: 'delta ' + (dv === 0 ? 'flat' : good ? 'good' : 'bad'),
+          class: 'delta ' + (flat ? 'flat' : good ? 'good' : 'bad'),
           title: `change since step ${prev.step}`,
-          text: `${dv > 0 ? '▲' : dv < 0 ? '▼' : '■'} ${txt}`,
+          text: flat ? '■ no change' : `${dv > 0 ? '▲ +' : '▼ −'}${size}`,
         });
       }
       box.append(
@@ -689,8 +688,8 @@
     const n = raw / mag;
     return (n < 1.5 ? 1 : n < 3 ? 2 : n < 7 ? 5 : 10) * mag;
   }
-  function ticks(lo, hi, count, integer) {
-    let st = niceStep(hi - lo || 1, count);
+  function ticks(lo, hi, count, integer, fixed) {
+    let st = fixed || niceStep(hi - lo || 1, count);
     if (integer) st = Math.max(1, Math.round(st));
     const out = [];
     for (let v = Math.ceil(lo / st - 1e-9) * st; v <= hi + st * 1e-9 && out.length < 50; v += st)
@@ -766,7 +765,7 @@
       x0 = steps[0] >= 0 ? Math.max(0, x0 - 1) : x0 - 1;
       x1 = x0 + 2;
     }
-    let y0, y1;
+    let y0, y1, yStep;
     if (log) {
       y0 = Math.min(...vals) * 0.85;
       y1 = Math.max(...vals) * 1.15;
@@ -775,9 +774,9 @@
       y1 = Math.max(...vals);
       if (opt.pct) y1 = Math.min(1, y1 * 1.08 || 1);
       if (y1 <= y0) y1 = y0 + 1;
-      const st = niceStep(y1 - y0, 5);
-      y1 = Math.ceil(y1 / st - 1e-9) * st;
-      y0 = Math.floor(y0 / st + 1e-9) * st;
+      yStep = niceStep(y1 - y0, 4); // the domain ends on ticks
+      y1 = Math.ceil(y1 / yStep - 1e-9) * yStep;
+      y0 = Math.floor(y0 / yStep + 1e-9) * yStep;
       if (opt.pct && y1 > 1) y1 = 1;
     }
     const pw = W - m.l - m.r,
@@ -790,7 +789,7 @@
     const ySafe = (y) => (log && y <= 0 ? Y(y0) : Y(y));
 
     const grid = s('g', { class: 'grid' }, svg);
-    const yt = log ? logTicks(y0, y1) : ticks(y0, y1, H < 240 ? 4 : 5);
+    const yt = log ? logTicks(y0, y1) : ticks(y0, y1, 4, false, yStep);
     for (const v of yt) {
       const y = Y(v);
       s('line', { x1: m.l, x2: W - m.r, y1: y, y2: y }, grid);
@@ -938,7 +937,13 @@
     const dice = pc.dice || [],
       iou = pc.iou || [];
     const n = Math.max(dice.length, iou.length, 0);
-    $('class-sub').textContent = sp ? `at step ${fmtStep(sp.step)} · ${n} classes` : '';
+    // a class with no ground-truth pixels in this step: its scores say nothing
+    const absent = (i) => Array.isArray(pc.support) && pc.support[i] === 0;
+    const nAbsent = [...Array(n).keys()].filter(absent).length;
+    $('class-sub').textContent = sp
+      ? `at step ${fmtStep(sp.step)} · ${n} classes` +
+        (nAbsent ? ` · ${nAbsent} not in the masks` : '')
+      : '';
     if (!n) {
       host.append(h('p', { class: 'nodata-p', text: 'No per-class values for this step.' }));
       return;
@@ -947,7 +952,8 @@
     const label = (i) => (names[i] != null ? String(names[i]) : `class ${i}`);
     let order = [...Array(n).keys()];
     if (state.sort === 'worst') {
-      const key = (i) => (isNum(dice[i]) ? dice[i] : isNum(iou[i]) ? iou[i] : Infinity);
+      const key = (i) =>
+        absent(i) ? Infinity : isNum(dice[i]) ? dice[i] : isNum(iou[i]) ? iou[i] : Infinity;
       order.sort((a, b) => key(a) - key(b) || a - b);
     }
     const W = Math.max(300, host.clientWidth || 600);
@@ -988,7 +994,8 @@
     const rows = s('g', null, svg);
     order.forEach((ci, r) => {
       const y = top + r * rowH;
-      const g = s('g', { class: 'row', 'data-class': ci }, rows);
+      const gone = absent(ci);
+      const g = s('g', { class: gone ? 'row absent' : 'row', 'data-class': ci }, rows);
       s('rect', { x: 0, y, width: W, height: rowH, class: 'row-bg' }, g);
       s(
         'rect',
@@ -1008,7 +1015,15 @@
         [dice[ci], 'dice', 'var(--c-dice)'],
         [iou[ci], 'iou', 'var(--c-iou)'],
       ];
+      if (gone) {
+        s(
+          'text',
+          { x: X(0) + 6, y: y + rowH / 2 + 4, class: 'absent-note', text: 'not in the masks' },
+          g,
+        );
+      }
       bars.forEach(([v, kind, color], k) => {
+        if (gone) return;
         const by = y + (rowH - 2 * barH - 2) / 2 + k * (barH + 2);
         if (isNum(v)) {
           s(
@@ -1031,7 +1046,7 @@
         }
       });
       const dv = isNum(dice[ci]) ? dice[ci] : iou[ci];
-      const worst = isNum(dv) && dv < 0.5 * (isNum(m.mean_dice) ? m.mean_dice : 1);
+      const worst = !gone && isNum(dv) && dv < 0.5 * (isNum(m.mean_dice) ? m.mean_dice : 1);
       s(
         'text',
         {
@@ -1039,7 +1054,13 @@
           y: y + rowH / 2 + 4,
           'text-anchor': 'end',
           class: 'val' + (worst ? ' low' : ''),
-          text: isNum(dice[ci]) ? fmtPct(dice[ci]) : isNum(iou[ci]) ? fmtPct(iou[ci]) : 'n/a',
+          text: gone
+            ? '—'
+            : isNum(dice[ci])
+              ? fmtPct(dice[ci])
+              : isNum(iou[ci])
+                ? fmtPct(iou[ci])
+                : 'n/a',
         },
         g,
       );
@@ -1085,10 +1106,10 @@
                 h('b', { text: pct ? fmtPct(v, 2) : isNum(v) ? v.toLocaleString() : '—' }),
               ),
             ),
-            !isNum(dice[ci]) && !isNum(iou[ci])
+            gone || (!isNum(dice[ci]) && !isNum(iou[ci]))
               ? h('div', {
                   class: 'tt-dim',
-                  text: 'absent from this step (no pixels predicted or labelled)',
+                  text: 'no ground-truth pixels of this class at this step',
                 })
               : null,
           ),
