@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "evaluation.h"
+#include "extensions.h"
 #include "http.h"
 #include "ids.h"
 #include "log.h"
@@ -310,10 +311,16 @@ static int run_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     http_server *server = NULL;
-    /* The runs store (issue 5) registers its result hook and routes here. */
-    http_extensions ext = {0};
+    /* The runs store, its API and the dashboard plug into the server's seams. */
+    http_extensions ext;
+    extensions *x = NULL;
+    if (extensions_open(&cfg, &x, &ext, err, sizeof err) != 0) {
+        log_event("error", "%s", err);
+        return 1;
+    }
     if (http_server_start(&cfg, &ext, &server, err, sizeof err) != 0) {
         log_event("error", "%s", err);
+        extensions_close(x);
         return 1;
     }
     log_event("info", "seglossd %s listening on %s:%u (max body %zu MiB, %u workers)",
@@ -331,6 +338,7 @@ static int run_serve(int argc, char **argv)
     if (idle != 0)
         log_event("warn", "shutdown deadline passed with requests in flight; stopping anyway");
     http_server_stop(server);
+    extensions_close(x);
     log_event("info", "stopped");
     return 0;
 }

@@ -101,7 +101,8 @@ class Daemon:
         args = [DAEMON, "serve", "--port", str(self.port), "--bind", "127.0.0.1",
                 "--max-body-mb", str(MAX_BODY_MB), "--upload-timeout", str(UPLOAD_TIMEOUT_S),
                 "--idle-timeout", str(IDLE_TIMEOUT_S), "--shutdown-timeout", "10",
-                "--threads", "2", "--workers", "2", *extra]
+                "--threads", "2", "--workers", "2",
+                "--data-dir", os.path.join(tmpdir, f"{name}-data"), *extra]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log,
                                      preexec_fn=die_with_parent)
         daemons.append(self)

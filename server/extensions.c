@@ -1,0 +1,147 @@
+/*
+ * extensions.c - the glue between http.c's seams and the runs store, runs API and dashboard.
+ */
+#include "extensions.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assets.h"
+#include "problem.h"
+#include "runs_api.h"
+#include "store.h"
+
+struct extensions {
+    store *store;
+};
+
+/* The result hook: only results that name a run are recorded. */
+static int record_result(void *arg, const evaluation_record *rec, char *detail,
+                         size_t detail_len)
+{
+    extensions *x = arg;
+    const params_request *p = rec->params;
+    if (!p->run)
+        return 200;
+    runs_record_input in = {
+        .id = rec->id,
+        .run = p->run,
+        .split = p->split,
+        .has_step = p->has_step,
+        .step = p->step,
+        .loss = &p->loss,
+        .result = rec->result,
+        .answer = rec->answer,
+        .answer_len = rec->answer_len,
+        .labels = rec->labels,
+        .logits = rec->logits,
+        .images = rec->images,
+        .image_count = rec->image_count,
+    };
+    return runs_record(x->store, &in, detail, detail_len);
+}
+
+static bool runs_owns(void *arg, const char *path)
+{
+    (void)arg;
+    return runs_api_owns_path(path);
+}
+
+static void runs_handle(void *arg, const http_route_request *req, http_route_response *out)
+{
+    extensions *x = arg;
+    runs_api_request in = {
+        .method = req->method,
+        .path = req->path,
+        .query = req->query,
+        .query_arg = req->query_arg,
+        .if_none_match = req->if_none_match,
+        .request_id = req->request_id,
+    };
+    runs_api_response r;
+    memset(&r, 0, sizeof r);
+    runs_api_handle(x->store, &in, &r);
+    out->status = r.status;
+    out->content_type = r.content_type;
+    out->body = r.body; /* taken over: the server frees it */
+    out->body_len = r.body_len;
+    r.body = NULL;
+    snprintf(out->etag, sizeof out->etag, "%s", r.etag);
+    out->cache_control = r.cache_control;
+    out->header_name = r.header_name;
+    snprintf(out->header_value, sizeof out->header_value, "%s", r.header_value);
+    runs_api_response_free(&r);
+}
+
+static bool dashboard_owns(void *arg, const char *path)
+{
+    (void)arg;
+    return asset_find(path) != NULL;
+}
+
+/* The dashboard's files: GET and HEAD only, revalidated on every load (they change with the
+ * binary, and they are small). */
+static void dashboard_handle(void *arg, const http_route_request *req, http_route_response *out)
+{
+    (void)arg;
+    const embedded_asset *a = asset_find(req->path);
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        char detail[160];
+        snprintf(detail, sizeof detail, "%.100s takes GET, HEAD", req->path);
+        out->status = 405;
+        out->content_type = PROBLEM_CONTENT_TYPE;
+        out->body = problem_json(405, detail, req->request_id, &out->body_len);
+        out->header_name = "Allow";
+        snprintf(out->header_value, sizeof out->header_value, "GET, HEAD");
+        return;
+    }
+    out->body = a ? malloc(a->size + 1) : NULL;
+    if (!a || !out->body) {
+        out->status = a ? 503 : 404;
+        out->content_type = PROBLEM_CONTENT_TYPE;
+        out->body = problem_json(out->status, a ? "out of memory" : "no such file",
+                                 req->request_id, &out->body_len);
+        return;
+    }
+    memcpy(out->body, a->data, a->size);
+    out->body_len = a->size;
+    out->status = 200;
+    out->content_type = a->content_type;
+    out->cache_control = "no-cache";
+}
+
+int extensions_open(const server_config *cfg, extensions **out, http_extensions *ext, char *err,
+                    size_t err_len)
+{
+    *out = NULL;
+    memset(ext, 0, sizeof *ext);
+    extensions *x = calloc(1, sizeof *x);
+    if (!x) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    store_options opt = {.location = cfg->data_dir, .retain_evaluations = 0};
+    char detail[256] = "";
+    if (store_open(&opt, &x->store, detail, sizeof detail) != 0) {
+        snprintf(err, err_len, "cannot open the runs store in %s (--data-dir): %s",
+                 cfg->data_dir, detail);
+        free(x);
+        return -1;
+    }
+    ext->on_result = record_result;
+    ext->on_result_arg = x;
+    ext->routes[0] = (http_extension){"/v1/runs", runs_owns, runs_handle, x};
+    ext->routes[1] = (http_extension){"/dashboard", dashboard_owns, dashboard_handle, NULL};
+    ext->route_count = 2;
+    *out = x;
+    return 0;
+}
+
+void extensions_close(extensions *x)
+{
+    if (!x)
+        return;
+    store_close(x->store);
+    free(x);
+}
