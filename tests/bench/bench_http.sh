@@ -105,13 +105,15 @@ servers+=("$floor_pid")
 floor_url=http://127.0.0.1:$floor_port/upload
 wait_up "$floor_url"
 
-# post URL OUT: one request with the 1x21x512x512 parts, answer in OUT; prints "seconds
-# bytes_uploaded"; fails unless the answer is 200.
+# post URL OUT [STATUS PARTS...]: one request (by default the 1x21x512x512 parts, 200), the
+# answer in OUT; prints "seconds bytes_uploaded"; fails unless the answer has that status.
 post() {
-    local out
-    out=$(curl -s --max-time "$CURL_MAX_S" -o "$2" \
-        -w '%{http_code} %{time_total} %{size_upload}' "$1" "${one[@]}")
-    [ "${out%% *}" = 200 ] || die "$1 answered ${out%% *}: $(head -c 300 "$2")"
+    local url=$1 answer=$2 want=${3:-200} out
+    shift 3 || shift $#
+    [ $# -gt 0 ] || set -- "${one[@]}"
+    out=$(curl -s --max-time "$CURL_MAX_S" -o "$answer" \
+        -w '%{http_code} %{time_total} %{size_upload}' "$url" "$@")
+    [ "${out%% *}" = "$want" ] || die "$url answered ${out%% *}: $(head -c 300 "$answer")"
     echo "${out#* }"
 }
 for _ in $(seq "$WARMUP"); do
@@ -121,17 +123,21 @@ done
 : >"$tmp/seg.times"
 : >"$tmp/floor.times"
 : >"$tmp/seg.timing"
+: >"$tmp/intake.times"
 for _ in $(seq "$REQUESTS"); do
     post "$seg_url" "$tmp/seg.json" >>"$tmp/seg.times"
     "$PY" -c 'import json, sys; t = json.load(open(sys.argv[1]))["timing"]
 print(t["decode_ms"], t["compute_ms"], t["total_ms"])' "$tmp/seg.json" >>"$tmp/seg.timing"
     post "$floor_url" "$tmp/floor.json" >>"$tmp/floor.times"
+    # The body intake alone: the logits without a mask are a 400 once the body is in.
+    post "$seg_url" "$tmp/intake.json" 400 -F "logits=@$tmp/logits_1.npy" >>"$tmp/intake.times"
 done
 body_one=$(awk 'NR == 1 { print $2 }' "$tmp/seg.times")
 floor_counted=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["bytes"])' \
     "$tmp/floor.json")
 seg_ms=$(awk '{ print $1 * 1000 }' "$tmp/seg.times" | median)
 floor_ms=$(awk '{ print $1 * 1000 }' "$tmp/floor.times" | median)
+intake_ms=$(awk '{ print $1 * 1000 }' "$tmp/intake.times" | median)
 decode_ms=$(awk '{ print $1 }' "$tmp/seg.timing" | median)
 compute_ms=$(awk '{ print $2 }' "$tmp/seg.timing" | median)
 total_ms=$(awk '{ print $3 }' "$tmp/seg.timing" | median)
@@ -181,7 +187,7 @@ echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 "$PY" - "$REQUESTS" "$RPS_REQUESTS" "$body_one" "$floor_counted" "$seg_ms" "$floor_ms" \
     "$decode_ms" "$compute_ms" "$total_ms" "$body_eight" "$rss_start_kib" "$peak_kib" \
-    "$seg_rps1" "$floor_rps1" "$seg_rps4" "$floor_rps4" <<'EOF'
+    "$seg_rps1" "$floor_rps1" "$seg_rps4" "$floor_rps4" "$intake_ms" <<'EOF'
 import sys
 a = sys.argv[1:]
 n, nr = int(a[0]), int(a[1])
@@ -189,6 +195,7 @@ body1, counted = int(a[2]), int(a[3])
 seg, floor, decode, compute, total = map(float, a[4:9])
 body8, start_kib, peak_kib = int(a[9]), int(a[10]), int(a[11])
 rps = a[12:16]
+intake = float(a[16])
 MiB = 1 << 20
 ratio = seg / floor
 limit = 1.3 * body8 + 64 * MiB
@@ -207,6 +214,8 @@ print(f"| 1x21x512x512 f32 .npy + 512x512 PNG ({body1 / MiB:.1f} MiB body), medi
       f" | <= 1.5x: {met(ratio <= 1.5)} |")
 print(f"| the same, server-side timing (medians): decode / compute / total"
       f" | {decode:.1f} / {compute:.1f} / {total:.1f} ms | | | |")
+print(f"| the body intake alone (the logits without a mask: 400 once the body is in)"
+      f" | {intake:.1f} ms | floor {floor:.1f} ms | {intake / floor:.2f}x | |")
 print(f"| peak RSS (VmHWM), one 8x21x512x512 request ({body8 / MiB:.1f} MiB body)"
       f" | {peak / MiB:.1f} MiB ({start_kib / 1024:.1f} MiB before)"
       f" | 1.3 x body + 64 MiB = {limit / MiB:.1f} MiB | {peak / body8:.2f}x body"
