@@ -214,7 +214,7 @@ async function startMock(seed) {
   });
   return port ? { origin: `http://127.0.0.1:${port}`, child } : null;
 }
-function post(origin, step) {
+function post(origin, step, split) {
   return curl([
     '-F',
     `logits=@${GOLDEN}/logits.npy`,
@@ -222,7 +222,7 @@ function post(origin, step) {
     `mask=@${GOLDEN}/mask_0.png`,
     '-F',
     `mask=@${GOLDEN}/mask_1.png`,
-    `${origin}/v1/evaluate?run=demo&step=${step}`,
+    `${origin}/v1/evaluate?run=demo&step=${step}${split ? `&split=${split}` : ''}`,
   ]);
 }
 
@@ -412,6 +412,28 @@ async function scenario(label, server, kill) {
       after > before,
       `${before} -> ${after} of ${statuses.length}`,
     );
+    // a second split: the selector offers it, a click shows its curves and the hash keeps it
+    const s3 = post(origin, 2, 'train');
+    check(t('POST run=demo&step=2&split=train answers 200'), s3 === '200', s3);
+    const offered = await waitFor(() => page.locator('#splits button[data-split="train"]').count());
+    check(t('the split selector offers train'), offered === 1);
+    if (offered === 1) {
+      await page.locator('#splits button[data-split="train"]').click();
+      const train = await waitFor(
+        async () =>
+          (await page.locator('#splits button.on').textContent()) === 'train' &&
+          (await page.locator('path.series[data-key="loss.total"][data-points="1"]').count()) ===
+            1 &&
+          (await page.evaluate(() => location.hash)).includes('split=train'),
+      );
+      check(t('choosing train draws its curves and keeps it in the hash'), train === true);
+      await page.locator('#splits button[data-split="val"]').click();
+      const back = await waitFor(
+        async () =>
+          (await page.locator('path.series[data-key="loss.total"][data-points="2"]').count()) === 1,
+      );
+      check(t('back to val'), back === true);
+    }
     check(t('no console error'), errors.length === 0, errors.slice(0, 5).join(' | '));
     check(
       t('nothing loaded from outside the daemon'),
