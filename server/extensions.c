@@ -16,6 +16,18 @@ struct extensions {
     store *store;
 };
 
+/* What GET /v1/info lists for them (DESIGN.md section 4). */
+static const char *const runs_routes[] = {
+    "GET /v1/runs",
+    "GET /v1/runs/{run}",
+    "DELETE /v1/runs/{run}",
+    "GET /v1/runs/{run}/history",
+    "GET /v1/evaluations/{id}",
+    "GET /v1/evaluations/{id}/overlay.png",
+    NULL,
+};
+static const char *const dashboard_routes[] = {"GET /", NULL};
+
 /* The result hook: only results that name a run are recorded. */
 static int record_result(void *arg, const evaluation_record *rec, char *detail,
                          size_t detail_len)
@@ -131,8 +143,9 @@ int extensions_open(const server_config *cfg, extensions **out, http_extensions 
     }
     ext->on_result = record_result;
     ext->on_result_arg = x;
-    ext->routes[0] = (http_extension){"/v1/runs", runs_owns, runs_handle, x};
-    ext->routes[1] = (http_extension){"/dashboard", dashboard_owns, dashboard_handle, NULL};
+    ext->routes[0] = (http_extension){"/v1/runs", runs_owns, runs_handle, x, runs_routes};
+    ext->routes[1] =
+        (http_extension){"/dashboard", dashboard_owns, dashboard_handle, NULL, dashboard_routes};
     ext->route_count = 2;
     *out = x;
     return 0;

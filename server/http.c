@@ -399,6 +399,9 @@ static char *build_info(const http_server *s, size_t *len)
         snprintf(line, sizeof line, "%s %s", routes[i].method, routes[i].pattern);
         json_string(&w, line);
     }
+    for (size_t i = 0; i < s->ext.route_count; i++)
+        for (const char *const *line = s->ext.routes[i].describe; line && *line; line++)
+            json_string(&w, *line);
     json_array_end(&w);
     json_object_end(&w);
     return json_writer_finish(&w, len);

@@ -68,6 +68,7 @@ typedef struct http_extension {
     http_owns_fn owns;
     http_handle_fn handle;
     void *arg;
+    const char *const *describe; /* "GET /v1/runs/{run}"... for GET /v1/info; NULL-ended */
 } http_extension;
 
 typedef struct http_extensions {

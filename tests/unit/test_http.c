@@ -146,7 +146,8 @@ static void test_server(void)
     cfg.workers = 1;
     cfg.eval_threads = 1;
     http_extensions ext = {.on_result = result_hook};
-    ext.routes[0] = (http_extension){"/x", ext_owns, ext_handle, NULL};
+    static const char *const described[] = {"GET /x/{thing}", NULL};
+    ext.routes[0] = (http_extension){"/x", ext_owns, ext_handle, NULL, described};
     ext.route_count = 1;
     http_server *s = NULL;
     char err[256] = "";
@@ -168,6 +169,9 @@ static void test_server(void)
     free(r);
     r = exchange((unsigned short)cfg.port, "DELETE /x/y HTTP/1.0\r\n\r\n", NULL, 0, &len);
     CHECK(r && strstr(r, "DELETE /x/y q=-")); /* every method of an owned path */
+    free(r);
+    r = exchange((unsigned short)cfg.port, "GET /v1/info HTTP/1.0\r\n\r\n", NULL, 0, &len);
+    CHECK(r && strstr(r, "\"GET /x/{thing}\"") && strstr(r, "\"POST /v1/evaluate\""));
     free(r);
     r = exchange((unsigned short)cfg.port, "GET /y HTTP/1.0\r\n\r\n", NULL, 0, &len);
     CHECK_EQ_INT(status_of(r), 404);
