@@ -2,10 +2,11 @@
 # Browser test of the dashboard (GET /, server/dashboard/) in headless Chromium, driven by
 # playwright-core: see dashboard.spec.mjs for what it checks.
 #
-#   tests/e2e/test_dashboard.sh            the mock, and the real seglossd when it has the runs API
-#   tests/e2e/test_dashboard.sh --mock     only the node mock of the API (dashboard_mock.mjs)
-#   tests/e2e/test_dashboard.sh --real     only a real seglossd ($BUILD/seglossd); fails without
-#                                          the runs API
+#   tests/e2e/test_dashboard.sh          the real seglossd ($BUILD/seglossd; the mock instead,
+#                                        with a SKIP line, while it lacks the runs API), then a
+#                                        seeded mock
+#   tests/e2e/test_dashboard.sh --mock   only the node mock of the API (dashboard_mock.mjs)
+#   tests/e2e/test_dashboard.sh --real   only the real seglossd; fails without the runs API
 #
 # Needs Debian's chromium, node and npm (scripts/install-deps.sh); installs playwright-core into
 # build/npm on first use. Screenshots go to tests/artifacts/. Everything started here stops by
