@@ -30,7 +30,7 @@ typedef struct option_spec {
 static const option_spec options[] = {
     {"port", OPT_UNSIGNED, FIELD(port), 1, 65535, "TCP port to listen on (default 8080)"},
     {"bind", OPT_STRING, FIELD(bind), 0, 0,
-     "IPv4 or IPv6 address to listen on (default 127.0.0.1; 0.0.0.0 for all interfaces)"},
+     "address to listen on (default 127.0.0.1; 0.0.0.0: all IPv4)"},
     {"threads", OPT_UNSIGNED, FIELD(threads), 0, CONFIG_MAX_THREADS,
      "HTTP I/O threads (default 0 = one per CPU)"},
     {"eval-threads", OPT_UNSIGNED, FIELD(eval_threads), 0, CONFIG_MAX_THREADS,
@@ -68,6 +68,8 @@ static const option_spec options[] = {
     {"shutdown-timeout", OPT_UNSIGNED, FIELD(shutdown_timeout_s), 0, 3600,
      "seconds SIGTERM waits for in-flight requests (default 25)"},
     {"data-dir", OPT_STRING, FIELD(data_dir), 0, 0, "directory for stored runs (default ./data)"},
+    {"store", OPT_STRING, FIELD(store), 0, 0,
+     "runs store: postgres://... to share runs between replicas (default SQLite in data-dir)"},
     {"log-format", OPT_LOG_FORMAT, FIELD(log_format), 0, 0,
      "json (one object per line, default) or text"},
 };

@@ -78,6 +78,7 @@ typedef struct server_config {
     unsigned upload_timeout_s;
     unsigned shutdown_timeout_s;
     char data_dir[1024];
+    char store[1024];        /* "" = SQLite under data_dir; or postgres://... */
     config_log_format log_format;
     segloss_limits limits;   /* dims, pixels, classes, batch */
 } server_config;

@@ -133,11 +133,12 @@ int extensions_open(const server_config *cfg, extensions **out, http_extensions 
         snprintf(err, err_len, "out of memory");
         return -1;
     }
-    store_options opt = {.location = cfg->data_dir, .retain_evaluations = 0};
+    const char *location = cfg->store[0] ? cfg->store : cfg->data_dir;
+    store_options opt = {.location = location, .retain_evaluations = 0};
     char detail[256] = "";
     if (store_open(&opt, &x->store, detail, sizeof detail) != 0) {
-        snprintf(err, err_len, "cannot open the runs store in %s (--data-dir): %s",
-                 cfg->data_dir, detail);
+        snprintf(err, err_len, "cannot open the runs store %s (%s): %s", location,
+                 cfg->store[0] ? "--store" : "--data-dir", detail);
         free(x);
         return -1;
     }
