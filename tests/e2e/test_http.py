@@ -343,6 +343,23 @@ def operations(d):
           rejected and int(rejected[0].split()[-1]) > 0, str(rejected))
 
 
+def extensions_wired(d):
+    """The runs store and the dashboard are plugged in (their own tests go deeper)."""
+    ctype, body = multipart(small_request_parts())
+    status, _, answer = request(d, "POST", "/v1/evaluate?run=e2e-wiring&step=3",
+                                body=body, headers={"Content-Type": ctype})
+    eid = json.loads(answer).get("id") if status == 200 else None
+    status, _, run = request(d, "GET", "/v1/runs/e2e-wiring")
+    check("a result posted with run is stored (GET /v1/runs/{run})",
+          eid and status == 200 and json.loads(run).get("last_step") == 3, f"{status} {run[:200]!r}")
+    status, _, stored = request(d, "GET", f"/v1/evaluations/{eid}")
+    check("the stored answer is the one sent", status == 200 and json.loads(stored)["id"] == eid,
+          str(status))
+    status, headers, page = request(d, "GET", "/")
+    check("GET / serves the dashboard", status == 200 and
+          headers.get("content-type", "").startswith("text/html"), str(status))
+
+
 def eval_mode_errors():
     proc = subprocess.run([DAEMON, "eval", "--logits", os.path.join(FILES, "npy_nan.npy"),
                            "--mask", os.path.join(FILES, "mask_4x4.png")],
@@ -590,6 +607,7 @@ def main():
         bad_requests(d)
         request_ids_and_query(d)
         operations(d)
+        extensions_wired(d)
         eval_mode_errors()
         healthcheck(d)
         chunked_over_limit(d)
