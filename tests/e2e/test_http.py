@@ -351,7 +351,8 @@ def extensions_wired(d):
     eid = json.loads(answer).get("id") if status == 200 else None
     status, _, run = request(d, "GET", "/v1/runs/e2e-wiring")
     check("a result posted with run is stored (GET /v1/runs/{run})",
-          eid and status == 200 and json.loads(run).get("last_step") == 3, f"{status} {run[:200]!r}")
+          eid and status == 200 and json.loads(run).get("last_step") == 3,
+          f"{status} {run[:200]!r}")
     status, _, stored = request(d, "GET", f"/v1/evaluations/{eid}")
     check("the stored answer is the one sent", status == 200 and json.loads(stored)["id"] == eid,
           str(status))
