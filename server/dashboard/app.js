@@ -838,18 +838,23 @@
         lines,
       );
       const few = pts.length <= 40;
+      let lastIdx = -1;
+      pts.forEach((p, i) => {
+        if (isNum(p.value)) lastIdx = i;
+      });
       pts.forEach((p, i) => {
         if (!isNum(p.value)) return;
         const lonely = !isNum(pts[i - 1]?.value) && !isNum(pts[i + 1]?.value);
-        if (few || lonely)
+        const last = i === lastIdx; // the latest value stands out
+        if (few || lonely || last)
           s(
             'circle',
             {
               cx: X(p.step),
               cy: ySafe(p.value),
-              r: lonely ? 3.2 : 2.3,
+              r: last ? 3.6 : lonely ? 3.2 : 2.3,
               fill: d.color,
-              class: 'pt',
+              class: last ? 'pt last' : 'pt',
             },
             lines,
           );
