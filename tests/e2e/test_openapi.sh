@@ -174,6 +174,17 @@ expect "200 GET /readyz" GET /readyz 200 -- "$url/readyz"
 expect "200 GET /metrics" GET /metrics 200 -- "$url/metrics"
 verdict "/metrics has segloss_build_info" grep -q '^segloss_build_info{' "$body"
 
+# With the runs store (GET /v1/info lists its routes), run and step record, and a second result
+# that cannot be added to the first is a 409.
+if grep -q '"GET /v1/runs"' "$info"; then
+    expect "200 evaluate with run and step" POST /v1/evaluate 200 -- \
+        "$ev?run=openapi&step=1" "${logits[@]}" "${masks[@]}"
+    expect "409 the same run and step with other semantics" POST /v1/evaluate 409 -- \
+        "$ev?run=openapi&step=1&semantics=standard" "${logits[@]}" "${masks[@]}"
+else
+    echo "skip 409 of run and step: this daemon has no runs store"
+fi
+
 # ---- the spec against what the daemon says of itself ---------------------------------------
 verdict "spec routes = the routes /v1/info lists" "${KEYS[@]}" routes "$spec" "$info"
 verdict "spec query parameters = the keys the daemon takes" \
