@@ -95,6 +95,9 @@
     if (Math.abs(v) < 10000) return String(v);
     return (v / 1000).toFixed(Math.abs(v) >= 100000 ? 0 : 1).replace(/\.0$/, '') + 'k';
   }
+  function plural(n, word) {
+    return `${isNum(n) ? n.toLocaleString('en-US') : n} ${word}${n === 1 ? '' : 's'}`;
+  }
   function ago(ms) {
     if (!isNum(ms)) return '';
     const sec = Math.round((Date.now() - ms) / 1000);
@@ -491,7 +494,7 @@
             'span',
             { class: 'meta' },
             h('span', { text: `step ${fmtStep(r.last_step ?? 0)}` }),
-            h('span', { text: `${r.evaluations ?? 0} eval${r.evaluations === 1 ? '' : 's'}` }),
+            h('span', { text: plural(r.evaluations ?? 0, 'eval') }),
           ),
           h(
             'span',
@@ -559,7 +562,7 @@
     s(
       'path',
       {
-        d: pathD(pts, X, Y),
+        d: pathD(decimate(pts, X, W), X, Y),
         stroke: color,
         fill: 'none',
         'stroke-width': 1.6,
@@ -571,7 +574,6 @@
   }
 
   function stepMeta(sp) {
-    const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
     if (isNum(sp.evaluations) && isNum(sp.batches))
       return `${plural(sp.evaluations, 'eval')} · ${plural(sp.batches, 'image')} · `;
     if (isNum(sp.batches)) return `${sp.batches} batch${sp.batches === 1 ? '' : 'es'} · `;
@@ -707,6 +709,41 @@
     return out;
   }
   // An SVG path through points, broken where a value is missing (null: a gap).
+  // For drawing only: at most the first, lowest, highest and last point of each pixel column,
+  // so a run of 100k steps draws as fast as one of 500 and looks the same. A column that holds
+  // a missing value keeps all its points, so gaps stay gaps.
+  function decimate(points, X, width) {
+    if (points.length <= 2 * width) return points;
+    const out = [];
+    let bucket = [];
+    let col = null;
+    const flush = () => {
+      if (bucket.some((p) => !isNum(p.value)) || bucket.length <= 4) {
+        out.push(...bucket);
+        return;
+      }
+      let lo = bucket[0],
+        hi = bucket[0];
+      for (const p of bucket) {
+        if (p.value < lo.value) lo = p;
+        if (p.value > hi.value) hi = p;
+      }
+      const keep = [bucket[0], lo, hi, bucket[bucket.length - 1]];
+      keep.sort((a, b) => a.step - b.step);
+      for (const p of keep) if (out[out.length - 1] !== p) out.push(p);
+    };
+    for (const p of points) {
+      const c = Math.floor(X(p.step));
+      if (c !== col) {
+        flush();
+        bucket = [];
+        col = c;
+      }
+      bucket.push(p);
+    }
+    flush();
+    return out;
+  }
   function pathD(points, X, Y) {
     let d = '';
     let pen = false;
@@ -799,6 +836,9 @@
         grid,
       );
     }
+    // one unit along the axis: 2k 4k ... 10k rather than 2000 4000 ... 10k
+    const xLabel = (v) =>
+      x1 >= 10000 && Math.abs(v) >= 1000 ? `${+(v / 1000).toFixed(1)}k` : String(v);
     const xt = ticks(x0, x1, Math.max(2, Math.floor(pw / 80)), true).filter(
       (v) => v >= x0 && v <= x1,
     );
@@ -807,7 +847,7 @@
       s('line', { x1: x, x2: x, y1: H - m.b, y2: H - m.b + 4, class: 'tickmark' }, grid);
       s(
         'text',
-        { x, y: H - m.b + 17, 'text-anchor': 'middle', class: 'tick', text: fmtStep(v) },
+        { x, y: H - m.b + 17, 'text-anchor': 'middle', class: 'tick', text: xLabel(v) },
         grid,
       );
     }
@@ -824,7 +864,7 @@
       s(
         'path',
         {
-          d: pathD(pts, X, ySafe) || 'M0 0',
+          d: pathD(decimate(pts, X, pw), X, ySafe) || 'M0 0',
           class: 'series',
           'data-key': d.key,
           'data-points': pts.filter((p) => isNum(p.value)).length,

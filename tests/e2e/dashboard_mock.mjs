@@ -8,6 +8,7 @@
 // --port 0 (default) picks a free port; the first line printed is "listening PORT".
 // --seed preloads two runs with a few dozen steps (for screenshots).
 // --page N caps history pages at N points (default 1000), to exercise next_page_token.
+// --long N preloads a run "long" with N steps (drawing and paging at scale).
 // POST /v1/evaluate?run=R&step=S[&split=X] adds a synthetic batch (the body is read and ignored).
 // DELETE /v1/runs/R removes a run. GET /v1/evaluations/{id}/overlay.png draws a small PNG.
 import http from 'node:http';
@@ -27,6 +28,7 @@ const PORT = Number(opt('--port', '0'));
 const DASH = path.resolve(opt('--dashboard', path.join(here, '..', '..', 'server', 'dashboard')));
 const SEED = args.includes('--seed');
 const PAGE = Number(opt('--page', '1000'));
+const LONG = Number(opt('--long', '0')); // a run "long" with this many steps
 
 const VOC = [
   'background',
@@ -166,6 +168,9 @@ function addBatch(run, split, step, names, classes, scale = 1) {
   return id;
 }
 
+if (LONG) {
+  for (let st = 1; st <= LONG; st++) addBatch('long', 'val', st, VOC, 21, LONG / 40);
+}
 if (SEED) {
   for (let st = 1; st <= 48; st++) {
     addBatch('deeplabv3-r50', 'val', st * 250, VOC, 21, 250);
@@ -289,6 +294,8 @@ function overlayPng(seed) {
   ]);
 }
 
+const historyMemo = { key: null, all: null }; // the last history query's points (paging)
+
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -368,15 +375,20 @@ function route(req, res, body) {
     const since = Number(q.get('since_step') || 0);
     const max = Math.min(PAGE, Number(q.get('max_results') || 1000));
     const offset = q.has('page_token') ? Number(q.get('page_token')) : 0;
-    const rows = s
-      ? [...s.values()].filter((a) => a.step >= since).sort((a, b) => a.step - b.step)
-      : [];
-    const all = rows.flatMap((a) =>
-      keys.map((key) => {
-        const v = get(a, key);
-        return { key, value: v === undefined ? null : v, step: a.step, timestamp: a.timestamp };
-      }),
-    );
+    const memoKey = [run, q.get('split') || 'val', keys.join(','), since, r.updated].join('|');
+    if (historyMemo.key !== memoKey) {
+      const rows = s
+        ? [...s.values()].filter((a) => a.step >= since).sort((a, b) => a.step - b.step)
+        : [];
+      historyMemo.key = memoKey;
+      historyMemo.all = rows.flatMap((a) =>
+        keys.map((key) => {
+          const v = get(a, key);
+          return { key, value: v === undefined ? null : v, step: a.step, timestamp: a.timestamp };
+        }),
+      );
+    }
+    const all = historyMemo.all;
     const metrics = all.slice(offset, offset + max);
     const next = all.length > offset + max ? String(offset + max) : null;
     return json(req, res, 200, { metrics, next_page_token: next });
