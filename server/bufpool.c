@@ -51,7 +51,7 @@ void bufpool_free(bufpool *pool)
     free(pool);
 }
 
-void *bufpool_get(bufpool *pool, size_t need, bool populate, size_t *cap)
+void *bufpool_get(bufpool *pool, size_t need, size_t *cap)
 {
     size_t size = page_round(need);
     if (size == 0)
@@ -73,8 +73,7 @@ void *bufpool_get(bufpool *pool, size_t need, bool populate, size_t *cap)
         }
         pthread_mutex_unlock(&pool->lock);
     }
-    void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0), -1, 0);
+    void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED)
         return NULL;
     *cap = size;
@@ -124,6 +123,22 @@ void bufpool_put(bufpool *pool, void *mem, size_t cap)
     }
     if (mem)
         munmap(mem, cap);
+}
+
+void bufpool_prefault(void *mem, size_t cap, size_t offset, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (!mem || offset >= cap)
+        return;
+    size_t start = offset / page * page;
+    size_t end = len > cap - offset ? cap : offset + len;
+#ifdef MADV_POPULATE_WRITE
+    if (end > start)
+        (void)madvise((char *)mem + start, end - start, MADV_POPULATE_WRITE);
+#else
+    (void)start;
+    (void)end;
+#endif
 }
 
 size_t bufpool_cached_bytes(bufpool *pool)

@@ -29,10 +29,15 @@ void bufpool_free(bufpool *pool);
 
 /*
  * A mapping of at least `need` bytes (rounded up to pages) into *cap; reuses a cached one when
- * one is large enough. populate: fault the pages in now (the size is known and will be filled).
- * pool may be NULL (plain mmap). Returns NULL on failure.
+ * one is large enough. pool may be NULL (plain mmap). Returns NULL on failure. Fresh pages cost
+ * nothing until written: a mapping sized from a Content-Length the client never sends commits
+ * no memory.
  */
-void *bufpool_get(bufpool *pool, size_t need, bool populate, size_t *cap);
+void *bufpool_get(bufpool *pool, size_t need, size_t *cap);
+
+/* Faults in [offset, offset + len) of a mapping in one call (MADV_POPULATE_WRITE), cheaper than
+ * a fault per page as a copy touches them. Best effort: ignored where the kernel lacks it. */
+void bufpool_prefault(void *mem, size_t cap, size_t offset, size_t len);
 
 /* Grows a mapping to at least `need` bytes (mremap: pages move, nothing is copied). Returns the
  * new address (and *cap) or NULL, in which case the old mapping is still valid. */

@@ -22,6 +22,10 @@
 /* First mapping for a part of unknown size (masks, images, params): one PNG mask of 512x512 is
  * typically 10-60 KiB. */
 #define MULTIPART_INITIAL_CAP (64 * 1024)
+/* Bytes faulted in ahead of the copy in one madvise: large enough to batch the page faults of
+ * a big part (one fault per 4 KiB page costs more than the copy on a virtual machine), small
+ * against the body limit. */
+#define MULTIPART_PREFAULT_WINDOW ((size_t)8 << 20)
 
 typedef enum parse_state {
     STATE_PREAMBLE,   /* before the first delimiter: discarded */
@@ -192,8 +196,7 @@ void multipart_free(multipart_parser *p)
 }
 
 /* Makes room for `need` bytes in the part. exact: the size is known (the logits of a body with
- * Content-Length), so the pages are populated in one go instead of faulting in one by one as the
- * copy touches them. Growth uses mremap: pages move, bytes are not copied again. */
+ * Content-Length). Growth uses mremap: pages move, bytes are not copied again. */
 static int part_reserve(multipart_parser *p, multipart_part *part, size_t need, bool exact)
 {
     if (need <= part->cap)
@@ -202,7 +205,7 @@ static int part_reserve(multipart_parser *p, multipart_part *part, size_t need, 
     size_t cap = part->cap;
     if (!part->data) {
         size_t first = exact || need > MULTIPART_INITIAL_CAP ? need : MULTIPART_INITIAL_CAP;
-        mem = bufpool_get(p->limits.pool, first, exact, &cap);
+        mem = bufpool_get(p->limits.pool, first, &cap);
     } else {
         size_t want = cap;
         while (want < need)
@@ -228,6 +231,13 @@ static int part_append(multipart_parser *p, const void *data, size_t n)
     int rc = part_reserve(p, part, part->len + n, false);
     if (rc)
         return rc;
+    /* Fault pages in a window ahead of the copy, never beyond what has arrived plus the
+     * window: a lying Content-Length must not commit memory. */
+    if (part->len + n > part->prefaulted) {
+        size_t want = part->len + n + MULTIPART_PREFAULT_WINDOW;
+        bufpool_prefault(part->data, part->cap, part->prefaulted, want - part->prefaulted);
+        part->prefaulted = want < part->cap ? want : part->cap;
+    }
     memcpy(part->data + part->len, data, n);
     part->len += n;
     return 0;

@@ -5,7 +5,8 @@
  * buffer of its own (page-aligned, so at least 64-byte aligned for the kernels), and keeps only
  * a few bytes of state between chunks. Why not MHD's post processor: it hands file parts out in
  * small pieces and would force a second copy into a growing buffer; here the logits part is sized
- * once from the Content-Length (what is left of the body bounds it) and written exactly once.
+ * once from the Content-Length (what is left of the body bounds it; untouched pages cost no
+ * memory, so a Content-Length that lies commits nothing) and written exactly once.
  * Parts of unknown size grow with mremap, which moves pages instead of copying them. Buffers
  * come from a bufpool, so a stream of same-sized requests reuses warm pages.
  *
@@ -46,6 +47,7 @@ typedef struct multipart_part {
     unsigned char *data; /* page-aligned; NULL when the part is empty */
     size_t len;
     size_t cap;          /* bytes mapped */
+    size_t prefaulted;   /* bytes of the mapping faulted in ahead of the copy */
 } multipart_part;
 
 typedef struct multipart_limits {

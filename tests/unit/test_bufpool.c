@@ -11,7 +11,8 @@ static void test_reuse(void)
 {
     bufpool *pool = bufpool_new((size_t)8 << 20);
     size_t cap = 0;
-    unsigned char *a = bufpool_get(pool, 100000, true, &cap);
+    unsigned char *a = bufpool_get(pool, 100000, &cap);
+    bufpool_prefault(a, cap, 0, cap);
     CHECK(a != NULL && cap >= 100000 && (uintptr_t)a % 4096 == 0);
     if (!a)
         return;
@@ -19,7 +20,7 @@ static void test_reuse(void)
     bufpool_put(pool, a, cap);
     CHECK_EQ_INT(bufpool_cached_bytes(pool), cap);
     size_t cap2 = 0;
-    unsigned char *b = bufpool_get(pool, 50000, false, &cap2);
+    unsigned char *b = bufpool_get(pool, 50000, &cap2);
     CHECK(b == a && cap2 == cap); /* the warm mapping comes back */
     CHECK_EQ_INT(bufpool_cached_bytes(pool), 0);
     bufpool_put(pool, b, cap2);
@@ -29,7 +30,7 @@ static void test_reuse(void)
 static void test_grow_keeps_contents(void)
 {
     size_t cap = 0;
-    unsigned char *a = bufpool_get(NULL, 4096, false, &cap);
+    unsigned char *a = bufpool_get(NULL, 4096, &cap);
     CHECK(a != NULL);
     if (!a)
         return;
@@ -51,9 +52,9 @@ static void test_bound(void)
 {
     bufpool *pool = bufpool_new((size_t)1 << 20);
     size_t c1 = 0, c2 = 0, c3 = 0;
-    void *big = bufpool_get(pool, (size_t)2 << 20, false, &c1);
-    void *a = bufpool_get(pool, (size_t)600 << 10, false, &c2);
-    void *b = bufpool_get(pool, (size_t)600 << 10, false, &c3);
+    void *big = bufpool_get(pool, (size_t)2 << 20, &c1);
+    void *a = bufpool_get(pool, (size_t)600 << 10, &c2);
+    void *b = bufpool_get(pool, (size_t)600 << 10, &c3);
     bufpool_put(pool, big, c1); /* over the bound: unmapped */
     CHECK_EQ_INT(bufpool_cached_bytes(pool), 0);
     bufpool_put(pool, a, c2);
@@ -63,7 +64,7 @@ static void test_bound(void)
     bufpool_free(pool);
 
     bufpool *none = bufpool_new(0);
-    void *x = bufpool_get(none, 10, false, &c1);
+    void *x = bufpool_get(none, 10, &c1);
     bufpool_put(none, x, c1);
     CHECK_EQ_INT(bufpool_cached_bytes(none), 0);
     bufpool_free(none);
