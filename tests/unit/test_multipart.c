@@ -288,6 +288,24 @@ static void test_content_type(void)
     CHECK_EQ_INT(multipart_boundary(long_ct, out, sizeof out, detail, sizeof detail), 400);
 }
 
+/* A Content-Length that lies: the logits mapping is sized from it, but only what arrived (plus
+ * the prefault window) is ever touched, so the lie commits no memory. */
+static void test_lying_length(void)
+{
+    char detail[256];
+    multipart_limits lim = {(size_t)2 << 30, 16, 1024, NULL};
+    multipart_parser *p = NULL;
+    CHECK_EQ_INT(multipart_new(CT, (size_t)1 << 30, &lim, &p, detail, sizeof detail), 0);
+    const char head[] = "--XyZ-123\r\nContent-Disposition: form-data; name=\"logits\"\r\n\r\n";
+    CHECK_EQ_INT(multipart_feed(p, head, sizeof head - 1, detail, sizeof detail), 0);
+    CHECK_EQ_INT(multipart_feed(p, "abcdef", 6, detail, sizeof detail), 0);
+    const multipart_part *l = multipart_first(p, MULTIPART_LOGITS);
+    CHECK(l && l->cap >= ((size_t)1 << 30) - 100); /* sized once, from the length */
+    CHECK(l && l->prefaulted <= 6 + ((size_t)8 << 20));
+    CHECK(l && l->len == 6);
+    multipart_free(p);
+}
+
 /* A fixed-seed xorshift, so a failure reproduces. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
@@ -355,5 +373,6 @@ int main(void)
     RUN(test_size_limits);
     RUN(test_content_type);
     RUN(test_random_mutations);
+    RUN(test_lying_length);
     return TESTS_DONE();
 }
