@@ -16,12 +16,12 @@ DATA_DIR ?= $(CURDIR)/data
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
         -Wcast-qual -Wpointer-arith -Wvla -Wdouble-promotion
-CPPFLAGS_ALL := -Iinclude -Ilib -Iserver -I$(BUILD)/gen -D_GNU_SOURCE
+CPPFLAGS_ALL := -Iinclude -Ilib -Iserver -I$(BUILD)/gen -I/usr/include/postgresql -D_GNU_SOURCE
 CFLAGS_ALL := -std=c11 $(OPT) -g -pthread -fno-strict-aliasing $(WARN) $(SAN) $(EXTRA_CFLAGS)
 ifneq ($(SEGLOSS_FORCE_SCALAR),)
 CPPFLAGS_ALL += -DSEGLOSS_FORCE_SCALAR
 endif
-LDLIBS_ALL := -lmicrohttpd -lcjson -lpng -lturbojpeg -lsqlite3 -lm -pthread $(SAN)
+LDLIBS_ALL := -lmicrohttpd -lcjson -lpng -lturbojpeg -lsqlite3 -lpq -lm -pthread $(SAN)
 
 LIB_SRC  := $(sort $(wildcard lib/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

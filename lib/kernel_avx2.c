@@ -16,6 +16,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
 
@@ -23,9 +24,17 @@
 
 int segloss__cpu_has_avx2(void)
 {
+    /* F16C from CPUID leaf 1 (ECX bit 29) and the OS saving YMM state (OSXSAVE + XCR0),
+     * since clang's __builtin_cpu_supports knows no "f16c" */
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 29)) || !(ecx & (1u << 27)))
+        return 0;
+    unsigned xcr0_lo, xcr0_hi;
+    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & 6u) != 6u)
+        return 0;
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
 /* exp(x) for x <= 0 (Cephes expf polynomial, about 1 ulp); exactly 1 at 0. Below -87.3 the

@@ -10,9 +10,13 @@
  * the shape says, neither shorter (truncated upload) nor longer (a lying header or two arrays
  * glued together).
  *
- * Byte order and layout are decided, not converted: big-endian descrs and fortran_order True
- * are refused with SEGLOSS_EUNSUPPORTED and a detail saying how to save the array instead.
+ * Byte order and layout are converted, in one copy into aligned memory: big-endian data
+ * ('>f4', as numpy writes on a big-endian machine or for arr.astype('>f4')) is byte-swapped, and
+ * fortran_order True (what numpy.save writes for a transposed or Fortran-contiguous array, e.g.
+ * x.T) is reordered into C order. Little-endian C-ordered data, the common case, is used in
+ * place.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -207,8 +211,21 @@ static const npy_dtype_entry npy_dtypes[] = {
 };
 
 static int lookup_dtype(const char *descr, segloss_tensor_role role, segloss_dtype *out,
-                        char *detail, size_t detail_len)
+                        int *swap, char *detail, size_t detail_len)
 {
+    char little[8];
+    *swap = 0;
+    /* '>f4' is '<f4' byte-swapped; '|' types have no byte order */
+    if (descr[0] == '>' && strlen(descr) < sizeof little) {
+        little[0] = '<';
+        memcpy(little + 1, descr + 1, strlen(descr)); /* with the NUL */
+        for (size_t i = 0; i < sizeof npy_dtypes / sizeof npy_dtypes[0]; i++)
+            if (strcmp(little, npy_dtypes[i].descr) == 0 && npy_dtypes[i].role == role) {
+                *out = npy_dtypes[i].dtype;
+                *swap = 1;
+                return 0;
+            }
+    }
     const char *accepted = role == SEGLOSS_ROLE_LOGITS
                                ? "logits must be float32, float16 or float64 "
                                  "('<f4', '<f2', '<f8')"
@@ -222,13 +239,59 @@ static int lookup_dtype(const char *descr, segloss_tensor_role role, segloss_dty
         *out = npy_dtypes[i].dtype;
         return 0;
     }
-    if (descr[0] == '>' && descr[1] != '\0')
-        return segloss_fail(detail, detail_len, SEGLOSS_EUNSUPPORTED,
-                            ".npy descr '%s' is big-endian; save little-endian data "
-                            "(arr.astype('<%s'))",
-                            descr, descr + 1);
     return segloss_fail(detail, detail_len, SEGLOSS_EUNSUPPORTED,
                         ".npy descr '%s' is not supported: %s", descr, accepted);
+}
+
+/*
+ * Copies the array into aligned memory in C order and host (little-endian) byte order:
+ * element (i0, i1, i2, i3) of a Fortran-ordered array is at i0 + s0 * (i1 + s1 * (i2 + s2 * i3)).
+ * The shape was checked against the limits, so the element count fits.
+ */
+static int reorder_copy(const uint8_t *src, size_t elem, const size_t *shape, int rank,
+                        int swap, int fortran, const void **view, void **owned, char *detail,
+                        size_t detail_len)
+{
+    size_t dims[4] = {1, 1, 1, 1}, count = 1;
+    for (int i = 0; i < rank; i++) {
+        dims[4 - rank + i] = shape[i];
+        count *= shape[i];
+    }
+    void *copy = NULL;
+    if (posix_memalign(&copy, SEGLOSS__COPY_ALIGN, count * elem > 0 ? count * elem : 1) != 0)
+        return segloss_fail(detail, detail_len, SEGLOSS_ENOMEM,
+                            "out of memory reordering %zu .npy elements", count);
+    /* strides, in elements, of the source for each C-order index */
+    size_t stride[4];
+    if (fortran) {
+        /* only the real dimensions count: the padded leading ones have extent 1 */
+        size_t s = 1;
+        for (int i = 4 - rank; i < 4; i++) {
+            stride[i] = s;
+            s *= dims[i];
+        }
+        for (int i = 0; i < 4 - rank; i++)
+            stride[i] = 0;
+    } else {
+        stride[3] = 1;
+        for (int i = 2; i >= 0; i--)
+            stride[i] = stride[i + 1] * dims[i + 1];
+    }
+    uint8_t *dst = copy;
+    for (size_t a = 0; a < dims[0]; a++)
+        for (size_t b = 0; b < dims[1]; b++)
+            for (size_t c = 0; c < dims[2]; c++)
+                for (size_t d = 0; d < dims[3]; d++) {
+                    const uint8_t *from =
+                        src + (a * stride[0] + b * stride[1] + c * stride[2] + d * stride[3]) *
+                                  elem;
+                    for (size_t k = 0; k < elem; k++)
+                        dst[k] = from[swap ? elem - 1 - k : k];
+                    dst += elem;
+                }
+    *view = copy;
+    *owned = copy;
+    return 0;
 }
 
 int segloss_npy_decode(const void *buf, size_t len, segloss_tensor_role role,
@@ -279,13 +342,10 @@ int segloss_npy_decode(const void *buf, size_t len, segloss_tensor_role role,
     rc = parse_header((const char *)bytes + prefix, header_len, &h, detail, detail_len);
     if (rc != 0)
         return rc;
-    rc = lookup_dtype(h.descr, role, &dtype, detail, detail_len);
+    int swap = 0;
+    rc = lookup_dtype(h.descr, role, &dtype, &swap, detail, detail_len);
     if (rc != 0)
         return rc;
-    if (h.fortran_order)
-        return segloss_fail(detail, detail_len, SEGLOSS_EUNSUPPORTED,
-                            ".npy array is fortran_order True; save a C-ordered array "
-                            "(np.save(f, np.ascontiguousarray(arr)))");
     rc = segloss__check_shape(".npy array", role, h.shape, h.rank, limits, &elements, detail,
                               detail_len);
     if (rc != 0)
@@ -306,8 +366,12 @@ int segloss_npy_decode(const void *buf, size_t len, segloss_tensor_role role,
                             segloss_dtype_name(dtype), need,
                             have < need ? " (truncated upload?)" : "");
 
-    rc = segloss__view_or_copy(bytes + prefix + header_len, need, elem, &out->data, owned,
-                               detail, detail_len);
+    if (swap || h.fortran_order)
+        rc = reorder_copy(bytes + prefix + header_len, elem, h.shape, h.rank, swap,
+                          h.fortran_order, &out->data, owned, detail, detail_len);
+    else
+        rc = segloss__view_or_copy(bytes + prefix + header_len, need, elem, &out->data, owned,
+                                   detail, detail_len);
     if (rc != 0)
         return rc;
     out->dtype = dtype;

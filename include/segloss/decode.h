@@ -12,9 +12,8 @@
  * copies the data into aligned memory, sets *owned to that allocation and points the view at it;
  * the caller frees *owned with free() after the last use of the view. *owned is NULL otherwise.
  *
- * Decisions: big-endian .npy data ('>f4') and fortran_order True are refused with
- * SEGLOSS_EUNSUPPORTED and a detail saying how to save the array instead; neither is what
- * numpy.save writes for a C-contiguous array on the machines that train.
+ * Decisions: big-endian .npy data ('>f4') is byte-swapped and fortran_order True (numpy.save of
+ * a transposed array) is reordered into C order, both in one copy handed back through *owned.
  */
 #ifndef SEGLOSS_DECODE_H
 #define SEGLOSS_DECODE_H
@@ -83,7 +82,8 @@ int segloss_png_mask_probe(const void *buf, size_t len, const segloss_limits *li
                            segloss_png_info *info, char *detail, size_t detail_len);
 
 /*
- * Decodes a mask PNG into the caller's buffer of width*height elements of out_dtype
+ * Decodes a mask PNG into the caller's buffer (out_len is in bytes) of width*height elements of
+ * out_dtype
  * (SEGLOSS_U8 needs bit depth <= 8; SEGLOSS_U16 takes any depth). Palette indices are class
  * indices, never expanded to colours; 1/2/4-bit images are unpacked; interlacing is handled.
  * CRC errors and truncation are errors; nothing partial is returned as success.

@@ -300,15 +300,53 @@ static void test_misaligned_data_is_copied(void)
     free(f.mem);
 }
 
-static void test_big_endian_and_fortran_refused(void)
+/* Big-endian data is byte-swapped and Fortran-ordered data reordered, in one owned copy. */
+static void test_big_endian_and_fortran_converted(void)
 {
-    expect_fail("{'descr': '>f4', 'fortran_order': False, 'shape': (1, 2, 3, 4), }", floats, 96,
-                SEGLOSS_ROLE_LOGITS, SEGLOSS_EUNSUPPORTED,
-                ".npy descr '>f4' is big-endian; save little-endian data (arr.astype('<f4'))");
-    expect_fail("{'descr': '>i8', 'fortran_order': False, 'shape': (2, 3), }", floats, 48,
-                SEGLOSS_ROLE_LABELS, SEGLOSS_EUNSUPPORTED, "big-endian");
-    expect_fail("{'descr': '<f4', 'fortran_order': True, 'shape': (1, 2, 3, 4), }", floats, 96,
-                SEGLOSS_ROLE_LOGITS, SEGLOSS_EUNSUPPORTED, "fortran_order True");
+    /* (1, 2, 3, 4) float32, big-endian: the bytes of floats[] reversed per element */
+    uint8_t be[96];
+    for (size_t i = 0; i < 24; i++)
+        for (size_t k = 0; k < 4; k++)
+            be[4 * i + k] = ((const uint8_t *)&floats[i])[3 - k];
+    npy_file f = make_npy(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (1, 2, 3, 4), }",
+                          be, sizeof be);
+    segloss_tensor t;
+    void *owned = NULL;
+    CHECK_EQ_INT(decode(&f, SEGLOSS_ROLE_LOGITS, &t, &owned), 0);
+    CHECK(owned != NULL && t.data == owned && t.dtype == SEGLOSS_F32);
+    CHECK(owned && memcmp(t.data, floats, 96) == 0);
+    free(owned);
+    free(f.mem);
+
+    /* int64 labels, big-endian */
+    int64_t want[6] = {0, 1, 2, 255, -1, 70000};
+    uint8_t be8[48];
+    for (size_t i = 0; i < 6; i++)
+        for (size_t k = 0; k < 8; k++)
+            be8[8 * i + k] = (uint8_t)((uint64_t)want[i] >> (8 * (7 - k)));
+    f = make_npy(1, "{'descr': '>i8', 'fortran_order': False, 'shape': (2, 3), }", be8, 48);
+    CHECK_EQ_INT(decode(&f, SEGLOSS_ROLE_LABELS, &t, &owned), 0);
+    CHECK(owned && memcmp(t.data, want, 48) == 0);
+    free(owned);
+    free(f.mem);
+
+    /* Fortran order: element (i0, i1, i2, i3) of shape (1, 2, 3, 4) is stored at
+     * i0 + 1 * (i1 + 2 * (i2 + 3 * i3)) */
+    float fortran[24], c_order[24];
+    for (size_t i1 = 0; i1 < 2; i1++)
+        for (size_t i2 = 0; i2 < 3; i2++)
+            for (size_t i3 = 0; i3 < 4; i3++) {
+                float v = (float)(100 * i1 + 10 * i2 + i3);
+                c_order[(i1 * 3 + i2) * 4 + i3] = v;
+                fortran[i1 + 2 * (i2 + 3 * i3)] = v;
+            }
+    f = make_npy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (1, 2, 3, 4), }",
+                 fortran, sizeof fortran);
+    CHECK_EQ_INT(decode(&f, SEGLOSS_ROLE_LOGITS, &t, &owned), 0);
+    CHECK(owned && memcmp(t.data, c_order, sizeof c_order) == 0);
+    CHECK(t.rank == 4 && t.shape[1] == 2 && t.shape[2] == 3 && t.shape[3] == 4);
+    free(owned);
+    free(f.mem);
 }
 
 static void test_header_limits(void)
@@ -456,7 +494,7 @@ int main(void)
     RUN(test_shapes_per_role);
     RUN(test_exact_data_length);
     RUN(test_misaligned_data_is_copied);
-    RUN(test_big_endian_and_fortran_refused);
+    RUN(test_big_endian_and_fortran_converted);
     RUN(test_header_limits);
     RUN(test_lying_headers);
     RUN(test_detect_format);
