@@ -7,6 +7,7 @@
 #   make check-tsan the tests again under ThreadSanitizer
 #   make bench      benchmarks (not part of check)
 #   make fuzz       each libFuzzer harness for FUZZ_SECONDS (clang)
+#   make container-check  build the container image with buildah/podman (no registry) and test it
 
 CC       ?= cc
 BUILD    ?= build
@@ -35,7 +36,7 @@ REPLAY_BIN := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/replay_%)
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run check test check-asan check-tsan bench fuzz clean help format
+.PHONY: all deps run check test check-asan check-tsan bench fuzz container-check clean help format
 all: $(BUILD)/libsegloss.a $(BUILD)/seglossd
 
 help:
@@ -109,6 +110,9 @@ fuzz:
 
 format:
 	clang-format -i include/segloss/*.h lib/*.[ch] server/*.[ch] tests/*/*.c
+
+container-check:
+	@docker/build_and_check.sh
 
 clean:
 	rm -rf build build-asan build-fuzz
