@@ -32,6 +32,8 @@ int store_http_status(int status)
         return 409;
     case STORE_INVALID:
         return 400;
+    case STORE_UNAVAILABLE:
+        return 503;
     default:
         return 500;
     }
@@ -45,10 +47,8 @@ int store_open(const store_options *opt, store **out, char *err, size_t err_len)
         return STORE_FAILED;
     }
     if (strncmp(opt->location, "postgres://", 11) == 0 ||
-        strncmp(opt->location, "postgresql://", 13) == 0) {
-        snprintf(err, err_len, "this build has no PostgreSQL store; use --data-dir");
-        return STORE_FAILED;
-    }
+        strncmp(opt->location, "postgresql://", 13) == 0)
+        return store_postgres_open(opt, out, err, err_len);
     return store_sqlite_open(opt, out, err, err_len);
 }
 

@@ -19,8 +19,9 @@
  * time as any other, except store_close.
  *
  * Errors: functions return 0, STORE_NOT_FOUND, STORE_CONFLICT (the aggregate was made with other
- * classes, semantics or loss parameters), STORE_INVALID (a bad argument, e.g. a page token) or
- * STORE_FAILED (I/O, disk full, corruption); a detail goes into the caller's buffer.
+ * classes, semantics or loss parameters), STORE_INVALID (a bad argument, e.g. a page token),
+ * STORE_FAILED (I/O, disk full, corruption) or STORE_UNAVAILABLE (a database server cannot be
+ * reached for now; retry later); a detail goes into the caller's buffer.
  */
 #ifndef SERVER_STORE_H
 #define SERVER_STORE_H
@@ -36,10 +37,11 @@ typedef enum store_status {
     STORE_NOT_FOUND = -1,
     STORE_CONFLICT = -2,
     STORE_INVALID = -3,
-    STORE_FAILED = -4
+    STORE_FAILED = -4,
+    STORE_UNAVAILABLE = -5
 } store_status;
 
-/* The HTTP status of a store_status: 200, 404, 409, 400, 500. */
+/* The HTTP status of a store_status: 200, 404, 409, 400, 500, 503. */
 int store_http_status(int status);
 
 /* When no split is given, results are recorded under this one. */
@@ -194,7 +196,8 @@ struct store {
 };
 
 typedef struct store_options {
-    const char *location;      /* a data directory (SQLite) or, later, postgres://... */
+    const char *location;      /* a data directory (SQLite) or a postgres:// or postgresql://
+                                * URL (libpq's syntax; PostgreSQL) */
     size_t retain_evaluations; /* 0 = keep every evaluation */
 } store_options;
 
@@ -202,8 +205,10 @@ typedef struct store_options {
 
 /*
  * Opens (creating and migrating as needed) the store at opt->location: a directory (created
- * when missing, its parent is not) gets <dir>/segloss.db. Returns 0 and *out, or STORE_FAILED
- * with a detail (e.g. the directory is not writable, the schema is newer than this binary).
+ * when missing, its parent is not) gets <dir>/segloss.db; a postgres:// URL gets the tables of
+ * store_postgres.c in the URL's database (and the first schema of its search_path). Returns 0
+ * and *out, or STORE_FAILED with a detail (e.g. the directory is not writable, the server cannot
+ * be reached, the schema is newer than this binary).
  */
 int store_open(const store_options *opt, store **out, char *err, size_t err_len);
 /* Closes the store and frees it. Accepts NULL. No call may be in progress. */
@@ -289,5 +294,7 @@ int store_history_key_index(const char *key);
 
 /* Creation of the SQLite backend (store_sqlite.c); store_open calls it. */
 int store_sqlite_open(const store_options *opt, store **out, char *err, size_t err_len);
+/* Creation of the PostgreSQL backend (store_postgres.c); store_open calls it for URLs. */
+int store_postgres_open(const store_options *opt, store **out, char *err, size_t err_len);
 
 #endif
