@@ -79,7 +79,7 @@ def main():
     write("npy_bad_magic.npy", b"\x93NUMPX" + npy("<f4", (n, c, h, w), payload)[6:])
     write("npy_header_garbage.npy",
           npy("<f4", (), payload, header_text="this is not a Python dict"))
-    write("npy_big_endian.npy", npy(">f4", (n, c, h, w), floats(logits, ">f")))
+    write("npy_complex_logits.npy", npy("<c8", (n, c, h, w), floats(logits * 2)))
     write("npy_int_logits.npy", npy("<i4", (n, c, h, w), struct.pack("<48i", *range(48))))
     write("npy_huge_shape.npy", npy("<f4", (100000, 100000, 100000, 100000), payload))
     nan = list(logits)
