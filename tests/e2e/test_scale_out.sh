@@ -24,8 +24,9 @@ set -u
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BUILD=${BUILD:-build}
-DAEMON=$ROOT/$BUILD/seglossd
-UNIT=$ROOT/$BUILD/tests/test_store_postgres
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+DAEMON=$BUILD/seglossd
+UNIT=$BUILD/tests/test_store_postgres
 BATCHES=200
 CLIENTS=8
 KILL_AFTER=60        # answers before the replica is killed
@@ -121,7 +122,6 @@ start_replica() { # index
         --data-dir "$work/data$1" --threads 4 --workers 2 --log-format text \
         >"$work/replica$1.log" 2>&1 &
     pids[$1]=$!
-    disown "$!" # its SIGKILL is part of the test: no "Killed" job report
     ports[$1]=$port
 }
 wait_live() { # url
@@ -198,6 +198,7 @@ fi
 
 # The clients, the kill and the checks: one Python process (threads, no process per request).
 # Batches are random logits (1, 5, 24, 24) float32 and labels (1, 24, 24) uint8 with ~10% 255s.
+disown "${pids[1]}" # its SIGKILL is part of the test: no "Killed" job report
 "$PY" - "$LB" "${pids[1]}" "$BATCHES" "$CLIENTS" "$KILL_AFTER" >"$work/check.out" 2>&1 <<'EOF'
 import http.client, itertools, json, os, random, signal, struct, sys, threading, time, uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -391,4 +392,17 @@ if pg_cluster_server_stop; then
 else
     bad "could not stop PostgreSQL"
 fi
+
+# SIGTERM: the surviving replica drains and exits 0 (under ASan: no leaks either)
+kill -TERM "${pids[0]}" 2>/dev/null
+status=timeout
+for _ in $(seq 300); do
+    if ! kill -0 "${pids[0]}" 2>/dev/null; then
+        wait "${pids[0]}"; status=$?
+        break
+    fi
+    sleep 0.1
+done
+[ "$status" = 0 ] && ok "the surviving replica exits 0 on SIGTERM" ||
+    bad "the surviving replica on SIGTERM: exit $status: $(tail -n 5 "$work/replica0.log")"
 exit 0

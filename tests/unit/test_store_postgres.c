@@ -14,6 +14,7 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #if defined(__has_include)
 #if __has_include(<libpq-fe.h>)
@@ -542,14 +543,14 @@ typedef struct writer_arg {
     segloss_stats *sum; /* the stats of this thread's recorded evaluations */
     const char *run;
     char (*ids)[IDS_LEN + 1]; /* ids answered 0, RECORDS_PER_THREAD of them at most */
-    volatile int *stop;       /* when set: record until it is set, tolerate 503s */
+    atomic_int *stop;         /* when set: record until it is set, tolerate 503s */
 } writer_arg;
 
 static void *writer_thread(void *p)
 {
     writer_arg *a = p;
     char err[512];
-    for (int i = 0; a->stop ? !*a->stop && i < 10000 : i < RECORDS_PER_THREAD; i++) {
+    for (int i = 0; a->stop ? !atomic_load(a->stop) && i < 10000 : i < RECORDS_PER_THREAD; i++) {
         fixture_eval f;
         if (fixture_eval_make(ctx, &f, (uint64_t)(a->index * 100000 + i), 1, 3, 8, 8, a->run, NULL,
                               1) != 0) {
@@ -693,7 +694,7 @@ static void test_connections_killed(void)
     CHECK(store_get_run(s, "k", &sum, err, sizeof err) == 0 && sum.info.evaluations == 2);
     store_run_summary_free(&sum);
 
-    volatile int stop = 0;
+    atomic_int stop = 0;
     enum { WRITERS = 4 };
     pthread_t t[WRITERS];
     writer_arg args[WRITERS];
@@ -710,7 +711,7 @@ static void test_connections_killed(void)
         killed += n > 0 ? n : 0;
     }
     usleep(400000);
-    stop = 1;
+    atomic_store(&stop, 1);
     int recorded = 0, unavailable = 0;
     for (int i = 0; i < WRITERS; i++) {
         pthread_join(t[i], NULL);
