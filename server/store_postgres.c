@@ -72,6 +72,13 @@
 #define PG_POOL_SIZE 8
 /* Seconds libpq waits for a connection (a URL's connect_timeout wins). */
 #define PG_CONNECT_TIMEOUT "5"
+/* A server that vanished without closing the connection (a host gone, a network cut) is noticed
+ * within about 30 s instead of the kernel's ~15 minutes of retransmissions: TCP keepalives after
+ * 10 s idle, every 5 s, 4 tries, and unacknowledged data given up after 30 s. The URL wins. */
+#define PG_KEEPALIVES_IDLE "10"
+#define PG_KEEPALIVES_INTERVAL "5"
+#define PG_KEEPALIVES_COUNT "4"
+#define PG_TCP_USER_TIMEOUT_MS "30000"
 /* After a failed connect, calls fail at once for this long instead of each waiting to connect. */
 #define PG_RECONNECT_MS 250
 /* Runs of a transaction that hit a serialization failure or deadlock before giving up. */
@@ -200,8 +207,13 @@ static void ignore_notice(void *arg, const char *message)
 static PGconn *pg_connect(pg_store *s, char *err, size_t err_len)
 {
     /* defaults first: with expand_dbname, what the URL says overrides them */
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *const values[] = {PG_CONNECT_TIMEOUT, "seglossd", s->conninfo, NULL};
+    const char *const keys[] = {
+        "connect_timeout",  "application_name", "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
+    const char *const values[] = {PG_CONNECT_TIMEOUT,  "seglossd",
+                                  PG_KEEPALIVES_IDLE,  PG_KEEPALIVES_INTERVAL,
+                                  PG_KEEPALIVES_COUNT, PG_TCP_USER_TIMEOUT_MS,
+                                  s->conninfo,         NULL};
     PGconn *c = PQconnectdbParams(keys, values, 1);
     if (c && PQstatus(c) == CONNECTION_OK) {
         PQsetNoticeProcessor(c, ignore_notice, NULL);
