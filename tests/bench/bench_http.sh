@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
-REQUESTS=${REQUESTS:-11}
+REQUESTS=${REQUESTS:-21}
 WARMUP=${WARMUP:-2}
 RPS_REQUESTS=${RPS_REQUESTS:-40}
 SERVER_LIFETIME_S=600
