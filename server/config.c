@@ -70,6 +70,13 @@ static const option_spec options[] = {
     {"data-dir", OPT_STRING, FIELD(data_dir), 0, 0, "directory for stored runs (default ./data)"},
     {"store", OPT_STRING, FIELD(store), 0, 0,
      "runs store: postgres://... to share runs between replicas (default SQLite in data-dir)"},
+    {"token-file", OPT_STRING, FIELD(token_file), 0, 0,
+     "file of 'rw TOKEN' / 'ro TOKEN' lines: /v1/* and the dashboard then need a Bearer token"},
+    {"metrics-token", OPT_STRING, FIELD(metrics_token), 0, 0,
+     "token (or a file holding it) that GET /metrics then needs (default: /metrics open)"},
+    {"tls-cert", OPT_STRING, FIELD(tls_cert), 0, 0,
+     "PEM certificate (chain) file: serve HTTPS (with --tls-key)"},
+    {"tls-key", OPT_STRING, FIELD(tls_key), 0, 0, "PEM private key file of --tls-cert"},
     {"log-format", OPT_LOG_FORMAT, FIELD(log_format), 0, 0,
      "json (one object per line, default) or text"},
 };
@@ -202,6 +209,10 @@ int config_load(server_config *cfg, int argc, char **argv, char *err, size_t err
             return -1;
     }
     cfg->max_body_bytes = cfg->max_body_mb << 20;
+    if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+        snprintf(err, err_len, "--tls-cert and --tls-key go together: give both or neither");
+        return -1;
+    }
     return 0;
 }
 

@@ -1,0 +1,87 @@
+/*
+ * auth.h - bearer tokens for seglossd (--token-file, --metrics-token).
+ *
+ * The token file holds one token per line, each with its access:
+ *
+ *     # comments and blank lines are ignored
+ *     rw  3f9c1e0d5b7a4c2e8f6a9d1b0c3e5f7a   # may POST /v1/evaluate and DELETE runs
+ *     ro  a1b2c3d4e5f60718293a4b5c6d7e8f90   # may only read (GET, HEAD)
+ *
+ * A token is 16 to AUTH_MAX_TOKEN characters of RFC 6750's b64token alphabet (A-Z a-z 0-9
+ * - . _ ~ + / and trailing =). Once a file is given, every protected path (auth_path_protected:
+ * /v1/... and the dashboard's files) needs `Authorization: Bearer <token>`; methods other than
+ * GET, HEAD and OPTIONS need an rw token. HTTP Basic with the token as the password (any user
+ * name) is accepted too, so a browser's own login prompt opens the dashboard, and the browser
+ * then sends the same credentials with the dashboard's fetches. /livez, /readyz and /healthz are
+ * always open; /metrics is open unless --metrics-token is given (then it takes that token or
+ * any token of the file).
+ *
+ * Comparison is constant-time: the presented token is compared with every known token over
+ * AUTH_MAX_TOKEN bytes, whatever matched before or how long either is. Tokens are never copied
+ * into messages, logs or answers.
+ *
+ * Ownership: auth_load allocates; auth_free releases (accepts NULL). After loading, an auth is
+ * read-only and safe to use from any thread.
+ */
+#ifndef SERVER_AUTH_H
+#define SERVER_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Longest token: a 256-bit secret in hex is 64 characters, a JWT a few hundred; 512 bounds the
+ * per-request comparison work (tokens x 512 bytes). */
+#define AUTH_MAX_TOKEN 512
+/* Shortest token: 16 characters of hex are 64 bits, the least a guessable-by-network token
+ * should have. */
+#define AUTH_MIN_TOKEN 16
+/* Tokens in one file: one per client or team; the comparison touches each of them. */
+#define AUTH_MAX_TOKENS 1024
+/* Longest line of a token file (access word, spaces, token, comment). */
+#define AUTH_MAX_LINE 2048
+
+typedef struct auth auth;
+
+typedef enum auth_access { AUTH_NONE = 0, AUTH_READ = 1, AUTH_WRITE = 2 } auth_access;
+
+/* What a request needs, from its method and path. */
+typedef enum auth_scope {
+    AUTH_SCOPE_OPEN = 0, /* probes, unknown paths: no token */
+    AUTH_SCOPE_METRICS,  /* /metrics */
+    AUTH_SCOPE_READ,     /* a protected path, read method */
+    AUTH_SCOPE_WRITE     /* a protected path, any other method */
+} auth_scope;
+
+/*
+ * Loads the token file (NULL or "" for none) and the metrics token (NULL or "" for none; the
+ * name of a readable file whose first non-comment line is the token, else the token itself).
+ * Returns 0 and *out (NULL when neither is set: everything open), or -1 with a message in err
+ * that names the file and line but never a token. A file that cannot be read, holds no token,
+ * a malformed line, or is writable by others is refused.
+ */
+int auth_load(const char *token_file, const char *metrics_token, auth **out, char *err,
+              size_t err_len);
+void auth_free(auth *a);
+
+/* Whether a path needs a token when a token file is loaded: /v1, /v1/..., and the dashboard's
+ * files. Add a prefix to the table in auth.c to protect more (e.g. "/v2/"). */
+bool auth_path_protected(const char *path);
+
+/* The scope of one request. */
+auth_scope auth_scope_of(const char *method, const char *path);
+
+typedef struct auth_verdict {
+    int status;              /* 0 = let through, 401 or 403 */
+    const char *challenge;   /* the WWW-Authenticate value to send with it (static) */
+    const char *detail;      /* problem detail (static, names no token) */
+} auth_verdict;
+
+/* Checks the Authorization header (NULL when absent) of a request. a may be NULL (no tokens
+ * configured: everything passes). */
+auth_verdict auth_check(const auth *a, const char *method, const char *path,
+                        const char *authorization);
+
+/* The access a presented token grants (constant-time over every token); for tests. */
+auth_access auth_lookup(const auth *a, const char *token, size_t len, bool for_metrics);
+
+#endif
