@@ -12,7 +12,7 @@
 #include <stdarg.h>
 
 /* The statuses the daemon answers; anything else is counted as "other". */
-static const int status_codes[] = {200, 304, 400, 401, 404, 405, 408, 413, 415, 422, 500, 503};
+static const int status_codes[] = {200, 304, 400, 401, 403, 404, 405, 408, 413, 415, 422, 500, 503, 507};
 #define STATUS_SLOTS (sizeof status_codes / sizeof status_codes[0] + 1)
 
 /* Seconds: from a health probe (~100 us) to a large upload over a slow link. */
@@ -27,7 +27,8 @@ static const double body_bounds[] = {1024.0,     4096.0,      16384.0,     65536
 
 static const char *const reject_names[METRICS_REJECT_COUNT] = {
     "body_too_large", "upload_timeout", "queue_full", "draining",    "malformed",
-    "unsupported",    "inconsistent",   "not_found",  "internal"};
+    "unsupported",    "inconsistent",   "not_found",  "internal",
+    "unauthorized",   "storage_full"};
 
 typedef struct histogram {
     const double *bounds;
@@ -168,6 +169,11 @@ metrics_reject metrics_reason_for_status(int status)
         return METRICS_REJECT_QUEUE_FULL;
     case 400:
         return METRICS_REJECT_MALFORMED;
+    case 401:
+    case 403:
+        return METRICS_REJECT_UNAUTHORIZED;
+    case 507:
+        return METRICS_REJECT_STORAGE;
     default:
         return METRICS_REJECT_INTERNAL;
     }

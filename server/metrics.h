@@ -25,6 +25,8 @@ typedef enum metrics_reject {
     METRICS_REJECT_INCONSISTENT, /* 422 */
     METRICS_REJECT_NOT_FOUND,    /* 404 / 405 */
     METRICS_REJECT_INTERNAL,     /* 500 and out of memory */
+    METRICS_REJECT_UNAUTHORIZED, /* 401 / 403: no, a wrong or a read-only token */
+    METRICS_REJECT_STORAGE,      /* 507: the runs store's disk is full */
     METRICS_REJECT_COUNT
 } metrics_reject;
 
