@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "ids.h"
 #include "json_writer.h"
 #include "log.h"
@@ -103,6 +104,7 @@ struct request {
     int status;                 /* answered status, 0 when none was sent */
     size_t bytes_out;
     const char *log_detail;     /* problem detail for the log line */
+    const char *challenge;      /* WWW-Authenticate of a 401/403 (static), or NULL */
 };
 
 
@@ -136,6 +138,8 @@ struct http_server {
     atomic_int draining;
     atomic_long in_flight;
     http_extensions ext;        /* result hook and extension routes, copied at start */
+    auth *auth;                 /* tokens; NULL when none are configured */
+    char *tls_cert, *tls_key;   /* PEM text for MHD (NUL-terminated), NULL without TLS */
     /* metrics labels: the route patterns, then the extensions' labels */
     const char *route_labels[ROUTE_COUNT + HTTP_MAX_EXTENSIONS];
     char *info_body;            /* GET /v1/info, built once */
@@ -208,6 +212,8 @@ static enum MHD_Result respond(request *req, int status, const char *type, char 
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (req->challenge)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, req->challenge);
     if (retry_after) {
         char secs[16];
         snprintf(secs, sizeof secs, "%d", HTTP_RETRY_AFTER_S);
@@ -653,6 +659,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!req)
             return MHD_NO;
         *con_cls = req;
+        /* Tokens first, by path prefix (auth.h), before any route sees the request. */
+        auth_verdict v = auth_check(
+            s->auth, method, url,
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+        if (v.status) {
+            req->challenge = v.challenge;
+            return respond_problem(req, v.status, v.detail, METRICS_REJECT_UNAUTHORIZED, NULL);
+        }
         char allow[128];
         bool path_known = false;
         req->route_index = route_find(method, url, &path_known, allow, sizeof allow);
@@ -833,6 +847,48 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- life cycle ---------------------------------------------------------------------- */
 
+/* A PEM file read whole into a NUL-terminated buffer; 0, or -1 with a message. */
+#define HTTP_MAX_PEM_BYTES ((long)1 << 20) /* a long certificate chain is a few tens of KiB */
+static int read_pem(const char *path, const char *flag, char **out, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "rb");
+    long size = -1;
+    char *buf = NULL;
+    if (!f) {
+        snprintf(err, err_len, "%s %s cannot be read: %s", flag, path, strerror(errno));
+        return -1;
+    }
+    if (fseek(f, 0, SEEK_END) == 0)
+        size = ftell(f);
+    if (size <= 0 || size > HTTP_MAX_PEM_BYTES || fseek(f, 0, SEEK_SET) != 0 ||
+        !(buf = malloc((size_t)size + 1)) || fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        snprintf(err, err_len, "%s %s: cannot read it (empty, over 1 MiB, or unreadable)", flag,
+                 path);
+        free(buf);
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    buf[size] = '\0';
+    if (!strstr(buf, "-----BEGIN ")) {
+        snprintf(err, err_len, "%s %s is not a PEM file", flag, path);
+        memset(buf, 0, (size_t)size);
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    return 0;
+}
+
+/* Wipes (a private key) and frees. */
+static void free_pem(char *pem)
+{
+    if (!pem)
+        return;
+    memset(pem, 0, strlen(pem));
+    free(pem);
+}
+
 int http_server_start(const server_config *cfg, const http_extensions *ext, http_server **out,
                       char *err, size_t err_len)
 {
@@ -872,6 +928,18 @@ int http_server_start(const server_config *cfg, const http_extensions *ext, http
         snprintf(err, err_len, "cannot start the loss library: %s", segloss_strerror(rc));
         goto fail;
     }
+    if (auth_load(cfg->token_file, cfg->metrics_token, &s->auth, err, err_len) != 0)
+        goto fail;
+    if (cfg->tls_cert[0]) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(err, err_len, "--tls-cert: this libmicrohttpd was built without TLS "
+                                   "(GnuTLS); terminate TLS in a proxy instead");
+            goto fail;
+        }
+        if (read_pem(cfg->tls_cert, "--tls-cert", &s->tls_cert, err, err_len) != 0 ||
+            read_pem(cfg->tls_key, "--tls-key", &s->tls_key, err, err_len) != 0)
+            goto fail;
+    }
     s->queue = workqueue_new(cfg->workers, cfg->queue_depth);
     for (size_t i = 0; i < ROUTE_COUNT; i++)
         s->route_labels[i] = routes[i].pattern;
@@ -886,7 +954,12 @@ int http_server_start(const server_config *cfg, const http_extensions *ext, http
     }
     unsigned threads = cfg->threads ? cfg->threads : config_cpu_count();
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG | ipv6;
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG | ipv6 | (s->tls_cert ? MHD_USE_TLS : 0);
+    struct MHD_OptionItem tls[] = {
+        {s->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
     /* The logger first, so MHD reports nothing through its own stderr printer. */
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
@@ -894,10 +967,12 @@ int http_server_start(const server_config *cfg, const http_extensions *ext, http
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        HTTP_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+        HTTP_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY,
+        tls, MHD_OPTION_END);
     if (!s->daemon) {
-        snprintf(err, err_len, "cannot listen on %s port %u (in use, or not allowed?)",
-                 cfg->bind, cfg->port);
+        snprintf(err, err_len, "cannot listen on %s port %u (in use, or not allowed?%s)",
+                 cfg->bind, cfg->port,
+                 s->tls_cert ? " or --tls-cert/--tls-key are not a matching PEM pair" : "");
         goto fail;
     }
     *out = s;
@@ -943,5 +1018,8 @@ void http_server_stop(http_server *s)
     segloss_ctx_free(s->ctx);
     metrics_free(s->metrics);
     free(s->info_body);
+    auth_free(s->auth);
+    free_pem(s->tls_cert);
+    free_pem(s->tls_key);
     free(s);
 }
