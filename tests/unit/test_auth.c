@@ -88,7 +88,8 @@ static void test_metrics_token(void)
     CHECK_EQ_INT(auth_check(a, "GET", "/v1/runs", NULL).status, 0); /* no token file */
     auth_free(a);
     char p[256], t[256];
-    snprintf(p, sizeof p, "%s", write_file("metrics", "# prometheus\nmetrics-from-file-0123456789\n", 0600));
+    snprintf(p, sizeof p, "%s",
+             write_file("metrics", "# prometheus\nmetrics-from-file-0123456789\n", 0600));
     snprintf(t, sizeof t, "%s", write_file("tokens2", "ro " RO "\n", 0600));
     CHECK_EQ_INT(auth_load(t, p, &a, err, sizeof err), 0);
     CHECK_EQ_INT(auth_check(a, "GET", "/metrics", "Bearer metrics-from-file-0123456789").status,
