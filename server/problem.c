@@ -50,6 +50,8 @@ const char *problem_title(int status)
         return "Not Implemented";
     case 503:
         return "Service Unavailable";
+    case 507:
+        return "Insufficient Storage";
     default:
         return "Error";
     }

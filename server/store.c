@@ -34,6 +34,8 @@ int store_http_status(int status)
         return 400;
     case STORE_UNAVAILABLE:
         return 503;
+    case STORE_FULL:
+        return 507;
     default:
         return 500;
     }

@@ -38,10 +38,11 @@ typedef enum store_status {
     STORE_CONFLICT = -2,
     STORE_INVALID = -3,
     STORE_FAILED = -4,
-    STORE_UNAVAILABLE = -5
+    STORE_UNAVAILABLE = -5, /* read-only, I/O error, locked, server away: retry later */
+    STORE_FULL = -6         /* no space left for the data: 507 until space is freed */
 } store_status;
 
-/* The HTTP status of a store_status: 200, 404, 409, 400, 500, 503. */
+/* The HTTP status of a store_status: 200, 404, 409, 400, 500, 503, 507. */
 int store_http_status(int status);
 
 /* When no split is given, results are recorded under this one. */

@@ -176,9 +176,27 @@ static sqlite_store *as_sqlite(store *s)
 
 static int db_fail(conn *c, const char *what, char *err, size_t err_len)
 {
-    int code = sqlite3_extended_errcode(c->db);
-    snprintf(err, err_len, "runs store: %s: %s", what, sqlite3_errmsg(c->db));
-    return (code & 0xff) == SQLITE_CONSTRAINT ? STORE_CONFLICT : STORE_FAILED;
+    int code = sqlite3_extended_errcode(c->db) & 0xff;
+    switch (code) {
+    case SQLITE_FULL:
+        snprintf(err, err_len,
+                 "runs store: %s: the data directory's disk is full (%s); nothing was recorded, "
+                 "retry once space is freed",
+                 what, sqlite3_errmsg(c->db));
+        return STORE_FULL;
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_NOMEM:
+        snprintf(err, err_len, "runs store: %s: %s; nothing was recorded, retry later", what,
+                 sqlite3_errmsg(c->db));
+        return STORE_UNAVAILABLE;
+    default:
+        snprintf(err, err_len, "runs store: %s: %s", what, sqlite3_errmsg(c->db));
+        return code == SQLITE_CONSTRAINT ? STORE_CONFLICT : STORE_FAILED;
+    }
 }
 
 /* The prepared statement, reset and with bindings cleared; NULL on failure. */
