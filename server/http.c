@@ -37,6 +37,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "multipart.h"
+#include "oip.h"
 #include "problem.h"
 #include "segloss/segloss.h"
 #include "workqueue.h"
@@ -59,7 +60,8 @@
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 typedef struct request request;
-typedef enum route_kind { ROUTE_GET, ROUTE_UPLOAD } route_kind;
+/* ROUTE_OIP: POST /v2/.../infer, the whole body buffered and evaluated by oip.c */
+typedef enum route_kind { ROUTE_GET, ROUTE_UPLOAD, ROUTE_OIP } route_kind;
 /* A GET handler fills status, content type and body (malloc'ed; the caller sends and frees). */
 typedef void (*route_get_fn)(http_server *s, request *req, int *status, const char **type,
                              char **body, size_t *len);
@@ -105,6 +107,14 @@ struct request {
     size_t bytes_out;
     const char *log_detail;     /* problem detail for the log line */
     const char *challenge;      /* WWW-Authenticate of a 401/403 (static), or NULL */
+    /* POST /v2/models/segloss/infer (oip.h): the whole body in one bufpool mapping, written
+     * from oip_pad on so that its binary section (after the JSON header) starts aligned */
+    bool oip;
+    unsigned char *oip_buf;
+    size_t oip_cap, oip_pad, oip_len;
+    const char *oip_header_len; /* Inference-Header-Content-Length (MHD's), or NULL */
+    oip_outcome oip_out;
+    char oip_answer_header[32]; /* the answer's Inference-Header-Content-Length, or "" */
 };
 
 
@@ -116,6 +126,8 @@ static void handle_metrics(http_server *s, request *req, int *status, const char
                            char **body, size_t *len);
 static void handle_info(http_server *s, request *req, int *status, const char **type,
                         char **body, size_t *len);
+static void handle_v2(http_server *s, request *req, int *status, const char **type,
+                      char **body, size_t *len);
 
 /* The route table: add a row for a new route (runs, tokens and /v2 go here). */
 static const route routes[] = {
@@ -125,6 +137,16 @@ static const route routes[] = {
     {"GET", "/healthz", ROUTE_GET, handle_livez},
     {"GET", "/readyz", ROUTE_GET, handle_readyz},
     {"GET", "/metrics", ROUTE_GET, handle_metrics},
+    /* Open Inference Protocol v2 (KServe / Triton REST), oip.h */
+    {"POST", "/v2/models/segloss/infer", ROUTE_OIP, NULL},
+    {"POST", "/v2/models/segloss/versions/1/infer", ROUTE_OIP, NULL},
+    {"GET", "/v2", ROUTE_GET, handle_v2},
+    {"GET", "/v2/health/live", ROUTE_GET, handle_v2},
+    {"GET", "/v2/health/ready", ROUTE_GET, handle_v2},
+    {"GET", "/v2/models/segloss", ROUTE_GET, handle_v2},
+    {"GET", "/v2/models/segloss/ready", ROUTE_GET, handle_v2},
+    {"GET", "/v2/models/segloss/versions/1", ROUTE_GET, handle_v2},
+    {"GET", "/v2/models/segloss/versions/1/ready", ROUTE_GET, handle_v2},
 };
 #define ROUTE_COUNT (sizeof routes / sizeof routes[0])
 
@@ -214,6 +236,8 @@ static enum MHD_Result respond(request *req, int status, const char *type, char 
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (req->challenge)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, req->challenge);
+    if (req->oip_answer_header[0])
+        MHD_add_response_header(r, OIP_HEADER_LENGTH, req->oip_answer_header);
     if (retry_after) {
         char secs[16];
         snprintf(secs, sizeof secs, "%d", HTTP_RETRY_AFTER_S);
@@ -238,7 +262,10 @@ static enum MHD_Result respond_problem(request *req, int status, const char *det
     char *body = problem_json(status, detail, req->id, &len);
     metrics_rejected(req->server->metrics, reason);
     req->log_detail = detail;
-    return respond(req, status, PROBLEM_CONTENT_TYPE, body, len, allow, status == 503);
+    /* OIP clients (Triton, KServe) read the `error` member of an application/json body. */
+    bool v2 = strncmp(req->path, "/v2", 3) == 0 && (req->path[3] == '/' || !req->path[3]);
+    return respond(req, status, v2 ? JSON_TYPE : PROBLEM_CONTENT_TYPE, body, len, allow,
+                   status == 503);
 }
 
 /* Remembers an error found mid-body; the first one wins. */
@@ -484,6 +511,8 @@ static enum MHD_Result upload_begin(request *req)
     return MHD_YES;
 }
 
+static int oip_feed(request *req, const char *data, size_t size, char *detail, size_t dl);
+
 /* One chunk of the body. */
 static enum MHD_Result upload_chunk(request *req, const char *data, size_t size)
 {
@@ -503,7 +532,8 @@ static enum MHD_Result upload_chunk(request *req, const char *data, size_t size)
         return MHD_YES;
     }
     char detail[EVALUATION_DETAIL_MAX];
-    int status = multipart_feed(req->parser, data, size, detail, sizeof detail);
+    int status = req->oip ? oip_feed(req, data, size, detail, sizeof detail)
+                          : multipart_feed(req->parser, data, size, detail, sizeof detail);
     if (status)
         request_fail(req, status, metrics_reason_for_status(status), "%s", detail);
     return MHD_YES;
@@ -540,10 +570,14 @@ static void evaluate_job(void *arg)
 }
 
 /* The body is complete: check it, then hand it to a worker. */
+static enum MHD_Result oip_end(request *req);
+
 static enum MHD_Result upload_end(request *req)
 {
     http_server *s = req->server;
     char detail[EVALUATION_DETAIL_MAX];
+    if (req->oip)
+        return oip_end(req);
     if (req->error_status)
         return respond_problem(req, req->error_status, req->error_detail, req->error_reason,
                                NULL);
@@ -604,6 +638,157 @@ static enum MHD_Result upload_answer(request *req)
     char *body = o->body;
     o->body = NULL;
     return respond(req, 200, JSON_TYPE, body, o->body_len, NULL, false);
+}
+
+/* ---- POST /v2/models/segloss/infer (oip.h) ------------------------------------------- */
+
+/* A chunked body starts in a mapping this large and doubles (mremap) up to --max-body-mb. */
+#define HTTP_OIP_CHUNKED_START ((size_t)1 << 20)
+
+static void handle_v2(http_server *s, request *req, int *status, const char **type,
+                      char **body, size_t *len)
+{
+    *type = JSON_TYPE;
+    if (!oip_get(routes[req->route_index].pattern, atomic_load(&s->draining), status, body,
+                 len)) {
+        *status = 404;
+        *body = problem_json(404, "no such /v2 resource", req->id, len);
+    }
+}
+
+/* The headers are in: refuse what can be refused, then map one buffer for the whole body. */
+static enum MHD_Result oip_begin(request *req)
+{
+    http_server *s = req->server;
+    const server_config *cfg = s->cfg;
+    char detail[EVALUATION_DETAIL_MAX];
+    req->oip = true;
+    if (atomic_load(&s->draining))
+        return respond_problem(req, 503, "shutting down: not taking new evaluations; retry "
+                                         "against another replica",
+                               METRICS_REJECT_DRAINING, NULL);
+    unsigned long long length = 0;
+    bool known = content_length(req->conn, &length);
+    if (known && length > cfg->max_body_bytes) {
+        snprintf(detail, sizeof detail,
+                 "the body is %llu bytes; the limit is %zu bytes (%zu MiB, --max-body-mb): "
+                 "send a smaller batch",
+                 length, cfg->max_body_bytes, cfg->max_body_mb);
+        return respond_problem(req, 413, detail, METRICS_REJECT_BODY_TOO_LARGE, NULL);
+    }
+    const char *enc = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_CONTENT_ENCODING);
+    if (enc && strcasecmp(enc, "identity") != 0) {
+        snprintf(detail, sizeof detail,
+                 "Content-Encoding %.32s is not supported; send the body uncompressed", enc);
+        return respond_problem(req, 415, detail, METRICS_REJECT_UNSUPPORTED, NULL);
+    }
+    req->oip_header_len = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                      OIP_HEADER_LENGTH);
+    /* Where the JSON header ends, the binary tensors begin: put that on an aligned address. A
+     * bad value is reported by oip_parse. */
+    unsigned long long json_len = 0;
+    for (const char *c = req->oip_header_len; c && *c >= '0' && *c <= '9' && json_len < 1u << 30;
+         c++)
+        json_len = json_len * 10 + (unsigned long long)(*c - '0');
+    req->oip_pad = (OIP_BODY_ALIGN - (size_t)(json_len % OIP_BODY_ALIGN)) % OIP_BODY_ALIGN;
+    size_t need = req->oip_pad + (known ? (size_t)length : HTTP_OIP_CHUNKED_START) + 1;
+    req->oip_buf = bufpool_get(s->pool, need, &req->oip_cap);
+    if (!req->oip_buf)
+        return respond_problem(req, 503, "out of memory for the body; retry later",
+                               METRICS_REJECT_INTERNAL, NULL);
+    return MHD_YES;
+}
+
+/* Appends a chunk; a chunked body grows the mapping up to the body limit. */
+static int oip_feed(request *req, const char *data, size_t size, char *detail, size_t dl)
+{
+    size_t max = req->server->cfg->max_body_bytes;
+    if (size > max - req->oip_len) {
+        snprintf(detail, dl, "the body is over the limit of %zu bytes (--max-body-mb): send a "
+                             "smaller batch", max);
+        return 413;
+    }
+    size_t need = req->oip_pad + req->oip_len + size;
+    if (need > req->oip_cap) {
+        size_t want = req->oip_cap * 2;
+        if (want > req->oip_pad + max)
+            want = req->oip_pad + max;
+        if (want < need)
+            want = need;
+        void *grown = bufpool_grow(req->oip_buf, &req->oip_cap, want);
+        if (!grown) {
+            snprintf(detail, dl, "out of memory for the body; retry later");
+            return 503;
+        }
+        req->oip_buf = grown;
+    }
+    memcpy(req->oip_buf + req->oip_pad + req->oip_len, data, size);
+    req->oip_len += size;
+    return 0;
+}
+
+/* Runs on a worker thread; resuming is the last thing done (see evaluate_job). */
+static void oip_job(void *arg)
+{
+    request *req = arg;
+    http_server *s = req->server;
+    oip_infer_input in = {
+        .body = req->oip_buf + req->oip_pad,
+        .len = req->oip_len,
+        .header_len = req->oip_header_len,
+        .limits = &s->cfg->limits,
+        .max_params_bytes = s->cfg->max_params_bytes,
+        .id = req->eval_id,
+        .started = req->started,
+        .hook = s->ext.on_result,
+        .hook_arg = s->ext.on_result_arg,
+    };
+    oip_infer(s->ctx, &in, &req->oip_out);
+    metrics_evaluation(s->metrics, (req->oip_out.decode_ms + req->oip_out.compute_ms) * 1e-3);
+    bufpool_put(s->pool, req->oip_buf, req->oip_cap);
+    req->oip_buf = NULL;
+    req->phase = PHASE_DONE;
+    MHD_resume_connection(req->conn);
+}
+
+static enum MHD_Result oip_end(request *req)
+{
+    http_server *s = req->server;
+    if (req->error_status)
+        return respond_problem(req, req->error_status, req->error_detail, req->error_reason,
+                               NULL);
+    ids_new(req->eval_id);
+    req->phase = PHASE_QUEUED;
+    MHD_suspend_connection(req->conn);
+    if (workqueue_submit(s->queue, oip_job, req) != 0) {
+        req->oip_out.status = 503;
+        snprintf(req->oip_out.detail, sizeof req->oip_out.detail,
+                 "overloaded: %u evaluations are already waiting; retry in %d s",
+                 s->cfg->queue_depth, HTTP_RETRY_AFTER_S);
+        req->error_reason = METRICS_REJECT_QUEUE_FULL;
+        req->phase = PHASE_DONE;
+        MHD_resume_connection(req->conn);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result oip_answer(request *req)
+{
+    oip_outcome *o = &req->oip_out;
+    if (o->status != 200)
+        return respond_problem(req, o->status, o->detail,
+                               o->status == 503 && req->error_reason == METRICS_REJECT_QUEUE_FULL
+                                   ? METRICS_REJECT_QUEUE_FULL
+                                   : metrics_reason_for_status(o->status),
+                               NULL);
+    char *body = o->body;
+    o->body = NULL;
+    bool binary = o->json_len < o->body_len;
+    if (binary)
+        snprintf(req->oip_answer_header, sizeof req->oip_answer_header, "%zu", o->json_len);
+    return respond(req, 200, binary ? OIP_BINARY_TYPE : JSON_TYPE, body, o->body_len, NULL,
+                   false);
 }
 
 /* ---- MHD callbacks ------------------------------------------------------------------- */
@@ -693,6 +878,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (routes[req->route_index].kind == ROUTE_UPLOAD)
             return upload_begin(req);
+        if (routes[req->route_index].kind == ROUTE_OIP)
+            return oip_begin(req);
         /* Answering now, before MHD has seen the whole request, would cost the keep-alive. */
         req->phase = PHASE_GET;
         return MHD_YES;
@@ -706,7 +893,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return upload_end(req);
     case PHASE_DONE:
-        return upload_answer(req);
+        return req->oip ? oip_answer(req) : upload_answer(req);
     case PHASE_QUEUED:
         return MHD_YES; /* not reached: the connection is suspended */
     case PHASE_GET:
@@ -829,6 +1016,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     multipart_free(req->parser);
     params_free(&req->params);
     evaluation_outcome_clear(&req->outcome);
+    if (req->oip_buf)
+        bufpool_put(s->pool, req->oip_buf, req->oip_cap);
+    oip_outcome_clear(&req->oip_out);
     free(req->blobs);
     free(req);
     atomic_fetch_sub(&s->in_flight, 1);
