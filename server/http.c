@@ -262,8 +262,10 @@ static enum MHD_Result respond_problem(request *req, int status, const char *det
     char *body = problem_json(status, detail, req->id, &len);
     metrics_rejected(req->server->metrics, reason);
     req->log_detail = detail;
-    /* OIP clients (Triton, KServe) read the `error` member of an application/json body. */
-    bool v2 = strncmp(req->path, "/v2", 3) == 0 && (req->path[3] == '/' || !req->path[3]);
+    /* OIP clients (Triton, KServe) read the `error` member of an application/json body; a
+     * path no route takes stays problem+json like any other 404. */
+    bool v2 = req->route_index < ROUTE_COUNT &&
+              strncmp(routes[req->route_index].pattern, "/v2", 3) == 0;
     return respond(req, status, v2 ? JSON_TYPE : PROBLEM_CONTENT_TYPE, body, len, allow,
                    status == 503);
 }
