@@ -193,6 +193,14 @@ static int db_fail(conn *c, const char *what, char *err, size_t err_len)
         snprintf(err, err_len, "runs store: %s: %s; nothing was recorded, retry later", what,
                  sqlite3_errmsg(c->db));
         return STORE_UNAVAILABLE;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        /* Also what reads that fail with EIO look like (a disk going away): unavailable, not
+         * an internal error; the file is not written to while this lasts. */
+        snprintf(err, err_len,
+                 "runs store: %s: %s (the data directory's disk may be failing); retry later",
+                 what, sqlite3_errmsg(c->db));
+        return STORE_UNAVAILABLE;
     default:
         snprintf(err, err_len, "runs store: %s: %s", what, sqlite3_errmsg(c->db));
         return code == SQLITE_CONSTRAINT ? STORE_CONFLICT : STORE_FAILED;
