@@ -34,11 +34,12 @@ static const char *const key_names[PARAMS_KEY_COUNT] = {
     [PARAMS_RUN] = "run",
     [PARAMS_STEP] = "step",
     [PARAMS_SPLIT] = "split",
+    [PARAMS_CLASS_NAMES] = "class_names",
 };
 
 #define KNOWN_KEYS                                                                           \
     "class_weights, alpha, gamma, beta, smooth, threshold, main_loss, dice_loss, "           \
-    "num_classes, semantics, confusion_matrix, run, step, split"
+    "num_classes, semantics, confusion_matrix, run, step, split, class_names"
 
 const char *params_key_name(params_key key)
 {
@@ -67,6 +68,7 @@ void params_free(params_request *p)
     free(p->alpha_values);
     free(p->run);
     free(p->split);
+    free(p->class_names_json);
     params_init(p);
 }
 
@@ -249,6 +251,8 @@ static const char *expected_type(params_key key)
     case PARAMS_RUN:
     case PARAMS_SPLIT:
         return "a string";
+    case PARAMS_CLASS_NAMES:
+        return "an array of strings";
     default:
         return "a valid value";
     }
@@ -326,6 +330,84 @@ static int query_list(params_request *p, params_key key, const char *value, char
     return 0;
 }
 
+/* class_names: C printable names of 1 to PARAMS_MAX_CLASS_NAME_LEN bytes, kept as a JSON
+ * array for the runs store (the dashboard labels its bars with them). */
+static int set_class_names(params_request *p, const char *const *names, size_t n, char *detail,
+                           size_t dl)
+{
+    if (n == 0 || n > SEGLOSS_MAX_CLASSES)
+        return fail(detail, dl, 400, "class_names must list 1 to %d names",
+                    SEGLOSS_MAX_CLASSES);
+    cJSON *array = cJSON_CreateArray();
+    if (!array)
+        return fail(detail, dl, 503, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(names[i]);
+        bool ok = len >= 1 && len <= PARAMS_MAX_CLASS_NAME_LEN;
+        for (size_t j = 0; ok && j < len; j++)
+            ok = (unsigned char)names[i][j] >= 0x20 && names[i][j] != 0x7f;
+        if (!ok) {
+            cJSON_Delete(array);
+            return fail(detail, dl, 400,
+                        "class_names[%zu] must be 1 to %d printable characters", i,
+                        PARAMS_MAX_CLASS_NAME_LEN);
+        }
+        cJSON_AddItemToArray(array, cJSON_CreateString(names[i]));
+    }
+    char *json = cJSON_PrintUnformatted(array);
+    cJSON_Delete(array);
+    if (!json)
+        return fail(detail, dl, 503, "out of memory");
+    free(p->class_names_json);
+    p->class_names_json = json;
+    p->class_names_len = n;
+    return 0;
+}
+
+static int json_class_names(params_request *p, const cJSON *item, char *detail, size_t dl)
+{
+    int n = cJSON_GetArraySize(item);
+    const char **names = calloc(n > 0 ? (size_t)n : 1, sizeof *names);
+    if (!names)
+        return fail(detail, dl, 503, "out of memory");
+    size_t i = 0;
+    const cJSON *el;
+    cJSON_ArrayForEach(el, item)
+    {
+        if (!cJSON_IsString(el)) {
+            free(names);
+            return fail(detail, dl, 400, "class_names[%zu] must be a string", i);
+        }
+        names[i++] = el->valuestring;
+    }
+    int rc = set_class_names(p, names, i, detail, dl);
+    free(names);
+    return rc;
+}
+
+/* class_names=a,b,c in the query string. */
+static int query_class_names(params_request *p, const char *value, char *detail, size_t dl)
+{
+    char *copy = strdup(value);
+    size_t cap = 1;
+    for (const char *c = value; *c; c++)
+        cap += *c == ',';
+    const char **names = calloc(cap, sizeof *names);
+    if (!copy || !names) {
+        free(copy);
+        free(names);
+        return fail(detail, dl, 503, "out of memory");
+    }
+    size_t n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        names[n++] = tok;
+    int rc = set_class_names(p, names, n, detail, dl);
+    free(names);
+    free(copy);
+    return rc;
+}
+
 int params_set_query(params_request *p, const char *key, const char *value, char *detail,
                      size_t detail_len)
 {
@@ -340,6 +422,8 @@ int params_set_query(params_request *p, const char *key, const char *value, char
         value = "";
     double v = 0;
     switch ((params_key)k) {
+    case PARAMS_CLASS_NAMES:
+        return query_class_names(p, value, detail, detail_len);
     case PARAMS_CLASS_WEIGHTS:
         return query_list(p, (params_key)k, value, detail, detail_len);
     case PARAMS_ALPHA:
@@ -410,6 +494,10 @@ static int json_value(params_request *p, params_key key, const cJSON *item, char
 {
     const char *name = key_names[key];
     switch (key) {
+    case PARAMS_CLASS_NAMES:
+        if (!cJSON_IsArray(item))
+            break;
+        return json_class_names(p, item, detail, dl);
     case PARAMS_CLASS_WEIGHTS:
         if (!cJSON_IsArray(item))
             break;
@@ -516,6 +604,11 @@ int params_check_classes(const params_request *p, size_t num_classes, char *deta
                     "class_weights has %zu values but the logits have %zu classes; give one "
                     "weight per class",
                     p->class_weights_len, num_classes);
+    if (p->class_names_json && p->class_names_len != num_classes)
+        return fail(detail, detail_len, 422,
+                    "class_names has %zu names but the logits have %zu classes; give one name "
+                    "per class",
+                    p->class_names_len, num_classes);
     if (p->loss.alpha_kind == SEGLOSS_ALPHA_PER_CLASS && p->alpha_len != num_classes)
         return fail(detail, detail_len, 422,
                     "alpha has %zu values but the logits have %zu classes; give one number, "

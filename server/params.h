@@ -26,6 +26,8 @@
 #define PARAMS_MAX_RUN_LEN 128
 /* A split is a word such as "val" or "test". */
 #define PARAMS_MAX_SPLIT_LEN 64
+/* A class name is a label on the dashboard ("pottedplant", "traffic sign"). */
+#define PARAMS_MAX_CLASS_NAME_LEN 64
 
 /* The keys, one bit each in the given_* masks. */
 typedef enum params_key {
@@ -43,6 +45,7 @@ typedef enum params_key {
     PARAMS_RUN,
     PARAMS_STEP,
     PARAMS_SPLIT,
+    PARAMS_CLASS_NAMES,
     PARAMS_KEY_COUNT
 } params_key;
 
@@ -59,6 +62,8 @@ typedef struct params_request {
     bool has_step;
     int64_t step;
     char *split;              /* NULL when not given */
+    char *class_names_json;   /* the names as a JSON array (for the runs store), or NULL */
+    size_t class_names_len;
     uint32_t given_query;     /* bit (1 << params_key) per key seen in the query string */
     uint32_t given_json;      /* ... in the params part */
 } params_request;

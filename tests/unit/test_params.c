@@ -3,6 +3,7 @@
  * naming the field, a key given both ways, checks against C.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "params.h"
 #include "testing.h"
@@ -185,6 +186,37 @@ static void test_check_classes(void)
 }
 
 /* Mutated params objects: always 0 or a 4xx with a detail, never a crash. */
+/* class_names: strings only, one per class, kept as a JSON array for the runs store. */
+static void test_class_names(void)
+{
+    params_request p;
+    params_init(&p);
+    CHECK_EQ_INT(json(&p, "{\"class_names\": [\"background\", \"cat\", \"potted plant\"]}"), 0);
+    CHECK(p.class_names_json &&
+          strcmp(p.class_names_json, "[\"background\",\"cat\",\"potted plant\"]") == 0);
+    CHECK_EQ_INT(p.class_names_len, 3);
+    CHECK_EQ_INT(params_check_classes(&p, 3, detail, sizeof detail), 0);
+    CHECK_EQ_INT(params_check_classes(&p, 4, detail, sizeof detail), 422);
+    CHECK(strstr(detail, "class_names has 3 names but the logits have 4 classes") != NULL);
+    params_free(&p);
+
+    params_init(&p);
+    CHECK_EQ_INT(query(&p, "class_names", "road,car,sky"), 0);
+    CHECK_EQ_INT(p.class_names_len, 3);
+    params_free(&p);
+
+    params_init(&p);
+    CHECK_EQ_INT(json(&p, "{\"class_names\": [\"a\", 2]}"), 400);
+    CHECK(strstr(detail, "class_names[1] must be a string") != NULL);
+    params_free(&p);
+    params_init(&p);
+    CHECK_EQ_INT(json(&p, "{\"class_names\": \"a,b\"}"), 400);
+    params_free(&p);
+    params_init(&p);
+    CHECK_EQ_INT(json(&p, "{\"class_names\": [\"\"]}"), 400);
+    params_free(&p);
+}
+
 static void test_random_mutations(void)
 {
     static const char base[] =
@@ -222,6 +254,7 @@ int main(void)
     RUN(test_json_errors);
     RUN(test_query);
     RUN(test_check_classes);
+    RUN(test_class_names);
     RUN(test_random_mutations);
     return TESTS_DONE();
 }
