@@ -70,6 +70,8 @@ static const option_spec options[] = {
     {"data-dir", OPT_STRING, FIELD(data_dir), 0, 0, "directory for stored runs (default ./data)"},
     {"store", OPT_STRING, FIELD(store), 0, 0,
      "runs store: postgres://... to share runs between replicas (default SQLite in data-dir)"},
+    {"retain-evaluations", OPT_SIZE, FIELD(retain_evaluations), 0, (size_t)1 << 40,
+     "evaluations kept per run, oldest dropped first; aggregates stay (default 0 = all)"},
     {"token-file", OPT_STRING, FIELD(token_file), 0, 0,
      "file of 'rw TOKEN' / 'ro TOKEN' lines: /v1/* and the dashboard then need a Bearer token"},
     {"metrics-token", OPT_STRING, FIELD(metrics_token), 0, 0,

@@ -79,6 +79,7 @@ typedef struct server_config {
     unsigned shutdown_timeout_s;
     char data_dir[1024];
     char store[1024];        /* "" = SQLite under data_dir; or postgres://... */
+    size_t retain_evaluations; /* per run; 0 = keep every evaluation (aggregates always) */
     char token_file[1024];   /* "" = no tokens (auth.h) */
     char metrics_token[1024]; /* "" = /metrics open; a token or a file holding one */
     char tls_cert[1024];     /* PEM files; both or neither: HTTPS instead of HTTP */

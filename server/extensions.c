@@ -135,10 +135,13 @@ int extensions_open(const server_config *cfg, extensions **out, http_extensions 
         return -1;
     }
     const char *location = cfg->store[0] ? cfg->store : cfg->data_dir;
-    store_options opt = {.location = location, .retain_evaluations = 0};
+    store_options opt = {.location = location,
+                         .retain_evaluations = cfg->retain_evaluations};
     char detail[256] = "";
     if (store_open(&opt, &x->store, detail, sizeof detail) != 0) {
-        snprintf(err, err_len, "cannot open the runs store %s (%s): %s", location,
+        /* the store's own detail names the location with its password hidden; a URL may
+         * carry one, so it is not repeated here */
+        snprintf(err, err_len, "cannot open the runs store (%s): %s",
                  cfg->store[0] ? "--store" : "--data-dir", detail);
         free(x);
         return -1;
