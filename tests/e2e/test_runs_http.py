@@ -76,12 +76,12 @@ def free_port():
 
 
 class Daemon:
-    def __init__(self, name, data_dir):
+    def __init__(self, name, data_dir, extra=()):
         self.port = free_port()
         self.log_path = os.path.join(tmpdir, f"{name}.log")
         self.log = open(self.log_path, "wb")
         args = [DAEMON, "serve", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--data-dir", data_dir, "--threads", "2", "--workers", "2"]
+                "--data-dir", data_dir, "--threads", "2", "--workers", "2", *extra]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log,
                                      preexec_fn=die_with_parent)
         daemons.append(self)
@@ -348,6 +348,41 @@ def kill9(data_dir):
     d2.kill()
 
 
+def retention_and_class_names():
+    """--retain-evaluations 2 keeps the newest two evaluations of a run, never its aggregate;
+    class_names posted with a run come back with it."""
+    data_dir = os.path.join(tmpdir, "retain")
+    os.makedirs(data_dir)
+    d = Daemon("retain", data_dir, ["--retain-evaluations", "2"])
+    if not check("daemon starts with --retain-evaluations 2", d.wait_ready(), d.tail()):
+        return
+    logits = read_file(os.path.join(CASE, "logits.npy"))
+    masks = [read_file(os.path.join(CASE, f"mask_{i}.png")) for i in range(2)]
+    params = json.loads(read_file(os.path.join(CASE, "params.json")))
+    names = [f"class {k}" for k in range(21)]
+    ids = []
+    for step in range(4):
+        p = dict(params, run="retained", step=step, class_names=names)
+        status, _, body = post(d, logits, masks, p)
+        ids.append(json.loads(body)["id"] if status == 200 else None)
+    check("four posts under run retained", all(ids), str(ids))
+    kept = [get_json(d, f"/v1/evaluations/{i}")[0] for i in ids]
+    check("the two oldest evaluations are gone, the two newest kept",
+          kept == [404, 404, 200, 200], str(kept))
+    status, _, run = get_json(d, "/v1/runs/retained")
+    check("the run keeps its aggregate and history after retention",
+          status == 200 and run["splits"]["val"].get("step") == 3, str(status))
+    status, _, hist = get_json(d, "/v1/runs/retained/history?key=loss.total")
+    check("history still has all four steps",
+          status == 200 and [m["step"] for m in hist["metrics"]] == [0, 1, 2, 3],
+          str(hist)[:200])
+    check("class_names come back with the run",
+          status == 200 and (run.get("class_names") == names or
+                             run["splits"]["val"].get("class_names") == names),
+          str(run)[:300])
+    d.kill()
+
+
 def main():
     signal.signal(signal.SIGALRM, lambda s, f: (check("watchdog", False, "too slow"), finish()))
     signal.alarm(WATCHDOG_S)
@@ -368,6 +403,7 @@ def main():
     overlay_with_image(d)
     errors_and_delete(d)
     d.kill()
+    retention_and_class_names()
     kill9(os.path.join(tmpdir, "data"))
     finish()
 
