@@ -124,6 +124,23 @@ static void dashboard_handle(void *arg, const http_route_request *req, http_rout
     out->cache_control = "no-cache";
 }
 
+/* GET /metrics: the runs store's size on disk (database and journal files, or PostgreSQL's). */
+static char *store_metrics(void *arg)
+{
+    extensions *x = arg;
+    uint64_t bytes = 0;
+    if (store_disk_bytes(x->store, &bytes) != 0)
+        return NULL;
+    char *text = malloc(256);
+    if (text)
+        snprintf(text, 256,
+                 "# HELP segloss_store_disk_bytes Bytes the runs store uses on disk.\n"
+                 "# TYPE segloss_store_disk_bytes gauge\n"
+                 "segloss_store_disk_bytes %llu\n",
+                 (unsigned long long)bytes);
+    return text;
+}
+
 int extensions_open(const server_config *cfg, extensions **out, http_extensions *ext, char *err,
                     size_t err_len)
 {
@@ -148,6 +165,8 @@ int extensions_open(const server_config *cfg, extensions **out, http_extensions 
     }
     ext->on_result = record_result;
     ext->on_result_arg = x;
+    ext->metrics_extra = store_metrics;
+    ext->metrics_extra_arg = x;
     ext->routes[0] = (http_extension){"/v1/runs", runs_owns, runs_handle, x, runs_routes};
     ext->routes[1] =
         (http_extension){"/dashboard", dashboard_owns, dashboard_handle, NULL, dashboard_routes};

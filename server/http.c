@@ -328,6 +328,18 @@ static void handle_metrics(http_server *s, request *req, int *status, const char
     *type = METRICS_TYPE;
     *body = metrics_render(s->metrics, workqueue_waiting(s->queue), atomic_load(&s->draining),
                            SEGLOSS_VERSION, segloss_kernel_name(segloss_ctx_kernel(s->ctx)), len);
+    char *extra = *body && s->ext.metrics_extra ? s->ext.metrics_extra(s->ext.metrics_extra_arg)
+                                                : NULL;
+    if (extra) {
+        size_t extra_len = strlen(extra);
+        char *joined = realloc(*body, *len + extra_len + 1);
+        if (joined) {
+            memcpy(joined + *len, extra, extra_len + 1);
+            *body = joined;
+            *len += extra_len;
+        }
+        free(extra);
+    }
 }
 
 static void handle_info(http_server *s, request *req, int *status, const char **type,

@@ -76,6 +76,10 @@ typedef struct http_extensions {
     void *on_result_arg;
     http_extension routes[HTTP_MAX_EXTENSIONS];
     size_t route_count;
+    /* Extra Prometheus lines appended to GET /metrics (malloc'ed text, or NULL); may be NULL.
+     * The runs store reports its disk use through it. */
+    char *(*metrics_extra)(void *arg);
+    void *metrics_extra_arg;
 } http_extensions;
 
 /* Starts listening. ext may be NULL; it is copied. Returns 0, or -1 with a message in err (e.g.

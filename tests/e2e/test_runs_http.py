@@ -376,6 +376,11 @@ def retention_and_class_names():
     check("history still has all four steps",
           status == 200 and [m["step"] for m in hist["metrics"]] == [0, 1, 2, 3],
           str(hist)[:200])
+    status, _, text = request(d, "GET", "/metrics")
+    disk = [line for line in text.decode().splitlines()
+            if line.startswith("segloss_store_disk_bytes ")]
+    check("/metrics reports the store's disk use",
+          status == 200 and disk and float(disk[0].split()[1]) > 0, str(disk))
     check("class_names come back with the run",
           status == 200 and (run.get("class_names") == names or
                              run["splits"]["val"].get("class_names") == names),
