@@ -221,7 +221,7 @@ static int fill_one(filler *f, const cJSON *v, char *detail, size_t dl)
         case SEGLOSS_I8: lo = -128; hi = 127; break;
         case SEGLOSS_U16: lo = 0; hi = 65535; break;
         case SEGLOSS_I32: lo = -2147483648.0; hi = 2147483647.0; break;
-        default: lo = -OIP_MAX_EXACT_INT; hi = OIP_MAX_EXACT_INT; break;
+        default: lo = -9223372036854775808.0; hi = 9223372036854775808.0; break;
         }
         if (x != floor(x) || x < lo || x > hi)
             return fail(detail, dl, 400, "input %s: data[%zu] must be an integer from %.0f to %.0f (%s)",
@@ -236,7 +236,9 @@ static int fill_one(filler *f, const cJSON *v, char *detail, size_t dl)
     case SEGLOSS_I8: ((int8_t *)(void *)f->dst)[i] = (int8_t)x; break;
     case SEGLOSS_U16: ((uint16_t *)(void *)f->dst)[i] = (uint16_t)x; break;
     case SEGLOSS_I32: ((int32_t *)(void *)f->dst)[i] = (int32_t)x; break;
-    case SEGLOSS_I64: ((int64_t *)(void *)f->dst)[i] = (int64_t)x; break;
+    case SEGLOSS_I64: /* 2^63 saturates: any label >= C is ignored alike */
+        ((int64_t *)(void *)f->dst)[i] = x >= 9223372036854775807.0 ? INT64_MAX : (int64_t)x;
+        break;
     default: return fail(detail, dl, 400, "input %s: no datatype", name);
     }
     return 0;
