@@ -102,8 +102,8 @@ def main():
     print(f"id {answer.get('id')}, evaluation {answer['parameters']['evaluation_id']}")
     for name in ("ce", "focal", "dice", "total"):
         print(f"{name:6s} {float(outputs[name][0]):.6f}")
-    print("dice_per_class", np.round(outputs["dice_per_class"], 4).tolist())
-    print("iou_per_class ", np.round(outputs["iou_per_class"], 4).tolist())
+    print("dice_per_class", np.round(outputs["dice_per_class"].astype(float), 4).tolist())
+    print("iou_per_class ", np.round(outputs["iou_per_class"].astype(float), 4).tolist())
     cm = outputs["confusion_matrix"]
     print(f"confusion_matrix {cm.shape[0]}x{cm.shape[1]}, {int(cm.sum())} valid pixels")
     return 0
