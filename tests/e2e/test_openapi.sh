@@ -185,6 +185,50 @@ else
     echo "skip 409 of run and step: this daemon has no runs store"
 fi
 
+# ---- Open Inference Protocol v2 ------------------------------------------------------------
+v2=$url/v2/models/segloss
+oip_logits='{"name":"logits","datatype":"FP32","shape":[1,2,1,3],"data":[[[[0.2,1.5,-0.3]],[[1.1,0.4,0.9]]]]}'
+oip_labels='{"name":"labels","datatype":"UINT8","shape":[1,1,3],"data":[1,0,255]}'
+oip=(-H 'Content-Type: application/json' --data-binary)
+expect "200 GET /v2" GET /v2 200 -- "$url/v2"
+expect "200 GET /v2/health/live" GET /v2/health/live 200 -- "$url/v2/health/live"
+expect "200 GET /v2/health/ready" GET /v2/health/ready 200 -- "$url/v2/health/ready"
+expect "200 GET /v2/models/segloss" GET /v2/models/segloss 200 -- "$v2"
+expect "200 GET /v2/models/segloss/versions/1" GET /v2/models/segloss/versions/1 200 -- \
+    "$v2/versions/1"
+expect "200 GET /v2/models/segloss/ready" GET /v2/models/segloss/ready 200 -- "$v2/ready"
+expect "200 OIP infer, JSON tensors" POST /v2/models/segloss/infer 200 -- "$v2/infer" \
+    "${oip[@]}" '{"id":"oa","inputs":['"$oip_logits,$oip_labels"'],
+    "parameters":{"class_weights":[1,2],"confusion_matrix":true}}'
+"$PY" - "$tmp/oip.bin" "$tmp/oip.len" <<'PYEOF'
+import json, struct, sys
+head = json.dumps({"inputs": [
+    {"name": "logits", "datatype": "FP32", "shape": [1, 2, 1, 3],
+     "parameters": {"binary_data_size": 24}},
+    {"name": "labels", "datatype": "UINT8", "shape": [1, 1, 3],
+     "parameters": {"binary_data_size": 3}}],
+    "parameters": {"binary_data_output": True}}).encode()
+open(sys.argv[1], "wb").write(head + struct.pack("<6f", 0.2, 1.5, -0.3, 1.1, 0.4, 0.9)
+                              + bytes([1, 0, 255]))
+open(sys.argv[2], "w").write(str(len(head)))
+PYEOF
+expect "200 OIP infer, binary tensors in and out" POST /v2/models/segloss/infer 200 -- \
+    "$v2/versions/1/infer" -H "Inference-Header-Content-Length: $(cat "$tmp/oip.len")" \
+    --data-binary "@$tmp/oip.bin"
+verdict "the binary answer is octet-stream with Inference-Header-Content-Length" \
+    grep -qi '^inference-header-content-length: [0-9]' "$tmp/h$n"
+expect "400 OIP unknown datatype" POST /v2/models/segloss/infer 400 -- "$v2/infer" \
+    "${oip[@]}" '{"inputs":[{"name":"logits","datatype":"FP33","shape":[1],"data":[1]}]}'
+expect "400 OIP header length past the body" POST /v2/models/segloss/infer 400 -- \
+    "$v2/infer" -H "Inference-Header-Content-Length: 99999" --data-binary "@$tmp/oip.bin"
+expect "415 OIP labels as FP32" POST /v2/models/segloss/infer 415 -- "$v2/infer" \
+    "${oip[@]}" '{"inputs":['"$oip_logits"',{"name":"labels","datatype":"FP32","shape":[1,1,3],"data":[1,0,2]}]}'
+expect "422 OIP num_classes other than C" POST /v2/models/segloss/infer 422 -- "$v2/infer" \
+    "${oip[@]}" '{"inputs":['"$oip_logits,$oip_labels"'],"parameters":{"num_classes":3}}'
+expect "413 OIP Content-Length over --max-body-mb" POST /v2/models/segloss/infer 413 -- \
+    "$v2/infer" -H 'Content-Type: application/octet-stream' --data-binary "@$tmp/big.bin"
+expect "405 GET on OIP infer, with Allow" POST /v2/models/segloss/infer 405 -- "$v2/infer" -X GET
+
 # ---- the spec against what the daemon says of itself ---------------------------------------
 verdict "spec routes = the routes /v1/info lists" "${KEYS[@]}" routes "$spec" "$info"
 verdict "spec query parameters = the keys the daemon takes" \
