@@ -21,11 +21,18 @@ LIB_SRC=${FUZZ_LIB_SRC:-"lib/errors.c lib/tensor.c lib/format.c lib/npy.c lib/sa
     lib/png_mask.c lib/png_encode.c lib/image_rgb.c"}
 mkdir -p "$OUT"
 
+# A harness of server code names the files it needs beyond LIB_SRC in a comment line
+# "fuzz-extra-src: server/multipart.c server/bufpool.c".
+extra_src() {
+    sed -n 's/^ \* fuzz-extra-src: //p' "tests/fuzz/fuzz_$1.c" | head -n 1
+}
+
 # Inputs longer than a few tens of KiB only slow the search down for these formats.
 max_len() {
     case $1 in
         npy) echo 16384 ;;
         safetensors) echo 16384 ;;
+        params) echo 8192 ;;
         *) echo 65536 ;;
     esac
 }
@@ -37,7 +44,7 @@ for name in $HARNESSES; do
     echo "== building $bin"
     if ! $CC_FUZZ -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -Iinclude -Ilib "tests/fuzz/fuzz_$name.c" $LIB_SRC \
+        -Iinclude -Ilib -Iserver "tests/fuzz/fuzz_$name.c" $LIB_SRC $(extra_src "$name") \
         -lpng -lturbojpeg -lcjson -lm -pthread -o "$bin"; then
         summary+=("fuzz_$name: BUILD FAILED"); status=1; continue
     fi
