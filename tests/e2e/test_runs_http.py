@@ -310,6 +310,10 @@ def kill9(data_dir):
     answered = []
     lock = threading.Lock()
     stop = threading.Event()
+    # The clients' own log: one id per line, written as each 200 arrives (what a training job
+    # would keep); the check below reads it back, not the in-memory list.
+    client_log_path = os.path.join(tmpdir, "kill9-clients.log")
+    client_log = open(client_log_path, "w")
 
     def client(k):
         step = 0
@@ -321,6 +325,8 @@ def kill9(data_dir):
             if status == 200:
                 with lock:
                     answered.append(json.loads(body)["id"])
+                    client_log.write(answered[-1] + "\n")
+                    client_log.flush()
             step += 1
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
@@ -334,6 +340,9 @@ def kill9(data_dir):
     stop.set()
     for t in threads:
         t.join(timeout=30)
+    client_log.close()
+    with open(client_log_path) as f:
+        answered = [line.strip() for line in f if line.strip()]
     check("answers before kill -9", len(answered) >= 12, str(len(answered)))
     d2 = Daemon("after-kill9", data_dir)
     if not check("daemon restarts on the same data dir", d2.wait_ready(), d2.tail()):
