@@ -22,7 +22,9 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.environ.get("BUILD", "build")
 DAEMON = os.path.join(ROOT, BUILD, "seglossd")
 FILES = os.path.join(HERE, "bad_requests", "files")
-SANITIZER = os.environ.get("SEGLOSS_SANITIZER", "")
+# check-tsan sets SEGLOSS_SANITIZER=thread; check-asan builds into build-asan.
+SANITIZER = os.environ.get("SEGLOSS_SANITIZER", "") or \
+    ("address" if "asan" in BUILD else "thread" if "tsan" in BUILD else "")
 START_TIMEOUT_S = 30 if SANITIZER else 15
 
 state = {"passed": 0, "failed": 0, "daemons": [], "cleanup": []}

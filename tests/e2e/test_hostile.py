@@ -280,8 +280,14 @@ def aborted_uploads(extra, label, warmup, allowance_kib=0):
            f"{ABORTS} aborted 50 MB uploads ({time.time() - t0:.1f} s)")
     what = "RSS back within 10%" if not allowance_kib else \
         f"RSS within 10% + the {allowance_kib >> 10} MiB cache bound"
-    check(f"{label}: {what} after {ABORTS} aborted uploads ({growth:+.1%})",
-          growth < RSS_TOLERANCE, f"{before} -> {after} KiB")
+    if h.SANITIZER:
+        # ASan's quarantine keeps freed heap memory on purpose and TSan maps shadow memory for
+        # what the buffers touched: RSS says nothing about leaks there (LeakSanitizer does).
+        h.note(f"SKIP {label}: RSS bound not checked under the {h.SANITIZER} sanitizer "
+               f"({growth:+.1%})")
+    else:
+        check(f"{label}: {what} after {ABORTS} aborted uploads ({growth:+.1%})",
+              growth < RSS_TOLERANCE, f"{before} -> {after} KiB")
     status = h.post_small(d)[0]
     check(f"{label}: the daemon still evaluates", status == 200, str(status))
     d.stop()
