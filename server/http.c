@@ -111,7 +111,7 @@ struct request {
      * from oip_pad on so that its binary section (after the JSON header) starts aligned */
     bool oip;
     unsigned char *oip_buf;
-    size_t oip_cap, oip_pad, oip_len;
+    size_t oip_cap, oip_pad, oip_len, oip_prefaulted;
     const char *oip_header_len; /* Inference-Header-Content-Length (MHD's), or NULL */
     oip_outcome oip_out;
     char oip_answer_header[32]; /* the answer's Inference-Header-Content-Length, or "" */
@@ -658,6 +658,10 @@ static enum MHD_Result upload_answer(request *req)
 
 /* A chunked body starts in a mapping this large and doubles (mremap) up to --max-body-mb. */
 #define HTTP_OIP_CHUNKED_START ((size_t)1 << 20)
+/* Pages are faulted in this far ahead of the copy, as multipart.c does for its parts (one
+ * MADV_POPULATE_WRITE instead of a fault per page; never far beyond what has arrived, so a
+ * lying Content-Length commits no memory). */
+#define HTTP_OIP_PREFAULT_WINDOW ((size_t)8 << 20)
 
 static void handle_v2(http_server *s, request *req, int *status, const char **type,
                       char **body, size_t *len)
@@ -736,6 +740,12 @@ static int oip_feed(request *req, const char *data, size_t size, char *detail, s
             return 503;
         }
         req->oip_buf = grown;
+    }
+    if (need > req->oip_prefaulted) {
+        size_t want = need + HTTP_OIP_PREFAULT_WINDOW;
+        bufpool_prefault(req->oip_buf, req->oip_cap, req->oip_prefaulted,
+                         want - req->oip_prefaulted);
+        req->oip_prefaulted = want < req->oip_cap ? want : req->oip_cap;
     }
     memcpy(req->oip_buf + req->oip_pad + req->oip_len, data, size);
     req->oip_len += size;
