@@ -334,7 +334,8 @@ OUTPUT_MAP = [  # OIP output -> path in the /v1 answer
 
 def binary_request(inputs, parameters, outputs=None, binary_output=True, rid=None):
     """inputs: [(name, Tensor)] -> (body, headers) with every input binary."""
-    doc = {"inputs": [], "parameters": dict(parameters)}
+    # Triton's own example request also names the model in the body: it is ignored.
+    doc = {"model_name": "segloss", "inputs": [], "parameters": dict(parameters)}
     if rid is not None:
         doc["id"] = rid
     if binary_output:
@@ -564,6 +565,16 @@ def chunked_and_versions(d):
                        "f_score_per_class"] and not compare(v1, outs, names=names)
         why = f"{names} {compare(v1, outs, names=names)}"
     check("versions/1/infer, default outputs as JSON for binary inputs", ok, why)
+    # JSON tensors with an Inference-Header-Content-Length of the whole body (no binary part).
+    body, headers = json_request([("logits", logits), ("labels", labels)], params)
+    headers["Inference-Header-Content-Length"] = str(len(body))
+    status, rh, answer = request(d, "POST", INFER, body, headers)
+    ok, why = status == 200, f"{status} {answer[:200]!r}"
+    if ok:
+        _, outs = parse_answer(status, rh, answer)
+        errs = compare(v1, outs, names=["ce", "total"])
+        ok, why = not errs, "; ".join(errs)
+    check("JSON tensors with a header length of the whole body", ok, why)
     # One output binary, the others JSON.
     body, headers = binary_request([("logits", logits), ("labels", labels)], params,
                                    binary_output=False)
