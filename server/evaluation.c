@@ -185,6 +185,7 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
     void *owned_logits = NULL;
     label_set labels = {0};
     segloss_result *result = NULL;
+    uint16_t *argmax = NULL;
     memset(out, 0, sizeof *out);
     out->status = 200;
 
@@ -246,9 +247,21 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
             goto fail;
         }
     }
+    /* A result that will be recorded keeps the predicted-class map for its overlays (2 bytes a
+     * mask pixel); the library writes it during the same pass. */
+    if (req->hook && req->params->run) {
+        size_t pixels = 0;
+        if (segloss_tensor_elements(&labels.tensor, &pixels) == 0 &&
+            pixels <= SIZE_MAX / sizeof *argmax)
+            argmax = malloc(pixels * sizeof *argmax + 1);
+        if (!argmax) {
+            outcome_fail(out, 503, "out of memory for the predicted-class map; retry later");
+            goto fail;
+        }
+    }
     double t1 = evaluation_now();
-    rc = segloss_evaluate(ctx, &logits, &labels.tensor, &req->params->loss, &result, detail,
-                          sizeof detail);
+    rc = segloss_evaluate_with_argmax(ctx, &logits, &labels.tensor, &req->params->loss, argmax,
+                                      &result, detail, sizeof detail);
     double t2 = evaluation_now();
     if (rc) {
         outcome_fail(out, problem_status_for_code(rc), "%s", detail);
@@ -269,8 +282,8 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
             .result = result,
             .answer = out->body,
             .answer_len = out->body_len,
-            .logits = &logits,
             .labels = &labels.tensor,
+            .argmax = argmax,
             .images = req->images,
             .image_count = req->image_count,
         };
@@ -289,6 +302,7 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
     result = NULL;
 fail:
     segloss_result_free(result);
+    free(argmax);
     free(labels.buffer);
     free(labels.owned);
     free(owned_logits);

@@ -38,8 +38,8 @@ typedef struct evaluation_record {
     const segloss_result *result;
     const char *answer; /* the 200 body */
     size_t answer_len;
-    const segloss_tensor *logits;
     const segloss_tensor *labels;
+    const uint16_t *argmax;  /* n*h*w predicted classes at mask resolution (the library's) */
     const evaluation_blob *images;
     size_t image_count;
 } evaluation_record;

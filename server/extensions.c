@@ -48,7 +48,7 @@ static int record_result(void *arg, const evaluation_record *rec, char *detail,
         .answer_len = rec->answer_len,
         .class_names_json = p->class_names_json,
         .labels = rec->labels,
-        .logits = rec->logits,
+        .argmax = rec->argmax,
         .images = rec->images,
         .image_count = rec->image_count,
     };

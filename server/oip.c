@@ -852,6 +852,7 @@ void oip_infer(segloss_ctx *ctx, const oip_infer_input *in, oip_outcome *out)
     oip_request req;
     segloss_result *result = NULL;
     char *answer = NULL;
+    uint16_t *argmax = NULL;
     memset(out, 0, sizeof *out);
     double t0 = evaluation_now();
     int status = oip_parse(in->body, in->len, in->header_len, in->limits, in->max_params_bytes,
@@ -866,9 +867,20 @@ void oip_infer(segloss_ctx *ctx, const oip_infer_input *in, oip_outcome *out)
         outcome_fail(out, status, detail);
         goto done;
     }
+    /* a result that will be recorded keeps the predicted-class map for its overlays */
+    if (in->hook && req.params.run) {
+        size_t pixels = 0;
+        if (segloss_tensor_elements(&req.labels, &pixels) == 0 &&
+            pixels <= SIZE_MAX / sizeof *argmax)
+            argmax = malloc(pixels * sizeof *argmax + 1);
+        if (!argmax) {
+            outcome_fail(out, 503, "out of memory for the predicted-class map; retry later");
+            goto done;
+        }
+    }
     double t1 = evaluation_now();
-    int rc = segloss_evaluate(ctx, &req.logits, &req.labels, &req.params.loss, &result, detail,
-                              sizeof detail);
+    int rc = segloss_evaluate_with_argmax(ctx, &req.logits, &req.labels, &req.params.loss,
+                                          argmax, &result, detail, sizeof detail);
     double t2 = evaluation_now();
     if (rc) {
         outcome_fail(out, problem_status_for_code(rc), detail);
@@ -891,8 +903,8 @@ void oip_infer(segloss_ctx *ctx, const oip_infer_input *in, oip_outcome *out)
             .result = result,
             .answer = answer,
             .answer_len = answer_len,
-            .logits = &req.logits,
             .labels = &req.labels,
+            .argmax = argmax,
         };
         detail[0] = '\0';
         status = in->hook(in->hook_arg, &record, detail, sizeof detail);
@@ -910,6 +922,7 @@ void oip_infer(segloss_ctx *ctx, const oip_infer_input *in, oip_outcome *out)
     out->status = 200;
 done:
     free(answer);
+    free(argmax);
     segloss_result_free(result);
     oip_request_free(&req);
 }

@@ -49,15 +49,6 @@ int overlay_decode_classmap(const uint8_t *png, size_t png_len, size_t num_class
                             uint16_t **map, uint32_t *w, uint32_t *h, char *err,
                             size_t err_len);
 
-/*
- * The predicted class (first arg-max over C) of every pixel at mask size h x w, for when the
- * evaluation did not keep segloss_evaluate_with_argmax's map: logits of another size are
- * resized the way the library does it (bilinear, align_corners=True, in float). out holds
- * N*h*w values. Returns 0 or SEGLOSS_E* with err.
- */
-int overlay_argmax_from_logits(const segloss_tensor *logits, size_t h, size_t w, uint16_t *out,
-                               char *err, size_t err_len);
-
 /* The store items of one batch, with the bytes they point to. */
 typedef struct overlay_items {
     store_item *items; /* count items */

@@ -824,12 +824,9 @@ int runs_record(store *st, const runs_record_input *in, char *err, size_t err_le
      * never the record. */
     overlay_items items = {0};
     const segloss_tensor *lt = in->labels;
-    if (lt && (lt->rank == 2 || lt->rank == 3) && (in->argmax || in->logits)) {
+    if (lt && (lt->rank == 2 || lt->rank == 3) && in->argmax) {
         char detail[256];
-        size_t h = lt->shape[lt->rank - 2], w = lt->shape[lt->rank - 1];
         size_t n = lt->rank == 3 ? lt->shape[0] : 1;
-        uint16_t *computed = NULL;
-        const uint16_t *argmax = in->argmax;
         /* overlays for the first STORE_MAX_OVERLAY_ITEMS items only */
         segloss_tensor first = *lt;
         if (n > STORE_MAX_OVERLAY_ITEMS) {
@@ -838,19 +835,14 @@ int runs_record(store *st, const runs_record_input *in, char *err, size_t err_le
         }
         const void **datas = calloc(in->image_count + 1, sizeof *datas);
         size_t *lens = calloc(in->image_count + 1, sizeof *lens);
-        if (!argmax && n * h * w <= SIZE_MAX / sizeof *computed &&
-            (computed = malloc(n * h * w * sizeof *computed + 1)) &&
-            overlay_argmax_from_logits(in->logits, h, w, computed, detail, sizeof detail) == 0)
-            argmax = computed;
         for (size_t i = 0; datas && lens && i < in->image_count; i++) {
             datas[i] = in->images[i].data;
             lens[i] = in->images[i].len;
         }
-        if (argmax && datas && lens &&
-            overlay_items_build(argmax, &first, r->num_classes, datas, lens, in->image_count,
-                                &items, detail, sizeof detail) != 0)
+        if (datas && lens &&
+            overlay_items_build(in->argmax, &first, r->num_classes, datas, lens,
+                                in->image_count, &items, detail, sizeof detail) != 0)
             memset(&items, 0, sizeof items);
-        free(computed);
         free(datas);
         free(lens);
     }

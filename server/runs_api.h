@@ -86,12 +86,10 @@ typedef struct runs_record_input {
     const char *answer;              /* the 200 body */
     size_t answer_len;
     const char *class_names_json;    /* a JSON array of C names, or NULL */
-    /* overlays (all optional): the labels the evaluation used (n,h,w), the arg-max map
-     * (n*h*w) from segloss_evaluate_with_argmax or else the logits to compute it from, and the
-     * uploaded images in batch order */
+    /* overlays (all optional): the labels the evaluation used (n,h,w), the predicted-class map
+     * (n*h*w) from segloss_evaluate_with_argmax, and the uploaded images in batch order */
     const segloss_tensor *labels;
     const uint16_t *argmax;
-    const segloss_tensor *logits;
     const evaluation_blob *images;
     size_t image_count;
 } runs_record_input;

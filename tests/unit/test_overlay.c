@@ -348,50 +348,6 @@ static void test_render_scene(void)
     free(png_img);
 }
 
-/* The arg-max map computed here is the library's, at the logits' size and resized. */
-static void test_argmax_from_logits(void)
-{
-    segloss_ctx *ctx = NULL;
-    CHECK(segloss_ctx_new(&ctx, 1, SEGLOSS_KERNEL_AUTO) == 0);
-    enum { N = 2, C = 5, H = 7, W = 9, MH = 13, MW = 17 };
-    static float logits[N * C * H * W];
-    static uint8_t labels[N * MH * MW], small[N * H * W];
-    uint64_t st = 42;
-    for (size_t i = 0; i < sizeof logits / sizeof logits[0]; i++) {
-        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
-        logits[i] = (float)((st >> 33) % 1000) / 100.0f - 5.0f;
-    }
-    logits[3] = logits[H * W + 3]; /* a tie: the first class wins */
-    memset(labels, 1, sizeof labels);
-    memset(small, 1, sizeof small);
-    segloss_tensor lt = {.data = logits, .dtype = SEGLOSS_F32, .rank = 4, .shape = {N, C, H, W}};
-    struct {
-        size_t h, w;
-        const uint8_t *labels;
-    } sizes[2] = {{H, W, small}, {MH, MW, labels}};
-    for (int s = 0; s < 2; s++) {
-        size_t h = sizes[s].h, w = sizes[s].w;
-        segloss_tensor mt = {.data = sizes[s].labels, .dtype = SEGLOSS_U8, .rank = 3,
-                             .shape = {N, h, w}};
-        uint16_t *want = malloc(N * h * w * sizeof *want), *got = malloc(N * h * w * sizeof *got);
-        segloss_params p;
-        segloss_params_default(&p);
-        segloss_result *r = NULL;
-        char err[256];
-        CHECK(segloss_evaluate_with_argmax(ctx, &lt, &mt, &p, want, &r, err, sizeof err) == 0);
-        CHECK(overlay_argmax_from_logits(&lt, h, w, got, err, sizeof err) == 0);
-        size_t same = 0;
-        for (size_t i = 0; i < N * h * w; i++)
-            same += want[i] == got[i];
-        CHECK_MSG(same == N * h * w, "%zu of %zu pixels agree (%zux%zu)", same,
-                  (size_t)N * h * w, h, w);
-        segloss_result_free(r);
-        free(want);
-        free(got);
-    }
-    segloss_ctx_free(ctx);
-}
-
 static void test_render_refuses_mismatch(void)
 {
     uint16_t a[4] = {0, 1, 1, 0}, b[6] = {0, 1, 1, 0, 0, 0};
@@ -420,7 +376,6 @@ int main(void)
     RUN(test_images_kept_or_reduced);
     RUN(test_render_golden_over_image);
     RUN(test_render_scene);
-    RUN(test_argmax_from_logits);
     RUN(test_render_refuses_mismatch);
     return TESTS_DONE();
 }
