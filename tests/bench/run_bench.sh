@@ -27,3 +27,5 @@ for b in "$BUILD"/tests/bench_*; do
     echo "## $(basename "$b")"
     "$b"
 done
+echo "## end to end over HTTP (tests/bench/bench_http.sh)"
+BUILD="$BUILD" tests/bench/bench_http.sh
