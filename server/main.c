@@ -323,8 +323,9 @@ static int run_serve(int argc, char **argv)
         extensions_close(x);
         return 1;
     }
-    log_event("info", "seglossd %s listening on %s:%u (max body %zu MiB, %u workers)",
-              SEGLOSS_VERSION, cfg.bind, cfg.port, cfg.max_body_mb, cfg.workers);
+    log_event("info", "seglossd %s listening on %s:%u (max body %zu MiB, %u workers%s%s)",
+              SEGLOSS_VERSION, cfg.bind, cfg.port, cfg.max_body_mb, cfg.workers,
+              cfg.tls_cert[0] ? ", TLS" : "", cfg.token_file[0] ? ", tokens required" : "");
     int sig = 0;
     while (sigwait(&stop, &sig) != 0)
         ;
