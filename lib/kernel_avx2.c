@@ -239,10 +239,6 @@ static AVX2 const float *contiguous_block(const segloss__block *b, size_t c, flo
     for (size_t k = 0; k < c; k++) {
         const float *src = b->x + k * b->class_stride;
         float *dst = xs + k * SEGLOSS__PLANE;
-        /* ask for the next block's lines now, so they arrive while this block computes (past
-         * the end of a plane this only fetches what another block or nobody needs: harmless) */
-        for (size_t i = 0; i < SEGLOSS__BLOCK; i += 16)
-            _mm_prefetch((const char *)(src + SEGLOSS__BLOCK + i), _MM_HINT_T0);
         size_t i = 0;
         for (; i + 32 <= n8; i += 32) {
             __m256 a = _mm256_loadu_ps(src + i), b8 = _mm256_loadu_ps(src + i + 8);
