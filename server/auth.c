@@ -33,7 +33,9 @@ struct auth {
 
 /* Paths that need a token besides the dashboard's files. "/v2/" would protect the Open
  * Inference Protocol routes too. */
-static const char *const protected_prefixes[] = {"/v1/"};
+/* /v2/models/... is the Open Inference Protocol's inference and metadata; its /v2/health/...
+ * probes stay open like /livez and /readyz. */
+static const char *const protected_prefixes[] = {"/v1/", "/v2/models/"};
 
 #define CHALLENGE_BEARER "Bearer realm=\"segloss\""
 #define CHALLENGE_INVALID "Bearer realm=\"segloss\", error=\"invalid_token\""
@@ -89,7 +91,7 @@ bool auth_path_protected(const char *path)
 {
     if (!path)
         return false;
-    if (strcmp(path, "/v1") == 0)
+    if (strcmp(path, "/v1") == 0 || strcmp(path, "/v2") == 0)
         return true;
     for (size_t i = 0; i < sizeof protected_prefixes / sizeof protected_prefixes[0]; i++)
         if (strncmp(path, protected_prefixes[i], strlen(protected_prefixes[i])) == 0)

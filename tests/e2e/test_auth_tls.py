@@ -14,6 +14,7 @@ not match stops the start. Skipped, with a line saying so, when openssl is missi
 
 Ends with 'N passed, N failed'."""
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -88,6 +89,25 @@ def tokens(d):
     check("dashboard / with Bearer <ro token> -> 200", status == 200, str(status))
     status, _, _ = h.request(d, "GET", "/no-such-path")
     check("unknown path stays 404 without a token", status == 404, str(status))
+    # the Open Inference Protocol door is guarded alike; its health probes stay open
+    infer = json.dumps({"inputs": [
+        {"name": "logits", "datatype": "FP32", "shape": [1, 2, 1, 2], "data": [0, 1, 1, 0]},
+        {"name": "labels", "datatype": "UINT8", "shape": [1, 1, 2], "data": [1, 0]}]}).encode()
+    ctype = {"Content-Type": "application/json"}
+    status, _, _ = h.request(d, "POST", "/v2/models/segloss/infer", body=infer, headers=ctype)
+    check("no token on POST /v2/models/segloss/infer -> 401", status == 401, str(status))
+    status, _, _ = h.request(d, "POST", "/v2/models/segloss/infer", body=infer,
+                             headers=dict(ctype, **h.bearer(RO)))
+    check("read-only token on POST /v2/.../infer -> 403", status == 403, str(status))
+    status, _, _ = h.request(d, "POST", "/v2/models/segloss/infer", body=infer,
+                             headers=dict(ctype, **h.bearer(RW)))
+    check("read-write token on POST /v2/.../infer -> 200", status == 200, str(status))
+    for path, want in (("/v2", 401), ("/v2/models/segloss", 401), ("/v2/health/live", 200),
+                       ("/v2/health/ready", 200)):
+        status, _, _ = h.request(d, "GET", path)
+        check(f"GET {path} without a token -> {want}", status == want, str(status))
+    status, _, _ = h.request(d, "GET", "/v2/models/segloss", headers=h.bearer(RO))
+    check("read-only token on GET /v2/models/segloss -> 200", status == 200, str(status))
 
 
 def metrics_token(tokfile):
