@@ -31,10 +31,9 @@ struct auth {
     token_slot metrics; /* --metrics-token */
 };
 
-/* Paths that need a token besides the dashboard's files. "/v2/" would protect the Open
- * Inference Protocol routes too. */
-/* /v2/models/... is the Open Inference Protocol's inference and metadata; its /v2/health/...
- * probes stay open like /livez and /readyz. */
+/* Paths that need a token besides /v1, /v2 and the dashboard's files (add a prefix here to
+ * protect a new door). /v2/models/... is the Open Inference Protocol's inference and metadata;
+ * its /v2/health/... probes stay open like /livez and /readyz. */
 static const char *const protected_prefixes[] = {"/v1/", "/v2/models/"};
 
 #define CHALLENGE_BEARER "Bearer realm=\"segloss\""
