@@ -9,9 +9,9 @@
  *
  * A token is 16 to AUTH_MAX_TOKEN characters of RFC 6750's b64token alphabet (A-Z a-z 0-9
  * - . _ ~ + / and trailing =). Once a file is given, every protected path (auth_path_protected:
- * /v1/... and the dashboard's files) needs `Authorization: Bearer <token>`; methods other than
- * GET, HEAD and OPTIONS need an rw token. HTTP Basic with the token as the password (any user
- * name) is accepted too, so a browser's own login prompt opens the dashboard, and the browser
+ * /v1/..., /v2, /v2/models/... and the dashboard's files) needs `Authorization: Bearer <token>`;
+ * methods other than GET, HEAD and OPTIONS need an rw token. HTTP Basic with the token as the
+ * password (any user name) is accepted too, so a browser's own login prompt opens the dashboard, and the browser
  * then sends the same credentials with the dashboard's fetches. /livez, /readyz and /healthz are
  * always open; /metrics is open unless --metrics-token is given (then it takes that token or
  * any token of the file).
@@ -63,8 +63,8 @@ int auth_load(const char *token_file, const char *metrics_token, auth **out, cha
               size_t err_len);
 void auth_free(auth *a);
 
-/* Whether a path needs a token when a token file is loaded: /v1, /v1/..., and the dashboard's
- * files. Add a prefix to the table in auth.c to protect more (e.g. "/v2/"). */
+/* Whether a path needs a token when a token file is loaded: /v1, /v1/..., /v2, /v2/models/...
+ * and the dashboard's files. Add a prefix to the table in auth.c to protect more. */
 bool auth_path_protected(const char *path);
 
 /* The scope of one request. */
