@@ -11,9 +11,9 @@
  * - . _ ~ + / and trailing =). Once a file is given, every protected path (auth_path_protected:
  * /v1/..., /v2, /v2/models/... and the dashboard's files) needs `Authorization: Bearer <token>`;
  * methods other than GET, HEAD and OPTIONS need an rw token. HTTP Basic with the token as the
- * password (any user name) is accepted too, so a browser's own login prompt opens the dashboard, and the browser
- * then sends the same credentials with the dashboard's fetches. /livez, /readyz and /healthz are
- * always open; /metrics is open unless --metrics-token is given (then it takes that token or
+ * password (any user name) is accepted too, so a browser's own login prompt opens the
+ * dashboard, and the browser then sends the same credentials with the dashboard's fetches.
+ * /livez, /readyz, /healthz and /v2/health/... are always open; /metrics is open unless --metrics-token is given (then it takes that token or
  * any token of the file).
  *
  * Comparison is constant-time: the presented token is compared with every known token over
