@@ -13,8 +13,8 @@
  * methods other than GET, HEAD and OPTIONS need an rw token. HTTP Basic with the token as the
  * password (any user name) is accepted too, so a browser's own login prompt opens the
  * dashboard, and the browser then sends the same credentials with the dashboard's fetches.
- * /livez, /readyz, /healthz and /v2/health/... are always open; /metrics is open unless --metrics-token is given (then it takes that token or
- * any token of the file).
+ * /livez, /readyz, /healthz and /v2/health/... are always open; /metrics is open unless
+ * --metrics-token is given (then it takes that token or any token of the file).
  *
  * Comparison is constant-time: the presented token is compared with every known token over
  * AUTH_MAX_TOKEN bytes, whatever matched before or how long either is. Tokens are never copied
