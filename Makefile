@@ -5,6 +5,7 @@
 #   make check      install missing Debian packages, build, run every test
 #   make check-asan the tests again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make check-tsan the tests again under ThreadSanitizer
+#   make soak       8 clients x 2000 mixed requests against a real daemon
 #   make bench      benchmarks (not part of check)
 #   make fuzz       each libFuzzer harness for FUZZ_SECONDS (clang)
 #   make container-check  build the container image with buildah/podman (no registry) and test it
@@ -36,7 +37,7 @@ REPLAY_BIN := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/replay_%)
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run check test check-asan check-tsan bench fuzz container-check clean help format
+.PHONY: all deps run check test check-asan check-tsan soak bench fuzz container-check clean help format
 all: $(BUILD)/libsegloss.a $(BUILD)/seglossd
 
 help:
@@ -114,5 +115,8 @@ format:
 container-check:
 	@docker/build_and_check.sh
 
+soak: all
+	@BUILD=$(BUILD) tests/e2e/soak.py
+
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz
