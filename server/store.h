@@ -298,4 +298,13 @@ int store_sqlite_open(const store_options *opt, store **out, char *err, size_t e
 /* Creation of the PostgreSQL backend (store_postgres.c); store_open calls it for URLs. */
 int store_postgres_open(const store_options *opt, store **out, char *err, size_t err_len);
 
+
+/* Shared by the backends (store__: internal to the store's files). Hex of n bytes into out
+ * (2n + 1 bytes); its inverse (-1 unless exactly 2n hex digits); a history page token for the
+ * (step, seq) of the last point returned, malloc'ed, and its parser (-1 when malformed). */
+void store__hex_encode(const uint8_t *in, size_t n, char *out);
+int store__hex_decode(const char *in, uint8_t *out, size_t n);
+char *store__history_token(int64_t step, int64_t seq);
+int store__history_token_parse(const char *token, int64_t *step, int64_t *seq);
+
 #endif

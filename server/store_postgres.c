@@ -467,75 +467,6 @@ static int with_connection(pg_store *s, pg_txn fn, void *arg, char *err, size_t 
     }
 }
 
-/* --- hex tokens (as store_sqlite.c) ------------------------------------------------------- */
-
-static void hex_encode(const uint8_t *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    return -1;
-}
-
-static int hex_decode(const char *in, uint8_t *out, size_t n)
-{
-    if (strlen(in) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_value(in[2 * i]), lo = hex_value(in[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint64_t read_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-/* A history page token: the (step, seq) of the last point returned, 32 hex digits. */
-static char *history_token(int64_t step, int64_t seq)
-{
-    uint8_t raw[16];
-    put_u64(raw, (uint64_t)step);
-    put_u64(raw + 8, (uint64_t)seq);
-    char *out = malloc(33);
-    if (out)
-        hex_encode(raw, 16, out);
-    return out;
-}
-
-static int history_token_parse(const char *token, int64_t *step, int64_t *seq)
-{
-    uint8_t raw[16];
-    if (hex_decode(token, raw, 16) != 0)
-        return -1;
-    *step = (int64_t)read_u64(raw);
-    *seq = (int64_t)read_u64(raw + 8);
-    return *seq >= 0 ? 0 : -1;
-}
 
 /* --- record -------------------------------------------------------------------------------- */
 
@@ -885,7 +816,7 @@ static int list_txn(pg_call *c, void *arg)
         const char *last = out->runs[a->max_results - 1].name;
         out->next_page_token = last ? malloc(2 * strlen(last) + 1) : NULL;
         if (out->next_page_token)
-            hex_encode((const uint8_t *)last, strlen(last), out->next_page_token);
+            store__hex_encode((const uint8_t *)last, strlen(last), out->next_page_token);
     }
     PQclear(r);
     return STORE_OK;
@@ -897,7 +828,7 @@ static int pg_list_runs(store *base, size_t max_results, const char *page_token,
     char after[PARAMS_MAX_RUN_LEN + 1] = "";
     if (page_token && *page_token) {
         size_t n = strlen(page_token) / 2;
-        if (n == 0 || n >= sizeof after || hex_decode(page_token, (uint8_t *)after, n) != 0 ||
+        if (n == 0 || n >= sizeof after || store__hex_decode(page_token, (uint8_t *)after, n) != 0 ||
             (after[n] = '\0', !store_run_name_ok(after))) {
             snprintf(err, err_len, "page_token is not one this server gave out");
             return STORE_INVALID;
@@ -1072,7 +1003,7 @@ static int history_txn(pg_call *c, void *arg)
     int64_t last_seq = -1;
     for (int i = 0; i < rows; i++) {
         if (out->count == q->max_results) {
-            out->next_page_token = history_token(out->points[out->count - 1].step, last_seq);
+            out->next_page_token = store__history_token(out->points[out->count - 1].step, last_seq);
             if (!out->next_page_token)
                 goto oom;
             break;
@@ -1106,7 +1037,7 @@ static int pg_history(store *base, const store_history_query *q, store_history *
 {
     history_arg a = {.q = q, .after_step = INT64_MIN, .after_seq = -1, .out = out};
     if (q->page_token && *q->page_token &&
-        history_token_parse(q->page_token, &a.after_step, &a.after_seq) != 0) {
+        store__history_token_parse(q->page_token, &a.after_step, &a.after_seq) != 0) {
         snprintf(err, err_len, "page_token is not one this server gave out");
         return STORE_INVALID;
     }

@@ -337,76 +337,6 @@ fail:
     return STORE_FAILED;
 }
 
-/* --- hex tokens ---------------------------------------------------------------------------- */
-
-static void hex_encode(const uint8_t *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    return -1;
-}
-
-/* Decodes exactly n bytes from 2n hex digits; -1 when the text is anything else. */
-static int hex_decode(const char *in, uint8_t *out, size_t n)
-{
-    if (strlen(in) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_value(in[2 * i]), lo = hex_value(in[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-/* A history page token: the (step, seq) of the last point returned, 32 hex digits. */
-static char *history_token(int64_t step, int64_t seq)
-{
-    uint8_t raw[16];
-    put_u64(raw, (uint64_t)step);
-    put_u64(raw + 8, (uint64_t)seq);
-    char *out = malloc(33);
-    if (out)
-        hex_encode(raw, 16, out);
-    return out;
-}
-
-static int history_token_parse(const char *token, int64_t *step, int64_t *seq)
-{
-    uint8_t raw[16];
-    if (hex_decode(token, raw, 16) != 0)
-        return -1;
-    *step = (int64_t)get_u64(raw);
-    *seq = (int64_t)get_u64(raw + 8);
-    return *seq >= 0 ? 0 : -1;
-}
 
 /* --- record -------------------------------------------------------------------------------- */
 
@@ -684,7 +614,7 @@ static int sq_list_runs(store *base, size_t max_results, const char *page_token,
     char after[PARAMS_MAX_RUN_LEN + 1] = "";
     if (page_token && *page_token) {
         size_t n = strlen(page_token) / 2;
-        if (n == 0 || n >= sizeof after || hex_decode(page_token, (uint8_t *)after, n) != 0 ||
+        if (n == 0 || n >= sizeof after || store__hex_decode(page_token, (uint8_t *)after, n) != 0 ||
             (after[n] = '\0', !store_run_name_ok(after))) {
             snprintf(err, err_len, "page_token is not one this server gave out");
             return STORE_INVALID;
@@ -720,7 +650,7 @@ static int sq_list_runs(store *base, size_t max_results, const char *page_token,
         const char *last = out->runs[max_results - 1].name;
         out->next_page_token = malloc(2 * strlen(last) + 1);
         if (out->next_page_token)
-            hex_encode((const uint8_t *)last, strlen(last), out->next_page_token);
+            store__hex_encode((const uint8_t *)last, strlen(last), out->next_page_token);
     }
     rc = STORE_OK;
 done:
@@ -847,7 +777,7 @@ static int sq_history(store *base, const store_history_query *q, store_history *
     conn *c = &as_sqlite(base)->reader;
     int64_t after_step = INT64_MIN, after_seq = -1;
     if (q->page_token && *q->page_token &&
-        history_token_parse(q->page_token, &after_step, &after_seq) != 0) {
+        store__history_token_parse(q->page_token, &after_step, &after_seq) != 0) {
         snprintf(err, err_len, "page_token is not one this server gave out");
         return STORE_INVALID;
     }
@@ -884,7 +814,7 @@ static int sq_history(store *base, const store_history_query *q, store_history *
     while ((step_rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (out->count == q->max_results) {
             out->next_page_token =
-                history_token(out->points[out->count - 1].step, last_seq);
+                store__history_token(out->points[out->count - 1].step, last_seq);
             if (!out->next_page_token) {
                 snprintf(err, err_len, "runs store: out of memory");
                 goto done;
