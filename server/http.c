@@ -586,6 +586,38 @@ static void evaluate_job(void *arg)
 /* The body is complete: check it, then hand it to a worker. */
 static enum MHD_Result oip_end(request *req);
 
+/*
+ * Hands a complete upload to a worker (/v1 and /v2 alike): a new evaluation id, the
+ * connection suspended before submitting (the worker may finish and resume at once), and a
+ * full queue turned into a 503 outcome at once. status/detail are the outcome's own fields.
+ */
+static enum MHD_Result queue_evaluation(request *req, workqueue_fn job, int *status,
+                                        char *detail, size_t detail_len)
+{
+    http_server *s = req->server;
+    ids_new(req->eval_id);
+    req->phase = PHASE_QUEUED;
+    MHD_suspend_connection(req->conn);
+    if (workqueue_submit(s->queue, job, req) != 0) {
+        *status = 503;
+        snprintf(detail, detail_len,
+                 "overloaded: %u evaluations are already waiting; retry in %d s",
+                 s->cfg->queue_depth, HTTP_RETRY_AFTER_S);
+        req->error_reason = METRICS_REJECT_QUEUE_FULL;
+        req->phase = PHASE_DONE;
+        MHD_resume_connection(req->conn);
+    }
+    return MHD_YES;
+}
+
+/* The /metrics rejection reason of a failed outcome: a full queue is counted as such. */
+static metrics_reject outcome_reject_reason(const request *req, int status)
+{
+    return status == 503 && req->error_reason == METRICS_REJECT_QUEUE_FULL
+               ? METRICS_REJECT_QUEUE_FULL
+               : metrics_reason_for_status(status);
+}
+
 static enum MHD_Result upload_end(request *req)
 {
     http_server *s = req->server;
@@ -624,30 +656,15 @@ static enum MHD_Result upload_end(request *req)
         else if (p->kind == MULTIPART_IMAGE)
             req->blobs[ii++] = (evaluation_blob){p->data, p->len};
     }
-    ids_new(req->eval_id);
-    req->phase = PHASE_QUEUED;
-    /* Suspend before submitting: the worker may finish and resume at once. */
-    MHD_suspend_connection(req->conn);
-    if (workqueue_submit(s->queue, evaluate_job, req) != 0) {
-        req->outcome.status = 503;
-        snprintf(req->outcome.detail, sizeof req->outcome.detail,
-                 "overloaded: %u evaluations are already waiting; retry in %d s",
-                 s->cfg->queue_depth, HTTP_RETRY_AFTER_S);
-        req->error_reason = METRICS_REJECT_QUEUE_FULL;
-        req->phase = PHASE_DONE;
-        MHD_resume_connection(req->conn);
-    }
-    return MHD_YES;
+    return queue_evaluation(req, evaluate_job, &req->outcome.status, req->outcome.detail,
+                            sizeof req->outcome.detail);
 }
 
 static enum MHD_Result upload_answer(request *req)
 {
     evaluation_outcome *o = &req->outcome;
     if (o->status != 200)
-        return respond_problem(req, o->status, o->detail,
-                               o->status == 503 && req->error_reason == METRICS_REJECT_QUEUE_FULL
-                                   ? METRICS_REJECT_QUEUE_FULL
-                                   : metrics_reason_for_status(o->status),
+        return respond_problem(req, o->status, o->detail, outcome_reject_reason(req, o->status),
                                NULL);
     char *body = o->body;
     o->body = NULL;
@@ -778,33 +795,18 @@ static void oip_job(void *arg)
 
 static enum MHD_Result oip_end(request *req)
 {
-    http_server *s = req->server;
     if (req->error_status)
         return respond_problem(req, req->error_status, req->error_detail, req->error_reason,
                                NULL);
-    ids_new(req->eval_id);
-    req->phase = PHASE_QUEUED;
-    MHD_suspend_connection(req->conn);
-    if (workqueue_submit(s->queue, oip_job, req) != 0) {
-        req->oip_out.status = 503;
-        snprintf(req->oip_out.detail, sizeof req->oip_out.detail,
-                 "overloaded: %u evaluations are already waiting; retry in %d s",
-                 s->cfg->queue_depth, HTTP_RETRY_AFTER_S);
-        req->error_reason = METRICS_REJECT_QUEUE_FULL;
-        req->phase = PHASE_DONE;
-        MHD_resume_connection(req->conn);
-    }
-    return MHD_YES;
+    return queue_evaluation(req, oip_job, &req->oip_out.status, req->oip_out.detail,
+                            sizeof req->oip_out.detail);
 }
 
 static enum MHD_Result oip_answer(request *req)
 {
     oip_outcome *o = &req->oip_out;
     if (o->status != 200)
-        return respond_problem(req, o->status, o->detail,
-                               o->status == 503 && req->error_reason == METRICS_REJECT_QUEUE_FULL
-                                   ? METRICS_REJECT_QUEUE_FULL
-                                   : metrics_reason_for_status(o->status),
+        return respond_problem(req, o->status, o->detail, outcome_reject_reason(req, o->status),
                                NULL);
     char *body = o->body;
     o->body = NULL;
