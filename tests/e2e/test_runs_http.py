@@ -10,19 +10,15 @@ every evaluation answered 200 is there.
 
 Until the runs routes are wired into the daemon (GET /v1/runs answers 404) it says so and
 checks nothing. Ends with 'N passed, N failed'."""
-import ctypes
 import http.client
 import json
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-import uuid
+
+import harness as h
+from harness import check, finish, multipart, read_file, request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -32,112 +28,12 @@ CASE = os.path.join(ROOT, "tests", "golden", "voc_palette_weighted")
 WATCHDOG_S = 300
 START_TIMEOUT_S = 15
 
-passed = 0
-failed = 0
-daemons = []
-tmpdir = tempfile.mkdtemp(prefix="segloss_runs_e2e_")
+tmpdir = h.tmpdir
 
 
-def check(name, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name}: {why}")
-    sys.stdout.flush()
-    return ok
-
-
-def finish():
-    for d in daemons:
-        d.kill()
-    if failed == 0:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-    else:
-        print(f"daemon logs and data kept in {tmpdir}")
-    print(f"{passed} passed, {failed} failed")
-    sys.stdout.flush()
-    os._exit(0 if failed == 0 else 1)
-
-
-def die_with_parent():
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daemon:
-    def __init__(self, name, data_dir, extra=()):
-        self.port = free_port()
-        self.log_path = os.path.join(tmpdir, f"{name}.log")
-        self.log = open(self.log_path, "wb")
-        args = [DAEMON, "serve", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--data-dir", data_dir, "--threads", "2", "--workers", "2", *extra]
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log,
-                                     preexec_fn=die_with_parent)
-        daemons.append(self)
-
-    def wait_ready(self):
-        deadline = time.time() + START_TIMEOUT_S
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                if request(self, "GET", "/livez", timeout=2)[0] == 200:
-                    return True
-            except OSError:
-                time.sleep(0.05)
-        return False
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def tail(self, lines=5):
-        try:
-            with open(self.log_path, "rb") as f:
-                return b"".join(f.readlines()[-lines:]).decode(errors="replace")
-        except OSError:
-            return ""
-
-
-def request(d, method, path, body=None, headers=None, timeout=30):
-    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), resp.read()
-    finally:
-        conn.close()
-
-
-def multipart(parts):
-    boundary = "segloss" + uuid.uuid4().hex
-    out = bytearray()
-    for name, data, filename in parts:
-        out += f"--{boundary}\r\n".encode()
-        disp = f'Content-Disposition: form-data; name="{name}"'
-        if filename:
-            disp += f'; filename="{filename}"'
-        out += disp.encode() + b"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        out += data + b"\r\n"
-    out += f"--{boundary}--\r\n".encode()
-    return f"multipart/form-data; boundary={boundary}", bytes(out)
-
-
-def read_file(path):
-    with open(path, "rb") as f:
-        return f.read()
+def Daemon(name, data_dir, extra=()):
+    """A daemon of harness.py with two HTTP threads and two workers on data_dir."""
+    return h.Daemon(name, ["--threads", "2", "--workers", "2", *extra], data_dir=data_dir)
 
 
 def npy_slice(npy, index):
