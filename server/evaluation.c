@@ -177,6 +177,19 @@ static int decode_masks(const evaluation_request *req, const segloss_limits *lim
     return 0;
 }
 
+int evaluation_argmax_buffer(const segloss_tensor *labels, const params_request *params,
+                             bool recorded, uint16_t **map)
+{
+    /* 2 bytes a mask pixel, written by the library during the same pass over the logits */
+    *map = NULL;
+    if (!recorded || !params->run)
+        return 0;
+    size_t pixels = 0;
+    if (segloss_tensor_elements(labels, &pixels) == 0 && pixels <= SIZE_MAX / sizeof **map)
+        *map = malloc(pixels * sizeof **map + 1);
+    return *map ? 0 : -1;
+}
+
 void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
                     const evaluation_request *req, evaluation_outcome *out)
 {
@@ -247,17 +260,9 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
             goto fail;
         }
     }
-    /* A result that will be recorded keeps the predicted-class map for its overlays (2 bytes a
-     * mask pixel); the library writes it during the same pass. */
-    if (req->hook && req->params->run) {
-        size_t pixels = 0;
-        if (segloss_tensor_elements(&labels.tensor, &pixels) == 0 &&
-            pixels <= SIZE_MAX / sizeof *argmax)
-            argmax = malloc(pixels * sizeof *argmax + 1);
-        if (!argmax) {
-            outcome_fail(out, 503, "out of memory for the predicted-class map; retry later");
-            goto fail;
-        }
+    if (evaluation_argmax_buffer(&labels.tensor, req->params, req->hook != NULL, &argmax)) {
+        outcome_fail(out, 503, "out of memory for the predicted-class map; retry later");
+        goto fail;
     }
     double t1 = evaluation_now();
     rc = segloss_evaluate_with_argmax(ctx, &logits, &labels.tensor, &req->params->loss, argmax,

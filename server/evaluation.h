@@ -14,7 +14,9 @@
 #ifndef SERVER_EVALUATION_H
 #define SERVER_EVALUATION_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "params.h"
 #include "segloss/segloss.h"
@@ -73,6 +75,15 @@ typedef struct evaluation_outcome {
     segloss_result *result;        /* 200: the numbers, for a runs store (owned) */
     double decode_ms, compute_ms;
 } evaluation_outcome;
+
+/*
+ * The buffer for the predicted-class map of a result that will be recorded (hook set and
+ * params->run given): one uint16 per label element, malloc'ed, to pass to
+ * segloss_evaluate_with_argmax. *map is NULL when nothing will be recorded. Returns 0, or -1
+ * when memory ran out (answer 503).
+ */
+int evaluation_argmax_buffer(const segloss_tensor *labels, const params_request *params,
+                             bool recorded, uint16_t **map);
 
 /* Monotonic seconds. */
 double evaluation_now(void);

@@ -867,16 +867,9 @@ void oip_infer(segloss_ctx *ctx, const oip_infer_input *in, oip_outcome *out)
         outcome_fail(out, status, detail);
         goto done;
     }
-    /* a result that will be recorded keeps the predicted-class map for its overlays */
-    if (in->hook && req.params.run) {
-        size_t pixels = 0;
-        if (segloss_tensor_elements(&req.labels, &pixels) == 0 &&
-            pixels <= SIZE_MAX / sizeof *argmax)
-            argmax = malloc(pixels * sizeof *argmax + 1);
-        if (!argmax) {
-            outcome_fail(out, 503, "out of memory for the predicted-class map; retry later");
-            goto done;
-        }
+    if (evaluation_argmax_buffer(&req.labels, &req.params, in->hook != NULL, &argmax)) {
+        outcome_fail(out, 503, "out of memory for the predicted-class map; retry later");
+        goto done;
     }
     double t1 = evaluation_now();
     int rc = segloss_evaluate_with_argmax(ctx, &req.logits, &req.labels, &req.params.loss,
