@@ -130,7 +130,8 @@ static void interpolate_block(const eval_job *job, worker_state *ws, size_t n, s
     }
 }
 
-static void run_block(eval_job *job, worker_state *ws, size_t n, size_t offset, size_t count)
+static void run_block(eval_job *job, worker_state *ws, size_t n, size_t offset, size_t count,
+                      size_t chunk_end)
 {
     segloss__block b = {.count = count, .labels = ws->labels};
     if (job->argmax_map)
@@ -143,6 +144,8 @@ static void run_block(eval_job *job, worker_state *ws, size_t n, size_t offset, 
     } else if (job->logits->dtype == SEGLOSS_F32) {
         b.x = (const float *)(const void *)logits_plane(job, n, 0) + offset;
         b.class_stride = job->h * job->w;
+        if (offset + count < chunk_end)
+            b.next_x = b.x + count;
     } else {
         size_t esize = segloss_dtype_size(job->logits->dtype);
         for (size_t k = 0; k < job->c; k++)
@@ -193,7 +196,7 @@ static void eval_worker(void *arg, unsigned index)
             /* a resized block stays within one output row */
             if (job->resize && off / job->wt != (off + count - 1) / job->wt)
                 count = job->wt - off % job->wt;
-            run_block(job, ws, n, off, count);
+            run_block(job, ws, n, off, count, end);
             off += count;
         }
         int rc = fold_chunk(job, ws);
@@ -370,6 +373,12 @@ static int build_tables(eval_job *job, const segloss_params *p, double **dtab, f
     }
     for (size_t i = 0; i < 3 * n; i++)
         (*ftab)[i] = (float)(*dtab)[i];
+    /* what lets a vector kernel skip table lookups and the general focal formula */
+    int unit_exponent = 1, uniform = 1;
+    for (size_t k = 0; k < c; k++) {
+        unit_exponent &= fe[k] == 1.0;
+        uniform &= ce_w[k] == 1.0 && fm[k] == fm[0];
+    }
     job->kp = (segloss__kernel_params){
         .c = c,
         .ce_w = ce_w,
@@ -381,6 +390,8 @@ static int build_tables(eval_job *job, const segloss_params *p, double **dtab, f
         .gamma = p->gamma,
         .threshold = p->threshold,
         .seed = seed,
+        .unit_focal_exponent = unit_exponent,
+        .uniform_tables = unit_exponent && uniform,
     };
     return 0;
 }

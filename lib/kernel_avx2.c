@@ -92,16 +92,12 @@ static inline AVX2 __m256 log_positive(__m256 x)
     return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), r);
 }
 
-/* log1p(t) for t >= 0, accurate for small t: log(u) * t / (u - 1) with u = 1 + t. */
-static inline AVX2 __m256 log1p_nonnegative(__m256 t)
+/* log1p(t) for t >= 0 given sum = 1 + t rounded and inv = 1 / sum: log(sum) corrected by the
+ * rounding of the sum to first order, (t - (sum - 1)) / sum, which keeps small t accurate. */
+static inline AVX2 __m256 log1p_from_sum(__m256 t, __m256 sum, __m256 inv)
 {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 u = _mm256_add_ps(one, t);
-    __m256 d = _mm256_sub_ps(u, one);
-    __m256 exact = _mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_EQ_OQ);
-    __m256 safe_d = _mm256_blendv_ps(d, one, exact);
-    __m256 r = _mm256_div_ps(_mm256_mul_ps(log_positive(u), t), safe_d);
-    return _mm256_blendv_ps(r, t, exact);
+    __m256 lost = _mm256_sub_ps(t, _mm256_sub_ps(sum, _mm256_set1_ps(1.0f)));
+    return _mm256_fmadd_ps(lost, inv, log_positive(sum));
 }
 
 /* 1 - exp(e) for e <= 0, accurate for small |e| (Kahan's expm1 trick). */
@@ -225,43 +221,16 @@ static AVX2 void all_class_sums(const float *e_buf, const float *inv, const floa
 #undef CLASS_SUMS_LOOP
 }
 
-/* The block's logits as planar float rows PLANE apart in scratch: read once, row by row, from
- * the input (whose planes are typically 1 MiB apart and would thrash the caches if walked
- * class by class per pixel). Blocks that already sit in a scratch buffer are used in place. */
-static AVX2 const float *contiguous_block(const segloss__block *b, size_t c, float *xs,
-                                          size_t *stride)
-{
-    if (b->class_stride <= SEGLOSS__PLANE) { /* small images and converted blocks */
-        *stride = b->class_stride;
-        return b->x;
-    }
-    size_t n8 = b->count & ~(size_t)7;
-    for (size_t k = 0; k < c; k++) {
-        const float *src = b->x + k * b->class_stride;
-        float *dst = xs + k * SEGLOSS__PLANE;
-        size_t i = 0;
-        for (; i + 32 <= n8; i += 32) {
-            __m256 a = _mm256_loadu_ps(src + i), b8 = _mm256_loadu_ps(src + i + 8);
-            __m256 c8 = _mm256_loadu_ps(src + i + 16), d = _mm256_loadu_ps(src + i + 24);
-            _mm256_store_ps(dst + i, a);
-            _mm256_store_ps(dst + i + 8, b8);
-            _mm256_store_ps(dst + i + 16, c8);
-            _mm256_store_ps(dst + i + 24, d);
-        }
-        for (; i < n8; i += 8)
-            _mm256_store_ps(dst + i, _mm256_loadu_ps(src + i));
-    }
-    *stride = SEGLOSS__PLANE;
-    return xs;
-}
-
 /* What pass A of a block shares across its groups. */
 typedef struct pass_a_state {
     const segloss__kernel_params *kp;
     const segloss__block *b;
     segloss__acc *acc;
-    const float *xb;       /* the block's logits, class rows cs apart */
-    size_t c, cs;
+    const float *src;      /* the block's logits as given, class rows src_cs apart */
+    const float *xb;       /* where pass 2 reads them: src, or their copy xs in scratch */
+    float *xs;
+    size_t c, src_cs, cs;
+    const float *next;     /* NULL, or the next block's logits to prefetch */
     float *e_buf, *inv_buf, *mask_buf;
     int gamma_kind, argmax_threshold;
     float gamma, thr;
@@ -277,30 +246,43 @@ typedef struct pass_a_state {
  * latency of the other's.
  */
 static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, size_t g,
-                                                              const int NG)
+                                                              const int NG, const int COPY)
 {
     const size_t c = st->c, cs = st->cs;
     const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
     const __m256i vc = _mm256_set1_epi32((int)c), vcm1 = _mm256_set1_epi32((int)c - 1);
     const __m256i ione = _mm256_set1_epi32(1);
     const __m256i lane_off = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const float *x[2];
+    const float *x[2], *src[2];
+    float *dst[2];
     __m256i y[2], ami[2];
     __m256 validf[2], m[2], am[2], t[2];
     _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
         x[u] = st->xb + 8 * (g + (size_t)u);
+        src[u] = st->src + 8 * (g + (size_t)u);
+        dst[u] = st->xs + 8 * (g + (size_t)u);
         y[u] = _mm256_cvtepu16_epi32(
             _mm_loadu_si128((const __m128i *)(st->b->labels + 8 * (g + (size_t)u))));
         validf[u] = _mm256_castsi256_ps(_mm256_cmpgt_epi32(vc, y[u]));
         /* max, first arg-max (strictly greater moves it), finiteness probe */
-        m[u] = _mm256_loadu_ps(x[u]);
+        m[u] = _mm256_loadu_ps(src[u]);
+        if (COPY)
+            _mm256_store_ps(dst[u], m[u]);
         am[u] = zero; /* int32 lanes held in a float register */
         st->low = _mm256_min_ps(st->low, m[u]);
     }
+    /* The next block's line of each class that matches this pair of groups goes to L2 now, so
+     * it is there when that block starts (one line per class per pair: 64 bytes = 16 floats).
+     * The hardware prefetcher does not follow 21 streams 1 MiB apart on its own. */
+    if (COPY && st->next && NG == 2)
+        for (size_t k = 0; k < c; k++)
+            _mm_prefetch((const char *)(st->next + k * st->src_cs + 8 * g), _MM_HINT_T1);
     __m256i kvec = ione;
     for (size_t k = 1; k < c; k++) {
         _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
-            __m256 v = _mm256_loadu_ps(x[u] + k * cs);
+            __m256 v = _mm256_loadu_ps(src[u] + k * st->src_cs);
+            if (COPY)
+                _mm256_store_ps(dst[u] + k * SEGLOSS__PLANE, v);
             st->low = _mm256_min_ps(st->low, v);
             __m256 gt = _mm256_cmp_ps(v, m[u], _CMP_GT_OQ);
             m[u] = _mm256_max_ps(m[u], v);
@@ -327,7 +309,8 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
         size_t gu = g + (size_t)u;
         /* a NaN logit makes its exponential NaN; +inf makes x - m NaN for its class */
         st->bad = _mm256_or_ps(st->bad, _mm256_cmp_ps(t[u], t[u], _CMP_UNORD_Q));
-        __m256 inv = _mm256_div_ps(one, _mm256_add_ps(one, t[u]));
+        __m256 sum = _mm256_add_ps(one, t[u]);
+        __m256 inv = _mm256_div_ps(one, sum);
         _mm256_store_ps(st->inv_buf + 8 * gu, inv);
         _mm256_store_ps(st->mask_buf + 8 * gu, validf[u]);
 
@@ -343,15 +326,30 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
             st->e_buf + 8 * gu,
             _mm256_add_epi32(_mm256_mullo_epi32(yc, _mm256_set1_epi32(SEGLOSS__PLANE)), lane_off),
             4);
-        __m256 lp = _mm256_and_ps(_mm256_sub_ps(dy, log1p_nonnegative(t[u])), validf[u]);
-        __m256i yt = _mm256_min_epi32(y[u], vc);
-        __m256 wy = _mm256_i32gather_ps(st->kp->ce_w_f, yt, 4);
-        __m256 fe = _mm256_i32gather_ps(st->kp->focal_e_f, yt, 4);
-        __m256 fm = _mm256_i32gather_ps(st->kp->focal_m_f, yt, 4);
+        __m256 lp = _mm256_and_ps(_mm256_sub_ps(dy, log1p_from_sum(t[u], sum, inv)), validf[u]);
+        __m256 wy, fexp, fm, q;
+        if (st->kp->uniform_tables) {
+            wy = _mm256_and_ps(validf[u], one);
+            fm = _mm256_set1_ps(st->kp->focal_m_f[0]);
+        } else {
+            __m256i yt = _mm256_min_epi32(y[u], vc);
+            wy = _mm256_i32gather_ps(st->kp->ce_w_f, yt, 4);
+            fm = _mm256_i32gather_ps(st->kp->focal_m_f, yt, 4);
+        }
+        if (st->kp->unit_focal_exponent) {
+            /* p_t = p[y], so 1 - p_t is the sum of the other classes' exponentials over the
+             * whole sum, with no cancellation: t when y is the arg-max, else 1 + (t - e[y]) */
+            fexp = lp;
+            __m256 rest = _mm256_blendv_ps(_mm256_add_ps(one, _mm256_sub_ps(t[u], ey)), t[u],
+                                           _mm256_castsi256_ps(_mm256_cmpeq_epi32(yc, ami[u])));
+            q = _mm256_mul_ps(rest, inv);
+        } else {
+            __m256i yt = _mm256_min_epi32(y[u], vc);
+            fexp = _mm256_mul_ps(_mm256_i32gather_ps(st->kp->focal_e_f, yt, 4), lp);
+            q = one_minus_exp(fexp);
+        }
         st->ce_num = widen_sum(st->ce_num, _mm256_mul_ps(wy, _mm256_sub_ps(zero, lp)));
         st->ce_den = widen_sum(st->ce_den, wy);
-        __m256 fexp = _mm256_mul_ps(fe, lp);
-        __m256 q = one_minus_exp(fexp);
         __m256 term =
             _mm256_mul_ps(_mm256_mul_ps(fm, pow_unit(q, st->gamma, st->gamma_kind)), fexp);
         st->focal = widen_sum(st->focal, _mm256_sub_ps(zero, term));
@@ -407,13 +405,29 @@ AVX2 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__
     };
     st.inv_buf = st.e_buf + c * SEGLOSS__PLANE;
     st.mask_buf = st.inv_buf + SEGLOSS__PLANE;
-    st.xb = contiguous_block(b, c, scratch, &st.cs);
+    /* Pass 1 copies logits whose class rows are far apart (the 1 MiB planes of a 512x512
+     * input, which would thrash L1 and L2 if pass 2 walked them class by class per group) into
+     * scratch rows PLANE apart as it reads them; small or converted blocks are used in place. */
+    const int copy = b->class_stride > SEGLOSS__PLANE;
+    st.src = b->x;
+    st.src_cs = b->class_stride;
+    st.xs = scratch;
+    st.xb = copy ? scratch : b->x;
+    st.cs = copy ? SEGLOSS__PLANE : b->class_stride;
+    st.next = b->next_x;
 
     size_t g = 0;
-    for (; g + 2 <= groups; g += 2)
-        pass_a(&st, g, 2);
-    if (g < groups)
-        pass_a(&st, g, 1);
+    if (copy) {
+        for (; g + 2 <= groups; g += 2)
+            pass_a(&st, g, 2, 1);
+        if (g < groups)
+            pass_a(&st, g, 1, 1);
+    } else {
+        for (; g + 2 <= groups; g += 2)
+            pass_a(&st, g, 2, 0);
+        if (g < groups)
+            pass_a(&st, g, 1, 0);
+    }
 
     /* pass B, per class over the whole block: probabilities into Dice / f_score sums */
     all_class_sums(st.e_buf, st.inv_buf, st.mask_buf, c, groups, !kp->seed,

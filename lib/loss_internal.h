@@ -46,12 +46,16 @@ typedef struct segloss__kernel_params {
     const float *ce_w_f, *focal_e_f, *focal_m_f; /* the same, in float, for vector kernels */
     double gamma, threshold;
     int seed;                /* 1: Dice/f_score probability sums include ignored pixels */
+    int unit_focal_exponent; /* focal_e[k] = 1 for every class: p_t is the label's softmax */
+    int uniform_tables;      /* and also ce_w[k] = 1 and one focal_m for every class */
 } segloss__kernel_params;
 
 typedef struct segloss__block {
     const float *x;          /* logits: x[k * class_stride + i] */
     size_t class_stride;
     size_t count;            /* pixels in the block, 1..SEGLOSS__BLOCK */
+    const float *next_x;     /* NULL, or the next block's logits (same class stride): a kernel
+                              * may prefetch them while it computes this one */
     const uint16_t *labels;  /* count labels, the ignore class is C */
     uint16_t *argmax;        /* NULL, or where the count predicted classes go */
 } segloss__block;
