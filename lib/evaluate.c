@@ -23,7 +23,8 @@ typedef struct worker_state {
     segloss__acc acc;
     double *chunk_sums;       /* 2(C+1): dice_tp, dice_psum of the current chunk */
     uint64_t *chunk_counts;   /* 2(C+1): fscore_tp, fscore_pos of the current chunk */
-    uint64_t *confusion;      /* (C+1) x C: the last row counts ignored pixels, then dropped */
+    uint64_t *confusion;      /* (C+1) x C packed (loss_internal.h); row C: ignored pixels */
+    uint64_t unfolded;        /* pixels counted into it since it was last unpacked */
     float *xbuf;              /* C * PLANE converted or interpolated logits */
     float *scratch;           /* SEGLOSS__SCRATCH_FLOATS(C) for the kernel */
     float *row0, *row1;       /* one source row each, converted to float (resize, non-f32) */
@@ -181,6 +182,30 @@ static int fold_chunk(eval_job *job, worker_state *ws)
     return rc ? SEGLOSS_ELIMIT : 0;
 }
 
+/* Unpacks the kernel's confusion matrix into the worker's exact totals: low halves are pixel
+ * counts (row C, the ignored pixels, is dropped); high halves count arg-max probabilities over
+ * the threshold, which are f_score positives of the predicted class and true positives on the
+ * diagonal. */
+static void fold_confusion(eval_job *job, worker_state *ws)
+{
+    size_t c = job->c;
+    segloss_stats *t = ws->totals;
+    for (size_t y = 0; y <= c; y++)
+        for (size_t k = 0; k < c; k++) {
+            uint64_t v = ws->confusion[y * c + k];
+            if (!v)
+                continue;
+            uint64_t passed = v >> 32;
+            if (y < c)
+                t->confusion[y * c + k] += v & 0xffffffffu;
+            t->fscore_pos[k] += passed;
+            if (y == k)
+                t->fscore_tp[k] += passed;
+        }
+    memset(ws->confusion, 0, (c + 1) * c * sizeof(uint64_t));
+    ws->unfolded = 0;
+}
+
 static void eval_worker(void *arg, unsigned index)
 {
     eval_job *job = arg;
@@ -202,7 +227,11 @@ static void eval_worker(void *arg, unsigned index)
         int rc = fold_chunk(job, ws);
         if (rc && !ws->rc)
             ws->rc = rc;
+        ws->unfolded += end - r0 * job->wt;
+        if (ws->unfolded >= SEGLOSS__CONFUSION_FOLD)
+            fold_confusion(job, ws);
     }
+    fold_confusion(job, ws);
 }
 
 static void *aligned_floats(size_t count)
@@ -478,8 +507,6 @@ static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
         goto fail;
     }
     for (unsigned i = 0; i < threads && !rc; i++) {
-        memcpy(job.workers[i].totals->confusion, job.workers[i].confusion,
-               job.c * job.c * sizeof(uint64_t));
         rc = segloss_stats_merge(stats, job.workers[i].totals);
     }
     stats->batches = job.n;

@@ -37,26 +37,29 @@ int segloss__cpu_has_avx2(void)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-/* exp(x) for x <= 0 (Cephes expf polynomial, about 1 ulp); exactly 1 at 0. Below -87.3 the
- * argument is clamped, giving 1.2e-38 instead of a denormal or 0: nothing downstream can tell.
- * A NaN argument gives NaN (the clamp keeps it), which is how the kernel notices bad input. */
+/* exp(x) for x <= 0, within 1.5e-7 relative; exactly 1 at 0. x = n ln2 + r with |r| <= ln2/2
+ * (Cody-Waite, two-part ln2), e^r by a degree-5 minimax polynomial (relative error 9e-8 over
+ * the interval, fitted by tests/tools/fit_exp_poly.py), times 2^n built in the exponent field.
+ * Below -87 the argument is clamped: 1.6e-38 instead of a denormal or 0, which nothing
+ * downstream can tell apart, and 2^n stays a normal number. A NaN argument gives NaN (the
+ * clamp keeps it and the scaling is a multiplication), which is how the kernel notices bad
+ * input. */
 static inline AVX2 __m256 exp_nonpositive(__m256 x)
 {
     /* 1.5 * 2^23 + 127: adding it rounds x*log2(e) to an integer n in the low mantissa bits,
      * already biased for the exponent field */
     const __m256 magic = _mm256_set1_ps(12583039.0f);
-    x = _mm256_max_ps(_mm256_set1_ps(-87.33654f), x); /* max returns its 2nd operand on NaN */
+    x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x); /* max returns its 2nd operand on NaN */
     __m256 tn = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
     __m256 fx = _mm256_sub_ps(tn, magic);
     x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
     x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256 y = _mm256_set1_ps(0.008290315046906471f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(0.04189793020486832f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(0.1666763573884964f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(0.4999915063381195f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(0.9999997019767761f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.0f));
     __m256i e = _mm256_slli_epi32(_mm256_castps_si256(tn), 23);
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
@@ -234,6 +237,7 @@ typedef struct pass_a_state {
     float *e_buf, *inv_buf, *mask_buf;
     int gamma_kind, argmax_threshold;
     float gamma, thr;
+    __m256 thr_v;
     __m256d ce_num, ce_den, focal;
     __m256 bad;            /* NaN once a NaN or +inf was seen (it reaches the sum t) */
     __m256 low;            /* the smallest logit seen: -inf never reaches t */
@@ -355,28 +359,48 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
         st->focal = widen_sum(st->focal, _mm256_sub_ps(zero, term));
 
         /* the label-indexed sums, one pixel at a time and without branches: an ignored pixel
-         * (label C) lands in the spare row and entries, with zero terms */
-        int32_t ys[8], ams[8];
-        float pys[8], invs[8];
+         * (label C) lands in the spare row and entries, with zero terms. With a threshold of
+         * 0.5 or more, "p > threshold" can only hold for the arg-max class (p = 1 / sum): its
+         * count rides in the high half of the pixel's confusion entry (loss_internal.h). */
+        __m256 py = _mm256_and_ps(_mm256_mul_ps(ey, inv), validf[u]);
+        __m256i cell = _mm256_add_epi32(_mm256_mullo_epi32(y[u], vc), ami[u]);
+        __m256i passed = _mm256_setzero_si256();
+        if (st->argmax_threshold) {
+            __m256 counted = st->kp->seed ? inv : _mm256_and_ps(inv, validf[u]);
+            passed = _mm256_srli_epi32(
+                _mm256_castps_si256(_mm256_cmp_ps(counted, st->thr_v, _CMP_GT_OQ)), 31);
+        }
+        const __m256i one64 = _mm256_set1_epi64x(1);
+        int32_t cells[8], ys[8];
+        uint64_t incs[8];
+        double pyd[8];
+        _mm256_storeu_si256((__m256i *)(void *)cells, cell);
         _mm256_storeu_si256((__m256i *)(void *)ys, y[u]);
-        _mm256_storeu_si256((__m256i *)(void *)ams, ami[u]);
-        _mm256_storeu_ps(pys, _mm256_and_ps(_mm256_mul_ps(ey, inv), validf[u]));
-        /* f_score positives by arg-max (threshold >= 0.5): pixels that count only */
-        _mm256_storeu_ps(invs, st->kp->seed ? inv : _mm256_and_ps(inv, validf[u]));
+        _mm256_storeu_si256((__m256i *)(void *)incs,
+                            _mm256_or_si256(one64, _mm256_slli_epi64(_mm256_cvtepu32_epi64(
+                                                       _mm256_castsi256_si128(passed)), 32)));
+        _mm256_storeu_si256((__m256i *)(void *)(incs + 4),
+                            _mm256_or_si256(one64, _mm256_slli_epi64(_mm256_cvtepu32_epi64(
+                                                       _mm256_extracti128_si256(passed, 1)), 32)));
+        _mm256_storeu_pd(pyd, _mm256_cvtps_pd(_mm256_castps256_ps128(py)));
+        _mm256_storeu_pd(pyd + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(py, 1)));
         if (st->b->argmax)
             _mm_storeu_si128((__m128i *)(void *)(st->b->argmax + 8 * gu),
                              _mm_packus_epi32(_mm256_castsi256_si128(ami[u]),
                                               _mm256_extracti128_si256(ami[u], 1)));
         segloss__acc *acc = st->acc;
         for (int l = 0; l < 8; l++) {
-            size_t yl = (size_t)ys[l], al = (size_t)ams[l];
-            acc->confusion[yl * c + al]++;
-            acc->dice_tp[yl] += (double)pys[l];
-            acc->fscore_tp[yl] += pys[l] > st->thr;
-            if (st->argmax_threshold)
-                acc->fscore_pos[al] += invs[l] > st->thr;
-            st->valid_count += yl < c;
+            acc->confusion[cells[l]] += incs[l];
+            acc->dice_tp[ys[l]] += pyd[l];
         }
+        if (!st->argmax_threshold) {
+            float pys[8];
+            _mm256_storeu_ps(pys, py);
+            for (int l = 0; l < 8; l++)
+                acc->fscore_tp[ys[l]] += pys[l] > st->thr;
+        }
+        st->valid_count += (uint64_t)__builtin_popcount(
+            (unsigned)_mm256_movemask_ps(validf[u]));
     }
 }
 
@@ -397,6 +421,7 @@ AVX2 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__
         .argmax_threshold = kp->threshold >= 0.5,
         .gamma = (float)kp->gamma,
         .thr = (float)kp->threshold,
+        .thr_v = _mm256_set1_ps((float)kp->threshold),
         .ce_num = _mm256_setzero_pd(),
         .ce_den = _mm256_setzero_pd(),
         .focal = _mm256_setzero_pd(),

@@ -24,6 +24,8 @@
 /* Pixels per chunk (rounded to whole rows): large enough to amortise the per-chunk fixed-point
  * rounding and scheduling, small enough that 8 x 512 x 512 gives 128 chunks to balance. */
 #define SEGLOSS__CHUNK_PIXELS 16384
+/* Pixels a worker may count into its packed confusion matrix before unpacking it. */
+#define SEGLOSS__CONFUSION_FOLD ((uint64_t)1 << 31)
 /* Fraction bits of segloss_sum: resolution 1.4e-17, range +-2.4e21 (a dataset of 1e12 pixels
  * at a per-pixel loss of 1e9 still fits). */
 #define SEGLOSS__SUM_FRAC_BITS 56
@@ -67,7 +69,11 @@ typedef struct segloss__acc {
     double ce_num, ce_den, focal_num;
     double *dice_tp, *dice_psum; /* [C+1] */
     uint64_t *fscore_tp, *fscore_pos; /* [C+1] */
-    uint64_t *confusion;     /* [(C+1)*C] row = label, the thread's running totals */
+    /* [(C+1)*C] row = label: pixel counts in the low 32 bits; a kernel may count, in the high
+     * 32 bits, the pixels whose arg-max probability passes a threshold of 0.5 or more (then
+     * the only class that can pass), instead of adding to fscore_tp / fscore_pos itself.
+     * The evaluation unpacks it before the low half can overflow (SEGLOSS__CONFUSION_FOLD). */
+    uint64_t *confusion;
     uint64_t valid;
     int nonfinite;           /* set when the block held a NaN or infinity */
 } segloss__acc;
