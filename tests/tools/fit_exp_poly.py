@@ -1,0 +1,43 @@
+#!/usr/bin/python3
+"""Fits the degree-5 polynomial of lib/kernel_avx2.c's exp_nonpositive.
+
+e^r on |r| <= ln2/2 as 1 + r*(c1 + c2 r + c3 r^2 + c4 r^3 + c5 r^4), minimising the largest
+relative error (Lawson's iteratively reweighted least squares), then evaluated the way the
+kernel does (float32 coefficients, float32 Horner steps) to report the error the kernel gets.
+Needs numpy (Debian: python3-numpy); not used by `make check`.
+"""
+import numpy as np
+
+
+def fit(degree=5, nodes=4000, rounds=300):
+    half = np.log(2.0) / 2
+    r = np.cos(np.linspace(0.0, np.pi, nodes)) * half
+    f = np.exp(r)
+    basis = np.stack([r ** k for k in range(1, degree + 1)], axis=1) / f[:, None]
+    target = (f - 1.0) / f
+    weight = np.full(nodes, 1.0 / nodes)
+    for _ in range(rounds):
+        root = np.sqrt(weight)
+        coef, *_ = np.linalg.lstsq(basis * root[:, None], target * root, rcond=None)
+        err = np.abs(basis @ coef - target)
+        weight = weight * err
+        weight /= weight.sum()
+    return coef
+
+
+def float32_error(coef):
+    half = np.log(2.0) / 2
+    r = np.linspace(-half, half, 200001)
+    c = np.float32(coef)
+    p = np.float64(c[-1])
+    for k in range(len(c) - 2, -1, -1):
+        p = np.float64(np.float32(p * r + np.float64(c[k])))
+    p = np.float32(p * r + 1.0)
+    return float(np.max(np.abs(p / np.exp(r) - 1.0)))
+
+
+if __name__ == "__main__":
+    coef = fit()
+    for k, c in enumerate(coef, start=1):
+        print(f"c{k} = {float(np.float32(c))!r}")
+    print(f"largest relative error, float32 evaluation: {float32_error(coef):.3g}")
