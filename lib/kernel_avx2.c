@@ -37,31 +37,39 @@ int segloss__cpu_has_avx2(void)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-/* exp(x) for x <= 0, within 1.5e-7 relative; exactly 1 at 0. x = n ln2 + r with |r| <= ln2/2
- * (Cody-Waite, two-part ln2), e^r by a degree-5 minimax polynomial (relative error 9e-8 over
- * the interval, fitted by tests/tools/fit_exp_poly.py), times 2^n built in the exponent field.
+/* exp(x) for x <= 0: relative error below 2e-7 where e^x > 1e-4 and below 4e-7 down to the
+ * clamp (measured over [-87, 0]); exactly 1 at 0. With n8 = round(x * 8/ln2),
+ * x = n8 ln2/8 + r and |r| <= ln2/16, so e^x = 2^(n8 div 8) * 2^((n8 mod 8)/8) * e^r: an
+ * eight-entry table in one register (vpermps), the exponent field, and a degree-3 minimax
+ * polynomial for e^r (relative error 8e-8 in float, tests/tools/fit_exp_poly.py). This keeps
+ * it to six multiply-adds: the FMA ports are what the kernel runs out of first. The one-step
+ * reduction's error grows with |n8|, which is why the bound is looser for tiny results.
  * Below -87 the argument is clamped: 1.6e-38 instead of a denormal or 0, which nothing
- * downstream can tell apart, and 2^n stays a normal number. A NaN argument gives NaN (the
- * clamp keeps it and the scaling is a multiplication), which is how the kernel notices bad
- * input. */
+ * downstream can tell apart, and the exponent stays normal. A NaN argument gives NaN (the
+ * clamp keeps it and the result is a product with the polynomial), which is how the kernel
+ * notices bad input. */
 static inline AVX2 __m256 exp_nonpositive(__m256 x)
 {
-    /* 1.5 * 2^23 + 127: adding it rounds x*log2(e) to an integer n in the low mantissa bits,
-     * already biased for the exponent field */
-    const __m256 magic = _mm256_set1_ps(12583039.0f);
+    /* 1.5 * 2^23: adding it rounds x * 8/ln2 to an integer n8 in the low mantissa bits */
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    const __m256 table = _mm256_setr_ps(1.0f, 1.0905077457427979f, 1.1892070770263672f,
+                                        1.2968395948410034f, 1.4142135381698608f,
+                                        1.5422108173370361f, 1.6817928552627563f,
+                                        1.8340080976486206f);
     x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x); /* max returns its 2nd operand on NaN */
-    __m256 tn = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
-    __m256 fx = _mm256_sub_ps(tn, magic);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(0.008290315046906471f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(0.04189793020486832f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(0.1666763573884964f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(0.4999915063381195f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(0.9999997019767761f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_castps_si256(tn), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+    __m256 tn = _mm256_fmadd_ps(x, _mm256_set1_ps(11.541560173034668f), magic);
+    __m256 r = _mm256_fnmadd_ps(_mm256_sub_ps(tn, magic), _mm256_set1_ps(0.08664339780807495f), x);
+    __m256i bits = _mm256_castps_si256(tn);
+    /* 2^(n8 mod 8 / 8) from the table (vpermps reads the low 3 bits), times 2^(n8 div 8)
+     * added to its exponent field */
+    __m256i scale = _mm256_add_epi32(
+        _mm256_castps_si256(_mm256_permutevar8x32_ps(table, bits)),
+        _mm256_and_si256(_mm256_slli_epi32(bits, 20), _mm256_set1_epi32((int)0xff800000u)));
+    __m256 p = _mm256_fmadd_ps(r, _mm256_set1_ps(0.16664297878742218f),
+                               _mm256_set1_ps(0.5000647902488708f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(scale));
 }
 
 /* log(x) for x > 0 and finite (Cephes logf, about 1 ulp). */
@@ -168,14 +176,19 @@ class_sums(const float *e, const float *inv, const float *masks, size_t groups, 
         size_t end = g + FLUSH_GROUPS < groups ? g + FLUSH_GROUPS : groups;
         __m256 part = _mm256_setzero_ps();
         if (!masked && !count_positive) {
-            __m256 part2 = _mm256_setzero_ps();
-            for (; g + 2 <= end; g += 2) {
+            /* four independent chains: one would wait out the FMA latency at every group */
+            __m256 part1 = part, part2 = part, part3 = part;
+            for (; g + 4 <= end; g += 4) {
                 part = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g), _mm256_load_ps(inv + 8 * g),
                                        part);
-                part2 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 8),
-                                        _mm256_load_ps(inv + 8 * g + 8), part2);
+                part1 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 8),
+                                        _mm256_load_ps(inv + 8 * g + 8), part1);
+                part2 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 16),
+                                        _mm256_load_ps(inv + 8 * g + 16), part2);
+                part3 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 24),
+                                        _mm256_load_ps(inv + 8 * g + 24), part3);
             }
-            part = _mm256_add_ps(part, part2);
+            part = _mm256_add_ps(_mm256_add_ps(part, part1), _mm256_add_ps(part2, part3));
         }
         for (; g < end; g++) {
             __m256 ev = _mm256_load_ps(e + 8 * g), iv = _mm256_load_ps(inv + 8 * g);

@@ -1,16 +1,21 @@
 #!/usr/bin/python3
-"""Fits the degree-5 polynomial of lib/kernel_avx2.c's exp_nonpositive.
+"""Fits the polynomial and the table of lib/kernel_avx2.c's exp_nonpositive.
 
-e^r on |r| <= ln2/2 as 1 + r*(c1 + c2 r + c3 r^2 + c4 r^3 + c5 r^4), minimising the largest
-relative error (Lawson's iteratively reweighted least squares), then evaluated the way the
-kernel does (float32 coefficients, float32 Horner steps) to report the error the kernel gets.
-Needs numpy (Debian: python3-numpy); not used by `make check`.
+The kernel reduces x to |r| <= ln2/(2*TABLE) with a TABLE-entry table of 2^(j/TABLE) and
+approximates e^r by 1 + r*(c1 + c2 r + c3 r^2 ...) of DEGREE; the coefficients minimise the
+largest relative error (Lawson's iteratively reweighted least squares) and are then evaluated
+the way the kernel does (float32 coefficients, float32 Horner steps) to report the error it
+gets. Needs numpy (Debian: python3-numpy); not used by `make check`.
 """
 import numpy as np
 
 
-def fit(degree=5, nodes=4000, rounds=300):
-    half = np.log(2.0) / 2
+DEGREE = 3
+TABLE = 8
+
+
+def fit(degree=DEGREE, nodes=4000, rounds=300):
+    half = np.log(2.0) / 2 / TABLE
     r = np.cos(np.linspace(0.0, np.pi, nodes)) * half
     f = np.exp(r)
     basis = np.stack([r ** k for k in range(1, degree + 1)], axis=1) / f[:, None]
@@ -26,7 +31,7 @@ def fit(degree=5, nodes=4000, rounds=300):
 
 
 def float32_error(coef):
-    half = np.log(2.0) / 2
+    half = np.log(2.0) / 2 / TABLE
     r = np.linspace(-half, half, 200001)
     c = np.float32(coef)
     p = np.float64(c[-1])
@@ -41,3 +46,7 @@ if __name__ == "__main__":
     for k, c in enumerate(coef, start=1):
         print(f"c{k} = {float(np.float32(c))!r}")
     print(f"largest relative error, float32 evaluation: {float32_error(coef):.3g}")
+    table = ", ".join(repr(float(np.float32(2.0 ** (j / TABLE)))) for j in range(TABLE))
+    print(f"table 2^(j/{TABLE}): {table}")
+    print(f"{TABLE}/ln2 = {float(np.float32(TABLE / np.log(2.0)))!r}, "
+          f"ln2/{TABLE} = {float(np.float32(np.log(2.0) / TABLE))!r}")
