@@ -164,6 +164,28 @@ static inline AVX2 __m256d widen_sum(__m256d acc, __m256 v)
  * `masks` holds the pixels that count (all, or the valid ones in standard semantics). The
  * flags are compile-time constants at each call, so every variant is its own tight loop.
  */
+/* Pass B's common case (every pixel counts, no per-class threshold): sum of e[k] * inv over
+ * the block in four float chains of at most 8 terms each, then once into double. */
+static inline AVX2 __attribute__((always_inline)) void
+class_psum(const float *e, const float *inv, size_t groups, double *psum)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    size_t g = 0;
+    for (; g + 4 <= groups; g += 4) {
+        s0 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g), _mm256_load_ps(inv + 8 * g), s0);
+        s1 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 8), _mm256_load_ps(inv + 8 * g + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 16), _mm256_load_ps(inv + 8 * g + 16),
+                             s2);
+        s3 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 24), _mm256_load_ps(inv + 8 * g + 24),
+                             s3);
+    }
+    for (; g < groups; g++)
+        s0 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g), _mm256_load_ps(inv + 8 * g), s0);
+    __m256d wide = widen_sum(widen_sum(_mm256_setzero_pd(), _mm256_add_ps(s0, s1)),
+                             _mm256_add_ps(s2, s3));
+    *psum += hsum_pd(wide);
+}
+
 static inline AVX2 __attribute__((always_inline)) void
 class_sums(const float *e, const float *inv, const float *masks, size_t groups, const int masked,
            const int count_positive, __m256 thr, double *psum, uint64_t *pos)
@@ -232,12 +254,13 @@ static AVX2 void all_class_sums(const float *e_buf, const float *inv, const floa
     } else if (count_positive) {
         CLASS_SUMS_LOOP(0, 1)
     } else {
-        CLASS_SUMS_LOOP(0, 0)
+        for (size_t k = 0; k < c; k++)
+            class_psum(e_buf + k * SEGLOSS__PLANE, inv, groups, &psum[k]);
     }
 #undef CLASS_SUMS_LOOP
 }
 
-/* What pass A of a block shares across its groups. */
+/* What the passes over a block share. */
 typedef struct pass_a_state {
     const segloss__kernel_params *kp;
     const segloss__block *b;
@@ -248,6 +271,8 @@ typedef struct pass_a_state {
     size_t c, src_cs, cs;
     const float *next;     /* NULL, or the next block's logits to prefetch */
     float *e_buf, *inv_buf, *mask_buf;
+    float *t_buf, *m_buf;  /* per pixel: the sum t off the arg-max, the largest logit */
+    int32_t *am_buf;       /* per pixel: the arg-max */
     int gamma_kind, argmax_threshold;
     float gamma, thr;
     __m256 thr_v;
@@ -258,29 +283,25 @@ typedef struct pass_a_state {
 } pass_a_state;
 
 /*
- * Pass A for NG (1 or 2) consecutive groups of 8 pixels starting at group g. Two groups are
- * interleaved so that the loop-carried chains (running max, arg-max, sum) of one hide the
- * latency of the other's.
+ * Pass A for NG (1 or 2) consecutive groups of 8 pixels starting at group g: max, arg-max,
+ * exponentials and their sum, kept per pixel for the label pass. Two groups are interleaved
+ * so that the loop-carried chains (running max, arg-max, sum) of one hide the latency of the
+ * other's.
  */
-static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, size_t g,
-                                                              const int NG, const int COPY)
+static inline AVX2 __attribute__((always_inline)) void
+pass_a(pass_a_state *st, size_t g, const int NG, const int COPY, const int PREFETCH)
 {
     const size_t c = st->c, cs = st->cs;
-    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
-    const __m256i vc = _mm256_set1_epi32((int)c), vcm1 = _mm256_set1_epi32((int)c - 1);
+    const __m256 zero = _mm256_setzero_ps();
     const __m256i ione = _mm256_set1_epi32(1);
-    const __m256i lane_off = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const float *x[2], *src[2];
     float *dst[2];
-    __m256i y[2], ami[2];
-    __m256 validf[2], m[2], am[2], t[2];
+    __m256i ami[2];
+    __m256 m[2], am[2], t[2];
     _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
         x[u] = st->xb + 8 * (g + (size_t)u);
         src[u] = st->src + 8 * (g + (size_t)u);
         dst[u] = st->xs + 8 * (g + (size_t)u);
-        y[u] = _mm256_cvtepu16_epi32(
-            _mm_loadu_si128((const __m128i *)(st->b->labels + 8 * (g + (size_t)u))));
-        validf[u] = _mm256_castsi256_ps(_mm256_cmpgt_epi32(vc, y[u]));
         /* max, first arg-max (strictly greater moves it), finiteness probe */
         m[u] = _mm256_loadu_ps(src[u]);
         if (COPY)
@@ -288,14 +309,16 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
         am[u] = zero; /* int32 lanes held in a float register */
         st->low = _mm256_min_ps(st->low, m[u]);
     }
-    /* The next block's line of each class that matches this pair of groups goes to L2 now, so
-     * it is there when that block starts (one line per class per pair: 64 bytes = 16 floats).
-     * The hardware prefetcher does not follow 21 streams 1 MiB apart on its own. */
-    if (COPY && st->next && NG == 2)
-        for (size_t k = 0; k < c; k++)
-            _mm_prefetch((const char *)(st->next + k * st->src_cs + 8 * g), _MM_HINT_T1);
+    /* The next block's line of each class that matches this pair of groups is requested now,
+     * so it is there when that block starts (one line per class per pair: 64 bytes = 16
+     * floats). The hardware prefetcher does not follow 21 streams 1 MiB apart on its own. */
+    const float *ahead = PREFETCH ? st->next + 8 * g : NULL;
+    if (PREFETCH)
+        _mm_prefetch((const char *)ahead, _MM_HINT_NTA);
     __m256i kvec = ione;
-    for (size_t k = 1; k < c; k++) {
+    _Pragma("GCC unroll 2") for (size_t k = 1; k < c; k++) {
+        if (PREFETCH)
+            _mm_prefetch((const char *)(ahead + k * st->src_cs), _MM_HINT_NTA);
         _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
             __m256 v = _mm256_loadu_ps(src[u] + k * st->src_cs);
             if (COPY)
@@ -313,7 +336,7 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
         t[u] = zero;
     }
     kvec = _mm256_setzero_si256();
-    for (size_t k = 0; k < c; k++) {
+    _Pragma("GCC unroll 2") for (size_t k = 0; k < c; k++) {
         _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
             __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x[u] + k * cs), m[u]));
             _mm256_store_ps(st->e_buf + k * SEGLOSS__PLANE + 8 * (g + (size_t)u), e);
@@ -324,32 +347,56 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
     }
     _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
         size_t gu = g + (size_t)u;
-        /* a NaN logit makes its exponential NaN; +inf makes x - m NaN for its class */
-        st->bad = _mm256_or_ps(st->bad, _mm256_cmp_ps(t[u], t[u], _CMP_UNORD_Q));
-        __m256 sum = _mm256_add_ps(one, t[u]);
-        __m256 inv = _mm256_div_ps(one, sum);
-        _mm256_store_ps(st->inv_buf + 8 * gu, inv);
-        _mm256_store_ps(st->mask_buf + 8 * gu, validf[u]);
+        _mm256_store_ps(st->t_buf + 8 * gu, t[u]);
+        _mm256_store_ps(st->m_buf + 8 * gu, m[u]);
+        _mm256_store_si256((__m256i *)(void *)(st->am_buf + 8 * gu), ami[u]);
+    }
+}
 
+/*
+ * The label pass for group g, after pass A of the whole block: CE, focal, Dice tp and the
+ * confusion entries of its 8 pixels. Run as its own loop, the groups are independent work
+ * that overlaps freely, where inside pass A its long dependency chain (divide, log) stalled
+ * the next group's start.
+ */
+static inline AVX2 __attribute__((always_inline)) void label_terms(pass_a_state *st, size_t g)
+{
+    const size_t c = st->c, cs = st->cs;
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    const __m256i vc = _mm256_set1_epi32((int)c), vcm1 = _mm256_set1_epi32((int)c - 1);
+    const __m256i lane_off = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const float *x = st->xb + 8 * g;
+    const __m256i y = _mm256_cvtepu16_epi32(
+        _mm_loadu_si128((const __m128i *)(st->b->labels + 8 * g)));
+    const __m256 validf = _mm256_castsi256_ps(_mm256_cmpgt_epi32(vc, y));
+    const __m256 t = _mm256_load_ps(st->t_buf + 8 * g), m = _mm256_load_ps(st->m_buf + 8 * g);
+    const __m256i ami = _mm256_load_si256((const __m256i *)(const void *)(st->am_buf + 8 * g));
+    {
+        /* a NaN logit makes its exponential NaN; +inf makes x - m NaN for its class */
+        st->bad = _mm256_or_ps(st->bad, _mm256_cmp_ps(t, t, _CMP_UNORD_Q));
+        __m256 sum = _mm256_add_ps(one, t);
+        __m256 inv = _mm256_div_ps(one, sum);
+        _mm256_store_ps(st->inv_buf + 8 * g, inv);
+        _mm256_store_ps(st->mask_buf + 8 * g, validf);
         /* the label's terms: log p[y] = (x[y] - m) - log1p(t); CE and focal */
-        __m256i yc = _mm256_min_epi32(y[u], vcm1);
+        __m256i yc = _mm256_min_epi32(y, vcm1);
         __m256 dy = _mm256_sub_ps(
-            _mm256_i32gather_ps(x[u], _mm256_add_epi32(_mm256_mullo_epi32(
+            _mm256_i32gather_ps(x, _mm256_add_epi32(_mm256_mullo_epi32(
                                                            yc, _mm256_set1_epi32((int)cs)),
                                                        lane_off),
                                 4),
-            m[u]);
+            m);
         __m256 ey = _mm256_i32gather_ps(
-            st->e_buf + 8 * gu,
+            st->e_buf + 8 * g,
             _mm256_add_epi32(_mm256_mullo_epi32(yc, _mm256_set1_epi32(SEGLOSS__PLANE)), lane_off),
             4);
-        __m256 lp = _mm256_and_ps(_mm256_sub_ps(dy, log1p_from_sum(t[u], sum, inv)), validf[u]);
+        __m256 lp = _mm256_and_ps(_mm256_sub_ps(dy, log1p_from_sum(t, sum, inv)), validf);
         __m256 wy, fexp, fm, q;
         if (st->kp->uniform_tables) {
-            wy = _mm256_and_ps(validf[u], one);
+            wy = _mm256_and_ps(validf, one);
             fm = _mm256_set1_ps(st->kp->focal_m_f[0]);
         } else {
-            __m256i yt = _mm256_min_epi32(y[u], vc);
+            __m256i yt = _mm256_min_epi32(y, vc);
             wy = _mm256_i32gather_ps(st->kp->ce_w_f, yt, 4);
             fm = _mm256_i32gather_ps(st->kp->focal_m_f, yt, 4);
         }
@@ -357,11 +404,11 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
             /* p_t = p[y], so 1 - p_t is the sum of the other classes' exponentials over the
              * whole sum, with no cancellation: t when y is the arg-max, else 1 + (t - e[y]) */
             fexp = lp;
-            __m256 rest = _mm256_blendv_ps(_mm256_add_ps(one, _mm256_sub_ps(t[u], ey)), t[u],
-                                           _mm256_castsi256_ps(_mm256_cmpeq_epi32(yc, ami[u])));
+            __m256 rest = _mm256_blendv_ps(_mm256_add_ps(one, _mm256_sub_ps(t, ey)), t,
+                                           _mm256_castsi256_ps(_mm256_cmpeq_epi32(yc, ami)));
             q = _mm256_mul_ps(rest, inv);
         } else {
-            __m256i yt = _mm256_min_epi32(y[u], vc);
+            __m256i yt = _mm256_min_epi32(y, vc);
             fexp = _mm256_mul_ps(_mm256_i32gather_ps(st->kp->focal_e_f, yt, 4), lp);
             q = one_minus_exp(fexp);
         }
@@ -375,11 +422,11 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
          * (label C) lands in the spare row and entries, with zero terms. With a threshold of
          * 0.5 or more, "p > threshold" can only hold for the arg-max class (p = 1 / sum): its
          * count rides in the high half of the pixel's confusion entry (loss_internal.h). */
-        __m256 py = _mm256_and_ps(_mm256_mul_ps(ey, inv), validf[u]);
-        __m256i cell = _mm256_add_epi32(_mm256_mullo_epi32(y[u], vc), ami[u]);
+        __m256 py = _mm256_and_ps(_mm256_mul_ps(ey, inv), validf);
+        __m256i cell = _mm256_add_epi32(_mm256_mullo_epi32(y, vc), ami);
         __m256i passed = _mm256_setzero_si256();
         if (st->argmax_threshold) {
-            __m256 counted = st->kp->seed ? inv : _mm256_and_ps(inv, validf[u]);
+            __m256 counted = st->kp->seed ? inv : _mm256_and_ps(inv, validf);
             passed = _mm256_srli_epi32(
                 _mm256_castps_si256(_mm256_cmp_ps(counted, st->thr_v, _CMP_GT_OQ)), 31);
         }
@@ -388,7 +435,7 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
         uint64_t incs[8];
         double pyd[8];
         _mm256_storeu_si256((__m256i *)(void *)cells, cell);
-        _mm256_storeu_si256((__m256i *)(void *)ys, y[u]);
+        _mm256_storeu_si256((__m256i *)(void *)ys, y);
         _mm256_storeu_si256((__m256i *)(void *)incs,
                             _mm256_or_si256(one64, _mm256_slli_epi64(_mm256_cvtepu32_epi64(
                                                        _mm256_castsi256_si128(passed)), 32)));
@@ -398,11 +445,11 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
         _mm256_storeu_pd(pyd, _mm256_cvtps_pd(_mm256_castps256_ps128(py)));
         _mm256_storeu_pd(pyd + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(py, 1)));
         if (st->b->argmax)
-            _mm_storeu_si128((__m128i *)(void *)(st->b->argmax + 8 * gu),
-                             _mm_packus_epi32(_mm256_castsi256_si128(ami[u]),
-                                              _mm256_extracti128_si256(ami[u], 1)));
+            _mm_storeu_si128((__m128i *)(void *)(st->b->argmax + 8 * g),
+                             _mm_packus_epi32(_mm256_castsi256_si128(ami),
+                                              _mm256_extracti128_si256(ami, 1)));
         segloss__acc *acc = st->acc;
-        for (int l = 0; l < 8; l++) {
+        _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) {
             acc->confusion[cells[l]] += incs[l];
             acc->dice_tp[ys[l]] += pyd[l];
         }
@@ -413,7 +460,7 @@ static inline AVX2 __attribute__((always_inline)) void pass_a(pass_a_state *st, 
                 acc->fscore_tp[ys[l]] += pys[l] > st->thr;
         }
         st->valid_count += (uint64_t)__builtin_popcount(
-            (unsigned)_mm256_movemask_ps(validf[u]));
+            (unsigned)_mm256_movemask_ps(validf));
     }
 }
 
@@ -443,6 +490,9 @@ AVX2 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__
     };
     st.inv_buf = st.e_buf + c * SEGLOSS__PLANE;
     st.mask_buf = st.inv_buf + SEGLOSS__PLANE;
+    st.t_buf = st.mask_buf + SEGLOSS__PLANE;
+    st.m_buf = st.t_buf + SEGLOSS__PLANE;
+    st.am_buf = (int32_t *)(void *)(st.m_buf + SEGLOSS__PLANE);
     /* Pass 1 copies logits whose class rows are far apart (the 1 MiB planes of a 512x512
      * input, which would thrash L1 and L2 if pass 2 walked them class by class per group) into
      * scratch rows PLANE apart as it reads them; small or converted blocks are used in place. */
@@ -455,17 +505,20 @@ AVX2 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__
     st.next = b->next_x;
 
     size_t g = 0;
-    if (copy) {
+    if (copy && st.next) {
         for (; g + 2 <= groups; g += 2)
-            pass_a(&st, g, 2, 1);
-        if (g < groups)
-            pass_a(&st, g, 1, 1);
+            pass_a(&st, g, 2, 1, 1);
+    } else if (copy) {
+        for (; g + 2 <= groups; g += 2)
+            pass_a(&st, g, 2, 1, 0);
     } else {
         for (; g + 2 <= groups; g += 2)
-            pass_a(&st, g, 2, 0);
-        if (g < groups)
-            pass_a(&st, g, 1, 0);
+            pass_a(&st, g, 2, 0, 0);
     }
+    if (g < groups)
+        pass_a(&st, g, 1, copy, 0);
+    for (g = 0; g < groups; g++)
+        label_terms(&st, g);
 
     /* pass B, per class over the whole block: probabilities into Dice / f_score sums */
     all_class_sums(st.e_buf, st.inv_buf, st.mask_buf, c, groups, !kp->seed,

@@ -84,7 +84,7 @@ typedef struct segloss__acc {
 #define SEGLOSS__PLANE (SEGLOSS__BLOCK + 16)
 /* Kernel scratch per worker, in floats (64-byte aligned): a copy of the block's logits, their
  * exponentials and a few per-pixel values. */
-#define SEGLOSS__SCRATCH_FLOATS(c) ((2 * (c) + 4) * (size_t)SEGLOSS__PLANE)
+#define SEGLOSS__SCRATCH_FLOATS(c) ((2 * (c) + 6) * (size_t)SEGLOSS__PLANE)
 
 typedef void (*segloss__kernel_fn)(const segloss__kernel_params *kp, const segloss__block *b,
                                    segloss__acc *acc, float *scratch);
