@@ -18,8 +18,10 @@
 #include "loss_internal.h"
 #include "segloss/errors.h"
 
+/* Cache-line aligned: each worker writes its own accumulators and labels every block, and two
+ * workers must not share a line. */
 typedef struct worker_state {
-    segloss_stats *totals;
+    _Alignas(64) segloss_stats *totals;
     segloss__acc acc;
     double *chunk_sums;       /* 2(C+1): dice_tp, dice_psum of the current chunk */
     uint64_t *chunk_counts;   /* 2(C+1): fscore_tp, fscore_pos of the current chunk */
@@ -472,11 +474,12 @@ static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
     job.chunks_per_image = (job.ht + job.rows_per_chunk - 1) / job.rows_per_chunk;
     job.total_chunks = job.n * job.chunks_per_image;
     atomic_init(&job.next_chunk, 0);
-    job.workers = calloc(threads, sizeof(worker_state));
+    job.workers = aligned_alloc(64, threads * sizeof(worker_state));
     if (!job.workers) {
         rc = SEGLOSS_ENOMEM;
         goto fail;
     }
+    memset(job.workers, 0, threads * sizeof(worker_state));
     for (unsigned i = 0; i < threads; i++)
         if ((rc = worker_init(&job.workers[i], &job, params->semantics)))
             goto fail;
