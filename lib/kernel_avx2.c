@@ -3,14 +3,16 @@
  * accumulation.
  *
  * Compiled with a target attribute rather than -mavx2, so the library runs on any x86-64 and the
- * context picks this kernel only after __builtin_cpu_supports says yes. Per group of 8 pixels:
- *   pass 1  max and first arg-max over the classes (and a NaN/infinity check);
- *   pass 2  e[k] = exp(x[k] - m) into L1 scratch; t = sum of e[k] off the arg-max; the label's
- *           x[y] - m and e[y] picked out on the way (no gather from the logits);
- *   per pixel  log p[y] = (x[y] - m) - log1p(t), CE and focal terms, accumulated in double;
- *   pass 3  p[k] = e[k] / (1 + t) into per-class Dice and f_score sums;
- * then a short scalar loop scatters the label-indexed parts (Dice tp, f_score tp, confusion).
- * The formulas are the scalar kernel's (kernel_scalar.c); tests hold the two together.
+ * context picks this kernel only after CPUID says yes. A block goes through three loops:
+ *   pass A   per pair of groups of 8 pixels: max and first arg-max over the classes (copying
+ *            far-apart class rows into scratch and prefetching the next block as it reads),
+ *            then e[k] = exp(x[k] - m) into scratch and t = their sum off the arg-max;
+ *   labels   per group: log p[y] = (x[y] - m) - log1p(t), CE and focal, Dice tp and the
+ *            confusion entries, one pixel at a time for the label-indexed parts;
+ *   pass B   per class: p[k] = e[k] / (1 + t) into the Dice and f_score sums.
+ * The formulas are the scalar kernel's (kernel_scalar.c); tests hold the two together. The
+ * exponential is about a third of the time and the FMA ports are the first resource to run
+ * out, which is what the choices below are made for.
  */
 #include "loss_internal.h"
 
@@ -371,97 +373,95 @@ static inline AVX2 __attribute__((always_inline)) void label_terms(pass_a_state 
     const __m256 validf = _mm256_castsi256_ps(_mm256_cmpgt_epi32(vc, y));
     const __m256 t = _mm256_load_ps(st->t_buf + 8 * g), m = _mm256_load_ps(st->m_buf + 8 * g);
     const __m256i ami = _mm256_load_si256((const __m256i *)(const void *)(st->am_buf + 8 * g));
-    {
-        /* a NaN logit makes its exponential NaN; +inf makes x - m NaN for its class */
-        st->bad = _mm256_or_ps(st->bad, _mm256_cmp_ps(t, t, _CMP_UNORD_Q));
-        __m256 sum = _mm256_add_ps(one, t);
-        __m256 inv = _mm256_div_ps(one, sum);
-        _mm256_store_ps(st->inv_buf + 8 * g, inv);
-        _mm256_store_ps(st->mask_buf + 8 * g, validf);
-        /* the label's terms: log p[y] = (x[y] - m) - log1p(t); CE and focal */
-        __m256i yc = _mm256_min_epi32(y, vcm1);
-        __m256 dy = _mm256_sub_ps(
-            _mm256_i32gather_ps(x, _mm256_add_epi32(_mm256_mullo_epi32(
-                                                           yc, _mm256_set1_epi32((int)cs)),
-                                                       lane_off),
-                                4),
-            m);
-        __m256 ey = _mm256_i32gather_ps(
-            st->e_buf + 8 * g,
-            _mm256_add_epi32(_mm256_mullo_epi32(yc, _mm256_set1_epi32(SEGLOSS__PLANE)), lane_off),
-            4);
-        __m256 lp = _mm256_and_ps(_mm256_sub_ps(dy, log1p_from_sum(t, sum, inv)), validf);
-        __m256 wy, fexp, fm, q;
-        if (st->kp->uniform_tables) {
-            wy = _mm256_and_ps(validf, one);
-            fm = _mm256_set1_ps(st->kp->focal_m_f[0]);
-        } else {
-            __m256i yt = _mm256_min_epi32(y, vc);
-            wy = _mm256_i32gather_ps(st->kp->ce_w_f, yt, 4);
-            fm = _mm256_i32gather_ps(st->kp->focal_m_f, yt, 4);
-        }
-        if (st->kp->unit_focal_exponent) {
-            /* p_t = p[y], so 1 - p_t is the sum of the other classes' exponentials over the
-             * whole sum, with no cancellation: t when y is the arg-max, else 1 + (t - e[y]) */
-            fexp = lp;
-            __m256 rest = _mm256_blendv_ps(_mm256_add_ps(one, _mm256_sub_ps(t, ey)), t,
-                                           _mm256_castsi256_ps(_mm256_cmpeq_epi32(yc, ami)));
-            q = _mm256_mul_ps(rest, inv);
-        } else {
-            __m256i yt = _mm256_min_epi32(y, vc);
-            fexp = _mm256_mul_ps(_mm256_i32gather_ps(st->kp->focal_e_f, yt, 4), lp);
-            q = one_minus_exp(fexp);
-        }
-        st->ce_num = widen_sum(st->ce_num, _mm256_mul_ps(wy, _mm256_sub_ps(zero, lp)));
-        st->ce_den = widen_sum(st->ce_den, wy);
-        __m256 term =
-            _mm256_mul_ps(_mm256_mul_ps(fm, pow_unit(q, st->gamma, st->gamma_kind)), fexp);
-        st->focal = widen_sum(st->focal, _mm256_sub_ps(zero, term));
-
-        /* the label-indexed sums, one pixel at a time and without branches: an ignored pixel
-         * (label C) lands in the spare row and entries, with zero terms. With a threshold of
-         * 0.5 or more, "p > threshold" can only hold for the arg-max class (p = 1 / sum): its
-         * count rides in the high half of the pixel's confusion entry (loss_internal.h). */
-        __m256 py = _mm256_and_ps(_mm256_mul_ps(ey, inv), validf);
-        __m256i cell = _mm256_add_epi32(_mm256_mullo_epi32(y, vc), ami);
-        __m256i passed = _mm256_setzero_si256();
-        if (st->argmax_threshold) {
-            __m256 counted = st->kp->seed ? inv : _mm256_and_ps(inv, validf);
-            passed = _mm256_srli_epi32(
-                _mm256_castps_si256(_mm256_cmp_ps(counted, st->thr_v, _CMP_GT_OQ)), 31);
-        }
-        const __m256i one64 = _mm256_set1_epi64x(1);
-        int32_t cells[8], ys[8];
-        uint64_t incs[8];
-        double pyd[8];
-        _mm256_storeu_si256((__m256i *)(void *)cells, cell);
-        _mm256_storeu_si256((__m256i *)(void *)ys, y);
-        _mm256_storeu_si256((__m256i *)(void *)incs,
-                            _mm256_or_si256(one64, _mm256_slli_epi64(_mm256_cvtepu32_epi64(
-                                                       _mm256_castsi256_si128(passed)), 32)));
-        _mm256_storeu_si256((__m256i *)(void *)(incs + 4),
-                            _mm256_or_si256(one64, _mm256_slli_epi64(_mm256_cvtepu32_epi64(
-                                                       _mm256_extracti128_si256(passed, 1)), 32)));
-        _mm256_storeu_pd(pyd, _mm256_cvtps_pd(_mm256_castps256_ps128(py)));
-        _mm256_storeu_pd(pyd + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(py, 1)));
-        if (st->b->argmax)
-            _mm_storeu_si128((__m128i *)(void *)(st->b->argmax + 8 * g),
-                             _mm_packus_epi32(_mm256_castsi256_si128(ami),
-                                              _mm256_extracti128_si256(ami, 1)));
-        segloss__acc *acc = st->acc;
-        _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) {
-            acc->confusion[cells[l]] += incs[l];
-            acc->dice_tp[ys[l]] += pyd[l];
-        }
-        if (!st->argmax_threshold) {
-            float pys[8];
-            _mm256_storeu_ps(pys, py);
-            for (int l = 0; l < 8; l++)
-                acc->fscore_tp[ys[l]] += pys[l] > st->thr;
-        }
-        st->valid_count += (uint64_t)__builtin_popcount(
-            (unsigned)_mm256_movemask_ps(validf));
+    /* a NaN logit makes its exponential NaN; +inf makes x - m NaN for its class */
+    st->bad = _mm256_or_ps(st->bad, _mm256_cmp_ps(t, t, _CMP_UNORD_Q));
+    __m256 sum = _mm256_add_ps(one, t);
+    __m256 inv = _mm256_div_ps(one, sum);
+    _mm256_store_ps(st->inv_buf + 8 * g, inv);
+    _mm256_store_ps(st->mask_buf + 8 * g, validf);
+    /* the label's terms: log p[y] = (x[y] - m) - log1p(t); CE and focal */
+    __m256i yc = _mm256_min_epi32(y, vcm1);
+    __m256 dy = _mm256_sub_ps(
+        _mm256_i32gather_ps(x, _mm256_add_epi32(_mm256_mullo_epi32(
+                                                       yc, _mm256_set1_epi32((int)cs)),
+                                                   lane_off),
+                            4),
+        m);
+    __m256 ey = _mm256_i32gather_ps(
+        st->e_buf + 8 * g,
+        _mm256_add_epi32(_mm256_mullo_epi32(yc, _mm256_set1_epi32(SEGLOSS__PLANE)), lane_off),
+        4);
+    __m256 lp = _mm256_and_ps(_mm256_sub_ps(dy, log1p_from_sum(t, sum, inv)), validf);
+    __m256 wy, fexp, fm, q;
+    if (st->kp->uniform_tables) {
+        wy = _mm256_and_ps(validf, one);
+        fm = _mm256_set1_ps(st->kp->focal_m_f[0]);
+    } else {
+        __m256i yt = _mm256_min_epi32(y, vc);
+        wy = _mm256_i32gather_ps(st->kp->ce_w_f, yt, 4);
+        fm = _mm256_i32gather_ps(st->kp->focal_m_f, yt, 4);
     }
+    if (st->kp->unit_focal_exponent) {
+        /* p_t = p[y], so 1 - p_t is the sum of the other classes' exponentials over the
+         * whole sum, with no cancellation: t when y is the arg-max, else 1 + (t - e[y]) */
+        fexp = lp;
+        __m256 rest = _mm256_blendv_ps(_mm256_add_ps(one, _mm256_sub_ps(t, ey)), t,
+                                       _mm256_castsi256_ps(_mm256_cmpeq_epi32(yc, ami)));
+        q = _mm256_mul_ps(rest, inv);
+    } else {
+        __m256i yt = _mm256_min_epi32(y, vc);
+        fexp = _mm256_mul_ps(_mm256_i32gather_ps(st->kp->focal_e_f, yt, 4), lp);
+        q = one_minus_exp(fexp);
+    }
+    st->ce_num = widen_sum(st->ce_num, _mm256_mul_ps(wy, _mm256_sub_ps(zero, lp)));
+    st->ce_den = widen_sum(st->ce_den, wy);
+    __m256 term =
+        _mm256_mul_ps(_mm256_mul_ps(fm, pow_unit(q, st->gamma, st->gamma_kind)), fexp);
+    st->focal = widen_sum(st->focal, _mm256_sub_ps(zero, term));
+
+    /* the label-indexed sums, one pixel at a time and without branches: an ignored pixel
+     * (label C) lands in the spare row and entries, with zero terms. With a threshold of
+     * 0.5 or more, "p > threshold" can only hold for the arg-max class (p = 1 / sum): its
+     * count rides in the high half of the pixel's confusion entry (loss_internal.h). */
+    __m256 py = _mm256_and_ps(_mm256_mul_ps(ey, inv), validf);
+    __m256i cell = _mm256_add_epi32(_mm256_mullo_epi32(y, vc), ami);
+    __m256i passed = _mm256_setzero_si256();
+    if (st->argmax_threshold) {
+        __m256 counted = st->kp->seed ? inv : _mm256_and_ps(inv, validf);
+        passed = _mm256_srli_epi32(
+            _mm256_castps_si256(_mm256_cmp_ps(counted, st->thr_v, _CMP_GT_OQ)), 31);
+    }
+    const __m256i one64 = _mm256_set1_epi64x(1);
+    int32_t cells[8], ys[8];
+    uint64_t incs[8];
+    double pyd[8];
+    _mm256_storeu_si256((__m256i *)(void *)cells, cell);
+    _mm256_storeu_si256((__m256i *)(void *)ys, y);
+    _mm256_storeu_si256((__m256i *)(void *)incs,
+                        _mm256_or_si256(one64, _mm256_slli_epi64(_mm256_cvtepu32_epi64(
+                                                   _mm256_castsi256_si128(passed)), 32)));
+    _mm256_storeu_si256((__m256i *)(void *)(incs + 4),
+                        _mm256_or_si256(one64, _mm256_slli_epi64(_mm256_cvtepu32_epi64(
+                                                   _mm256_extracti128_si256(passed, 1)), 32)));
+    _mm256_storeu_pd(pyd, _mm256_cvtps_pd(_mm256_castps256_ps128(py)));
+    _mm256_storeu_pd(pyd + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(py, 1)));
+    if (st->b->argmax)
+        _mm_storeu_si128((__m128i *)(void *)(st->b->argmax + 8 * g),
+                         _mm_packus_epi32(_mm256_castsi256_si128(ami),
+                                          _mm256_extracti128_si256(ami, 1)));
+    segloss__acc *acc = st->acc;
+    _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) {
+        acc->confusion[cells[l]] += incs[l];
+        acc->dice_tp[ys[l]] += pyd[l];
+    }
+    if (!st->argmax_threshold) {
+        float pys[8];
+        _mm256_storeu_ps(pys, py);
+        for (int l = 0; l < 8; l++)
+            acc->fscore_tp[ys[l]] += pys[l] > st->thr;
+    }
+    st->valid_count += (uint64_t)__builtin_popcount(
+        (unsigned)_mm256_movemask_ps(validf));
 }
 
 AVX2 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__block *b,
