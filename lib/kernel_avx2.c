@@ -42,7 +42,7 @@ int segloss__cpu_has_avx2(void)
 /* exp(x) for x <= 0: relative error below 2e-7 where e^x > 1e-4 and below 4e-7 down to the
  * clamp (measured over [-87, 0]); exactly 1 at 0. With n8 = round(x * 8/ln2),
  * x = n8 ln2/8 + r and |r| <= ln2/16, so e^x = 2^(n8 div 8) * 2^((n8 mod 8)/8) * e^r: an
- * eight-entry table in one register (vpermps), the exponent field, and a degree-3 minimax
+ * eight-entry table in one register (vpermd), the exponent field, and a degree-3 minimax
  * polynomial for e^r (relative error 8e-8 in float, tests/tools/fit_exp_poly.py). This keeps
  * it to six multiply-adds: the FMA ports are what the kernel runs out of first. The one-step
  * reduction's error grows with |n8|, which is why the bound is looser for tiny results.
@@ -54,19 +54,17 @@ static inline AVX2 __m256 exp_nonpositive(__m256 x)
 {
     /* 1.5 * 2^23: adding it rounds x * 8/ln2 to an integer n8 in the low mantissa bits */
     const __m256 magic = _mm256_set1_ps(12582912.0f);
-    const __m256 table = _mm256_setr_ps(1.0f, 1.0905077457427979f, 1.1892070770263672f,
-                                        1.2968395948410034f, 1.4142135381698608f,
-                                        1.5422108173370361f, 1.6817928552627563f,
-                                        1.8340080976486206f);
+    /* The bits of 2^(j/8), j = 0..7, less j << 20: shifting n8 = 8n + j left by 20 gives
+     * (n << 23) + (j << 20), so adding it to entry j (vpermd reads the low 3 bits of n8) makes
+     * the bits of 2^(j/8) * 2^n with no masking. */
+    const __m256i table = _mm256_setr_epi32(0x3f800000, 0x3f7b95c2, 0x3f7837f0, 0x3f75fed7,
+                                            0x3f7504f3, 0x3f75672a, 0x3f7744fd, 0x3f7ac0c7);
     x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x); /* max returns its 2nd operand on NaN */
     __m256 tn = _mm256_fmadd_ps(x, _mm256_set1_ps(11.541560173034668f), magic);
     __m256 r = _mm256_fnmadd_ps(_mm256_sub_ps(tn, magic), _mm256_set1_ps(0.08664339780807495f), x);
     __m256i bits = _mm256_castps_si256(tn);
-    /* 2^(n8 mod 8 / 8) from the table (vpermps reads the low 3 bits), times 2^(n8 div 8)
-     * added to its exponent field */
-    __m256i scale = _mm256_add_epi32(
-        _mm256_castps_si256(_mm256_permutevar8x32_ps(table, bits)),
-        _mm256_and_si256(_mm256_slli_epi32(bits, 20), _mm256_set1_epi32((int)0xff800000u)));
+    __m256i scale = _mm256_add_epi32(_mm256_permutevar8x32_epi32(table, bits),
+                                     _mm256_slli_epi32(bits, 20));
     __m256 p = _mm256_fmadd_ps(r, _mm256_set1_ps(0.16664297878742218f),
                                _mm256_set1_ps(0.5000647902488708f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
