@@ -18,9 +18,13 @@
 
 #include "segloss/loss.h"
 
-/* Pixels per kernel block: C * BLOCK floats of logits and as many of exponentials stay in L1
- * for C = 21 (2 x 21 KiB), and 256 is a multiple of every vector width. */
-#define SEGLOSS__BLOCK 256
+/* Pixels per kernel block, a multiple of every vector width. Small, so that the block's copy
+ * of the logits and their exponentials (2 x 5 KiB for C = 21) leave most of L1 to the next
+ * block's lines as they are prefetched, and reads of the input are spread evenly over the
+ * computation: against 256, 64 took the N=8 C=21 512x512 pass from 20 to 16 ms on 2 threads
+ * and from 29 to 25 ms on 1 (tests/bench/bench_loss.c, alternating runs), although on data
+ * already in cache it costs about 10% more per pixel. */
+#define SEGLOSS__BLOCK 64
 /* Pixels per chunk (rounded to whole rows): large enough to amortise the per-chunk fixed-point
  * rounding and scheduling, small enough that 8 x 512 x 512 gives 128 chunks to balance. */
 #define SEGLOSS__CHUNK_PIXELS 16384
