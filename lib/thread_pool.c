@@ -5,24 +5,53 @@
  * keeps its workers parked on a condition variable. A job runs on every worker at once (worker 0
  * is the caller's own thread); the job itself pulls fixed chunks from a shared counter, which is
  * what keeps the answer independent of how many workers there are.
+ *
+ * Waking a parked thread takes 20-150 us on this kind of VM, as long as a 512x512 image's share
+ * of work: a worker that finishes a job, and a caller waiting for the workers, first spin for a
+ * short while (SEGLOSS__POOL_SPIN_ROUNDS) on the job counters before they sleep, so jobs that
+ * follow each other, and workers that finish within moments of the caller, skip the wake-up.
  */
+#include <immintrin.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "loss_internal.h"
 #include "segloss/errors.h"
 
+/* Pause-loop rounds a thread spins before it sleeps on a condition variable: about 50 us. */
+#define SEGLOSS__POOL_SPIN_ROUNDS 2000
+
+/* The counters are written under the lock and read without it while spinning. */
 struct segloss__pool {
     unsigned threads;        /* including the caller */
     pthread_t *workers;      /* threads - 1 */
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
-    uint64_t generation;     /* bumped per job; workers run each generation once */
-    unsigned running;        /* workers still busy with the current job */
-    int stopping;
+    atomic_uint_fast64_t generation; /* bumped per job; workers run each generation once */
+    atomic_uint running;     /* workers still busy with the current job */
+    atomic_int stopping;
     segloss__job_fn fn;
     void *arg;
 };
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_pause();
+#endif
+}
+
+/* Spins until the job counter moves past `seen` or the pool stops; 1 if it did. */
+static int spin_for_job(segloss__pool *pool, uint64_t seen)
+{
+    for (int i = 0; i < SEGLOSS__POOL_SPIN_ROUNDS; i++) {
+        if (atomic_load(&pool->generation) != seen || atomic_load(&pool->stopping))
+            return 1;
+        cpu_relax();
+    }
+    return 0;
+}
 
 typedef struct worker_start {
     segloss__pool *pool;
@@ -35,8 +64,9 @@ static void *worker_main(void *p)
     free(p);
     segloss__pool *pool = start.pool;
     uint64_t seen = 0;
-    pthread_mutex_lock(&pool->lock);
     for (;;) {
+        spin_for_job(pool, seen);
+        pthread_mutex_lock(&pool->lock);
         while (!pool->stopping && pool->generation == seen)
             pthread_cond_wait(&pool->wake, &pool->lock);
         if (pool->stopping)
@@ -49,6 +79,7 @@ static void *worker_main(void *p)
         pthread_mutex_lock(&pool->lock);
         if (--pool->running == 0)
             pthread_cond_signal(&pool->done);
+        pthread_mutex_unlock(&pool->lock);
     }
     pthread_mutex_unlock(&pool->lock);
     return NULL;
@@ -62,6 +93,9 @@ int segloss__pool_new(segloss__pool **out, unsigned threads)
     segloss__pool *pool = calloc(1, sizeof *pool);
     if (!pool)
         return SEGLOSS_ENOMEM;
+    atomic_init(&pool->generation, 0);
+    atomic_init(&pool->running, 0);
+    atomic_init(&pool->stopping, 0);
     pool->threads = 1;
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->wake, NULL);
@@ -122,6 +156,8 @@ void segloss__pool_run(segloss__pool *pool, segloss__job_fn fn, void *arg)
     }
     fn(arg, 0);
     if (pool->threads > 1) {
+        for (int i = 0; i < SEGLOSS__POOL_SPIN_ROUNDS && atomic_load(&pool->running) > 0; i++)
+            cpu_relax();
         pthread_mutex_lock(&pool->lock);
         while (pool->running > 0)
             pthread_cond_wait(&pool->done, &pool->lock);
