@@ -18,6 +18,7 @@ struct segloss_ctx {
     segloss_kernel kernel;
     segloss__kernel_fn kernel_fn;
     segloss__convert_fn convert_fn;
+    segloss__lerp_fn lerp_fn;
     pthread_mutex_t lock; /* one evaluation at a time uses the pool */
 };
 
@@ -70,10 +71,12 @@ int segloss_ctx_new(segloss_ctx **out, unsigned threads, segloss_kernel kernel)
     ctx->kernel = resolve_kernel(kernel);
     ctx->kernel_fn = segloss__kernel_scalar;
     ctx->convert_fn = segloss__convert_scalar;
+    ctx->lerp_fn = segloss__lerp_scalar;
 #ifndef SEGLOSS_FORCE_SCALAR
     if (ctx->kernel == SEGLOSS_KERNEL_AVX2) {
         ctx->kernel_fn = segloss__kernel_avx2;
         ctx->convert_fn = segloss__convert_avx2;
+        ctx->lerp_fn = segloss__lerp_avx2;
     }
 #endif
     *out = ctx;
@@ -112,6 +115,11 @@ segloss__kernel_fn segloss__ctx_kernel_fn(const segloss_ctx *ctx)
 segloss__convert_fn segloss__ctx_convert_fn(const segloss_ctx *ctx)
 {
     return ctx->convert_fn;
+}
+
+segloss__lerp_fn segloss__ctx_lerp_fn(const segloss_ctx *ctx)
+{
+    return ctx->lerp_fn;
 }
 
 void segloss__ctx_lock(segloss_ctx *ctx)

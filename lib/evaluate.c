@@ -48,6 +48,9 @@ typedef struct eval_job {
     /* align_corners=True bilinear source positions, per output column and row */
     size_t *col0, *col1, *row0, *row1;
     float *col_l1, *row_l1;
+    int32_t *col_tables;      /* c0, c1, off0, off1 and window behind `cols` */
+    segloss__lerp_cols cols;
+    segloss__lerp_fn lerp;
     worker_state *workers;
 } eval_job;
 
@@ -113,23 +116,17 @@ static const float *source_row(const eval_job *job, const char *plane, size_t r,
 }
 
 /* Fills ws->xbuf (class stride PLANE) with the interpolated logits of output row `row`,
- * columns col..col+count-1. PyTorch's upsample_bilinear2d(align_corners=True) order:
- * l0y * (l0x * v00 + l1x * v01) + l1y * (l0x * v10 + l1x * v11). */
+ * columns col..col+count-1 (the lerp kernels, loss_internal.h). */
 static void interpolate_block(const eval_job *job, worker_state *ws, size_t n, size_t row,
                               size_t col, size_t count)
 {
     size_t r0 = job->row0[row], r1 = job->row1[row];
-    float l1y = job->row_l1[row], l0y = 1.0f - l1y;
     for (size_t k = 0; k < job->c; k++) {
         const char *plane = logits_plane(job, n, k);
         const float *s0 = source_row(job, plane, r0, ws->row0);
         const float *s1 = source_row(job, plane, r1, ws->row1);
-        float *dst = ws->xbuf + k * SEGLOSS__PLANE;
-        for (size_t p = 0; p < count; p++) {
-            size_t j = col + p, c0 = job->col0[j], c1 = job->col1[j];
-            float l1x = job->col_l1[j], l0x = 1.0f - l1x;
-            dst[p] = l0y * (l0x * s0[c0] + l1x * s0[c1]) + l1y * (l0x * s1[c0] + l1x * s1[c1]);
-        }
+        job->lerp(s0, s1, job->row_l1[row], &job->cols, col, count,
+                  ws->xbuf + k * SEGLOSS__PLANE);
     }
 }
 
@@ -278,22 +275,6 @@ static int worker_init(worker_state *ws, const eval_job *job, segloss_semantics 
     return 0;
 }
 
-/* align_corners=True source coordinates for `out` positions over `in` (PyTorch's
- * area_pixel_compute_scale and source index, computed in double). */
-static void resize_axis(size_t in, size_t out, size_t *i0, size_t *i1, float *l1)
-{
-    double scale = out > 1 ? (double)(in - 1) / (double)(out - 1) : 0.0;
-    for (size_t d = 0; d < out; d++) {
-        double src = scale * (double)d;
-        size_t a = (size_t)src;
-        if (a > in - 1)
-            a = in - 1;
-        i0[d] = a;
-        i1[d] = a < in - 1 ? a + 1 : a;
-        l1[d] = (float)(src - (double)a);
-    }
-}
-
 /* Names the first NaN, infinity or (float64) out-of-float32-range logit, in memory order. */
 static int report_nonfinite(const segloss_tensor *t, char *detail, size_t detail_len)
 {
@@ -437,9 +418,10 @@ static int build_resize(eval_job *job)
     job->row_l1 = malloc(job->ht * sizeof(float));
     if (!job->col0 || !job->col1 || !job->col_l1 || !job->row0 || !job->row1 || !job->row_l1)
         return SEGLOSS_ENOMEM;
-    resize_axis(job->w, job->wt, job->col0, job->col1, job->col_l1);
-    resize_axis(job->h, job->ht, job->row0, job->row1, job->row_l1);
-    return 0;
+    segloss__resize_axis(job->w, job->wt, job->col0, job->col1, job->col_l1);
+    segloss__resize_axis(job->h, job->ht, job->row0, job->row1, job->row_l1);
+    return segloss__lerp_cols_build(job->w, job->wt, job->col0, job->col1, job->col_l1,
+                                    &job->col_tables, &job->cols);
 }
 
 static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
@@ -470,6 +452,7 @@ static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
         goto fail;
     job.kernel = segloss__ctx_kernel_fn(ctx);
     job.convert = segloss__ctx_convert_fn(ctx);
+    job.lerp = segloss__ctx_lerp_fn(ctx);
     job.rows_per_chunk = SEGLOSS__CHUNK_PIXELS / job.wt ? SEGLOSS__CHUNK_PIXELS / job.wt : 1;
     job.chunks_per_image = (job.ht + job.rows_per_chunk - 1) / job.rows_per_chunk;
     job.total_chunks = job.n * job.chunks_per_image;
@@ -528,6 +511,7 @@ fail:
     free(job.col0);
     free(job.col1);
     free(job.col_l1);
+    free(job.col_tables);
     free(job.row0);
     free(job.row1);
     free(job.row_l1);

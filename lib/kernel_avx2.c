@@ -541,6 +541,33 @@ AVX2 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__
     }
 }
 
+AVX2 void segloss__lerp_avx2(const float *s0, const float *s1, float l1y,
+                             const segloss__lerp_cols *cols, size_t col, size_t count, float *dst)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 vl1y = _mm256_set1_ps(l1y), vl0y = _mm256_set1_ps(1.0f - l1y);
+    size_t p = 0;
+    for (; p + 8 <= count; p += 8) {
+        size_t j = col + p;
+        int32_t window = j % 8 ? -1 : cols->window[j / 8];
+        if (window < 0) {
+            segloss__lerp_scalar(s0, s1, l1y, cols, j, 8, dst + p);
+            continue;
+        }
+        __m256i i0 = _mm256_loadu_si256((const __m256i *)(const void *)(cols->off0 + j));
+        __m256i i1 = _mm256_loadu_si256((const __m256i *)(const void *)(cols->off1 + j));
+        __m256 l1x = _mm256_loadu_ps(cols->l1 + j), l0x = _mm256_sub_ps(one, l1x);
+        __m256 w0 = _mm256_loadu_ps(s0 + window), w1 = _mm256_loadu_ps(s1 + window);
+        __m256 top = _mm256_add_ps(_mm256_mul_ps(l0x, _mm256_permutevar8x32_ps(w0, i0)),
+                                   _mm256_mul_ps(l1x, _mm256_permutevar8x32_ps(w0, i1)));
+        __m256 bottom = _mm256_add_ps(_mm256_mul_ps(l0x, _mm256_permutevar8x32_ps(w1, i0)),
+                                      _mm256_mul_ps(l1x, _mm256_permutevar8x32_ps(w1, i1)));
+        _mm256_storeu_ps(dst + p,
+                         _mm256_add_ps(_mm256_mul_ps(vl0y, top), _mm256_mul_ps(vl1y, bottom)));
+    }
+    segloss__lerp_scalar(s0, s1, l1y, cols, col + p, count - p, dst + p);
+}
+
 AVX2 void segloss__convert_avx2(segloss_dtype dtype, const void *src, size_t count, float *dst)
 {
     size_t i = 0;
@@ -584,6 +611,12 @@ void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__block
 void segloss__convert_avx2(segloss_dtype dtype, const void *src, size_t count, float *dst)
 {
     segloss__convert_scalar(dtype, src, count, dst);
+}
+
+void segloss__lerp_avx2(const float *s0, const float *s1, float l1y,
+                        const segloss__lerp_cols *cols, size_t col, size_t count, float *dst)
+{
+    segloss__lerp_scalar(s0, s1, l1y, cols, col, count, dst);
 }
 
 #endif

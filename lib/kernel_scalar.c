@@ -70,6 +70,17 @@ void segloss__kernel_scalar(const segloss__kernel_params *kp, const segloss__blo
     }
 }
 
+void segloss__lerp_scalar(const float *s0, const float *s1, float l1y,
+                          const segloss__lerp_cols *cols, size_t col, size_t count, float *dst)
+{
+    const float l0y = 1.0f - l1y;
+    for (size_t p = 0; p < count; p++) {
+        size_t j = col + p, c0 = (size_t)cols->c0[j], c1 = (size_t)cols->c1[j];
+        float l1x = cols->l1[j], l0x = 1.0f - l1x;
+        dst[p] = l0y * (l0x * s0[c0] + l1x * s0[c1]) + l1y * (l0x * s1[c0] + l1x * s1[c1]);
+    }
+}
+
 void segloss__convert_scalar(segloss_dtype dtype, const void *src, size_t count, float *dst)
 {
     switch (dtype) {

@@ -92,6 +92,32 @@ typedef struct segloss__acc {
 
 typedef void (*segloss__kernel_fn)(const segloss__kernel_params *kp, const segloss__block *b,
                                    segloss__acc *acc, float *scratch);
+/* Bilinear column tables for resizing (align_corners=True), by output column j: the two source
+ * columns, the weight of the second, and, when the 8-column group holding j reads no source
+ * column outside the 8 floats from window[j / 8] (any upsampling), the offsets of j's two
+ * columns in that window; window is -1 for other groups. A vector kernel loads the window once
+ * per group and permutes it instead of gathering. */
+typedef struct segloss__lerp_cols {
+    const int32_t *c0, *c1, *off0, *off1, *window;
+    const float *l1;
+} segloss__lerp_cols;
+
+/* align_corners=True source positions of `out` points over `in` (PyTorch's scale and index):
+ * the two neighbours and the weight of the second (resize.c). */
+void segloss__resize_axis(size_t in, size_t out, size_t *i0, size_t *i1, float *l1);
+/* The column tables for w_out output columns over w_in source columns from resize_axis's
+ * output; the arrays live in *storage (one block, free() it, also on failure). Sides are far
+ * below INT32_MAX (limits.h). */
+int segloss__lerp_cols_build(size_t w_in, size_t w_out, const size_t *col0, const size_t *col1,
+                             const float *l1, int32_t **storage, segloss__lerp_cols *out);
+
+/* Output columns col..col+count-1 of one row between source rows s0 and s1 (weight of s1:
+ * l1y) into dst, in PyTorch's upsample_bilinear2d order:
+ * l0y * (l0x * v00 + l1x * v01) + l1y * (l0x * v10 + l1x * v11), no fused multiply-adds, so
+ * every version gives the same bits. */
+typedef void (*segloss__lerp_fn)(const float *s0, const float *s1, float l1y,
+                                 const segloss__lerp_cols *cols, size_t col, size_t count,
+                                 float *dst);
 /* Converts count logits of a non-f32 dtype to float. */
 typedef void (*segloss__convert_fn)(segloss_dtype dtype, const void *src, size_t count,
                                     float *dst);
@@ -99,10 +125,14 @@ typedef void (*segloss__convert_fn)(segloss_dtype dtype, const void *src, size_t
 void segloss__kernel_scalar(const segloss__kernel_params *kp, const segloss__block *b,
                             segloss__acc *acc, float *scratch);
 void segloss__convert_scalar(segloss_dtype dtype, const void *src, size_t count, float *dst);
+void segloss__lerp_scalar(const float *s0, const float *s1, float l1y,
+                          const segloss__lerp_cols *cols, size_t col, size_t count, float *dst);
 /* Defined only when the compiler can target AVX2; callers check segloss__cpu_has_avx2(). */
 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__block *b,
                           segloss__acc *acc, float *scratch);
 void segloss__convert_avx2(segloss_dtype dtype, const void *src, size_t count, float *dst);
+void segloss__lerp_avx2(const float *s0, const float *s1, float l1y,
+                        const segloss__lerp_cols *cols, size_t col, size_t count, float *dst);
 int segloss__cpu_has_avx2(void);
 
 /* The persistent worker pool behind a context. */
@@ -119,6 +149,7 @@ void segloss__pool_run(segloss__pool *pool, segloss__job_fn fn, void *arg);
 segloss__pool *segloss__ctx_pool(segloss_ctx *ctx);
 segloss__kernel_fn segloss__ctx_kernel_fn(const segloss_ctx *ctx);
 segloss__convert_fn segloss__ctx_convert_fn(const segloss_ctx *ctx);
+segloss__lerp_fn segloss__ctx_lerp_fn(const segloss_ctx *ctx);
 void segloss__ctx_lock(segloss_ctx *ctx);
 void segloss__ctx_unlock(segloss_ctx *ctx);
 

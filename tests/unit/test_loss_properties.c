@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loss_internal.h"
 #include "segloss/segloss.h"
 #include "testing.h"
 
@@ -174,6 +175,46 @@ static void avx2_matches_scalar(void)
         segloss_result_free(a);
         segloss_result_free(b);
         free_inputs(&in);
+    }
+}
+
+/* The vector bilinear row (a window load and permutes) gives the scalar row's bits, for up-
+ * and down-sampling, widths that are not multiples of 8, and blocks starting mid-row. */
+static void lerp_avx2_matches_scalar_bits(void)
+{
+    if (!segloss__cpu_has_avx2())
+        return;
+    static const size_t sizes[][2] = {{16, 61}, {128, 512}, {5, 8}, {3, 100}, {64, 64},
+                                      {100, 37}, {9, 17}, {1, 9}, {512, 2048}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t w_in = sizes[i][0], w_out = sizes[i][1];
+        size_t *c0 = malloc(w_out * sizeof *c0), *c1 = malloc(w_out * sizeof *c1);
+        float *l1 = malloc(w_out * sizeof *l1), *s0 = malloc(w_in * sizeof *s0);
+        float *s1 = malloc(w_in * sizeof *s1), *a = malloc(w_out * sizeof *a);
+        float *b = malloc(w_out * sizeof *b);
+        for (size_t j = 0; j < w_in; j++) {
+            s0[j] = (float)(rng_normal() * 3.0);
+            s1[j] = (float)(rng_normal() * 3.0);
+        }
+        segloss__resize_axis(w_in, w_out, c0, c1, l1);
+        int32_t *storage = NULL;
+        segloss__lerp_cols cols;
+        CHECK_EQ_INT(segloss__lerp_cols_build(w_in, w_out, c0, c1, l1, &storage, &cols), 0);
+        for (size_t start = 0; start < w_out; start += 20) {
+            size_t count = w_out - start < 36 ? w_out - start : 36;
+            segloss__lerp_scalar(s0, s1, 0.3125f, &cols, start, count, a + start);
+            segloss__lerp_avx2(s0, s1, 0.3125f, &cols, start, count, b + start);
+        }
+        CHECK_MSG(memcmp(a, b, w_out * sizeof *a) == 0, "%zu -> %zu columns differ", w_in,
+                  w_out);
+        free(storage);
+        free(c0);
+        free(c1);
+        free(l1);
+        free(s0);
+        free(s1);
+        free(a);
+        free(b);
     }
 }
 
@@ -443,6 +484,7 @@ int main(void)
         return 1;
     printf("# fast kernel: %s\n", segloss_kernel_name(segloss_ctx_kernel(avx2)));
     RUN(avx2_matches_scalar);
+    RUN(lerp_avx2_matches_scalar_bits);
     RUN(resize_avx2_matches_scalar);
     RUN(split_merge_and_order_are_exact);
     RUN(thread_counts_are_bit_identical);
