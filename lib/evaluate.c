@@ -29,7 +29,11 @@ typedef struct worker_state {
     uint64_t unfolded;        /* pixels counted into it since it was last unpacked */
     float *xbuf;              /* C * PLANE converted or interpolated logits */
     float *scratch;           /* SEGLOSS__SCRATCH_FLOATS(C) for the kernel */
-    float *row0, *row1;       /* one source row each, converted to float (resize, non-f32) */
+    /* Source rows converted to float (resize, non-f32): both rows of every class, reused while
+     * the output rows map to the same pair (rows_cached), or one class's at a time. */
+    float *row0, *row1;
+    int rows_cached, rows_valid;
+    size_t rows_n, rows_r0, rows_r1;
     uint16_t labels[SEGLOSS__BLOCK];
     int rc;
 } worker_state;
@@ -121,12 +125,21 @@ static void interpolate_block(const eval_job *job, worker_state *ws, size_t n, s
                               size_t col, size_t count)
 {
     size_t r0 = job->row0[row], r1 = job->row1[row];
+    int reuse = ws->rows_cached && ws->rows_valid && ws->rows_n == n && ws->rows_r0 == r0 &&
+                ws->rows_r1 == r1;
     for (size_t k = 0; k < job->c; k++) {
         const char *plane = logits_plane(job, n, k);
-        const float *s0 = source_row(job, plane, r0, ws->row0);
-        const float *s1 = source_row(job, plane, r1, ws->row1);
+        size_t at = ws->rows_cached ? k * job->w : 0;
+        const float *s0 = reuse ? ws->row0 + at : source_row(job, plane, r0, ws->row0 + at);
+        const float *s1 = reuse ? ws->row1 + at : source_row(job, plane, r1, ws->row1 + at);
         job->lerp(s0, s1, job->row_l1[row], &job->cols, col, count,
                   ws->xbuf + k * SEGLOSS__PLANE);
+    }
+    if (ws->rows_cached) {
+        ws->rows_valid = 1;
+        ws->rows_n = n;
+        ws->rows_r0 = r0;
+        ws->rows_r1 = r1;
     }
 }
 
@@ -261,8 +274,11 @@ static int worker_init(worker_state *ws, const eval_job *job, segloss_semantics 
     ws->confusion = calloc((c + 1) * c, sizeof(uint64_t));
     ws->xbuf = aligned_floats(c * SEGLOSS__PLANE);
     ws->scratch = aligned_floats(SEGLOSS__SCRATCH_FLOATS(c));
-    ws->row0 = aligned_floats(job->w);
-    ws->row1 = aligned_floats(job->w);
+    /* an upsampled source row pair serves several output rows of several blocks each */
+    ws->rows_cached = job->resize && job->logits->dtype != SEGLOSS_F32 &&
+                      job->c * job->w <= SEGLOSS__ROW_CACHE_FLOATS;
+    ws->row0 = aligned_floats(ws->rows_cached ? job->c * job->w : job->w);
+    ws->row1 = aligned_floats(ws->rows_cached ? job->c * job->w : job->w);
     if (!ws->totals || !ws->chunk_sums || !ws->chunk_counts || !ws->confusion || !ws->xbuf ||
         !ws->scratch ||
         !ws->row0 || !ws->row1)

@@ -28,6 +28,10 @@
 /* Pixels per chunk (rounded to whole rows): large enough to amortise the per-chunk fixed-point
  * rounding and scheduling, small enough that 8 x 512 x 512 gives 128 chunks to balance. */
 #define SEGLOSS__CHUNK_PIXELS 16384
+/* Floats per converted-row buffer (two per worker) up to which a resize of non-float32 logits
+ * keeps every class's source rows converted while output rows map to the same pair; larger
+ * shapes convert one class's rows per block. 1 MiB: 21 classes of 12 483 columns. */
+#define SEGLOSS__ROW_CACHE_FLOATS ((size_t)1 << 18)
 /* Pixels a worker may count into its packed confusion matrix before unpacking it. */
 #define SEGLOSS__CONFUSION_FOLD ((uint64_t)1 << 31)
 /* Fraction bits of segloss_sum: resolution 1.4e-17, range +-2.4e21 (a dataset of 1e12 pixels

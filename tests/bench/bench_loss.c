@@ -7,7 +7,8 @@
  *   scalar       the reference kernel, 1 thread
  *   avx2 1t/2t   the vector kernel on 1 and 2 threads
  *   fp16         the same batch as float16, avx2 on 2 threads
- *   resize       128x128 logits evaluated at 512x512 masks, avx2 on 2 threads
+ *   resize       128x128 logits evaluated at 512x512 masks, avx2 on 2 threads (float32 and
+ *                float16)
  *   from cache   the same number of pixels as 32 evaluations of one 256x256 image that stays
  *                in cache: the arithmetic without the memory traffic, avx2 on 1 and 2 threads
  * With --dump DIR it also writes the float32 batch as DIR/logits.npy and DIR/labels.npy, so
@@ -177,6 +178,7 @@ int main(int argc, char **argv)
     segloss_tensor mt = {labels, SEGLOSS_U8, 3, {BN, BH, BW}};
     /* the resize case: 128x128 logits, the first 8*21*128*128 floats of the batch */
     segloss_tensor small = {logits, SEGLOSS_F32, 4, {BN, BC, 128, 128}};
+    segloss_tensor small_half = {half, SEGLOSS_F16, 4, {BN, BC, 128, 128}};
     /* the arithmetic alone: the same pixel count as BATCH_IN_CACHE calls on one 256x256 image
      * (5.25 MiB of logits), which stays in cache from one call to the next */
     segloss_tensor cached = {logits, SEGLOSS_F32, 4, {1, BC, 256, 256}};
@@ -198,6 +200,7 @@ int main(int argc, char **argv)
     double t_avx2 = time_eval(avx2, &lt, &mt, &p, &ce);
     double t_half = time_eval(avx2, &ht, &mt, &p, &ce);
     double t_resize = time_eval(avx2, &small, &mt, &p, &ce);
+    double t_resize_half = time_eval(avx2, &small_half, &mt, &p, &ce);
     double t_cached1 = time_evals(avx1, &cached, &cached_mask, &p, BATCH_IN_CACHE, &ce);
     double t_cached2 = time_evals(avx2, &cached, &cached_mask, &p, BATCH_IN_CACHE, &ce);
     double mib = (double)(count * 4) / (1 << 20);
@@ -214,6 +217,8 @@ int main(int argc, char **argv)
     ROW("avx2 kernel, 2 threads", t_avx2, count * 4);
     ROW("avx2, float16 logits, 2 threads", t_half, count * 2);
     ROW("avx2, 128x128 -> 512x512 resize, 2 threads", t_resize, (size_t)BN * BC * 128 * 128 * 4);
+    ROW("avx2, float16 128x128 -> 512x512 resize, 2 threads", t_resize_half,
+        (size_t)BN * BC * 128 * 128 * 2);
     ROW("avx2, same pixels from cache (32 x 1x21x256x256), 1 thread", t_cached1, count * 4);
     ROW("avx2, same pixels from cache (32 x 1x21x256x256), 2 threads", t_cached2, count * 4);
     printf("target: avx2 on 2 threads within 2.5x the floor: %.2fx, %s\n", t_avx2 / floor,

@@ -246,6 +246,39 @@ static segloss_stats *stats_of(segloss_ctx *ctx, const segloss_tensor *l, const 
     return s;
 }
 
+/* Resizing float16 and bfloat16 logits (their source rows converted once per row pair and
+ * reused, evaluate.c) gives exactly what the same values as float32 give, on every context. */
+static void resized_half_precision_is_its_float32(void)
+{
+    static const segloss_dtype dtypes[] = {SEGLOSS_F16, SEGLOSS_BF16};
+    for (size_t d = 0; d < 2; d++) {
+        inputs in;
+        make_inputs(&in, 3, 7, 10, 13, 37, 50, dtypes[d], 3, 0);
+        size_t count = in.n * in.c * in.h * in.w;
+        float *f = malloc(count * sizeof *f);
+        for (size_t i = 0; i < count; i++) {
+            uint16_t h = ((const uint16_t *)in.logits)[i];
+            f[i] = dtypes[d] == SEGLOSS_F16 ? segloss_half_to_float(h) : segloss_bf16_to_float(h);
+        }
+        segloss_tensor lf = in.lt;
+        lf.data = f;
+        lf.dtype = SEGLOSS_F32;
+        segloss_params p;
+        segloss_params_default(&p);
+        segloss_ctx *ctxs[] = {scalar1, avx1, avx7};
+        for (size_t c = 0; c < 3; c++) {
+            segloss_stats *a = stats_of(ctxs[c], &in.lt, &in.mt, &p);
+            segloss_stats *b = stats_of(ctxs[c], &lf, &in.mt, &p);
+            CHECK_MSG(a && b && segloss_stats_equal(a, b), "%s, context %zu",
+                      segloss_dtype_name(dtypes[d]), c);
+            segloss_stats_free(a);
+            segloss_stats_free(b);
+        }
+        free(f);
+        free_inputs(&in);
+    }
+}
+
 /* Image i of a batch as its own (1, ...) tensors. */
 static void slice(const inputs *in, size_t i, segloss_tensor *l, segloss_tensor *m)
 {
@@ -486,6 +519,7 @@ int main(void)
     RUN(avx2_matches_scalar);
     RUN(lerp_avx2_matches_scalar_bits);
     RUN(resize_avx2_matches_scalar);
+    RUN(resized_half_precision_is_its_float32);
     RUN(split_merge_and_order_are_exact);
     RUN(thread_counts_are_bit_identical);
     RUN(standard_focal_gamma0_alpha1_is_ce);
