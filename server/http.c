@@ -11,8 +11,12 @@
  * error found mid-body (a broken part, the upload deadline passed) is remembered, the rest of
  * the body is read and dropped (at most HTTP_MAX_DISCARD_BYTES, within HTTP_DISCARD_GRACE_S),
  * and the problem is answered when the body ends; a client that keeps sending past that is
- * disconnected. Errors known from the headers (Content-Length too large, wrong Content-Type,
- * bad query parameters) are answered before any of the body is read.
+ * disconnected. A Content-Length over the limit is answered before any of the body is read.
+ * Other errors known from the headers (wrong Content-Type, bad query parameters, shutting down)
+ * are too when the client waits for "100 Continue" or the body is larger than
+ * HTTP_MAX_DISCARD_BYTES; otherwise the body is read and dropped first (refuse_upload), because
+ * a client still sending when the server answers and closes gets a reset that can destroy the
+ * answer before it is read (seen with curl posting a few KiB).
  */
 #include "http.h"
 
@@ -490,6 +494,22 @@ static bool content_length(struct MHD_Connection *conn, unsigned long long *out)
     return true;
 }
 
+/* Refuses an upload for a reason known from its headers (see the top of the file): at once
+ * when the client waits for 100 Continue or the body is too large to drop, else after the
+ * body has been read and dropped. */
+static enum MHD_Result refuse_upload(request *req, int status, const char *detail,
+                                    metrics_reject reason)
+{
+    unsigned long long length = 0;
+    const char *expect =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    if ((expect && strcasecmp(expect, "100-continue") == 0) ||
+        !content_length(req->conn, &length) || length > HTTP_MAX_DISCARD_BYTES)
+        return respond_problem(req, status, detail, reason, NULL);
+    request_fail(req, status, reason, "%s", detail);
+    return MHD_YES;
+}
+
 /* The headers of an upload are in: refuse what can be refused before reading the body. */
 static enum MHD_Result upload_begin(request *req)
 {
@@ -497,9 +517,10 @@ static enum MHD_Result upload_begin(request *req)
     const server_config *cfg = s->cfg;
     char detail[EVALUATION_DETAIL_MAX];
     if (atomic_load(&s->draining))
-        return respond_problem(req, 503, "shutting down: not taking new evaluations; retry "
-                                         "against another replica",
-                               METRICS_REJECT_DRAINING, NULL);
+        return refuse_upload(req, 503,
+                             "shutting down: not taking new evaluations; retry against another "
+                             "replica",
+                             METRICS_REJECT_DRAINING);
     unsigned long long length = 0;
     bool known = content_length(req->conn, &length);
     if (known && length > cfg->max_body_bytes) {
@@ -512,8 +533,7 @@ static enum MHD_Result upload_begin(request *req)
     query_walk q = {.req = req};
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_pair, &q);
     if (q.status)
-        return respond_problem(req, q.status, q.detail, metrics_reason_for_status(q.status),
-                               NULL);
+        return refuse_upload(req, q.status, q.detail, metrics_reason_for_status(q.status));
     const char *ctype = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
     multipart_limits limits = {cfg->max_body_bytes, cfg->max_parts, cfg->max_params_bytes,
@@ -521,7 +541,7 @@ static enum MHD_Result upload_begin(request *req)
     int status = multipart_new(ctype, known ? (size_t)length : 0, &limits, &req->parser, detail,
                                sizeof detail);
     if (status)
-        return respond_problem(req, status, detail, metrics_reason_for_status(status), NULL);
+        return refuse_upload(req, status, detail, metrics_reason_for_status(status));
     return MHD_YES;
 }
 
@@ -699,9 +719,10 @@ static enum MHD_Result oip_begin(request *req)
     char detail[EVALUATION_DETAIL_MAX];
     req->oip = true;
     if (atomic_load(&s->draining))
-        return respond_problem(req, 503, "shutting down: not taking new evaluations; retry "
-                                         "against another replica",
-                               METRICS_REJECT_DRAINING, NULL);
+        return refuse_upload(req, 503,
+                             "shutting down: not taking new evaluations; retry against another "
+                             "replica",
+                             METRICS_REJECT_DRAINING);
     unsigned long long length = 0;
     bool known = content_length(req->conn, &length);
     if (known && length > cfg->max_body_bytes) {
@@ -716,7 +737,7 @@ static enum MHD_Result oip_begin(request *req)
     if (enc && strcasecmp(enc, "identity") != 0) {
         snprintf(detail, sizeof detail,
                  "Content-Encoding %.32s is not supported; send the body uncompressed", enc);
-        return respond_problem(req, 415, detail, METRICS_REJECT_UNSUPPORTED, NULL);
+        return refuse_upload(req, 415, detail, METRICS_REJECT_UNSUPPORTED);
     }
     req->oip_header_len = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                       OIP_HEADER_LENGTH);

@@ -284,6 +284,39 @@ def read_raw_response(s):
     return status, headers, body
 
 
+def refused_after_the_body(d):
+    """A request refused for its query or Content-Type, whose client sends the body after a
+    pause and reads only then: the answer must still arrive whole. Answering and closing at
+    the headers made the kernel reset the connection when the body came, which can destroy
+    the answer before it is read (curl: "Send failure: Broken pipe", no status)."""
+    ctype, body = multipart(small_request_parts())
+    cases = [("an unknown query parameter", "/v1/evaluate?nonsense=1", ctype, 400),
+             ("a body that is not multipart", "/v1/evaluate", "application/json", 415)]
+    for what, path, content_type, want in cases:
+        try:
+            with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
+                s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}"
+                          f"\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+                time.sleep(0.3)  # an early answer and close would be there by now
+                half = len(body) // 2
+                s.sendall(body[:half])
+                time.sleep(0.1)  # a reset for the first half would be back by now
+                s.sendall(body[half:])
+                status, headers, answer = read_raw_response(s)
+            why = problem_ok(status, headers, answer, want)
+        except OSError as e:
+            why = f"{type(e).__name__}: {e}"
+        check(f"{what}, body sent after a pause: the whole {want} arrives", not why, why)
+    ctype, body = multipart(small_request_parts())
+    with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
+        s.sendall(f"POST /v1/evaluate?nonsense=1 HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                  f"{ctype}\r\nContent-Length: {len(body)}\r\nExpect: 100-continue"
+                  f"\r\n\r\n".encode())
+        status, headers, answer = read_raw_response(s)
+    check("with Expect: 100-continue the refusal comes before the body",
+          not problem_ok(status, headers, answer, 400), f"{status} {answer[:200]!r}")
+
+
 def small_request_parts(extra=()):
     return [("logits", read_file(os.path.join(FILES, "logits_1x3x4x4.npy")), "l.npy"),
             ("mask", read_file(os.path.join(FILES, "mask_4x4.png")), "m.png"), *extra]
@@ -606,6 +639,7 @@ def main():
         golden(["--url", d.url], "http")
         golden(["--cli", DAEMON], "eval")
         bad_requests(d)
+        refused_after_the_body(d)
         request_ids_and_query(d)
         operations(d)
         extensions_wired(d)
