@@ -158,12 +158,6 @@ static inline AVX2 __m256d widen_sum(__m256d acc, __m256 v)
  * rounding error to a few ulp. */
 #define FLUSH_GROUPS 8
 
-/*
- * Pass B for one class over the block: sum of p[k] = e[k] * inv into psum and, when the
- * threshold is below 0.5 (several classes may pass it), the count of p[k] > threshold.
- * `masks` holds the pixels that count (all, or the valid ones in standard semantics). The
- * flags are compile-time constants at each call, so every variant is its own tight loop.
- */
 /* Pass B's common case (every pixel counts, no per-class threshold): sum of e[k] * inv over
  * the block in four float chains of at most 8 terms each, then once into double. */
 static inline AVX2 __attribute__((always_inline)) void
@@ -186,6 +180,12 @@ class_psum(const float *e, const float *inv, size_t groups, double *psum)
     *psum += hsum_pd(wide);
 }
 
+/*
+ * Pass B's other cases, for one class over the block: sum of p[k] = e[k] * inv into psum for
+ * the pixels that count (`masks`: the valid ones, in standard semantics) and, when the
+ * threshold is below 0.5 (several classes may pass it), the count of p[k] > threshold. The
+ * flags are compile-time constants at each call, so every variant is its own tight loop.
+ */
 static inline AVX2 __attribute__((always_inline)) void
 class_sums(const float *e, const float *inv, const float *masks, size_t groups, const int masked,
            const int count_positive, __m256 thr, double *psum, uint64_t *pos)
@@ -197,27 +197,8 @@ class_sums(const float *e, const float *inv, const float *masks, size_t groups, 
         /* float partial sums over at most FLUSH_GROUPS groups, then into double */
         size_t end = g + FLUSH_GROUPS < groups ? g + FLUSH_GROUPS : groups;
         __m256 part = _mm256_setzero_ps();
-        if (!masked && !count_positive) {
-            /* four independent chains: one would wait out the FMA latency at every group */
-            __m256 part1 = part, part2 = part, part3 = part;
-            for (; g + 4 <= end; g += 4) {
-                part = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g), _mm256_load_ps(inv + 8 * g),
-                                       part);
-                part1 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 8),
-                                        _mm256_load_ps(inv + 8 * g + 8), part1);
-                part2 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 16),
-                                        _mm256_load_ps(inv + 8 * g + 16), part2);
-                part3 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 24),
-                                        _mm256_load_ps(inv + 8 * g + 24), part3);
-            }
-            part = _mm256_add_ps(_mm256_add_ps(part, part1), _mm256_add_ps(part2, part3));
-        }
         for (; g < end; g++) {
             __m256 ev = _mm256_load_ps(e + 8 * g), iv = _mm256_load_ps(inv + 8 * g);
-            if (!masked && !count_positive) {
-                part = _mm256_fmadd_ps(ev, iv, part);
-                continue;
-            }
             __m256 p = _mm256_mul_ps(ev, iv);
             __m256 mask = masked ? _mm256_load_ps(masks + 8 * g)
                                  : _mm256_castsi256_ps(_mm256_set1_epi32(-1));
