@@ -79,6 +79,12 @@
 #define PG_KEEPALIVES_INTERVAL "5"
 #define PG_KEEPALIVES_COUNT "4"
 #define PG_TCP_USER_TIMEOUT_MS "30000"
+/* A statement that waits longer than this (a lock held by a stuck session, an overloaded
+ * server) is cancelled and the call answers "unavailable, retry later" instead of holding a
+ * worker indefinitely. Set on each new connection unless the URL (options=-c
+ * statement_timeout=...) or the server already sets one; migrations, which may wait for another
+ * replica's, run without it. */
+#define PG_STATEMENT_TIMEOUT_MS "15000"
 /* After a failed connect, calls fail at once for this long instead of each waiting to connect. */
 #define PG_RECONNECT_MS 250
 /* Runs of a transaction that hit a serialization failure or deadlock before giving up. */
@@ -128,6 +134,7 @@ typedef enum pg_failure {
     PGF_NONE,
     PGF_GONE,   /* the connection or the server is gone (or refusing): 503, retry later */
     PGF_RETRY,  /* serialization failure or deadlock: run the transaction again */
+    PGF_BUSY,   /* cancelled by statement_timeout or a lock timeout: 503, not retried here */
     PGF_UNIQUE, /* unique violation */
     PGF_OTHER   /* anything else: 500 */
 } pg_failure;
@@ -203,6 +210,21 @@ static void ignore_notice(void *arg, const char *message)
     (void)message; /* "relation already exists, skipping" and the like */
 }
 
+/* Gives a new connection PG_STATEMENT_TIMEOUT_MS unless it already has a statement timeout. */
+static bool default_statement_timeout(PGconn *c)
+{
+    PGresult *r = PQexec(c, "SELECT current_setting('statement_timeout')");
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    bool unset = ok && strcmp(PQgetvalue(r, 0, 0), "0") == 0;
+    PQclear(r);
+    if (ok && unset) {
+        r = PQexec(c, "SET statement_timeout = " PG_STATEMENT_TIMEOUT_MS);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+    }
+    return ok;
+}
+
 /* A new connection, or NULL with a detail in err. */
 static PGconn *pg_connect(pg_store *s, char *err, size_t err_len)
 {
@@ -215,12 +237,14 @@ static PGconn *pg_connect(pg_store *s, char *err, size_t err_len)
                                   PG_KEEPALIVES_COUNT, PG_TCP_USER_TIMEOUT_MS,
                                   s->conninfo,         NULL};
     PGconn *c = PQconnectdbParams(keys, values, 1);
-    if (c && PQstatus(c) == CONNECTION_OK) {
+    bool connected = c && PQstatus(c) == CONNECTION_OK;
+    if (connected && default_statement_timeout(c)) {
         PQsetNoticeProcessor(c, ignore_notice, NULL);
         return c;
     }
     char msg[256];
-    snprintf(msg, sizeof msg, "%s", c ? PQerrorMessage(c) : "out of memory");
+    snprintf(msg, sizeof msg, "%s%s", connected ? "setting statement_timeout: " : "",
+             c ? PQerrorMessage(c) : "out of memory");
     trim(msg);
     snprintf(err, err_len, "runs store: cannot connect to PostgreSQL at %s: %s", s->shown, msg);
     PQfinish(c);
@@ -347,6 +371,9 @@ static pg_failure classify(PGconn *conn, const PGresult *r)
         return PGF_RETRY;
     if (strcmp(state, "23505") == 0)
         return PGF_UNIQUE;
+    /* query_canceled (statement_timeout), lock_not_available (lock_timeout) */
+    if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0)
+        return PGF_BUSY;
     /* connection exceptions, shutting down, starting up, out of connections */
     if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
         strncmp(state, "53", 2) == 0)
@@ -370,6 +397,10 @@ static PGresult *run(pg_call *c, const char *what, const char *sql, const pg_par
     trim(msg);
     if (c->failure == PGF_GONE)
         snprintf(c->err, c->err_len, "runs store: PostgreSQL unavailable (%s): %s", what, msg);
+    else if (c->failure == PGF_BUSY)
+        snprintf(c->err, c->err_len,
+                 "runs store: PostgreSQL did not answer in time (%s): %s; retry later", what,
+                 msg);
     else
         snprintf(c->err, c->err_len, "runs store: %s: %s", what, msg);
     PQclear(r);
@@ -389,6 +420,7 @@ static int failed(const pg_call *c)
 {
     switch (c->failure) {
     case PGF_GONE:
+    case PGF_BUSY:
         return STORE_UNAVAILABLE;
     case PGF_UNIQUE:
         return STORE_CONFLICT;
@@ -1278,14 +1310,24 @@ static int migrate_txn(pg_call *c, void *arg)
     (void)arg;
     PGresult *r = NULL;
     int rc = STORE_FAILED;
-    bool locked = false;
-    char lock_sql[128], unlock_sql[128];
+    bool locked = false, untimed = false;
+    char lock_sql[128], unlock_sql[128], timeout[32];
     snprintf(lock_sql, sizeof lock_sql,
              "SELECT pg_advisory_lock(%d, hashtext(coalesce(current_schema(), '')))",
              PG_MIGRATION_LOCK_KEY);
     snprintf(unlock_sql, sizeof unlock_sql,
              "SELECT pg_advisory_unlock(%d, hashtext(coalesce(current_schema(), '')))",
              PG_MIGRATION_LOCK_KEY);
+    /* the lock may be held by another replica that is migrating: wait for it, and migrate, with
+     * no statement timeout; the connection's own is put back afterwards */
+    if (!(r = run(c, "statement timeout", "SELECT current_setting('statement_timeout')", NULL)))
+        goto fail;
+    snprintf(timeout, sizeof timeout, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    r = NULL;
+    if (exec(c, "statement timeout", "SET statement_timeout = 0", NULL) != 0)
+        goto fail;
+    untimed = true;
     if (exec(c, "migration lock", lock_sql, NULL) != 0)
         goto fail;
     locked = true;
@@ -1331,6 +1373,10 @@ static int migrate_txn(pg_call *c, void *arg)
     }
     if (exec(c, "commit", "COMMIT", NULL) != 0 || exec(c, "migration lock", unlock_sql, NULL) != 0)
         goto fail;
+    pg_params p = {0};
+    p_text(&p, timeout);
+    if (exec(c, "statement timeout", "SELECT set_config('statement_timeout', $1, false)", &p) != 0)
+        goto fail;
     return STORE_OK;
 fail:
     PQclear(r);
@@ -1339,6 +1385,11 @@ fail:
     rollback(c);
     if (locked && PQstatus(c->conn) == CONNECTION_OK)
         PQclear(PQexec(c->conn, unlock_sql));
+    if (untimed && PQstatus(c->conn) == CONNECTION_OK) {
+        /* a connection left without its timeout is not given back to the pool */
+        PQfinish(c->conn);
+        c->conn = NULL;
+    }
     return rc;
 }
 

@@ -751,6 +751,85 @@ static void test_connections_killed(void)
     drop_schema(schema);
 }
 
+typedef struct held_lock {
+    PGconn *conn;
+    useconds_t hold_us;
+} held_lock;
+
+static void *release_later(void *p)
+{
+    held_lock *h = p;
+    usleep(h->hold_us);
+    PQclear(PQexec(h->conn, "SELECT pg_advisory_unlock_all()"));
+    return NULL;
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A statement stuck behind another session's lock is cancelled by statement_timeout (here the
+ * URL's 300 ms; the store sets PG_STATEMENT_TIMEOUT_MS on every connection that has none, the
+ * path every other test's connections go through) and answered as unavailable, not left
+ * hanging; the store works again once the lock is gone. Opening a store waits for another
+ * replica's migration lock past that timeout. */
+static void test_statement_timeout(void)
+{
+    char schema[64], url[1024], slow[1100], err[512];
+    CHECK(new_schema(schema, sizeof schema, url, sizeof url) == 0);
+    snprintf(slow, sizeof slow, "%s%%20-cstatement_timeout%%3D300", url);
+
+    /* another "replica" holds the migration lock for 0.8 s */
+    PGconn *other = PQconnectdb(base_url);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SET search_path = %s; SELECT pg_advisory_lock(%d, hashtext(current_schema()))",
+             schema, 0x7365676c);
+    PGresult *r = PQexec(other, sql);
+    CHECK_MSG(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    held_lock h = {other, 800000};
+    pthread_t releaser;
+    pthread_create(&releaser, NULL, release_later, &h);
+    double t0 = seconds_now();
+    store *s = open_url(slow, 0);
+    double waited = seconds_now() - t0;
+    pthread_join(releaser, NULL);
+    CHECK_MSG(s != NULL && waited > 0.7, "open took %.2f s", waited);
+    if (!s) {
+        PQfinish(other);
+        return;
+    }
+    CHECK(fixture_record(s, ctx, 1, 3, "t", NULL, 1, NULL) == 0);
+
+    snprintf(sql, sizeof sql, "BEGIN; LOCK TABLE %s.segloss_runs IN ACCESS EXCLUSIVE MODE",
+             schema);
+    r = PQexec(other, sql);
+    CHECK_MSG(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    fixture_eval f;
+    CHECK(fixture_eval_make(ctx, &f, 2, 1, 3, 8, 8, "t", NULL, 2) == 0);
+    t0 = seconds_now();
+    int rc = store_record(s, &f.ev, err, sizeof err);
+    double took = seconds_now() - t0;
+    CHECK_EQ_INT(rc, STORE_UNAVAILABLE);
+    CHECK_EQ_INT(store_http_status(rc), 503);
+    CHECK_MSG(strstr(err, "did not answer in time") && strstr(err, "retry later"), "%s", err);
+    CHECK_MSG(took < 5.0, "the refused record took %.2f s", took);
+    PQclear(PQexec(other, "ROLLBACK"));
+    CHECK(store_record(s, &f.ev, err, sizeof err) == 0);
+    store_run_summary sum;
+    CHECK(store_get_run(s, "t", &sum, err, sizeof err) == 0 && sum.info.evaluations == 2);
+    store_run_summary_free(&sum);
+    fixture_eval_free(&f);
+    store_close(s);
+    PQfinish(other);
+    drop_schema(schema);
+}
+
 static void quiet(void *arg, const char *message)
 {
     (void)arg;
@@ -783,6 +862,7 @@ int main(void)
         RUN(test_delete_and_reopen);
         RUN(test_replicas_merge_exactly);
         RUN(test_connections_killed);
+        RUN(test_statement_timeout);
     }
     PQfinish(admin);
     segloss_ctx_free(ctx);
