@@ -510,26 +510,44 @@ static enum MHD_Result refuse_upload(request *req, int status, const char *detai
     return MHD_YES;
 }
 
+/* What refuses any upload, multipart or OIP, from its headers: shutting down, or a declared
+ * Content-Length over the limit. True when the request is answered, with what MHD gets in
+ * *result; else *known and *length hold the declared length. */
+static bool refuse_any_upload(request *req, bool *known, unsigned long long *length,
+                              enum MHD_Result *result)
+{
+    const server_config *cfg = req->server->cfg;
+    if (atomic_load(&req->server->draining)) {
+        *result = refuse_upload(req, 503,
+                                "shutting down: not taking new evaluations; retry against "
+                                "another replica",
+                                METRICS_REJECT_DRAINING);
+        return true;
+    }
+    *known = content_length(req->conn, length);
+    if (*known && *length > cfg->max_body_bytes) {
+        char detail[EVALUATION_DETAIL_MAX];
+        snprintf(detail, sizeof detail,
+                 "the body is %llu bytes; the limit is %zu bytes (%zu MiB, --max-body-mb): "
+                 "send a smaller batch",
+                 *length, cfg->max_body_bytes, cfg->max_body_mb);
+        *result = respond_problem(req, 413, detail, METRICS_REJECT_BODY_TOO_LARGE, NULL);
+        return true;
+    }
+    return false;
+}
+
 /* The headers of an upload are in: refuse what can be refused before reading the body. */
 static enum MHD_Result upload_begin(request *req)
 {
     http_server *s = req->server;
     const server_config *cfg = s->cfg;
     char detail[EVALUATION_DETAIL_MAX];
-    if (atomic_load(&s->draining))
-        return refuse_upload(req, 503,
-                             "shutting down: not taking new evaluations; retry against another "
-                             "replica",
-                             METRICS_REJECT_DRAINING);
     unsigned long long length = 0;
-    bool known = content_length(req->conn, &length);
-    if (known && length > cfg->max_body_bytes) {
-        snprintf(detail, sizeof detail,
-                 "the body is %llu bytes; the limit is %zu bytes (%zu MiB, --max-body-mb): "
-                 "send a smaller batch",
-                 length, cfg->max_body_bytes, cfg->max_body_mb);
-        return respond_problem(req, 413, detail, METRICS_REJECT_BODY_TOO_LARGE, NULL);
-    }
+    bool known = false;
+    enum MHD_Result refused;
+    if (refuse_any_upload(req, &known, &length, &refused))
+        return refused;
     query_walk q = {.req = req};
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_pair, &q);
     if (q.status)
@@ -715,23 +733,13 @@ static void handle_v2(http_server *s, request *req, int *status, const char **ty
 static enum MHD_Result oip_begin(request *req)
 {
     http_server *s = req->server;
-    const server_config *cfg = s->cfg;
     char detail[EVALUATION_DETAIL_MAX];
     req->oip = true;
-    if (atomic_load(&s->draining))
-        return refuse_upload(req, 503,
-                             "shutting down: not taking new evaluations; retry against another "
-                             "replica",
-                             METRICS_REJECT_DRAINING);
     unsigned long long length = 0;
-    bool known = content_length(req->conn, &length);
-    if (known && length > cfg->max_body_bytes) {
-        snprintf(detail, sizeof detail,
-                 "the body is %llu bytes; the limit is %zu bytes (%zu MiB, --max-body-mb): "
-                 "send a smaller batch",
-                 length, cfg->max_body_bytes, cfg->max_body_mb);
-        return respond_problem(req, 413, detail, METRICS_REJECT_BODY_TOO_LARGE, NULL);
-    }
+    bool known = false;
+    enum MHD_Result refused;
+    if (refuse_any_upload(req, &known, &length, &refused))
+        return refused;
     const char *enc = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                   MHD_HTTP_HEADER_CONTENT_ENCODING);
     if (enc && strcasecmp(enc, "identity") != 0) {
