@@ -469,9 +469,11 @@ static int parse_outputs(const cJSON *root, oip_request *out, char *detail, size
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "outputs");
     bool seen[OIP_OUT_COUNT] = {false};
     out->output_count = 0;
-    if (list && !cJSON_IsNull(list)) {
-        if (!cJSON_IsArray(list))
-            return fail(detail, dl, 400, "outputs must be a list of {\"name\": ...} objects");
+    if (list && !cJSON_IsNull(list) && !cJSON_IsArray(list))
+        return fail(detail, dl, 400, "outputs must be a list of {\"name\": ...} objects");
+    /* An empty list names no output in particular: like an absent one (and like Triton), it
+     * gets the default outputs rather than an answer with none. */
+    if (cJSON_GetArraySize(list) > 0) {
         size_t i = 0;
         const cJSON *o;
         cJSON_ArrayForEach(o, list)

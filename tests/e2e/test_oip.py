@@ -565,6 +565,17 @@ def chunked_and_versions(d):
                        "f_score_per_class"] and not compare(v1, outs, names=names)
         why = f"{names} {compare(v1, outs, names=names)}"
     check("versions/1/infer, default outputs as JSON for binary inputs", ok, why)
+    # An empty outputs list is no list: the default outputs, not an answer with none.
+    body, headers = binary_request([("logits", logits), ("labels", labels)], params, outputs=[],
+                                   binary_output=False)
+    status, rh, answer = request(d, "POST", INFER, body, headers)
+    ok, why = status == 200, f"{status} {answer[:200]!r}"
+    if ok:
+        doc, outs = parse_answer(status, rh, answer)
+        names = [o["name"] for o in doc["outputs"]]
+        ok = names == [n for n, _ in OUTPUT_MAP[:7]] and not compare(v1, outs, names=names)
+        why = f"{names} {compare(v1, outs, names=names)}"
+    check("\"outputs\": [] answers the default outputs", ok, why)
     # JSON tensors with an Inference-Header-Content-Length of the whole body (no binary part).
     body, headers = json_request([("logits", logits), ("labels", labels)], params)
     headers["Inference-Header-Content-Length"] = str(len(body))

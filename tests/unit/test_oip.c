@@ -102,6 +102,40 @@ static void test_json_nested(void)
     oip_request_free(&req);
 }
 
+/* The same request with `outputs` set to what follows (JSON text). */
+static int parse_outputs_text(const char *outputs_json, oip_request *req)
+{
+    char text[1024];
+    snprintf(text, sizeof text, "%.*s,\"outputs\":%s}", (int)(sizeof JSON_FLAT - 2), JSON_FLAT,
+             outputs_json);
+    return parse_text(text, req);
+}
+
+static void test_outputs_list(void)
+{
+    oip_request req;
+    /* Empty or null: the default outputs, as when absent (the fuzzer found an empty list
+     * answering with no output at all). */
+    const char *as_default[] = {"[]", "null"};
+    for (size_t i = 0; i < sizeof as_default / sizeof as_default[0]; i++) {
+        CHECK_EQ_INT(parse_outputs_text(as_default[i], &req), 0);
+        CHECK_MSG(req.output_count == 7, "outputs %s: %zu outputs", as_default[i],
+                  req.output_count);
+        CHECK_EQ_INT(req.outputs[0], OIP_OUT_CE);
+        CHECK_EQ_INT(req.outputs[6], OIP_OUT_F_SCORE_PER_CLASS);
+        oip_request_free(&req);
+    }
+    /* A list: exactly those, in that order. */
+    CHECK_EQ_INT(parse_outputs_text("[{\"name\":\"miou\"},{\"name\":\"ce\"}]", &req), 0);
+    CHECK_EQ_INT(req.output_count, 2);
+    CHECK_EQ_INT(req.outputs[0], OIP_OUT_MIOU);
+    CHECK_EQ_INT(req.outputs[1], OIP_OUT_CE);
+    oip_request_free(&req);
+    CHECK_EQ_INT(parse_outputs_text("{}", &req), 400);
+    CHECK_MSG(strstr(detail, "outputs must be a list") != NULL, "%s", detail);
+    oip_request_free(&req);
+}
+
 static const char BIN_HEADER[] =
     "{\"inputs\":["
     "{\"name\":\"logits\",\"datatype\":\"FP32\",\"shape\":[1,2,1,3],"
@@ -518,6 +552,7 @@ int main(void)
         return 1;
     RUN(test_json_flat);
     RUN(test_json_nested);
+    RUN(test_outputs_list);
     RUN(test_binary_in_place);
     RUN(test_binary_misaligned_is_copied);
     RUN(test_every_datatype);
