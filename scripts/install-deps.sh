@@ -5,10 +5,11 @@ set -euo pipefail
 # build: compiler and the libraries' -dev packages
 # tests: curl and python3 (end-to-end), python3-numpy (the Python example), nodejs, npm and
 #        chromium (the OpenAPI lint and the dashboard's browser test), clang (make fuzz)
-#        postgresql and nginx (the scale-out test: replicas on a shared store behind nginx)
+#        postgresql and nginx (the scale-out test: replicas on a shared store behind nginx),
+#        openssl (the TLS test makes its certificate)
 pkgs=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev libpng-dev
-      libturbojpeg0-dev libjpeg62-turbo-dev libsqlite3-dev libpq-dev
-      curl python3 python3-numpy chromium clang postgresql nginx)
+      libturbojpeg0-dev libjpeg62-turbo-dev libsqlite3-dev libpq-dev libgnutls28-dev
+      curl python3 python3-numpy chromium clang postgresql nginx openssl)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -4,26 +4,23 @@
  *
  * `eval` reads files into memory and runs the same evaluation_run as POST /v1/evaluate, so it
  * prints exactly the HTTP answer (the problem JSON goes to stderr with a non-zero exit).
- * `healthcheck` is for container images without curl: GET /livez on the configured port.
+ * `healthcheck` is for container images without curl (healthcheck.c).
  * `serve` blocks SIGTERM and SIGINT in every thread and waits for them here, so shutdown is
  * ordinary code rather than a signal handler.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "evaluation.h"
 #include "extensions.h"
+#include "healthcheck.h"
 #include "http.h"
 #include "ids.h"
 #include "log.h"
@@ -36,8 +33,6 @@
 #define EXIT_USAGE 2
 /* Files `eval` reads are loaded into memory: the server's default body limit bounds them. */
 #define EVAL_MAX_FILE_BYTES ((size_t)CONFIG_DEFAULT_MAX_BODY_MB << 20)
-/* Seconds `healthcheck` waits for the daemon to answer. */
-#define HEALTHCHECK_TIMEOUT_S 3
 /* File buffers are aligned like the server's part buffers. */
 #define EVAL_FILE_ALIGN 64
 
@@ -50,7 +45,7 @@ static void usage(FILE *out)
             "  seglossd eval --logits FILE --mask FILE [--mask FILE ...] [--image FILE ...]\n"
             "                [--params FILE.json] [OPTIONS]\n"
             "                                 print the JSON answer POST /v1/evaluate would give\n"
-            "  seglossd healthcheck [OPTIONS] GET /livez on --port; exit 0 when it answers 200\n"
+            "  seglossd healthcheck [OPTIONS] GET /livez on --port (HTTPS with --tls-cert)\n"
             "  seglossd --help | --version\n\n",
             SEGLOSS_VERSION);
     config_usage(out);
@@ -239,56 +234,16 @@ fail:
 static int run_healthcheck(int argc, char **argv)
 {
     server_config cfg;
-    char err[256];
+    char err[512];
     config_defaults(&cfg);
     if (config_load(&cfg, argc, argv, err, sizeof err) != 0) {
         fprintf(stderr, "seglossd healthcheck: %s\n", err);
         return EXIT_USAGE;
     }
-    /* A wildcard bind is reached through loopback. */
-    const char *host = cfg.bind;
-    if (strcmp(host, "0.0.0.0") == 0)
-        host = "127.0.0.1";
-    else if (strcmp(host, "::") == 0)
-        host = "::1";
-    struct sockaddr_storage ss = {0};
-    socklen_t sslen = 0;
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)cfg.port);
-        sslen = sizeof *v4;
-    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)cfg.port);
-        sslen = sizeof *v6;
-    } else {
-        fprintf(stderr, "seglossd healthcheck: bad --bind %s\n", host);
-        return EXIT_USAGE;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 1;
-    struct timeval tv = {HEALTHCHECK_TIMEOUT_S, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    int ok = 0;
-    char buf[256];
-    int n = snprintf(buf, sizeof buf, "GET /livez HTTP/1.0\r\nHost: %s\r\n\r\n", host);
-    if (connect(fd, (struct sockaddr *)&ss, sslen) == 0 &&
-        write(fd, buf, (size_t)n) == (ssize_t)n) {
-        ssize_t got = read(fd, buf, sizeof buf - 1);
-        if (got > 12) {
-            buf[got] = '\0';
-            ok = strncmp(buf, "HTTP/1.", 7) == 0 && strncmp(buf + 8, " 200", 4) == 0;
-        }
-    }
-    close(fd);
-    if (!ok)
-        fprintf(stderr, "seglossd healthcheck: no 200 from http://%s:%u/livez\n", host,
-                cfg.port);
-    return ok ? 0 : 1;
+    int rc = healthcheck_run(&cfg, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "seglossd healthcheck: %s\n", err);
+    return rc;
 }
 
 /* ---- serve --------------------------------------------------------------------------- */

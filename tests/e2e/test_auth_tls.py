@@ -188,7 +188,25 @@ def tls():
         r = subprocess.run(["curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
                             f"http://127.0.0.1:{d.port}/livez"], capture_output=True, timeout=30)
         check("plain HTTP to the TLS port gets no HTTP answer", r.stdout != b"200", r.stdout)
+    # The image's HEALTHCHECK reads the daemon's own environment, SEGLOSS_TLS_* included.
+    probe = [h.DAEMON, "healthcheck", "--port", str(d.port)]
+    env = dict(os.environ, SEGLOSS_TLS_CERT=cert, SEGLOSS_TLS_KEY=key)
+    r = subprocess.run(probe, capture_output=True, timeout=30, env=env)
+    check("seglossd healthcheck with SEGLOSS_TLS_CERT/KEY -> exit 0 over HTTPS",
+          r.returncode == 0, r.stderr[-300:])
+    r = subprocess.run(probe + ["--tls-cert", cert, "--tls-key", key], capture_output=True,
+                       timeout=30)
+    check("seglossd healthcheck --tls-cert --tls-key -> exit 0", r.returncode == 0,
+          r.stderr[-300:])
+    r = subprocess.run(probe, capture_output=True, timeout=30)
+    check("seglossd healthcheck in plain HTTP against the TLS daemon -> exit 1, says why",
+          r.returncode == 1 and b"no HTTP answer" in r.stderr and b"--tls-cert" in r.stderr,
+          f"exit {r.returncode}: {r.stderr[-300:]}")
     d.stop()
+    r = subprocess.run(probe + ["--tls-cert", cert, "--tls-key", key], capture_output=True,
+                       timeout=30)
+    check("seglossd healthcheck over HTTPS with nothing listening -> exit 1",
+          r.returncode == 1 and b"https://127.0.0.1" in r.stderr, r.stderr[-300:])
     check("no token in the TLS daemon's log", RW not in d.log_text(), "")
     other = os.path.join(h.tmpdir, "other-key.pem")
     subprocess.run(["openssl", "genrsa", "-out", other, "2048"], capture_output=True, timeout=60)
