@@ -46,9 +46,14 @@ help:
 deps:
 	@scripts/install-deps.sh
 
-$(BUILD)/%.o: %.c $(wildcard include/segloss/*.h lib/*.h server/*.h) | $(BUILD)/gen/.stamp
+# Each object lists the headers it includes in a .d file beside it (-MMD), so a header change
+# rebuilds only what includes it; -MP keeps a deleted header from breaking the build. An edit
+# of this Makefile (flags) rebuilds every object.
+$(BUILD)/%.o: %.c Makefile | $(BUILD)/gen/.stamp
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+-include $(LIB_OBJ:.o=.d) $(SRV_SRC:%.c=$(BUILD)/%.d) $(BUILD)/server/main.d
 
 $(BUILD)/gen/.stamp:
 	@mkdir -p $(BUILD)/gen && touch $@
@@ -86,13 +91,13 @@ test: all $(TEST_BIN) $(REPLAY_BIN)
 check: deps
 	@$(MAKE) --no-print-directory test
 
-check-asan:
+check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
 
 # gcc's TSan needs the same flags at link time; ASLR with high entropy upsets TSan's shadow
 # map on some kernels, hence setarch -R around the runner.
-check-tsan:
+check-tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" \
 	    build-tsan/libsegloss.a build-tsan/seglossd $(TEST_BIN:$(BUILD)/%=build-tsan/%)
 	@BUILD=build-tsan SEGLOSS_SANITIZER=thread setarch "$$(uname -m)" -R tests/run_all.sh
@@ -102,11 +107,13 @@ run: deps
 	@mkdir -p $(DATA_DIR)
 	$(BUILD)/seglossd --port $(PORT) --data-dir $(DATA_DIR)
 
-bench: all $(BENCH_BIN)
+# Like check and run, the longer targets install what is missing first (clang for fuzz, ...).
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@BUILD=$(BUILD) tests/bench/run_bench.sh
 
 FUZZ_SECONDS ?= 60
-fuzz:
+fuzz: deps
 	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run_fuzz.sh
 
 format:
@@ -115,7 +122,8 @@ format:
 container-check:
 	@docker/build_and_check.sh
 
-soak: all
+soak: deps
+	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) tests/e2e/soak.py
 
 clean:
