@@ -72,7 +72,7 @@ $(BUILD)/libsegloss.a: $(LIB_OBJ)
 $(BUILD)/seglossd: $(BUILD)/server/main.o $(SRV_OBJ) $(BUILD)/libsegloss.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c tests/testing.h $(SRV_OBJ) $(BUILD)/libsegloss.a
+$(BUILD)/tests/test_%: tests/unit/test_%.c tests/testing.h $(wildcard tests/unit/*.h) $(SRV_OBJ) $(BUILD)/libsegloss.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) -Itests $(CFLAGS_ALL) -o $@ $< $(SRV_OBJ) $(BUILD)/libsegloss.a $(LDLIBS_ALL)
 
