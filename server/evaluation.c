@@ -177,8 +177,14 @@ static int decode_masks(const evaluation_request *req, const segloss_limits *lim
     return 0;
 }
 
-int evaluation_argmax_buffer(const segloss_tensor *labels, const params_request *params,
-                             bool recorded, uint16_t **map)
+/*
+ * The buffer for the predicted-class map of a result that will be recorded (hook set and
+ * params->run given): one uint16 per label element, malloc'ed, to pass to
+ * segloss_evaluate_with_argmax. *map is NULL when nothing will be recorded. Returns 0, or -1
+ * when memory ran out (answer 503).
+ */
+static int argmax_buffer(const segloss_tensor *labels, const params_request *params,
+                         bool recorded, uint16_t **map)
 {
     /* 2 bytes a mask pixel, written by the library during the same pass over the logits */
     *map = NULL;
@@ -197,10 +203,7 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
     segloss_tensor logits = {0};
     void *owned_logits = NULL;
     label_set labels = {0};
-    segloss_result *result = NULL;
-    uint16_t *argmax = NULL;
     memset(out, 0, sizeof *out);
-    out->status = 200;
 
     double t0 = evaluation_now();
     if (req->logits.len == 0) {
@@ -260,25 +263,43 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
             goto fail;
         }
     }
-    if (evaluation_argmax_buffer(&labels.tensor, req->params, req->hook != NULL, &argmax)) {
+    evaluation_finish(ctx, &logits, &labels.tensor, req, t0, true, out);
+fail:
+    free(labels.buffer);
+    free(labels.owned);
+    free(owned_logits);
+}
+
+void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
+                       const segloss_tensor *labels, const evaluation_request *req,
+                       double decode_started, bool want_answer, evaluation_outcome *out)
+{
+    char detail[EVALUATION_DETAIL_MAX - 32] = "";
+    segloss_result *result = NULL;
+    uint16_t *argmax = NULL;
+    out->status = 200;
+    if (argmax_buffer(labels, req->params, req->hook != NULL, &argmax)) {
         outcome_fail(out, 503, "out of memory for the predicted-class map; retry later");
         goto fail;
     }
     double t1 = evaluation_now();
-    rc = segloss_evaluate_with_argmax(ctx, &logits, &labels.tensor, &req->params->loss, argmax,
-                                      &result, detail, sizeof detail);
+    int rc = segloss_evaluate_with_argmax(ctx, logits, labels, &req->params->loss, argmax,
+                                          &result, detail, sizeof detail);
     double t2 = evaluation_now();
     if (rc) {
         outcome_fail(out, problem_status_for_code(rc), "%s", detail);
         goto fail;
     }
-    out->decode_ms = (t1 - t0) * 1e3;
+    out->decode_ms = (t1 - decode_started) * 1e3;
     out->compute_ms = (t2 - t1) * 1e3;
-    result_timing timing = {out->decode_ms, out->compute_ms, (t2 - req->started) * 1e3};
-    out->body = result_json(result, req->params, req->id, &timing, &out->body_len);
-    if (!out->body) {
-        outcome_fail(out, 503, "out of memory writing the answer; retry later");
-        goto fail;
+    if (want_answer || req->hook) {
+        /* The runs store keeps this form of the answer, whichever door the request came by. */
+        result_timing timing = {out->decode_ms, out->compute_ms, (t2 - req->started) * 1e3};
+        out->body = result_json(result, req->params, req->id, &timing, &out->body_len);
+        if (!out->body) {
+            outcome_fail(out, 503, "out of memory writing the answer; retry later");
+            goto fail;
+        }
     }
     if (req->hook) {
         evaluation_record record = {
@@ -287,17 +308,14 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
             .result = result,
             .answer = out->body,
             .answer_len = out->body_len,
-            .labels = &labels.tensor,
+            .labels = labels,
             .argmax = argmax,
             .images = req->images,
             .image_count = req->image_count,
         };
         detail[0] = '\0';
-        status = req->hook(req->hook_arg, &record, detail, sizeof detail);
+        int status = req->hook(req->hook_arg, &record, detail, sizeof detail);
         if (status != 200) {
-            free(out->body);
-            out->body = NULL;
-            out->body_len = 0;
             outcome_fail(out, status, "%s",
                          detail[0] ? detail : "the result could not be recorded; retry later");
             goto fail;
@@ -306,9 +324,11 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
     out->result = result;
     result = NULL;
 fail:
+    if (out->status != 200) {
+        free(out->body);
+        out->body = NULL;
+        out->body_len = 0;
+    }
     segloss_result_free(result);
     free(argmax);
-    free(labels.buffer);
-    free(labels.owned);
-    free(owned_logits);
 }

@@ -76,15 +76,6 @@ typedef struct evaluation_outcome {
     double decode_ms, compute_ms;
 } evaluation_outcome;
 
-/*
- * The buffer for the predicted-class map of a result that will be recorded (hook set and
- * params->run given): one uint16 per label element, malloc'ed, to pass to
- * segloss_evaluate_with_argmax. *map is NULL when nothing will be recorded. Returns 0, or -1
- * when memory ran out (answer 503).
- */
-int evaluation_argmax_buffer(const segloss_tensor *labels, const params_request *params,
-                             bool recorded, uint16_t **map);
-
 /* Monotonic seconds. */
 double evaluation_now(void);
 
@@ -92,6 +83,19 @@ double evaluation_now(void);
  * input. */
 void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
                     const evaluation_request *req, evaluation_outcome *out);
+
+/*
+ * The last step of every door (evaluation_run, the OIP v2 infer), once the logits and labels
+ * are decoded and the parameters checked against C: evaluate, with the predicted-class map
+ * when the hook will record the result; write the /v1/evaluate answer into out->body when
+ * want_answer or a hook is set; keep the numbers in out->result; hand both to the hook. Of req
+ * it reads params, id, started, images and the hook (not the logits and mask blobs).
+ * decode_started is evaluation_now() when decoding began (decode_ms). *out is always filled;
+ * on an error it owns nothing.
+ */
+void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
+                       const segloss_tensor *labels, const evaluation_request *req,
+                       double decode_started, bool want_answer, evaluation_outcome *out);
 
 /* Frees what an outcome owns and zeroes it. */
 void evaluation_outcome_clear(evaluation_outcome *out);

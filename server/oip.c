@@ -13,8 +13,6 @@
 #include <string.h>
 
 #include "json_writer.h"
-#include "problem.h"
-#include "result_json.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "binary tensors are read and written in place: little-endian hosts only"
@@ -852,73 +850,43 @@ void oip_infer(segloss_ctx *ctx, const oip_infer_input *in, oip_outcome *out)
 {
     char detail[EVALUATION_DETAIL_MAX - 32] = "";
     oip_request req;
-    segloss_result *result = NULL;
-    char *answer = NULL;
-    uint16_t *argmax = NULL;
+    evaluation_outcome done = {0};
     memset(out, 0, sizeof *out);
     double t0 = evaluation_now();
     int status = oip_parse(in->body, in->len, in->header_len, in->limits, in->max_params_bytes,
                            &req, detail, sizeof detail);
     if (status) {
         outcome_fail(out, status, detail);
-        goto done;
+        goto fail;
     }
     size_t c = req.logits.shape[req.logits.rank == 4];
     status = params_check_classes(&req.params, c, detail, sizeof detail);
     if (status) {
         outcome_fail(out, status, detail);
-        goto done;
+        goto fail;
     }
-    if (evaluation_argmax_buffer(&req.labels, &req.params, in->hook != NULL, &argmax)) {
-        outcome_fail(out, 503, "out of memory for the predicted-class map; retry later");
-        goto done;
+    evaluation_request er = {
+        .params = &req.params,
+        .id = in->id,
+        .started = in->started,
+        .hook = in->hook,
+        .hook_arg = in->hook_arg,
+    };
+    evaluation_finish(ctx, &req.logits, &req.labels, &er, t0, false, &done);
+    out->decode_ms = done.decode_ms;
+    out->compute_ms = done.compute_ms;
+    if (done.status != 200) {
+        outcome_fail(out, done.status, done.detail);
+        goto fail;
     }
-    double t1 = evaluation_now();
-    int rc = segloss_evaluate_with_argmax(ctx, &req.logits, &req.labels, &req.params.loss,
-                                          argmax, &result, detail, sizeof detail);
-    double t2 = evaluation_now();
-    if (rc) {
-        outcome_fail(out, problem_status_for_code(rc), detail);
-        goto done;
-    }
-    out->decode_ms = (t1 - t0) * 1e3;
-    out->compute_ms = (t2 - t1) * 1e3;
-    if (in->hook) {
-        /* The runs store keeps the /v1 form of the answer, whichever door it came in by. */
-        result_timing timing = {out->decode_ms, out->compute_ms, (t2 - in->started) * 1e3};
-        size_t answer_len = 0;
-        answer = result_json(result, &req.params, in->id, &timing, &answer_len);
-        if (!answer) {
-            outcome_fail(out, 503, "out of memory writing the answer; retry later");
-            goto done;
-        }
-        evaluation_record record = {
-            .id = in->id,
-            .params = &req.params,
-            .result = result,
-            .answer = answer,
-            .answer_len = answer_len,
-            .labels = &req.labels,
-            .argmax = argmax,
-        };
-        detail[0] = '\0';
-        status = in->hook(in->hook_arg, &record, detail, sizeof detail);
-        if (status != 200) {
-            outcome_fail(out, status,
-                         detail[0] ? detail : "the result could not be recorded; retry later");
-            goto done;
-        }
-    }
-    out->body = oip_response(&req, result, in->id, &out->body_len, &out->json_len);
+    out->body = oip_response(&req, done.result, in->id, &out->body_len, &out->json_len);
     if (!out->body) {
         outcome_fail(out, 503, "out of memory writing the answer; retry later");
-        goto done;
+        goto fail;
     }
     out->status = 200;
-done:
-    free(answer);
-    free(argmax);
-    segloss_result_free(result);
+fail:
+    evaluation_outcome_clear(&done);
     oip_request_free(&req);
 }
 
