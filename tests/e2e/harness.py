@@ -100,6 +100,10 @@ class Daemon:
                                      preexec_fn=die_with_parent)
         state["daemons"].append(self)
 
+    @property
+    def url(self):
+        return f"{'https' if self.tls_ca else 'http'}://127.0.0.1:{self.port}"
+
     def connection(self, timeout=30):
         if self.tls_ca:
             ctx = ssl.create_default_context(cafile=self.tls_ca)
@@ -151,10 +155,12 @@ class Daemon:
         return 0
 
 
-def request(d, method, path, body=None, headers=None, timeout=30):
+def request(d, method, path, body=None, headers=None, timeout=30, chunked=False):
+    """(status, headers with lower-case names, body); chunked: body is an iterable of pieces
+    sent with Transfer-Encoding: chunked."""
     conn = d.connection(timeout)
     try:
-        conn.request(method, path, body=body, headers=headers or {})
+        conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
         resp = conn.getresponse()
         return resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), resp.read()
     finally:
@@ -200,13 +206,27 @@ def post_small(d, params=None, headers=None, timeout=30):
     return request(d, "POST", "/v1/evaluate", body=body, headers=h, timeout=timeout)
 
 
-def problem_ok(status, headers, body, want):
+PROBLEM_KEYS = ("type", "title", "status", "detail", "error")
+
+
+def problem_ok(status, headers, body, want, strict=False):
+    """Why a response is not the expected problem+json, or '' when it is. strict: also every
+    RFC 9457 member plus `error`, error == detail, and an X-Request-Id header."""
     if status != want:
-        return f"status {status}, wanted {want}: {body[:200]!r}"
+        return f"status {status}, wanted {want}: {body[:300]!r}"
     if not headers.get("content-type", "").startswith("application/problem+json"):
         return f"content type {headers.get('content-type')!r}"
     try:
         doc = json.loads(body)
     except ValueError:
         return f"not JSON: {body[:200]!r}"
-    return "" if doc.get("status") == want and doc.get("detail") else f"bad problem {doc}"
+    if not strict:
+        return "" if doc.get("status") == want and doc.get("detail") else f"bad problem {doc}"
+    missing = [k for k in PROBLEM_KEYS if k not in doc]
+    if missing:
+        return f"problem keys missing: {missing}"
+    if doc["status"] != want or doc["error"] != doc["detail"] or not doc["detail"]:
+        return f"inconsistent problem: {doc}"
+    if not headers.get("x-request-id"):
+        return "no X-Request-Id"
+    return ""

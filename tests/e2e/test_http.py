@@ -10,158 +10,48 @@ flight (they complete, new connections are refused, exit status 0).
 
 Every daemon started here is stopped on exit, on failure and by a watchdog alarm. Prints one
 line per check and ends with 'N passed, N failed'."""
-import ctypes
 import http.client
 import json
 import math
 import os
-import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 import zlib
+
+import harness as h
+from harness import check, finish, free_port, multipart, read_file, request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-BUILD = os.environ.get("BUILD", "build")
-DAEMON = os.path.join(ROOT, BUILD, "seglossd")
+DAEMON = h.DAEMON
 GOLDEN = os.path.join(ROOT, "tests", "golden")
 BAD = os.path.join(HERE, "bad_requests")
 FILES = os.path.join(BAD, "files")
 WATCHDOG_S = 600          # the whole run; a hang fails the run instead of blocking CI
-START_TIMEOUT_S = 15      # for the daemon to answer /livez
 UPLOAD_TIMEOUT_S = 2      # the test daemon's --upload-timeout
 IDLE_TIMEOUT_S = 3        # the test daemon's --idle-timeout
 MAX_BODY_MB = 8           # the test daemon's --max-body-mb
 PARALLEL_CLIENTS = 8
 REQUESTS_PER_CLIENT = 4
-PROBLEM_KEYS = ("type", "title", "status", "detail", "error")
-
-passed = 0
-failed = 0
-daemons = []
-tmpdir = tempfile.mkdtemp(prefix="segloss_e2e_")
+tmpdir = h.tmpdir
 
 
-def check(name, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name}: {why}")
-    sys.stdout.flush()
-    return ok
+def Daemon(name, extra=()):
+    """A daemon of harness.py with this test's limits and timeouts (extra flags win)."""
+    return h.Daemon(name, ["--max-body-mb", str(MAX_BODY_MB),
+                           "--upload-timeout", str(UPLOAD_TIMEOUT_S),
+                           "--idle-timeout", str(IDLE_TIMEOUT_S), "--shutdown-timeout", "10",
+                           "--threads", "2", "--workers", "2", *extra])
 
 
-def finish():
-    for d in daemons:
-        d.kill()
-    if failed == 0:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-    else:
-        print(f"daemon logs kept in {tmpdir}")
-    print(f"{passed} passed, {failed} failed")
-    sys.stdout.flush()
-    os._exit(0 if failed == 0 else 1)
-
-
-def watchdog(signum, frame):
-    check("watchdog", False, f"the run took longer than {WATCHDOG_S} s")
-    finish()
-
-
-def die_with_parent():
-    """Runs in the child before exec: the daemon gets SIGKILL if this script dies, however."""
-    PR_SET_PDEATHSIG = 1
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daemon:
-    def __init__(self, name, extra=()):
-        self.port = free_port()
-        self.log_path = os.path.join(tmpdir, f"{name}.log")
-        self.log = open(self.log_path, "wb")
-        args = [DAEMON, "serve", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--max-body-mb", str(MAX_BODY_MB), "--upload-timeout", str(UPLOAD_TIMEOUT_S),
-                "--idle-timeout", str(IDLE_TIMEOUT_S), "--shutdown-timeout", "10",
-                "--threads", "2", "--workers", "2",
-                "--data-dir", os.path.join(tmpdir, f"{name}-data"), *extra]
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log,
-                                     preexec_fn=die_with_parent)
-        daemons.append(self)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self):
-        deadline = time.time() + START_TIMEOUT_S
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                status, _, _ = request(self, "GET", "/livez", timeout=2)
-                if status == 200:
-                    return True
-            except OSError:
-                time.sleep(0.05)
-        return False
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def tail(self, lines=5):
-        try:
-            with open(self.log_path, "rb") as f:
-                return b"".join(f.readlines()[-lines:]).decode(errors="replace")
-        except OSError:
-            return ""
-
-
-def request(daemon, method, path, body=None, headers=None, timeout=30):
-    conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), resp.read()
-    finally:
-        conn.close()
-
-
-def multipart(parts):
-    """parts: [(name, bytes, filename)] -> (content type, body)."""
-    boundary = "segloss" + uuid.uuid4().hex
-    out = bytearray()
-    for name, data, filename in parts:
-        out += f"--{boundary}\r\n".encode()
-        disp = f'Content-Disposition: form-data; name="{name}"'
-        if filename:
-            disp += f'; filename="{filename}"'
-        out += disp.encode() + b"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        out += data + b"\r\n"
-    out += f"--{boundary}--\r\n".encode()
-    return f"multipart/form-data; boundary={boundary}", bytes(out)
-
-
-def read_file(path):
-    with open(path, "rb") as f:
-        return f.read()
+def problem_ok(status, headers, body, want_status):
+    """Why a response is not the expected problem+json (every member, an X-Request-Id), or ''."""
+    return h.problem_ok(status, headers, body, want_status, strict=True)
 
 
 def part_source(source):
@@ -171,26 +61,6 @@ def part_source(source):
     if kind == "text":
         return value.encode(), None
     raise ValueError(f"bad part source {source!r}")
-
-
-def problem_ok(status, headers, body, want_status):
-    """Why a response is not the expected problem+json, or '' when it is."""
-    if status != want_status:
-        return f"status {status}, wanted {want_status}: {body[:300]!r}"
-    if not headers.get("content-type", "").startswith("application/problem+json"):
-        return f"content type {headers.get('content-type')!r}"
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return f"not JSON: {body[:200]!r}"
-    missing = [k for k in PROBLEM_KEYS if k not in doc]
-    if missing:
-        return f"problem keys missing: {missing}"
-    if doc["status"] != want_status or doc["error"] != doc["detail"] or not doc["detail"]:
-        return f"inconsistent problem: {doc}"
-    if not headers.get("x-request-id"):
-        return "no X-Request-Id"
-    return ""
 
 
 # ---- the checks ----------------------------------------------------------------------------
@@ -628,8 +498,7 @@ def sigterm_in_flight():
 
 
 def main():
-    signal.signal(signal.SIGALRM, watchdog)
-    signal.alarm(WATCHDOG_S)
+    h.install_watchdog(WATCHDOG_S)
     if not check("seglossd is built", os.access(DAEMON, os.X_OK), DAEMON):
         finish()
     d = Daemon("main")

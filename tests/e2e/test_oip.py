@@ -16,150 +16,39 @@ with numpy is found).
 Standard library only (struct, zlib, json, http.client): the .npy, safetensors and PNG inputs of
 the golden cases are read here. Every daemon started here is stopped on exit, on failure and by
 a watchdog alarm. Prints one line per check and ends with 'N passed, N failed'."""
-import ctypes
 import http.client
 import json
 import math
 import os
-import shutil
-import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
-import uuid
 import zlib
+
+import harness as h
+from harness import check, finish, multipart, read_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-BUILD = os.environ.get("BUILD", "build")
-DAEMON = os.path.join(ROOT, BUILD, "seglossd")
+DAEMON = h.DAEMON
 CASE_DIRS = [os.path.join(ROOT, "tests", "golden"), os.path.join(ROOT, "tests", "golden_extra")]
 EXAMPLE = os.path.join(ROOT, "api", "examples", "oip_binary.py")
 WATCHDOG_S = 300
-START_TIMEOUT_S = 15
 MAX_BODY_MB = 8
 JSON_MAX_ELEMENTS = 20000     # cases up to this many logits are also sent as JSON
 TOLERANCE = 1e-6
 FLOOR = 1e-3
 INFER = "/v2/models/segloss/infer"
 
-passed = 0
-failed = 0
-daemons = []
-tmpdir = tempfile.mkdtemp(prefix="segloss_oip_")
+
+def Daemon(name):
+    """A daemon of harness.py with this test's body limit."""
+    return h.Daemon(name, ["--max-body-mb", str(MAX_BODY_MB), "--threads", "2", "--workers", "2"])
 
 
-def check(name, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name}: {why}")
-    sys.stdout.flush()
-    return ok
-
-
-def finish():
-    for d in daemons:
-        d.kill()
-    if failed == 0:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-    else:
-        print(f"daemon logs kept in {tmpdir}")
-    print(f"{passed} passed, {failed} failed")
-    sys.stdout.flush()
-    os._exit(0 if failed == 0 else 1)
-
-
-def watchdog(signum, frame):
-    check("watchdog", False, f"the run took longer than {WATCHDOG_S} s")
-    finish()
-
-
-def die_with_parent():
-    PR_SET_PDEATHSIG = 1
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daemon:
-    def __init__(self, name):
-        self.port = free_port()
-        self.log_path = os.path.join(tmpdir, f"{name}.log")
-        self.log = open(self.log_path, "wb")
-        args = [DAEMON, "serve", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--max-body-mb", str(MAX_BODY_MB), "--threads", "2", "--workers", "2",
-                "--shutdown-timeout", "5", "--data-dir", os.path.join(tmpdir, f"{name}-data")]
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log,
-                                     preexec_fn=die_with_parent)
-        daemons.append(self)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self):
-        import time
-        deadline = time.time() + START_TIMEOUT_S
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                if request(self, "GET", "/v2/health/live", timeout=2)[0] == 200:
-                    return True
-            except OSError:
-                time.sleep(0.05)
-        return False
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def tail(self, lines=5):
-        try:
-            with open(self.log_path, "rb") as f:
-                return b"".join(f.readlines()[-lines:]).decode(errors="replace")
-        except OSError:
-            return ""
-
-
-def request(daemon, method, path, body=None, headers=None, timeout=60, chunked=False):
-    conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
-        resp = conn.getresponse()
-        return resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), resp.read()
-    finally:
-        conn.close()
-
-
-def multipart(parts):
-    boundary = "segloss" + uuid.uuid4().hex
-    out = bytearray()
-    for name, data, filename in parts:
-        out += f"--{boundary}\r\n".encode()
-        disp = f'Content-Disposition: form-data; name="{name}"'
-        if filename:
-            disp += f'; filename="{filename}"'
-        out += disp.encode() + b"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        out += data + b"\r\n"
-    out += f"--{boundary}--\r\n".encode()
-    return f"multipart/form-data; boundary={boundary}", bytes(out)
-
-
-def read_file(path):
-    with open(path, "rb") as f:
-        return f.read()
+def request(d, method, path, body=None, headers=None, timeout=60, chunked=False):
+    return h.request(d, method, path, body, headers, timeout, chunked)
 
 
 # ---- readers for the golden inputs (standard library) -------------------------------------
@@ -771,8 +660,7 @@ def example(d):
 
 
 def main():
-    signal.signal(signal.SIGALRM, watchdog)
-    signal.alarm(WATCHDOG_S)
+    h.install_watchdog(WATCHDOG_S)
     if not check("seglossd is built", os.access(DAEMON, os.X_OK), DAEMON):
         finish()
     d = Daemon("oip")
