@@ -1,8 +1,9 @@
 /*
  * test_store_postgres.c - the runs store on PostgreSQL (store_postgres.c): the checks of
- * test_store.c (recording, exact aggregation of the golden batches split into single images,
- * conflicts, history paging while results arrive, revisions, retention, deletion, reopening, a
- * newer schema refused), and what only a shared server has: two store handles ("replicas") and
+ * store_scenarios.h that test_store.c runs on SQLite (recording, exact aggregation of the golden
+ * batches split into single images, conflicts, history paging while results arrive, revisions,
+ * retention, deletion, reopening, a newer schema refused), each in a fresh schema, and what only
+ * a shared server has: two store handles ("replicas") and
  * many threads merging into one (run, split, step) exactly, replicas migrating at once, and
  * connections killed under load without a batch lost or counted twice.
  *
@@ -26,11 +27,8 @@
 #include <libpq-fe.h>
 #endif
 
-#include "golden_case.h"
-#include "store_fixture.h"
-#include "testing.h"
+#include "store_scenarios.h"
 
-static segloss_ctx *ctx;
 static const char *base_url;
 static PGconn *admin;
 static int schema_counter;
@@ -74,15 +72,37 @@ static long long sql_number(const char *schema, const char *query)
     return v;
 }
 
-static store *open_url(const char *url, size_t retain)
+/* ---- the backend of store_scenarios.h: a fresh schema --------------------------------------- */
+
+/* The schema named in a store URL made by new_schema. */
+static const char *url_schema(const char *url)
 {
-    store_options opt = {.location = url, .retain_evaluations = retain};
-    store *s = NULL;
-    char err[512];
-    if (store_open(&opt, &s, err, sizeof err) != 0)
-        fprintf(stderr, "  store_open: %s\n", err);
-    return s;
+    const char *at = strstr(url, "search_path%3D");
+    return at ? at + strlen("search_path%3D") : "";
 }
+
+static int pg_fresh(char *url, size_t url_len)
+{
+    char schema[64];
+    return new_schema(schema, sizeof schema, url, url_len);
+}
+
+static void pg_discard(const char *url)
+{
+    drop_schema(url_schema(url));
+}
+
+static long long pg_number(const char *url, const char *sql)
+{
+    return sql_number(url_schema(url), sql);
+}
+
+static const store_backend postgres_backend = {
+    .fresh = pg_fresh,
+    .discard = pg_discard,
+    .sql_number = pg_number,
+    .table_prefix = "segloss_",
+};
 
 /* ---- without a server ----------------------------------------------------------------------- */
 
@@ -100,435 +120,6 @@ static void test_open_errors(void)
     opt.location = "postgresql://127.0.0.1:1/segloss?nonsense=1";
     CHECK(store_open(&opt, &s, err, sizeof err) == STORE_FAILED);
     CHECK_MSG(strstr(err, "URL") != NULL, "%s", err);
-}
-
-/* ---- the checks of test_store.c ------------------------------------------------------------- */
-
-static void test_record_and_query(void)
-{
-    char schema[64], url[1024], err[512], id[IDS_LEN + 1];
-    CHECK(new_schema(schema, sizeof schema, url, sizeof url) == 0);
-    store *s = open_url(url, 0);
-    CHECK(s != NULL);
-    if (!s)
-        return;
-    uint64_t g0, g1;
-    CHECK(store_revision(s, NULL, &g0, err, sizeof err) == 0);
-    CHECK(store_revision(s, "r1", &g1, err, sizeof err) == STORE_NOT_FOUND);
-
-    fixture_eval f;
-    CHECK(fixture_eval_make(ctx, &f, 1, 2, 4, 8, 8, "r1", NULL, 7) == 0);
-    const char *names = "[\"bg\",\"cat\",\"dog\",\"car\"]";
-    f.ev.class_names_json = names;
-    CHECK(store_record(s, &f.ev, err, sizeof err) == 0);
-    CHECK(store_record(s, &f.ev, err, sizeof err) == STORE_CONFLICT);
-
-    char *answer = NULL;
-    size_t len = 0;
-    CHECK(store_evaluation_answer(s, f.id, &answer, &len, err, sizeof err) == 0);
-    CHECK(answer && len == f.answer_len && memcmp(answer, f.answer, len) == 0);
-    free(answer);
-    CHECK(store_evaluation_answer(s, "0123", &answer, &len, err, sizeof err) == STORE_NOT_FOUND);
-
-    store_run_summary sum;
-    CHECK(store_get_run(s, "r1", &sum, err, sizeof err) == 0);
-    CHECK(sum.info.evaluations == 1);
-    CHECK(sum.info.last_step == 7);
-    CHECK(sum.class_names_json && strcmp(sum.class_names_json, names) == 0);
-    CHECK_EQ_INT(sum.split_count, 1);
-    if (sum.split_count == 1) {
-        CHECK(strcmp(sum.splits[0].split, "val") == 0);
-        CHECK(sum.splits[0].step == 7);
-        CHECK(sum.splits[0].h == 8 && sum.splits[0].w == 8);
-        CHECK(segloss_stats_equal(sum.splits[0].stats, f.result->stats));
-        CHECK_EQ_INT(sum.splits[0].latest_count, 1);
-        CHECK(strcmp(sum.splits[0].latest[0].id, f.id) == 0);
-        CHECK(sum.splits[0].latest[0].has_overlay && sum.splits[0].latest[0].n == 2);
-    }
-    store_run_summary_free(&sum);
-    CHECK(store_get_run(s, "nope", &sum, err, sizeof err) == STORE_NOT_FOUND);
-
-    store_overlay_input in;
-    CHECK(store_overlay_input_get(s, f.id, 1, &in, err, sizeof err) == 0);
-    CHECK(in.num_classes == 4);
-    CHECK(in.item.prediction_len == f.items.items[1].prediction_len &&
-          memcmp(in.item.prediction, f.items.items[1].prediction, in.item.prediction_len) == 0);
-    CHECK(in.item.labels_len == f.items.items[1].labels_len &&
-          memcmp(in.item.labels, f.items.items[1].labels, in.item.labels_len) == 0);
-    CHECK(in.item.image == NULL);
-    store_overlay_input_free(&in);
-    CHECK(store_overlay_input_get(s, f.id, 2, &in, err, sizeof err) == STORE_NOT_FOUND);
-    CHECK(strstr(err, "item 2") != NULL);
-
-    /* an image next to the maps comes back byte for byte too */
-    fixture_eval fi;
-    CHECK(fixture_eval_make(ctx, &fi, 9, 1, 4, 8, 8, "r1", NULL, 7) == 0);
-    store_item item = fi.items.items[0];
-    static const uint8_t image[] = {0x89, 'P', 'N', 'G', 0, 1, 2, 255};
-    item.image = image;
-    item.image_len = sizeof image;
-    fi.ev.items = &item;
-    CHECK(store_record(s, &fi.ev, err, sizeof err) == 0);
-    CHECK(store_overlay_input_get(s, fi.id, 0, &in, err, sizeof err) == 0);
-    CHECK(in.item.image_len == sizeof image && memcmp(in.item.image, image, sizeof image) == 0);
-    store_overlay_input_free(&in);
-    fixture_eval_free(&fi);
-
-    fixture_eval f2;
-    CHECK(fixture_eval_make(ctx, &f2, 2, 1, 4, 8, 8, "r1", NULL, 7) == 0);
-    f2.ev.class_names_json = "[\"a\",\"b\"]";
-    CHECK(store_record(s, &f2.ev, err, sizeof err) == STORE_INVALID);
-    fixture_eval_free(&f2);
-
-    uint64_t r1a, r1b, g2;
-    CHECK(store_revision(s, "r1", &r1a, err, sizeof err) == 0);
-    CHECK(store_revision(s, NULL, &g2, err, sizeof err) == 0);
-    CHECK(g2 > g0);
-    CHECK(fixture_record(s, ctx, 3, 4, "r1", "test", 8, id) == 0);
-    CHECK(store_revision(s, "r1", &r1b, err, sizeof err) == 0);
-    CHECK(r1b > r1a);
-    CHECK(fixture_record(s, ctx, 4, 4, "r2", NULL, 1, NULL) == 0);
-    uint64_t r1c;
-    CHECK(store_revision(s, "r1", &r1c, err, sizeof err) == 0 && r1c == r1b);
-
-    CHECK(store_get_run(s, "r1", &sum, err, sizeof err) == 0);
-    CHECK_EQ_INT(sum.split_count, 2);
-    CHECK(sum.info.evaluations == 3);
-    CHECK(sum.class_names_json != NULL);
-    store_run_summary_free(&sum);
-
-    /* run names sort byte-wise (as in SQLite), whatever the database's collation */
-    CHECK(fixture_record(s, ctx, 5, 4, "R0", NULL, 1, NULL) == 0);
-    store_run_list list;
-    CHECK(store_list_runs(s, 1, NULL, &list, err, sizeof err) == 0);
-    CHECK(list.count == 1 && strcmp(list.runs[0].name, "R0") == 0);
-    store_run_list_free(&list);
-    CHECK(store_list_runs(s, 2, NULL, &list, err, sizeof err) == 0);
-    CHECK_EQ_INT(list.count, 2);
-    CHECK(list.count == 2 && strcmp(list.runs[1].name, "r1") == 0);
-    CHECK(list.count == 2 && list.runs[1].splits && strstr(list.runs[1].splits, "test") &&
-          strstr(list.runs[1].splits, "val"));
-    CHECK(list.next_page_token != NULL);
-    char token[300];
-    snprintf(token, sizeof token, "%s", list.next_page_token ? list.next_page_token : "");
-    store_run_list_free(&list);
-    CHECK(store_list_runs(s, 2, token, &list, err, sizeof err) == 0);
-    CHECK(list.count == 1 && strcmp(list.runs[0].name, "r2") == 0);
-    CHECK(list.next_page_token == NULL);
-    store_run_list_free(&list);
-    CHECK(store_list_runs(s, 10, "zz", &list, err, sizeof err) == STORE_INVALID);
-
-    fixture_eval_free(&f);
-    store_close(s);
-    drop_schema(schema);
-}
-
-static void test_conflicts(void)
-{
-    char schema[64], url[1024], err[512];
-    CHECK(new_schema(schema, sizeof schema, url, sizeof url) == 0);
-    store *s = open_url(url, 0);
-    if (!s)
-        return;
-    CHECK(fixture_record(s, ctx, 1, 3, "c", NULL, 1, NULL) == 0);
-    fixture_eval f;
-    CHECK(fixture_eval_make(ctx, &f, 2, 1, 4, 8, 8, "c", NULL, 1) == 0);
-    CHECK(store_record(s, &f.ev, err, sizeof err) == STORE_CONFLICT);
-    CHECK(strstr(err, "3 classes") != NULL);
-    fixture_eval_free(&f);
-    CHECK(fixture_eval_make(ctx, &f, 3, 1, 3, 8, 8, "c", NULL, 1) == 0);
-    f.params.loss.gamma = 3;
-    CHECK(store_record(s, &f.ev, err, sizeof err) == STORE_CONFLICT);
-    CHECK(strstr(err, "loss parameters") != NULL);
-    char *answer;
-    size_t len;
-    CHECK(store_evaluation_answer(s, f.id, &answer, &len, err, sizeof err) == STORE_NOT_FOUND);
-    f.ev.step = 2;
-    CHECK(store_record(s, &f.ev, err, sizeof err) == 0);
-    fixture_eval_free(&f);
-    store_run_summary sum;
-    CHECK(store_get_run(s, "c", &sum, err, sizeof err) == 0);
-    CHECK(sum.info.evaluations == 2);
-    CHECK(sum.split_count == 1 && sum.splits[0].step == 2 && sum.splits[0].evaluations == 1);
-    store_run_summary_free(&sum);
-    store_close(s);
-    drop_schema(schema);
-}
-
-static segloss_tensor slice(const segloss_tensor *t, size_t from, size_t count)
-{
-    segloss_tensor v = *t;
-    size_t per = segloss_dtype_size(t->dtype);
-    for (int i = 1; i < t->rank; i++)
-        per *= t->shape[i];
-    v.data = (const char *)t->data + from * per;
-    v.shape[0] = count;
-    return v;
-}
-
-static store *golden_store;
-static int exact_cases;
-
-/* One golden case, recorded one image at a time under its own run: the aggregate is the
- * whole batch's, bit for bit, and so is the history. */
-static void check_exact_case(const char *dirname)
-{
-    golden_case g;
-    char err[512], detail[256], run[64];
-    if (golden_load(dirname, &g) != 0) {
-        golden_free(&g);
-        return;
-    }
-    snprintf(run, sizeof run, "golden-%d", exact_cases++);
-    bool batched = g.logits.rank == 4 && g.labels.rank == 3;
-    size_t n = batched ? g.logits.shape[0] : 1, c = g.logits.shape[g.logits.rank == 4 ? 1 : 0];
-    size_t h = g.labels.shape[g.labels.rank - 2], w = g.labels.shape[g.labels.rank - 1];
-    segloss_result *whole = NULL;
-    CHECK(segloss_evaluate(ctx, &g.logits, &g.labels, &g.params.loss, &whole, detail,
-                           sizeof detail) == 0);
-    for (size_t i = 0; whole && i < n; i++) {
-        segloss_tensor lt = batched ? slice(&g.logits, i, 1) : g.logits;
-        segloss_tensor mt = batched ? slice(&g.labels, i, 1) : g.labels;
-        segloss_result *part = NULL;
-        CHECK(segloss_evaluate(ctx, &lt, &mt, &g.params.loss, &part, detail, sizeof detail) == 0);
-        if (!part)
-            continue;
-        char id[IDS_LEN + 1];
-        ids_new(id);
-        store_evaluation ev = {.id = id,
-                               .timestamp_ms = 1000 + (int64_t)i,
-                               .run = run,
-                               .step = 5,
-                               .n = 1,
-                               .c = c,
-                               .h = h,
-                               .w = w,
-                               .loss = &g.params.loss,
-                               .stats = part->stats,
-                               .answer_json = "{}",
-                               .answer_len = 2};
-        CHECK(store_record(golden_store, &ev, err, sizeof err) == 0);
-        segloss_result_free(part);
-    }
-    store_run_summary sum;
-    if (whole && store_get_run(golden_store, run, &sum, err, sizeof err) == 0) {
-        CHECK(sum.split_count == 1);
-        const store_split_summary *sp = &sum.splits[0];
-        CHECK(sp->evaluations == n);
-        CHECK_MSG(segloss_stats_equal(sp->stats, whole->stats), "%s: merged stats differ", g.name);
-        segloss_result *agg = NULL;
-        CHECK(store_finalise(sp->stats, sp->loss_params_json, &agg, err, sizeof err) == 0);
-        if (agg) {
-            agg->n = n;
-            agg->c = c;
-            agg->h = h;
-            agg->w = w;
-            CHECK_MSG(golden_compare(&g, agg) == 0, "%s: aggregate vs expected.json", g.name);
-            store_history hist;
-            store_history_query q = {.run = run, .max_results = 100};
-            CHECK(store_history_page(golden_store, &q, &hist, err, sizeof err) == 0);
-            CHECK_EQ_INT(hist.count, STORE_HISTORY_KEY_COUNT);
-            for (size_t k = 0; k < hist.count; k++) {
-                int key = store_history_key_index(hist.points[k].key);
-                double want = key >= 0 ? store_history_value(agg, (size_t)key) : 0;
-                CHECK(hist.points[k].step == 5);
-                /* doubles survive the text round trip exactly */
-                CHECK_MSG(isnan(want) ? !hist.points[k].has_value
-                                      : hist.points[k].has_value && hist.points[k].value == want,
-                          "%s %s: %.17g vs %.17g", g.name, hist.points[k].key, hist.points[k].value,
-                          want);
-            }
-            store_history_free(&hist);
-        }
-        segloss_result_free(agg);
-        store_run_summary_free(&sum);
-    } else {
-        CHECK(0);
-    }
-    segloss_result_free(whole);
-    golden_free(&g);
-}
-
-static void test_exact_golden_split(void)
-{
-    char schema[64], url[1024];
-    CHECK(new_schema(schema, sizeof schema, url, sizeof url) == 0);
-    golden_store = open_url(url, 0);
-    if (!golden_store)
-        return;
-    exact_cases = 0;
-    golden_for_each("tests/golden", check_exact_case);
-    golden_for_each("tests/golden_extra", check_exact_case);
-    CHECK(exact_cases >= 30);
-    store_close(golden_store);
-    drop_schema(schema);
-}
-
-static void test_history_paging_stable(void)
-{
-    char schema[64], url[1024], err[512];
-    CHECK(new_schema(schema, sizeof schema, url, sizeof url) == 0);
-    store *s = open_url(url, 0);
-    if (!s)
-        return;
-    for (int64_t step = 0; step < 10; step++)
-        CHECK(fixture_record(s, ctx, (uint64_t)step, 3, "p", NULL, step * 10, NULL) == 0);
-    int64_t seen[200];
-    size_t nseen = 0, pages = 0;
-    char token[128] = "";
-    uint64_t seed = 100;
-    for (;;) {
-        store_history_query q = {.run = "p",
-                                 .key_mask = 1u << 3,
-                                 .max_results = 3,
-                                 .page_token = token[0] ? token : NULL};
-        store_history hist;
-        CHECK(store_history_page(s, &q, &hist, err, sizeof err) == 0);
-        for (size_t i = 0; i < hist.count && nseen < 200; i++) {
-            CHECK(strcmp(hist.points[i].key, "loss.total") == 0);
-            seen[nseen++] = hist.points[i].step;
-        }
-        pages++;
-        int more = hist.next_page_token != NULL;
-        if (more)
-            snprintf(token, sizeof token, "%s", hist.next_page_token);
-        store_history_free(&hist);
-        if (!more || pages > 50)
-            break;
-        CHECK(fixture_record(s, ctx, seed++, 3, "p", NULL, 1000 + (int64_t)pages, NULL) == 0);
-        CHECK(fixture_record(s, ctx, seed++, 3, "p", NULL, 10, NULL) == 0);
-        CHECK(fixture_record(s, ctx, seed++, 3, "p", NULL, 15, NULL) == 0);
-    }
-    for (size_t i = 1; i < nseen; i++)
-        CHECK_MSG(seen[i] > seen[i - 1], "page order %" PRId64 " after %" PRId64, seen[i],
-                  seen[i - 1]);
-    for (int64_t step = 0; step < 10; step++) {
-        int found = 0;
-        for (size_t i = 0; i < nseen; i++)
-            found |= seen[i] == step * 10;
-        CHECK_MSG(found, "step %" PRId64 " missing", step * 10);
-    }
-    CHECK(pages >= 4);
-    size_t total = 0;
-    token[0] = '\0';
-    for (int guard = 0; guard < 100; guard++) {
-        store_history_query q = {.run = "p",
-                                 .max_results = 4,
-                                 .page_token = token[0] ? token : NULL,
-                                 .has_since_step = true,
-                                 .since_step = 20};
-        store_history hist;
-        CHECK(store_history_page(s, &q, &hist, err, sizeof err) == 0);
-        for (size_t i = 0; i < hist.count; i++)
-            CHECK(hist.points[i].step >= 20);
-        total += hist.count;
-        int more = hist.next_page_token != NULL;
-        if (more)
-            snprintf(token, sizeof token, "%s", hist.next_page_token);
-        store_history_free(&hist);
-        if (!more)
-            break;
-    }
-    CHECK_EQ_INT(total, STORE_HISTORY_KEY_COUNT * (8 + (pages - 1)));
-    store_history hist;
-    store_history_query bad = {.run = "p", .max_results = 4, .page_token = "nonsense"};
-    CHECK(store_history_page(s, &bad, &hist, err, sizeof err) == STORE_INVALID);
-    bad.page_token = NULL;
-    bad.run = "none";
-    CHECK(store_history_page(s, &bad, &hist, err, sizeof err) == STORE_NOT_FOUND);
-    bad.run = "p";
-    bad.max_results = 10;
-    bad.split = "train";
-    CHECK(store_history_page(s, &bad, &hist, err, sizeof err) == 0 && hist.count == 0);
-    store_history_free(&hist);
-    store_close(s);
-    drop_schema(schema);
-}
-
-static void test_retention(void)
-{
-    char schema[64], url[1024], err[512], ids[6][IDS_LEN + 1];
-    CHECK(new_schema(schema, sizeof schema, url, sizeof url) == 0);
-    store *s = open_url(url, 3);
-    if (!s)
-        return;
-    for (int i = 0; i < 6; i++)
-        CHECK(fixture_record(s, ctx, (uint64_t)i, 3, "keep", NULL, i < 4 ? 1 : 2, ids[i]) == 0);
-    CHECK(fixture_record(s, ctx, 99, 3, "other", NULL, 1, NULL) == 0);
-    for (int i = 0; i < 6; i++) {
-        char *answer = NULL;
-        size_t len;
-        int rc = store_evaluation_answer(s, ids[i], &answer, &len, err, sizeof err);
-        CHECK_MSG(rc == (i < 3 ? STORE_NOT_FOUND : 0), "evaluation %d: %d", i, rc);
-        free(answer);
-    }
-    store_overlay_input in;
-    CHECK(store_overlay_input_get(s, ids[0], 0, &in, err, sizeof err) == STORE_NOT_FOUND);
-    /* the overlay items went with their evaluations */
-    CHECK_EQ_INT(sql_number(schema, "SELECT count(*) FROM segloss_items"), 4);
-    store_run_summary sum;
-    CHECK(store_get_run(s, "keep", &sum, err, sizeof err) == 0);
-    CHECK(sum.info.evaluations == 6);
-    CHECK(sum.split_count == 1 && sum.splits[0].step == 2 && sum.splits[0].evaluations == 2);
-    CHECK(sum.split_count == 1 && sum.splits[0].latest_count == 3);
-    store_run_summary_free(&sum);
-    store_history hist;
-    store_history_query q = {.run = "keep", .key_mask = 1, .max_results = 10};
-    CHECK(store_history_page(s, &q, &hist, err, sizeof err) == 0);
-    CHECK_EQ_INT(hist.count, 2);
-    store_history_free(&hist);
-    uint64_t bytes = 0;
-    CHECK(store_disk_bytes(s, &bytes) == 0 && bytes > 4096);
-    store_close(s);
-    drop_schema(schema);
-}
-
-static void test_delete_and_reopen(void)
-{
-    char schema[64], url[1024], err[512], id[IDS_LEN + 1];
-    CHECK(new_schema(schema, sizeof schema, url, sizeof url) == 0);
-    store *s = open_url(url, 0);
-    if (!s)
-        return;
-    CHECK(fixture_record(s, ctx, 1, 3, "gone", NULL, 1, id) == 0);
-    CHECK(fixture_record(s, ctx, 2, 3, "stays", NULL, 1, NULL) == 0);
-    uint64_t before, g_before, after, g_after;
-    CHECK(store_revision(s, "gone", &before, err, sizeof err) == 0);
-    CHECK(store_revision(s, NULL, &g_before, err, sizeof err) == 0);
-    CHECK(store_delete_run(s, "gone", err, sizeof err) == 0);
-    CHECK(store_delete_run(s, "gone", err, sizeof err) == STORE_NOT_FOUND);
-    CHECK(store_revision(s, NULL, &g_after, err, sizeof err) == 0 && g_after > g_before);
-    CHECK(store_revision(s, "gone", &after, err, sizeof err) == STORE_NOT_FOUND);
-    char *answer;
-    size_t len;
-    CHECK(store_evaluation_answer(s, id, &answer, &len, err, sizeof err) == STORE_NOT_FOUND);
-    store_history hist;
-    store_history_query q = {.run = "gone", .max_results = 10};
-    CHECK(store_history_page(s, &q, &hist, err, sizeof err) == STORE_NOT_FOUND);
-    CHECK_EQ_INT(sql_number(schema, "SELECT count(*) FROM segloss_items"), 1);
-    CHECK(fixture_record(s, ctx, 3, 3, "gone", NULL, 1, NULL) == 0);
-    CHECK(store_revision(s, "gone", &after, err, sizeof err) == 0 && after > before);
-    store_close(s);
-
-    s = open_url(url, 0);
-    CHECK(s != NULL);
-    if (!s)
-        return;
-    store_run_list list;
-    CHECK(store_list_runs(s, 10, NULL, &list, err, sizeof err) == 0);
-    CHECK_EQ_INT(list.count, 2);
-    store_run_list_free(&list);
-    uint64_t g_reopen;
-    CHECK(store_revision(s, NULL, &g_reopen, err, sizeof err) == 0 && g_reopen > g_after);
-    store_close(s);
-    CHECK_EQ_INT(sql_number(schema, "SELECT max(version) FROM segloss_schema_version"), 1);
-
-    /* a schema from a newer seglossd is refused, not guessed at */
-    CHECK(sql_number(schema, "INSERT INTO segloss_schema_version VALUES(99) RETURNING 1") == 1);
-    store_options opt = {.location = url};
-    CHECK(store_open(&opt, &s, err, sizeof err) == STORE_FAILED);
-    CHECK_MSG(strstr(err, "schema version 99") != NULL, "%s", err);
-    drop_schema(schema);
 }
 
 /* ---- what a shared server adds --------------------------------------------------------------- */
@@ -585,7 +176,7 @@ typedef struct opener_arg {
 static void *opener_thread(void *p)
 {
     opener_arg *a = p;
-    a->s = open_url(a->url, 0);
+    a->s = scenario_open(a->url, 0);
     return NULL;
 }
 
@@ -676,7 +267,7 @@ static void test_connections_killed(void)
 {
     char schema[64], url[1024], err[512];
     CHECK(new_schema(schema, sizeof schema, url, sizeof url) == 0);
-    store *s = open_url(url, 0);
+    store *s = scenario_open(url, 0);
     if (!s)
         return;
     CHECK(fixture_record(s, ctx, 1, 3, "k", NULL, 1, NULL) == 0);
@@ -795,7 +386,7 @@ static void test_statement_timeout(void)
     pthread_t releaser;
     pthread_create(&releaser, NULL, release_later, &h);
     double t0 = seconds_now();
-    store *s = open_url(slow, 0);
+    store *s = scenario_open(slow, 0);
     double waited = seconds_now() - t0;
     pthread_join(releaser, NULL);
     CHECK_MSG(s != NULL && waited > 0.7, "open took %.2f s", waited);
@@ -840,6 +431,7 @@ int main(void)
 {
     if (segloss_ctx_new(&ctx, 2, SEGLOSS_KERNEL_AUTO) != 0)
         return 2;
+    backend = &postgres_backend;
     RUN(test_open_errors);
     base_url = getenv("SEGLOSS_TEST_POSTGRES");
     if (!base_url || !*base_url) {
