@@ -6,7 +6,8 @@
  * a newer seglossd. A check that holds for one backend holds for the other: the daemon cannot
  * tell them apart, so neither may its tests.
  *
- * The including program sets ctx (its library context) and backend before RUN()ning these.
+ * The including program sets ctx (its library context) and backend, then runs
+ * run_store_scenarios().
  */
 #ifndef SEGLOSS_TESTS_STORE_SCENARIOS_H
 #define SEGLOSS_TESTS_STORE_SCENARIOS_H
@@ -69,6 +70,19 @@ static inline store *scenario_fresh_store(char *loc, size_t retain)
     if (!s)
         backend->discard(loc);
     return s;
+}
+
+/* Reads a run 50 times while writers record into it: each read finds it or finds it absent. */
+static inline void scenario_poll_run(store *s, const char *run)
+{
+    char err[512];
+    for (int i = 0; i < 50; i++) {
+        store_run_summary sum;
+        int rc = store_get_run(s, run, &sum, err, sizeof err);
+        CHECK(rc == 0 || rc == STORE_NOT_FOUND);
+        if (rc == 0)
+            store_run_summary_free(&sum);
+    }
 }
 
 static void test_record_and_query(void)
@@ -524,6 +538,17 @@ static void test_delete_and_reopen(void)
     CHECK(store_open(&opt, &s, err, sizeof err) == STORE_FAILED);
     CHECK_MSG(strstr(err, "schema version 99") != NULL, "%s", err);
     backend->discard(loc);
+}
+
+/* RUN()s every scenario above, so a scenario added here runs on every backend. */
+static inline void run_store_scenarios(void)
+{
+    RUN(test_record_and_query);
+    RUN(test_conflicts);
+    RUN(test_exact_golden_split);
+    RUN(test_history_paging_stable);
+    RUN(test_retention);
+    RUN(test_delete_and_reopen);
 }
 
 #endif

@@ -126,13 +126,7 @@ static void test_concurrent_writers(void)
         pthread_create(&t[i], NULL, writer_thread, &args[i]);
     }
     /* a reader polls meanwhile */
-    for (int i = 0; i < 50; i++) {
-        store_run_summary sum;
-        int rc = store_get_run(s, "busy", &sum, err, sizeof err);
-        CHECK(rc == 0 || rc == STORE_NOT_FOUND);
-        if (rc == 0)
-            store_run_summary_free(&sum);
-    }
+    scenario_poll_run(s, "busy");
     for (int i = 0; i < 4; i++) {
         pthread_join(t[i], NULL);
         CHECK_EQ_INT(args[i].failures, 0);
@@ -246,12 +240,7 @@ int main(int argc, char **argv)
     RUN(test_open_refuses_missing_dir);
     RUN(test_open_creates_data_dir);
     RUN(test_names);
-    RUN(test_record_and_query);
-    RUN(test_conflicts);
-    RUN(test_exact_golden_split);
-    RUN(test_history_paging_stable);
-    RUN(test_retention);
-    RUN(test_delete_and_reopen);
+    run_store_scenarios();
     RUN(test_concurrent_writers);
     segloss_ctx_free(ctx);
     return TESTS_DONE();

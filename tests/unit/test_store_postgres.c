@@ -207,13 +207,7 @@ static void test_replicas_merge_exactly(void)
         args[i] = (writer_arg){.s = oa[i % REPLICAS].s, .index = i, .run = "busy"};
         pthread_create(&t[i], NULL, writer_thread, &args[i]);
     }
-    for (int i = 0; i < 50; i++) {
-        store_run_summary sum;
-        int rc = store_get_run(oa[1].s, "busy", &sum, err, sizeof err);
-        CHECK(rc == 0 || rc == STORE_NOT_FOUND);
-        if (rc == 0)
-            store_run_summary_free(&sum);
-    }
+    scenario_poll_run(oa[1].s, "busy");
     segloss_stats *want = NULL;
     for (int i = 0; i < REPLICAS * THREADS_PER_REPLICA; i++) {
         pthread_join(t[i], NULL);
@@ -446,12 +440,7 @@ int main(void)
         testing_failed++;
     } else {
         PQsetNoticeProcessor(admin, quiet, NULL);
-        RUN(test_record_and_query);
-        RUN(test_conflicts);
-        RUN(test_exact_golden_split);
-        RUN(test_history_paging_stable);
-        RUN(test_retention);
-        RUN(test_delete_and_reopen);
+        run_store_scenarios();
         RUN(test_replicas_merge_exactly);
         RUN(test_connections_killed);
         RUN(test_statement_timeout);
