@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "segloss/limits.h"
 
@@ -87,6 +88,13 @@ typedef struct server_config {
     config_log_format log_format;
     segloss_limits limits;   /* dims, pixels, classes, batch */
 } server_config;
+
+/*
+ * The socket address of an IPv4 or IPv6 literal (a --bind value) and a port, for the daemon's
+ * listening socket and the health probe alike. Returns 0, or -1 when host is not an IP literal.
+ */
+int config_socket_address(const char *host, unsigned port, struct sockaddr_storage *ss,
+                          socklen_t *len);
 
 /* Fills *cfg with the defaults above (threads resolved to the online CPU count). */
 void config_defaults(server_config *cfg);

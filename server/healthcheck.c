@@ -8,10 +8,8 @@
  */
 #include "healthcheck.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,12 +26,17 @@ typedef struct probe {
     gnutls_certificate_credentials_t cred;
 } probe;
 
+/* Whether a failed send or receive (n < 0) was interrupted and is to be tried again. */
+static bool probe_again(const probe *p, ssize_t n)
+{
+    return n < 0 && (p->tls ? n == GNUTLS_E_INTERRUPTED || n == GNUTLS_E_AGAIN : errno == EINTR);
+}
+
 static int probe_send(probe *p, const char *buf, size_t len)
 {
     while (len > 0) {
         ssize_t n = p->tls ? gnutls_record_send(p->tls, buf, len) : write(p->fd, buf, len);
-        if (n < 0 && (p->tls ? (n == GNUTLS_E_INTERRUPTED || n == GNUTLS_E_AGAIN)
-                             : errno == EINTR))
+        if (probe_again(p, n))
             continue;
         if (n <= 0)
             return -1;
@@ -50,8 +53,7 @@ static size_t probe_recv(probe *p, char *buf, size_t cap, size_t want)
     while (got < want && got < cap) {
         ssize_t n = p->tls ? gnutls_record_recv(p->tls, buf + got, cap - got)
                            : read(p->fd, buf + got, cap - got);
-        if (n < 0 && (p->tls ? (n == GNUTLS_E_INTERRUPTED || n == GNUTLS_E_AGAIN)
-                             : errno == EINTR))
+        if (probe_again(p, n))
             continue;
         if (n <= 0)
             break;
@@ -109,19 +111,9 @@ int healthcheck_run(const server_config *cfg, char *detail, size_t dl)
     snprintf(url, sizeof url, "%s://%s%s%s:%u/livez", tls ? "https" : "http",
              strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", cfg->port);
 
-    struct sockaddr_storage ss = {0};
-    socklen_t sslen = 0;
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)cfg->port);
-        sslen = sizeof *v4;
-    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)cfg->port);
-        sslen = sizeof *v6;
-    } else {
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    if (config_socket_address(host, cfg->port, &ss, &sslen) != 0) {
         snprintf(detail, dl, "--bind %s is not an IP address", host);
         return 2;
     }

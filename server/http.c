@@ -1151,23 +1151,14 @@ int http_server_start(const server_config *cfg, const http_extensions *ext, http
         }
         s->ext = *ext;
     }
-    struct sockaddr_in v4 = {0};
-    struct sockaddr_in6 v6 = {0};
-    const struct sockaddr *addr = NULL;
-    unsigned ipv6 = 0;
-    if (inet_pton(AF_INET, cfg->bind, &v4.sin_addr) == 1) {
-        v4.sin_family = AF_INET;
-        v4.sin_port = htons((uint16_t)cfg->port);
-        addr = (const struct sockaddr *)&v4;
-    } else if (inet_pton(AF_INET6, cfg->bind, &v6.sin6_addr) == 1) {
-        v6.sin6_family = AF_INET6;
-        v6.sin6_port = htons((uint16_t)cfg->port);
-        addr = (const struct sockaddr *)&v6;
-        ipv6 = MHD_USE_IPv6;
-    } else {
+    struct sockaddr_storage bind_addr;
+    socklen_t bind_len;
+    if (config_socket_address(cfg->bind, cfg->port, &bind_addr, &bind_len) != 0) {
         snprintf(err, err_len, "--bind '%s' is not an IPv4 or IPv6 address", cfg->bind);
         goto fail;
     }
+    const struct sockaddr *addr = (const struct sockaddr *)&bind_addr;
+    unsigned ipv6 = bind_addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0;
     int rc = segloss_ctx_new(&s->ctx, cfg->eval_threads, SEGLOSS_KERNEL_AUTO);
     if (rc) {
         snprintf(err, err_len, "cannot start the loss library: %s", segloss_strerror(rc));

@@ -2,6 +2,7 @@
  * test_config.c - defaults, environment twins, flags beating the environment, and the messages
  * for bad values.
  */
+#include <netinet/in.h>
 #include <stdlib.h>
 
 #include "config.h"
@@ -39,6 +40,20 @@ static void test_env_and_flags(void)
     unsetenv("SEGLOSS_LOG_FORMAT");
 }
 
+static void test_socket_address(void)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    CHECK(config_socket_address("127.0.0.1", 8080, &ss, &len) == 0);
+    CHECK(ss.ss_family == AF_INET && len == sizeof(struct sockaddr_in));
+    CHECK(ntohs(((struct sockaddr_in *)&ss)->sin_port) == 8080);
+    CHECK(config_socket_address("::1", 9000, &ss, &len) == 0);
+    CHECK(ss.ss_family == AF_INET6 && len == sizeof(struct sockaddr_in6));
+    CHECK(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == 9000);
+    CHECK(config_socket_address("localhost", 8080, &ss, &len) == -1);
+    CHECK(config_socket_address("", 8080, &ss, &len) == -1);
+}
+
 static void test_errors(void)
 {
     server_config cfg;
@@ -66,5 +81,6 @@ int main(void)
     RUN(test_defaults);
     RUN(test_env_and_flags);
     RUN(test_errors);
+    RUN(test_socket_address);
     return TESTS_DONE();
 }
