@@ -23,7 +23,7 @@ CFLAGS_ALL := -std=c11 $(OPT) -g -pthread -fno-strict-aliasing $(WARN) $(SAN) $(
 ifneq ($(SEGLOSS_FORCE_SCALAR),)
 CPPFLAGS_ALL += -DSEGLOSS_FORCE_SCALAR
 endif
-LDLIBS_ALL := -lmicrohttpd -lgnutls -lcjson -lpng -lturbojpeg -lsqlite3 -lpq -lm -pthread $(SAN)
+LDLIBS_ALL := -lmicrohttpd -lgnutls -lcjson -lpng -lz -lturbojpeg -lsqlite3 -lpq -lm -pthread $(SAN)
 
 LIB_SRC  := $(sort $(wildcard lib/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

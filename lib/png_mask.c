@@ -17,6 +17,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "decode_internal.h"
 #include "segloss/decode.h"
@@ -148,17 +149,6 @@ int segloss__png_read_error(const segloss__png_src *src, char *detail, size_t de
                         src->message[0] ? src->message : "libpng error");
 }
 
-static uint32_t crc32_bytes(const uint8_t *p, size_t n)
-{
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-    }
-    return c ^ 0xffffffffu;
-}
-
 int segloss__png_read_ihdr(const void *buf, size_t len, segloss_png_info *info, char *detail,
                            size_t detail_len)
 {
@@ -175,7 +165,7 @@ int segloss__png_read_ihdr(const void *buf, size_t len, segloss_png_info *info, 
     if (be32(b + 8) != 13 || memcmp(b + 12, "IHDR", 4) != 0)
         return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
                             "PNG does not start with a 13-byte IHDR chunk");
-    if (crc32_bytes(b + 12, 17) != be32(b + 29))
+    if (crc32(0L, b + 12, 17) != be32(b + 29))
         return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT, "PNG is corrupt: IHDR: CRC "
                                                                  "error");
     const uint8_t *h = b + 16;

@@ -7,7 +7,7 @@ set -euo pipefail
 #        chromium (the OpenAPI lint and the dashboard's browser test), clang (make fuzz)
 #        postgresql and nginx (the scale-out test: replicas on a shared store behind nginx),
 #        openssl (the TLS test makes its certificate)
-pkgs=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev libpng-dev
+pkgs=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev libpng-dev zlib1g-dev
       libturbojpeg0-dev libjpeg62-turbo-dev libsqlite3-dev libpq-dev libgnutls28-dev
       curl python3 python3-numpy chromium clang postgresql nginx openssl)
 missing=()

@@ -61,7 +61,8 @@ void segloss_params_default(segloss_params *params);
 int segloss_params_check(const segloss_params *params, size_t num_classes, char *detail,
                          size_t detail_len);
 
-/* An exactly-addable sum: a signed 128-bit fixed-point number with 64 fraction bits. */
+/* An exactly-addable sum: a signed 128-bit fixed-point number with 56 fraction bits
+ * (SEGLOSS__SUM_FRAC_BITS; docs/ARCHITECTURE.md §4). */
 typedef struct segloss_sum {
     uint64_t lo;
     int64_t hi;

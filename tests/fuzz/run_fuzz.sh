@@ -45,7 +45,7 @@ for name in $HARNESSES; do
     if ! $CC_FUZZ -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -Iinclude -Ilib -Iserver "tests/fuzz/fuzz_$name.c" $LIB_SRC $(extra_src "$name") \
-        -lpng -lturbojpeg -lcjson -lm -pthread -o "$bin"; then
+        -lpng -lz -lturbojpeg -lcjson -lm -pthread -o "$bin"; then
         summary+=("fuzz_$name: BUILD FAILED"); status=1; continue
     fi
     corpus=$OUT/corpus_$name
