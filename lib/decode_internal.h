@@ -3,9 +3,11 @@
  *
  * The tensor decoders (npy.c, safetensors.c) share the role checks (which dtypes and ranks a
  * logits or labels tensor may have, and the size limits on its shape) and the "view or aligned
- * copy" step. The PNG decoders (png_mask.c, image_rgb.c) share one libpng reader set-up: a
- * memory cursor, error and warning handlers that never print, and the limits that must be in
- * place before a single pixel is inflated.
+ * copy" step, defined in tensor_checks.c. The PNG decoders (png_mask.c, image_rgb.c) share one
+ * libpng reader set-up, defined in png_reader.c: a memory cursor, error and warning handlers
+ * that never print, and the limits that must be in place before a single pixel is inflated.
+ * Both helper files sit below the decoders that use them (and format.c, the dispatcher, above
+ * those), so the decoders' files form no cycle.
  */
 #ifndef SEGLOSS_DECODE_INTERNAL_H
 #define SEGLOSS_DECODE_INTERNAL_H

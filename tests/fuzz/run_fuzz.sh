@@ -18,7 +18,7 @@ HARNESSES=${FUZZ_HARNESSES:-$(ls tests/fuzz/fuzz_*.c | sed -E 's|.*/fuzz_(.*)\.c
 # The decoders and what they use, rather than lib/*.c: the harnesses need nothing else, and
 # the loss kernels' CPU-dispatch builtins are not all known to older clang releases.
 LIB_SRC=${FUZZ_LIB_SRC:-"lib/errors.c lib/tensor.c lib/format.c lib/npy.c lib/safetensors.c
-    lib/png_mask.c lib/png_encode.c lib/image_rgb.c"}
+    lib/tensor_checks.c lib/png_reader.c lib/png_mask.c lib/png_encode.c lib/image_rgb.c"}
 mkdir -p "$OUT"
 
 # A harness of server code names the files it needs beyond LIB_SRC in a comment line
