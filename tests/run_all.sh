@@ -32,7 +32,7 @@ done
 for t in "$BUILD"/tests/replay_*; do
     [ -x "$t" ] && run_one "$(basename "$t")" "$t"
 done
-for t in tests/e2e/test_*.sh tests/e2e/test_*.py; do
+for t in tests/checks/test_*.py tests/e2e/test_*.sh tests/e2e/test_*.py; do
     [ -f "$t" ] && run_one "$(basename "$t")" "$t"
 done
 for b in "${broken[@]+"${broken[@]}"}"; do echo "BROKEN $b"; done
