@@ -121,6 +121,8 @@ struct request {
     double started;
     request_phase phase;
     size_t body_bytes, discarded;
+    bool length_known;          /* Content-Length given (else chunked) */
+    size_t reserved;            /* bytes of the memory budget held (--max-inflight-mb) */
     int error_status;           /* a problem found mid-body, answered when the body ends */
     char error_detail[EVALUATION_DETAIL_MAX];
     metrics_reject error_reason;
@@ -184,6 +186,7 @@ struct http_server {
     bufpool *pool;              /* part buffers reused across requests */
     atomic_int draining;
     atomic_long in_flight;
+    atomic_size_t inflight_bytes; /* the memory budget in use: bodies held (request.reserved) */
     http_extensions ext;        /* result hook and extension routes, copied at start */
     auth *auth;                 /* tokens; NULL when none are configured */
     char *tls_cert, *tls_key;   /* PEM text for MHD (NUL-terminated), NULL without TLS */
@@ -296,6 +299,30 @@ static enum MHD_Result respond_problem(request *req, int status, const char *det
                    status == 503);
 }
 
+/* ---- the memory budget for bodies (--max-inflight-mb) ---------------------------------- */
+
+/* Takes n more bytes of the budget for req; false (nothing taken) when they do not fit. */
+static bool budget_take(request *req, size_t n)
+{
+    http_server *s = req->server;
+    size_t budget = s->cfg->max_inflight_bytes;
+    size_t used = atomic_load(&s->inflight_bytes);
+    do {
+        if (n > budget || used > budget - n)
+            return false;
+    } while (!atomic_compare_exchange_weak(&s->inflight_bytes, &used, used + n));
+    req->reserved += n;
+    return true;
+}
+
+/* Gives back everything req holds (every end of a request: answered, failed, aborted). */
+static void budget_release(request *req)
+{
+    if (req->reserved)
+        atomic_fetch_sub(&req->server->inflight_bytes, req->reserved);
+    req->reserved = 0;
+}
+
 /* Remembers an error found mid-body; the first one wins. */
 static void request_fail(request *req, int status, metrics_reject reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -356,6 +383,24 @@ static void handle_metrics(http_server *s, request *req, int *status, const char
                            SEGLOSS_VERSION, segloss_kernel_name(segloss_ctx_kernel(s->ctx)), len);
     char *extra = *body && s->ext.metrics_extra ? s->ext.metrics_extra(s->ext.metrics_extra_arg)
                                                 : NULL;
+    char budget[400];
+    snprintf(budget, sizeof budget,
+             "# HELP segloss_inflight_body_bytes Bytes of request bodies held now (received or "
+             "being evaluated), counted against --max-inflight-mb.\n"
+             "# TYPE segloss_inflight_body_bytes gauge\n"
+             "segloss_inflight_body_bytes %zu\n"
+             "# HELP segloss_inflight_body_budget_bytes The memory budget for request bodies "
+             "(--max-inflight-mb).\n"
+             "# TYPE segloss_inflight_body_budget_bytes gauge\n"
+             "segloss_inflight_body_budget_bytes %zu\n",
+             atomic_load(&s->inflight_bytes), s->cfg->max_inflight_bytes);
+    size_t budget_len = strlen(budget);
+    char *with_budget = *body ? realloc(*body, *len + budget_len + 1) : NULL;
+    if (with_budget) {
+        memcpy(with_budget + *len, budget, budget_len + 1);
+        *body = with_budget;
+        *len += budget_len;
+    }
     if (extra) {
         size_t extra_len = strlen(extra);
         char *joined = realloc(*body, *len + extra_len + 1);
@@ -514,6 +559,7 @@ static enum MHD_Result refuse_upload(request *req, int status, const char *detai
         !content_length(req->conn, &length) || length > HTTP_MAX_DISCARD_BYTES)
         return respond_problem(req, status, detail, reason, NULL);
     request_fail(req, status, reason, "%s", detail);
+    budget_release(req); /* the body is dropped as it arrives, not held */
     return MHD_YES;
 }
 
@@ -539,6 +585,28 @@ static bool refuse_any_upload(request *req, bool *known, unsigned long long *len
                  "send a smaller batch",
                  *length, cfg->max_body_bytes, cfg->max_body_mb);
         *result = respond_problem(req, 413, detail, METRICS_REJECT_BODY_TOO_LARGE, NULL);
+        return true;
+    }
+    req->length_known = *known;
+    if (*known && *length > cfg->max_inflight_bytes) {
+        char detail[EVALUATION_DETAIL_MAX];
+        snprintf(detail, sizeof detail,
+                 "the body is %llu bytes; this server holds at most %zu bytes of request "
+                 "bodies at once (%zu MiB, --max-inflight-mb): send a smaller batch",
+                 *length, cfg->max_inflight_bytes, cfg->max_inflight_mb);
+        *result = respond_problem(req, 413, detail, METRICS_REJECT_BODY_TOO_LARGE, NULL);
+        return true;
+    }
+    /* Refused before any of the body is read, whatever the client waits for: reading it
+     * would be what the budget is there to prevent. */
+    if (*known && !budget_take(req, (size_t)*length)) {
+        char detail[EVALUATION_DETAIL_MAX];
+        snprintf(detail, sizeof detail,
+                 "busy: the bodies being received and evaluated fill the memory budget "
+                 "(--max-inflight-mb %zu); retry in %d s",
+                 cfg->max_inflight_mb, HTTP_RETRY_AFTER_S);
+        req->close_connection = true;
+        *result = respond_problem(req, 503, detail, METRICS_REJECT_QUEUE_FULL, NULL);
         return true;
     }
     return false;
@@ -591,6 +659,18 @@ static enum MHD_Result upload_begin(request *req)
 
 static int oip_feed(request *req, const char *data, size_t size, char *detail, size_t dl);
 
+/* Frees what a failed upload holds of its body and gives its budget back; the rest of the body
+ * is read and dropped. */
+static void request_drop_body(request *req)
+{
+    multipart_free(req->parser);
+    req->parser = NULL;
+    if (req->oip_buf)
+        bufpool_put(req->server->pool, req->oip_buf, req->oip_cap);
+    req->oip_buf = NULL;
+    budget_release(req);
+}
+
 /* One chunk of the body. */
 static enum MHD_Result upload_chunk(request *req, const char *data, size_t size)
 {
@@ -607,6 +687,23 @@ static enum MHD_Result upload_chunk(request *req, const char *data, size_t size)
         if (req->discarded > HTTP_MAX_DISCARD_BYTES ||
             elapsed > (double)cfg->upload_timeout_s + HTTP_DISCARD_GRACE_S)
             return MHD_NO; /* the client does not stop: close the connection */
+        return MHD_YES;
+    }
+    if (!req->length_known && !budget_take(req, size)) {
+        /* A chunked body outgrew the budget: what it holds is given back at once. */
+        size_t budget = req->server->cfg->max_inflight_bytes;
+        if (req->body_bytes > budget)
+            request_fail(req, 413, METRICS_REJECT_BODY_TOO_LARGE,
+                         "the chunked body is over %zu bytes, all this server holds of request "
+                         "bodies at once (--max-inflight-mb): send a smaller batch",
+                         budget);
+        else
+            request_fail(req, 503, METRICS_REJECT_QUEUE_FULL,
+                         "busy: the bodies being received and evaluated fill the memory budget "
+                         "(--max-inflight-mb %zu); retry in %d s",
+                         req->server->cfg->max_inflight_mb, HTTP_RETRY_AFTER_S);
+        request_drop_body(req);
+        req->discarded += size;
         return MHD_YES;
     }
     char detail[EVALUATION_DETAIL_MAX];
@@ -1243,6 +1340,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(req->query[i].key);
     free(req->query);
     free(req->path_buf);
+    budget_release(req);
     free(req);
     atomic_fetch_sub(&s->in_flight, 1);
 }
