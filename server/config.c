@@ -45,6 +45,9 @@ static const option_spec options[] = {
      "largest request body in MiB; larger is 413 (default 1024)"},
     {"buffer-cache-mb", OPT_SIZE, FIELD(buffer_cache_mb), 0, CONFIG_MAX_BODY_MB_CEILING,
      "upload buffers kept for reuse between requests, MiB (default 256; 0 = none)"},
+    {"max-inflight-mb", OPT_SIZE, FIELD(max_inflight_mb), 1, CONFIG_MAX_BODY_MB_CEILING,
+     "request bodies held at once, MiB; beyond is 503, a larger body 413 (default a quarter "
+     "of RAM or of the cgroup limit, at least 64)"},
     {"max-parts", OPT_SIZE, FIELD(max_parts), 2, 1000000,
      "most multipart parts in one request (default 8194)"},
     {"max-params-bytes", OPT_SIZE, FIELD(max_params_bytes), 2, 16 << 20,
@@ -87,6 +90,45 @@ static const option_spec options[] = {
 
 #define OPTION_COUNT (sizeof options / sizeof options[0])
 
+/* A number from a one-line file (a cgroup limit); 0 when absent, "max" or unreadable. */
+static unsigned long long read_limit(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    unsigned long long v = 0;
+    if (f) {
+        if (fscanf(f, "%llu", &v) != 1)
+            v = 0;
+        fclose(f);
+    }
+    return v;
+}
+
+unsigned long long config_memory_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    unsigned long long mem = 0;
+    if (pages > 0 && page > 0)
+        mem = (unsigned long long)pages * (unsigned long long)page;
+    const char *const limits[] = {"/sys/fs/cgroup/memory.max",
+                                  "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        unsigned long long v = read_limit(limits[i]);
+        if (v && (!mem || v < mem))
+            mem = v;
+    }
+    return mem;
+}
+
+size_t config_default_inflight_mb(unsigned long long memory_bytes)
+{
+    unsigned long long mb = (memory_bytes >> 20) / CONFIG_INFLIGHT_MEMORY_DIVISOR;
+    if (mb < CONFIG_MIN_INFLIGHT_MB)
+        mb = CONFIG_MIN_INFLIGHT_MB;
+    if (mb > CONFIG_MAX_BODY_MB_CEILING)
+        mb = CONFIG_MAX_BODY_MB_CEILING;
+    return (size_t)mb;
+}
+
 unsigned config_cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -106,6 +148,7 @@ void config_defaults(server_config *cfg)
     cfg->queue_depth = CONFIG_DEFAULT_QUEUE_DEPTH;
     cfg->max_body_mb = CONFIG_DEFAULT_MAX_BODY_MB;
     cfg->buffer_cache_mb = CONFIG_DEFAULT_BUFFER_CACHE_MB;
+    cfg->max_inflight_mb = config_default_inflight_mb(config_memory_bytes());
     cfg->max_parts = CONFIG_DEFAULT_MAX_PARTS;
     cfg->max_params_bytes = CONFIG_DEFAULT_MAX_PARAMS_BYTES;
     cfg->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
@@ -117,6 +160,7 @@ void config_defaults(server_config *cfg)
     cfg->log_format = CONFIG_LOG_JSON;
     segloss_limits_default(&cfg->limits);
     cfg->max_body_bytes = cfg->max_body_mb << 20;
+    cfg->max_inflight_bytes = cfg->max_inflight_mb << 20;
 }
 
 /* "max-body-mb" -> "SEGLOSS_MAX_BODY_MB" */
@@ -213,6 +257,7 @@ int config_load(server_config *cfg, int argc, char **argv, char *err, size_t err
             return -1;
     }
     cfg->max_body_bytes = cfg->max_body_mb << 20;
+    cfg->max_inflight_bytes = cfg->max_inflight_mb << 20;
     if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
         snprintf(err, err_len, "--tls-cert and --tls-key go together: give both or neither");
         return -1;

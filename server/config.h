@@ -56,6 +56,13 @@
 /* Part buffers kept for the next request (bufpool.h): 256 MiB holds the buffers of an
  * 8x21x512x512 float32 batch (176 MiB), so steady training traffic reuses warm pages. */
 #define CONFIG_DEFAULT_BUFFER_CACHE_MB 256
+/* Request bodies held in memory at once (--max-inflight-mb), by default a quarter of the memory
+ * the daemon may use (physical memory, or the cgroup's memory.max when lower): a body being
+ * evaluated costs about as much again in decoded tensors, and the buffer cache
+ * (--buffer-cache-mb) and the other processes of the machine need the rest. */
+#define CONFIG_INFLIGHT_MEMORY_DIVISOR 4
+/* ... but never less than 64 MiB, so a small container still takes ordinary batches. */
+#define CONFIG_MIN_INFLIGHT_MB 64
 /* Upper bound for thread counts given on the command line. */
 #define CONFIG_MAX_THREADS 256
 
@@ -71,6 +78,8 @@ typedef struct server_config {
     size_t max_body_mb;
     size_t max_body_bytes;   /* derived from max_body_mb */
     size_t buffer_cache_mb;  /* bufpool bound */
+    size_t max_inflight_mb;  /* request bodies held at once (the memory budget) */
+    size_t max_inflight_bytes; /* derived from max_inflight_mb */
     size_t max_parts;
     size_t max_params_bytes;
     unsigned max_connections;
@@ -108,6 +117,14 @@ int config_load(server_config *cfg, int argc, char **argv, char *err, size_t err
 
 /* Writes the flag table with env twins and defaults (the body of `seglossd --help`). */
 void config_usage(FILE *out);
+
+/* The memory this process may use in bytes: physical memory, or the cgroup's limit when lower;
+ * 0 when unknown. */
+unsigned long long config_memory_bytes(void);
+
+/* The default --max-inflight-mb for a machine with memory_bytes of memory (0 = unknown):
+ * memory / CONFIG_INFLIGHT_MEMORY_DIVISOR, at least CONFIG_MIN_INFLIGHT_MB. */
+size_t config_default_inflight_mb(unsigned long long memory_bytes);
 
 /* Resolves 0 ("as many as CPUs") to the online CPU count. */
 unsigned config_cpu_count(void);

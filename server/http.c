@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "http_head.h"
 #include "ids.h"
 #include "json_writer.h"
 #include "log.h"
@@ -59,11 +60,27 @@
 #define HTTP_IDLE_POLL_NS 20000000L
 /* A request path as kept for logs; longer paths are truncated there. */
 #define HTTP_MAX_PATH_LOG 256
+/* Framing headers (Content-Length, Transfer-Encoding, Host) looked at per request; a request
+ * repeating them more often than this is refused as malformed, not searched further. */
+#define HTTP_MAX_FRAMING_HEADERS 16
 
 #define JSON_TYPE "application/json"
+/* Every answer: browsers must not guess another type (a JSON detail read as HTML). */
+#define HTTP_HEADER_NOSNIFF "X-Content-Type-Options"
+/* HTML answers (the dashboard): its own scripts, styles and fetches only, never framed. */
+#define HTTP_PAGE_CSP                                                                         \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "        \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "           \
+    "frame-ancestors 'none'"
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 typedef struct request request;
+
+/* One query parameter, decoded (http_percent_decode); value NULL for a key without '='. */
+typedef struct query_param {
+    char *key;
+    char *value;
+} query_param;
 /* ROUTE_OIP: POST /v2/.../infer, the whole body buffered and evaluated by oip.c */
 typedef enum route_kind { ROUTE_GET, ROUTE_UPLOAD, ROUTE_OIP } route_kind;
 /* A GET handler fills status, content type and body (malloc'ed; the caller sends and frees). */
@@ -91,7 +108,11 @@ struct request {
     struct MHD_Connection *conn;
     size_t route_index;         /* into routes[], then the extensions, then "unmatched" */
     size_t extension;           /* PHASE_EXTENSION: index into server->ext.routes */
-    const char *url;            /* MHD's, valid until the request completes */
+    const char *url;            /* the decoded path (path_buf) */
+    char *path_buf;             /* the target's path, percent-decoded once; malloc'ed */
+    query_param *query;         /* the query, percent-decoded once; malloc'ed */
+    size_t query_count, query_cap;
+    bool close_connection;      /* the answer carries Connection: close (framing errors) */
     char id[IDS_MAX_CLIENT_LEN + 1];
     char eval_id[IDS_LEN + 1];
     char method[16];
@@ -100,6 +121,8 @@ struct request {
     double started;
     request_phase phase;
     size_t body_bytes, discarded;
+    bool length_known;          /* Content-Length given (else chunked) */
+    size_t reserved;            /* bytes of the memory budget held (--max-inflight-mb) */
     int error_status;           /* a problem found mid-body, answered when the body ends */
     char error_detail[EVALUATION_DETAIL_MAX];
     metrics_reject error_reason;
@@ -163,6 +186,7 @@ struct http_server {
     bufpool *pool;              /* part buffers reused across requests */
     atomic_int draining;
     atomic_long in_flight;
+    atomic_size_t inflight_bytes; /* the memory budget in use: bodies held (request.reserved) */
     http_extensions ext;        /* result hook and extension routes, copied at start */
     auth *auth;                 /* tokens; NULL when none are configured */
     char *tls_cert, *tls_key;   /* PEM text for MHD (NUL-terminated), NULL without TLS */
@@ -236,6 +260,7 @@ static enum MHD_Result respond(request *req, int status, const char *type, char 
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(r, "X-Request-Id", req->id);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, HTTP_HEADER_NOSNIFF, "nosniff");
     if (allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (req->challenge)
@@ -247,7 +272,7 @@ static enum MHD_Result respond(request *req, int status, const char *type, char 
         snprintf(secs, sizeof secs, "%d", HTTP_RETRY_AFTER_S);
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
     }
-    if (atomic_load(&s->draining))
+    if (atomic_load(&s->draining) || req->close_connection)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)status, r);
     MHD_destroy_response(r);
@@ -272,6 +297,30 @@ static enum MHD_Result respond_problem(request *req, int status, const char *det
               strncmp(routes[req->route_index].pattern, "/v2", 3) == 0;
     return respond(req, status, v2 ? JSON_TYPE : PROBLEM_CONTENT_TYPE, body, len, allow,
                    status == 503);
+}
+
+/* ---- the memory budget for bodies (--max-inflight-mb) ---------------------------------- */
+
+/* Takes n more bytes of the budget for req; false (nothing taken) when they do not fit. */
+static bool budget_take(request *req, size_t n)
+{
+    http_server *s = req->server;
+    size_t budget = s->cfg->max_inflight_bytes;
+    size_t used = atomic_load(&s->inflight_bytes);
+    do {
+        if (n > budget || used > budget - n)
+            return false;
+    } while (!atomic_compare_exchange_weak(&s->inflight_bytes, &used, used + n));
+    req->reserved += n;
+    return true;
+}
+
+/* Gives back everything req holds (every end of a request: answered, failed, aborted). */
+static void budget_release(request *req)
+{
+    if (req->reserved)
+        atomic_fetch_sub(&req->server->inflight_bytes, req->reserved);
+    req->reserved = 0;
 }
 
 /* Remembers an error found mid-body; the first one wins. */
@@ -334,6 +383,24 @@ static void handle_metrics(http_server *s, request *req, int *status, const char
                            SEGLOSS_VERSION, segloss_kernel_name(segloss_ctx_kernel(s->ctx)), len);
     char *extra = *body && s->ext.metrics_extra ? s->ext.metrics_extra(s->ext.metrics_extra_arg)
                                                 : NULL;
+    char budget[400];
+    snprintf(budget, sizeof budget,
+             "# HELP segloss_inflight_body_bytes Bytes of request bodies held now (received or "
+             "being evaluated), counted against --max-inflight-mb.\n"
+             "# TYPE segloss_inflight_body_bytes gauge\n"
+             "segloss_inflight_body_bytes %zu\n"
+             "# HELP segloss_inflight_body_budget_bytes The memory budget for request bodies "
+             "(--max-inflight-mb).\n"
+             "# TYPE segloss_inflight_body_budget_bytes gauge\n"
+             "segloss_inflight_body_budget_bytes %zu\n",
+             atomic_load(&s->inflight_bytes), s->cfg->max_inflight_bytes);
+    size_t budget_len = strlen(budget);
+    char *with_budget = *body ? realloc(*body, *len + budget_len + 1) : NULL;
+    if (with_budget) {
+        memcpy(with_budget + *len, budget, budget_len + 1);
+        *body = with_budget;
+        *len += budget_len;
+    }
     if (extra) {
         size_t extra_len = strlen(extra);
         char *joined = realloc(*body, *len + extra_len + 1);
@@ -460,21 +527,6 @@ static char *build_info(const http_server *s, size_t *len)
 
 /* ---- POST /v1/evaluate --------------------------------------------------------------- */
 
-typedef struct query_walk {
-    request *req;
-    int status;
-    char detail[EVALUATION_DETAIL_MAX];
-} query_walk;
-
-static enum MHD_Result query_pair(void *cls, enum MHD_ValueKind kind, const char *key,
-                                  const char *value)
-{
-    (void)kind;
-    query_walk *q = cls;
-    q->status = params_set_query(&q->req->params, key, value, q->detail, sizeof q->detail);
-    return q->status ? MHD_NO : MHD_YES;
-}
-
 /* Strict decimal Content-Length; false when absent. */
 static bool content_length(struct MHD_Connection *conn, unsigned long long *out)
 {
@@ -507,6 +559,7 @@ static enum MHD_Result refuse_upload(request *req, int status, const char *detai
         !content_length(req->conn, &length) || length > HTTP_MAX_DISCARD_BYTES)
         return respond_problem(req, status, detail, reason, NULL);
     request_fail(req, status, reason, "%s", detail);
+    budget_release(req); /* the body is dropped as it arrives, not held */
     return MHD_YES;
 }
 
@@ -534,7 +587,44 @@ static bool refuse_any_upload(request *req, bool *known, unsigned long long *len
         *result = respond_problem(req, 413, detail, METRICS_REJECT_BODY_TOO_LARGE, NULL);
         return true;
     }
+    req->length_known = *known;
+    if (*known && *length > cfg->max_inflight_bytes) {
+        char detail[EVALUATION_DETAIL_MAX];
+        snprintf(detail, sizeof detail,
+                 "the body is %llu bytes; this server holds at most %zu bytes of request "
+                 "bodies at once (%zu MiB, --max-inflight-mb): send a smaller batch",
+                 *length, cfg->max_inflight_bytes, cfg->max_inflight_mb);
+        *result = respond_problem(req, 413, detail, METRICS_REJECT_BODY_TOO_LARGE, NULL);
+        return true;
+    }
+    /* Refused before any of the body is read, whatever the client waits for: reading it
+     * would be what the budget is there to prevent. */
+    if (*known && !budget_take(req, (size_t)*length)) {
+        char detail[EVALUATION_DETAIL_MAX];
+        snprintf(detail, sizeof detail,
+                 "busy: the bodies being received and evaluated fill the memory budget "
+                 "(--max-inflight-mb %zu); retry in %d s",
+                 cfg->max_inflight_mb, HTTP_RETRY_AFTER_S);
+        req->close_connection = true;
+        *result = respond_problem(req, 503, detail, METRICS_REJECT_QUEUE_FULL, NULL);
+        return true;
+    }
     return false;
+}
+
+/* A body with a Content-Encoding other than identity is refused (415), /v1 and /v2 alike: the
+ * parsers read the bytes as sent. True when refused, with what MHD gets in *result. */
+static bool refuse_content_encoding(request *req, enum MHD_Result *result)
+{
+    const char *enc = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_CONTENT_ENCODING);
+    if (!enc || strcasecmp(enc, "identity") == 0)
+        return false;
+    char detail[EVALUATION_DETAIL_MAX];
+    snprintf(detail, sizeof detail,
+             "Content-Encoding %.32s is not supported; send the body uncompressed", enc);
+    *result = refuse_upload(req, 415, detail, METRICS_REJECT_UNSUPPORTED);
+    return true;
 }
 
 /* The headers of an upload are in: refuse what can be refused before reading the body. */
@@ -546,12 +636,16 @@ static enum MHD_Result upload_begin(request *req)
     unsigned long long length = 0;
     bool known = false;
     enum MHD_Result refused;
-    if (refuse_any_upload(req, &known, &length, &refused))
+    if (refuse_any_upload(req, &known, &length, &refused) ||
+        refuse_content_encoding(req, &refused))
         return refused;
-    query_walk q = {.req = req};
-    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_pair, &q);
-    if (q.status)
-        return refuse_upload(req, q.status, q.detail, metrics_reason_for_status(q.status));
+    char qdetail[EVALUATION_DETAIL_MAX];
+    for (size_t i = 0; i < req->query_count; i++) {
+        int qs = params_set_query(&req->params, req->query[i].key, req->query[i].value,
+                                  qdetail, sizeof qdetail);
+        if (qs)
+            return refuse_upload(req, qs, qdetail, metrics_reason_for_status(qs));
+    }
     const char *ctype = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
     multipart_limits limits = {cfg->max_body_bytes, cfg->max_parts, cfg->max_params_bytes,
@@ -564,6 +658,18 @@ static enum MHD_Result upload_begin(request *req)
 }
 
 static int oip_feed(request *req, const char *data, size_t size, char *detail, size_t dl);
+
+/* Frees what a failed upload holds of its body and gives its budget back; the rest of the body
+ * is read and dropped. */
+static void request_drop_body(request *req)
+{
+    multipart_free(req->parser);
+    req->parser = NULL;
+    if (req->oip_buf)
+        bufpool_put(req->server->pool, req->oip_buf, req->oip_cap);
+    req->oip_buf = NULL;
+    budget_release(req);
+}
 
 /* One chunk of the body. */
 static enum MHD_Result upload_chunk(request *req, const char *data, size_t size)
@@ -581,6 +687,23 @@ static enum MHD_Result upload_chunk(request *req, const char *data, size_t size)
         if (req->discarded > HTTP_MAX_DISCARD_BYTES ||
             elapsed > (double)cfg->upload_timeout_s + HTTP_DISCARD_GRACE_S)
             return MHD_NO; /* the client does not stop: close the connection */
+        return MHD_YES;
+    }
+    if (!req->length_known && !budget_take(req, size)) {
+        /* A chunked body outgrew the budget: what it holds is given back at once. */
+        size_t budget = req->server->cfg->max_inflight_bytes;
+        if (req->body_bytes > budget)
+            request_fail(req, 413, METRICS_REJECT_BODY_TOO_LARGE,
+                         "the chunked body is over %zu bytes, all this server holds of request "
+                         "bodies at once (--max-inflight-mb): send a smaller batch",
+                         budget);
+        else
+            request_fail(req, 503, METRICS_REJECT_QUEUE_FULL,
+                         "busy: the bodies being received and evaluated fill the memory budget "
+                         "(--max-inflight-mb %zu); retry in %d s",
+                         req->server->cfg->max_inflight_mb, HTTP_RETRY_AFTER_S);
+        request_drop_body(req);
+        req->discarded += size;
         return MHD_YES;
     }
     char detail[EVALUATION_DETAIL_MAX];
@@ -733,20 +856,13 @@ static void handle_v2(http_server *s, request *req, int *status, const char **ty
 static enum MHD_Result oip_begin(request *req)
 {
     http_server *s = req->server;
-    char detail[EVALUATION_DETAIL_MAX];
     req->oip = true;
     unsigned long long length = 0;
     bool known = false;
     enum MHD_Result refused;
-    if (refuse_any_upload(req, &known, &length, &refused))
+    if (refuse_any_upload(req, &known, &length, &refused) ||
+        refuse_content_encoding(req, &refused))
         return refused;
-    const char *enc = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-                                                  MHD_HTTP_HEADER_CONTENT_ENCODING);
-    if (enc && strcasecmp(enc, "identity") != 0) {
-        snprintf(detail, sizeof detail,
-                 "Content-Encoding %.32s is not supported; send the body uncompressed", enc);
-        return refuse_upload(req, 415, detail, METRICS_REJECT_UNSUPPORTED);
-    }
     req->oip_header_len = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                       OIP_HEADER_LENGTH);
     /* Where the JSON header ends, the binary tensors begin: put that on an aligned address. A
@@ -886,12 +1002,142 @@ static request *request_new(http_server *s, struct MHD_Connection *conn, const c
 static enum MHD_Result answer_get(request *req);
 static enum MHD_Result answer_extension(request *req);
 
+/* MHD's unescaper, replaced: the path and the query reach the handler as sent, and
+ * request_head decodes each exactly once (http_percent_decode), refusing a NUL. */
+static size_t unescape_none(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return strlen(s);
+}
+
+typedef struct framing_walk {
+    http_header headers[HTTP_MAX_FRAMING_HEADERS];
+    size_t count;
+    bool overflow;
+} framing_walk;
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    framing_walk *w = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0 &&
+        strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) != 0 &&
+        strcasecmp(key, MHD_HTTP_HEADER_HOST) != 0)
+        return MHD_YES;
+    if (w->count == HTTP_MAX_FRAMING_HEADERS) {
+        w->overflow = true;
+        return MHD_NO;
+    }
+    w->headers[w->count++] = (http_header){key, value};
+    return MHD_YES;
+}
+
+typedef struct query_walk_decode {
+    request *req;
+    http_decode_result failed;
+    const char *failed_key; /* as sent */
+} query_walk_decode;
+
+/* Decodes one query parameter into req->query. */
+static enum MHD_Result query_decode_one(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    (void)kind;
+    query_walk_decode *w = cls;
+    request *req = w->req;
+    if (req->query_count == req->query_cap) {
+        size_t cap = req->query_cap ? 2 * req->query_cap : 8;
+        query_param *grown = realloc(req->query, cap * sizeof *grown);
+        if (!grown)
+            return MHD_NO;
+        req->query = grown;
+        req->query_cap = cap;
+    }
+    size_t key_len = strlen(key), value_len = value ? strlen(value) : 0;
+    char *key_out = malloc(key_len + 1 + (value ? value_len + 1 : 0));
+    if (!key_out)
+        return MHD_NO;
+    char *value_out = value ? key_out + key_len + 1 : NULL;
+    size_t n;
+    http_decode_result rc = http_percent_decode(key, key_len, key_out, &n);
+    if (rc == HTTP_DECODE_OK && value)
+        rc = http_percent_decode(value, value_len, value_out, &n);
+    if (rc != HTTP_DECODE_OK) {
+        free(key_out);
+        w->failed = rc;
+        w->failed_key = key;
+        return MHD_NO;
+    }
+    req->query[req->query_count++] = (query_param){key_out, value_out};
+    return MHD_YES;
+}
+
+/*
+ * What every request passes before authentication or a route sees it: the framing headers
+ * (http_head_check; a failure also closes the connection), then the target's path (origin- or
+ * absolute-form) and the query, each percent-decoded once. Returns 0, or the status to answer
+ * with a message in detail.
+ */
+static int request_head(request *req, const char *version, const char *url, char *detail,
+                        size_t detail_len)
+{
+    framing_walk fw = {.count = 0};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, framing_header, &fw);
+    int status = fw.overflow ? 400
+                             : http_head_check(version, fw.headers, fw.count, detail, detail_len);
+    if (fw.overflow)
+        snprintf(detail, detail_len, "more than %d Content-Length, Transfer-Encoding and Host "
+                                     "headers", HTTP_MAX_FRAMING_HEADERS);
+    if (status) {
+        req->close_connection = true;
+        return status;
+    }
+    const char *path = http_target_path(url);
+    size_t len = strlen(path), n;
+    req->path_buf = malloc(len + 1);
+    if (!req->path_buf) {
+        snprintf(detail, detail_len, "out of memory; retry later");
+        return 503;
+    }
+    http_decode_result rc = http_percent_decode(path, len, req->path_buf, &n);
+    if (rc != HTTP_DECODE_OK) {
+        req->path_buf[0] = '\0';
+        snprintf(detail, detail_len,
+                 rc == HTTP_DECODE_NUL ? "the path holds a NUL (%%00), which no name may hold"
+                                       : "malformed percent-escape in the path: '%%' must be "
+                                         "followed by two hex digits");
+        return 400;
+    }
+    req->url = req->path_buf;
+    query_walk_decode qw = {.req = req, .failed = HTTP_DECODE_OK};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_decode_one, &qw);
+    if (qw.failed != HTTP_DECODE_OK) {
+        snprintf(detail, detail_len,
+                 qw.failed == HTTP_DECODE_NUL
+                     ? "the query parameter \"%.64s\" holds a NUL (%%00), which no value may hold"
+                     : "malformed percent-escape in the query parameter \"%.64s\"",
+                 qw.failed_key);
+        return 400;
+    }
+    return 0;
+}
+
+/* The decoded value of a query parameter (the first of that name), or NULL. */
+static const char *request_query(const request *req, const char *key)
+{
+    for (size_t i = 0; i < req->query_count; i++)
+        if (strcmp(req->query[i].key, key) == 0)
+            return req->query[i].value;
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    (void)version;
     http_server *s = cls;
     request *req = *con_cls;
     if (!req) {
@@ -899,6 +1145,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!req)
             return MHD_NO;
         *con_cls = req;
+        char head_detail[EVALUATION_DETAIL_MAX];
+        int head_status = request_head(req, version, url, head_detail, sizeof head_detail);
+        if (head_status)
+            return respond_problem(req, head_status, head_detail,
+                                   metrics_reason_for_status(head_status), NULL);
+        url = req->url;
         /* Tokens first, by path prefix (auth.h), before any route sees the request. */
         auth_verdict v = auth_check(
             s->auth, method, url,
@@ -984,7 +1236,7 @@ static enum MHD_Result answer_get(request *req)
 
 static const char *extension_query(void *arg, const char *key)
 {
-    return MHD_lookup_connection_value(arg, MHD_GET_ARGUMENT_KIND, key);
+    return request_query(arg, key);
 }
 
 static enum MHD_Result answer_extension(request *req)
@@ -995,7 +1247,7 @@ static enum MHD_Result answer_extension(request *req)
         .method = req->method,
         .path = req->url,
         .query = extension_query,
-        .query_arg = req->conn,
+        .query_arg = req,
         .if_none_match = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_IF_NONE_MATCH),
         .request_id = req->id,
@@ -1019,13 +1271,22 @@ static enum MHD_Result answer_extension(request *req)
     if (out.content_type)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, out.content_type);
     MHD_add_response_header(r, "X-Request-Id", req->id);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
-                            out.cache_control ? out.cache_control : "no-store");
+    /* With tokens on, what a token protects must not be kept in shared caches, and a
+     * revalidated answer is kept by the browser only for its user. */
+    const char *cache = out.cache_control ? out.cache_control : "no-store";
+    if (s->auth && auth_path_protected(req->url) && strcmp(cache, "no-cache") == 0)
+        cache = "private, no-cache";
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
+    MHD_add_response_header(r, HTTP_HEADER_NOSNIFF, "nosniff");
+    if (out.content_type && strncmp(out.content_type, "text/html", 9) == 0) {
+        MHD_add_response_header(r, "Content-Security-Policy", HTTP_PAGE_CSP);
+        MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    }
     if (out.etag[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, out.etag);
     if (out.header_name && out.header_value[0])
         MHD_add_response_header(r, out.header_name, out.header_value);
-    if (atomic_load(&s->draining))
+    if (atomic_load(&s->draining) || req->close_connection)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)out.status, r);
     MHD_destroy_response(r);
@@ -1075,6 +1336,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         bufpool_put(s->pool, req->oip_buf, req->oip_cap);
     oip_outcome_clear(&req->oip_out);
     free(req->blobs);
+    for (size_t i = 0; i < req->query_count; i++)
+        free(req->query[i].key);
+    free(req->query);
+    free(req->path_buf);
+    budget_release(req);
     free(req);
     atomic_fetch_sub(&s->in_flight, 1);
 }
@@ -1189,7 +1455,10 @@ int http_server_start(const server_config *cfg, const http_extensions *ext, http
         goto fail;
     }
     unsigned threads = cfg->threads ? cfg->threads : config_cpu_count();
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
+    /* poll(), not epoll: MHD 0.9.75's edge-triggered epoll loses a FIN that arrives with the
+     * last bytes of a read, so a client that half-closes mid-body kept its connection until
+     * --idle-timeout; level-triggered poll sees it on the next round. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG | ipv6 | (s->tls_cert ? MHD_USE_TLS : 0);
     struct MHD_OptionItem tls[] = {
         {s->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->tls_cert},
@@ -1200,6 +1469,7 @@ int http_server_start(const server_config *cfg, const http_extensions *ext, http
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_log, s, MHD_OPTION_SOCK_ADDR, addr,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,

@@ -33,7 +33,7 @@
 #define PNG_TYPE "image/png"
 /* Polling clients revalidate every time; 304 makes that cheap. */
 #define CACHE_REVALIDATE "no-cache"
-/* A segment of a path: a run name (128) or an evaluation id (32), percent-encoded at most 3x. */
+/* A segment of a path: a run name (128) or an evaluation id (32); longer is no name at all. */
 #define RUNS_API_MAX_SEGMENT 400
 /* Bump when an answer's shape changes, so old ETags stop matching. */
 #define RUNS_API_ETAG_VERSION 1
@@ -238,34 +238,14 @@ static bool bool_param(const runs_api_request *req, runs_api_response *out, cons
     return true;
 }
 
-static int hex_digit(char c)
+/* Copies one path segment into out; false when it does not fit. The path is decoded already
+ * (http.c decodes it once): a '%' here is part of the name. */
+static bool copy_segment(const char *s, size_t n, char *out, size_t out_len)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 32);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Decodes %XX escapes of one path segment into out; false when malformed or too long. */
-static bool decode_segment(const char *s, size_t n, char *out, size_t out_len)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (j + 1 >= out_len)
-            return false;
-        if (s[i] != '%') {
-            out[j++] = s[i];
-            continue;
-        }
-        if (i + 2 >= n)
-            return false;
-        int hi = hex_digit(s[i + 1]), lo = hex_digit(s[i + 2]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[j++] = (char)(hi << 4 | lo);
-        i += 2;
-    }
-    out[j] = '\0';
+    if (n >= out_len)
+        return false;
+    memcpy(out, s, n);
+    out[n] = '\0';
     return true;
 }
 
@@ -286,7 +266,7 @@ bool runs_api_owns_path(const char *path)
                     strncmp(path, "/v1/evaluations/", 16) == 0);
 }
 
-/* Splits the path into a route and its one parameter (decoded). */
+/* Splits the (decoded) path into a route and its one parameter. */
 static route_id match(const char *path, char *param, size_t param_len, bool *bad_segment)
 {
     *bad_segment = false;
@@ -305,7 +285,7 @@ static route_id match(const char *path, char *param, size_t param_len, bool *bad
     size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
     if (n == 0)
         return R_NONE;
-    if (!decode_segment(rest, n, param, param_len)) {
+    if (!copy_segment(rest, n, param, param_len)) {
         *bad_segment = true;
         return R_NONE;
     }
@@ -758,7 +738,7 @@ void runs_api_handle(store *st, const runs_api_request *req, runs_api_response *
     bool bad;
     route_id r = match(req->path ? req->path : "", param, sizeof param, &bad);
     if (r == R_NONE) {
-        answer_problem(req, out, 404, bad ? "malformed percent-escape in the path"
+        answer_problem(req, out, 404, bad ? "the name in the path is too long"
                                           : "no such route; see GET /v1/info");
         return;
     }

@@ -51,6 +51,7 @@
     for (const [k, v] of Object.entries(attrs || {})) {
       if (v === undefined || v === null || v === false) continue;
       if (k === 'text') e.textContent = v;
+      else if (k === 'style') e.style.cssText = v; // CSSOM: allowed by the page's CSP
       else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
       else e.setAttribute(k, v === true ? '' : v);
     }

@@ -18,6 +18,31 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.max_params_bytes, 65536);
     CHECK_EQ_INT(cfg.limits.max_classes, SEGLOSS_MAX_CLASSES);
     CHECK_EQ_INT(cfg.log_format, CONFIG_LOG_JSON);
+    CHECK_EQ_INT(cfg.max_inflight_mb, config_default_inflight_mb(config_memory_bytes()));
+    CHECK_EQ_INT(cfg.max_inflight_bytes, cfg.max_inflight_mb << 20);
+}
+
+static void test_inflight_default(void)
+{
+    /* a quarter of the memory, at least 64 MiB */
+    CHECK_EQ_INT(config_default_inflight_mb((unsigned long long)16 << 30), 4096);
+    CHECK_EQ_INT(config_default_inflight_mb((unsigned long long)1 << 30), 256);
+    CHECK_EQ_INT(config_default_inflight_mb((unsigned long long)128 << 20), 64);
+    CHECK_EQ_INT(config_default_inflight_mb(0), 64);
+    CHECK(config_memory_bytes() > 0);
+    server_config cfg;
+    char err[256] = "";
+    config_defaults(&cfg);
+    setenv("SEGLOSS_MAX_INFLIGHT_MB", "48", 1);
+    CHECK_EQ_INT(config_load(&cfg, 0, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(cfg.max_inflight_bytes, (size_t)48 << 20);
+    char *argv[] = {"--max-inflight-mb", "96"};
+    CHECK_EQ_INT(config_load(&cfg, 2, argv, err, sizeof err), 0);
+    CHECK_EQ_INT(cfg.max_inflight_bytes, (size_t)96 << 20);
+    unsetenv("SEGLOSS_MAX_INFLIGHT_MB");
+    char *zero[] = {"--max-inflight-mb", "0"};
+    CHECK_EQ_INT(config_load(&cfg, 2, zero, err, sizeof err), -1);
+    CHECK(strstr(err, "--max-inflight-mb") != NULL);
 }
 
 static void test_env_and_flags(void)
@@ -79,6 +104,7 @@ static void test_errors(void)
 int main(void)
 {
     RUN(test_defaults);
+    RUN(test_inflight_default);
     RUN(test_env_and_flags);
     RUN(test_errors);
     RUN(test_socket_address);
