@@ -547,6 +547,10 @@ int params_set_json(params_request *p, const char *json, size_t len, size_t max_
     if (len > max_bytes)
         return fail(detail, detail_len, 413, "the params part has %zu bytes; the limit is %zu",
                     len, max_bytes);
+    if (!json || len == 0)
+        return fail(detail, detail_len, 400,
+                    "the params part is empty; send a JSON object such as {\"gamma\": 2}, or "
+                    "leave the part out for the defaults");
     if (memchr(json, '\0', len))
         return fail(detail, detail_len, 400, "the params part contains a NUL byte");
     const char *end = NULL;

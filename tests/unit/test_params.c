@@ -102,7 +102,7 @@ static void test_json_errors(void)
         {"[1,2]", 400, "must be a JSON object"},
         {"{\"gamma\":", 400, "not valid JSON"},
         {"{} x", 400, "text after the JSON object"},
-        {"", 400, "not valid JSON"},
+        {"", 400, "the params part is empty"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         params_request p;
@@ -185,6 +185,22 @@ static void test_check_classes(void)
     params_free(&p);
 }
 
+/* An empty params part (curl -F 'params=;type=application/json') arrives as no bytes at all,
+ * possibly with a NULL pointer: a 400 that says it is empty, never a NULL read. */
+static void test_empty_part(void)
+{
+    params_request p;
+    params_init(&p);
+    detail[0] = '\0';
+    CHECK_EQ_INT(params_set_json(&p, NULL, 0, 65536, detail, sizeof detail), 400);
+    CHECK_MSG(strstr(detail, "the params part is empty") != NULL, "%s", detail);
+    detail[0] = '\0';
+    CHECK_EQ_INT(params_set_json(&p, "", 0, 65536, detail, sizeof detail), 400);
+    CHECK_MSG(strstr(detail, "the params part is empty") != NULL, "%s", detail);
+    CHECK_EQ_INT(p.given_json, 0);
+    params_free(&p);
+}
+
 /* Mutated params objects: always 0 or a 4xx with a detail, never a crash. */
 /* class_names: strings only, one per class, kept as a JSON array for the runs store. */
 static void test_class_names(void)
@@ -255,6 +271,7 @@ int main(void)
     RUN(test_query);
     RUN(test_check_classes);
     RUN(test_class_names);
+    RUN(test_empty_part);
     RUN(test_random_mutations);
     return TESTS_DONE();
 }
