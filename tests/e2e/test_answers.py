@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Exact answers and statuses from a real seglossd (issue 12, "memory safety" and "wrong answers
+r"""Exact answers and statuses from a real seglossd (issue 12, "memory safety" and "wrong answers
 and statuses").
 
 - An empty params part is a 400 that says so (under ASan+UBSan it was a NULL memchr).
@@ -9,6 +9,12 @@ and statuses").
 - Non-finite logits (+inf anywhere, NaN at [0,0,0,0], -inf) are 422 naming the element, and
   finite logits beyond the accepted range (+-3.39e38 in float32) are 422 stating the range:
   never 413, which is only for sizes.
+- Integers are parsed as integers: step 9007199254740993 is a 400 (it was stored as ...992);
+  2^53 - 1 is stored exactly. An upper-case evaluation id finds its evaluation.
+- UTF-8: every answer body is valid UTF-8 JSON, also when the query echoes %FF; class names
+  that are not UTF-8, or hold \u0000, are refused; non-ASCII names come back intact.
+- 1024 class names of 64 characters (both documented maxima, written with \u escapes as
+  Python's json.dumps does) fit the default --max-params-bytes.
 
 Ends with 'N passed, N failed'."""
 import json
@@ -113,6 +119,114 @@ def test_nonfinite(d, answered):
     answered.append((headers.get("x-request-id"), status, detail_of(body)))
 
 
+def strict_json(body):
+    """The document, or None when body is not valid UTF-8 JSON."""
+    try:
+        return json.loads(body.decode("utf-8", errors="strict"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def test_integers_and_ids(d, answered):
+    ok_parts = [("logits", logits_with(0, 0.5), "l.npy"), ("mask", MASK, "m.npy")]
+    for where, query, params in [
+            ("params part", "?run=ints", {"step": 9007199254740993}),
+            ("query", "?run=ints&step=9007199254740993", None)]:
+        parts = ok_parts + ([("params", json.dumps(params).encode(), None)] if params else [])
+        status, headers, body = post(d, parts, query)
+        check(f"step 2^53 + 1 in the {where}: 400", status == 400 and
+              "step must be an integer from 0 to 9007199254740991" in detail_of(body),
+              f"{status} {body[:200]!r}")
+        answered.append((headers.get("x-request-id"), status, detail_of(body)))
+    status, _, body = post(d, ok_parts, "?run=ints&step=9007199254740991")
+    check("step 2^53 - 1: 200", status == 200, f"{status} {body[:200]!r}")
+    eid = json.loads(body)["id"] if status == 200 else "0"
+    status, _, body = h.request(d, "GET", "/v1/runs/ints/history?key=loss.ce")
+    doc = strict_json(body) or {}
+    steps = [p.get("step") for p in doc.get("points", doc.get("history", []))] \
+        if isinstance(doc, dict) else []
+    check("step 2^53 - 1 stored exactly", b"9007199254740991" in body and
+          b"9007199254740992" not in body, f"{steps} {body[:300]!r}")
+    status, _, lower = h.request(d, "GET", f"/v1/evaluations/{eid}")
+    status_up, _, upper = h.request(d, "GET", f"/v1/evaluations/{eid.upper()}")
+    check("upper-case evaluation id: same answer as lower-case", status == 200 and
+          status_up == 200 and upper == lower, f"{status} {status_up} {upper[:200]!r}")
+    status, _, png = h.request(d, "GET", f"/v1/evaluations/{eid}/overlay.png")
+    status_up, _, png_up = h.request(d, "GET", f"/v1/evaluations/{eid.upper()}/overlay.png")
+    check("upper-case evaluation id: same overlay as lower-case",
+          status == 200 and status_up == 200 and png == png_up, f"{status} {status_up}")
+    for path in ["/v1/runs?max_results=%2B5", "/v1/runs?max_results=%205",
+                 "/v1/runs?max_results=0x10"]:
+        status, headers, body = h.request(d, "GET", path)
+        check(f"{path}: 400", status == 400, f"{status} {body[:200]!r}")
+
+
+def test_utf8(d, answered):
+    ok_parts = [("logits", logits_with(0, 0.5), "l.npy"), ("mask", MASK, "m.npy")]
+    for method, path in [("GET", "/v1/runs?max_results=%FF"),
+                         ("GET", "/v1/runs?max_results=1%C3"),
+                         ("GET", "/v1/runs/ints/history?key=%FF"),
+                         ("GET", "/v1/runs/ints/history?key=" + "%C3%A9" * 40),
+                         ("GET", "/v1/runs/ints/history?format=%E7%8C"),
+                         ("GET", "/v1/evaluations/%FF%FE")]:
+        status, headers, body = h.request(d, method, path)
+        doc = strict_json(body)
+        check(f"{path}: {status} with a valid UTF-8 JSON body", status in (400, 404) and
+              doc is not None, f"{status} {body[:200]!r}")
+    for name, parts, query in [
+            ("unknown query key %FF%FE", ok_parts, "?%FF%FE=1"),
+            ("gamma=%FF", ok_parts, "?gamma=%FF"),
+            ("class_names=a,%FF,c", ok_parts, "?class_names=a,%FF,c"),
+            ("class name not UTF-8",
+             ok_parts + [("params", b'{"class_names": ["a", "b\xff", "c"]}', None)], ""),
+            ("class name a\\u0000b",
+             ok_parts + [("params", b'{"class_names": ["a\\u0000b", "b", "c"]}', None)],
+             "?run=nul-names"),
+            ("unknown JSON key not UTF-8",
+             ok_parts + [("params", b'{"\xff\xfe": 1}', None)], "")]:
+        status, headers, body = post(d, parts, query)
+        check(f"{name}: 400 with a valid UTF-8 JSON body",
+              status == 400 and strict_json(body) is not None, f"{status} {body[:200]!r}")
+        answered.append((headers.get("x-request-id"), status, detail_of(body)))
+    status, _, _ = h.request(d, "GET", "/v1/runs/nul-names")
+    check("a refused class name records nothing", status == 404, str(status))
+    names = ["ciel \u00e9toil\u00e9", "\u732b", "\U0001F600 face"]
+    status, _, body = post(d, ok_parts + [("params", json.dumps(
+        {"class_names": names}).encode(), None)], "?run=utf8-names")
+    check("non-ASCII class names: 200", status == 200, f"{status} {body[:200]!r}")
+    status, _, body = h.request(d, "GET", "/v1/runs/utf8-names")
+    doc = strict_json(body)
+    check("GET /v1/runs/{run}: valid UTF-8 JSON with the names intact",
+          doc is not None and doc.get("class_names") == names, f"{body[:300]!r}")
+
+
+def test_class_name_maxima(d):
+    """1024 names of 64 characters, each written as \\uXXXX escapes (json.dumps' default
+    for non-ASCII), plus class_weights and alpha with 1024 full-precision numbers each."""
+    classes = 1024
+    logits = npy((1, classes, 1, 2), [0.25 * (i % 7) for i in range(classes * 2)])
+    mask = npy((1, 1, 2), [3, 1000], "<i8")
+    names = [("%04d" % i) + "\u00e9" * 60 for i in range(classes)]
+    params = json.dumps({"class_names": names,
+                         "class_weights": [1 / 3 + i * 1e-9 for i in range(classes)],
+                         "alpha": [2 / 3 + i * 1e-9 for i in range(classes)]}).encode()
+    h.note(f"params part of {len(params)} bytes")
+    status, _, body = post(d, [("logits", logits, "l.npy"), ("mask", mask, "m.npy"),
+                               ("params", params, None)], "?run=maxima")
+    check("1024 class names of 64 characters fit the default --max-params-bytes",
+          status == 200, f"{status} {body[:200]!r}")
+    status, _, body = h.request(d, "GET", "/v1/runs/maxima")
+    doc = strict_json(body) or {}
+    check("the 1024 names are stored intact", doc.get("class_names") == names,
+          f"{status} {body[:200]!r}")
+    names[5] += "x"
+    params = json.dumps({"class_names": names}).encode()
+    status, _, body = post(d, [("logits", logits, "l.npy"), ("mask", mask, "m.npy"),
+                               ("params", params, None)])
+    check("a 65-character class name: 400 naming it", status == 400 and
+          "class_names[5]" in detail_of(body), f"{status} {body[:200]!r}")
+
+
 def test_log_details(d, answered):
     """The log line of every error carries the answer's detail, byte for byte."""
     for method, path in [("GET", "/no/such/route"), ("DELETE", "/v1/info")]:
@@ -138,6 +252,9 @@ def main():
     answered = []
     test_empty_params(d, answered)
     test_nonfinite(d, answered)
+    test_integers_and_ids(d, answered)
+    test_utf8(d, answered)
+    test_class_name_maxima(d)
     test_log_details(d, answered)
     check("daemon still alive", d.proc.poll() is None, d.tail(20))
     h.finish()
