@@ -136,10 +136,9 @@ static int set_integer(params_request *p, params_key key, const char *text, size
 {
     int64_t min = key == PARAMS_STEP ? 0 : 1;
     int64_t max = key == PARAMS_STEP ? PARAMS_MAX_STEP : SEGLOSS_MAX_CLASSES;
-    size_t i = 0, digits = 0;
-    bool negative = len > 0 && text[0] == '-', ok = true;
+    bool negative = len > 0 && text[0] == '-';
+    size_t i = negative, digits = 0;
     uint64_t v = 0;
-    i = negative;
     for (; i < len && text[i] >= '0' && text[i] <= '9'; i++, digits++)
         if (v <= (uint64_t)max) /* saturates far above max: stays out of range */
             v = v * 10 + (uint64_t)(text[i] - '0');
@@ -147,13 +146,13 @@ static int set_integer(params_request *p, params_key key, const char *text, size
         for (i++; i < len && text[i] == '0'; i++)
             ;
     }
-    ok = digits > 0 && i == len && !(negative && v != 0) && v >= (uint64_t)min &&
-         v <= (uint64_t)max;
+    bool ok = digits > 0 && i == len && !(negative && v != 0) && v >= (uint64_t)min &&
+              v <= (uint64_t)max;
     if (!ok) {
-        char shown[64];
-        memcpy(shown, text, len < sizeof shown - 1 ? len : sizeof shown - 1);
-        shown[len < sizeof shown - 1 ? len : sizeof shown - 1] = '\0';
-        char echo[TEXT_ECHO_SIZE(32)];
+        char shown[40], echo[TEXT_ECHO_SIZE(32)]; /* the text is not NUL-terminated */
+        size_t shown_len = len < sizeof shown - 1 ? len : sizeof shown - 1;
+        memcpy(shown, text, shown_len);
+        shown[shown_len] = '\0';
         return fail(detail, dl, 400, "%s must be an integer from %lld to %lld, not '%s'",
                     key_names[key], (long long)min, (long long)max,
                     text_echo(echo, sizeof echo, shown, 32));
@@ -682,17 +681,11 @@ int params_set_json(params_request *p, const char *json, size_t len, size_t max_
                     "leave the part out for the defaults");
     if (memchr(json, '\0', len))
         return fail(detail, detail_len, 400, "the params part contains a NUL byte");
-    if (!text_utf8_valid(json, len)) {
-        size_t at = 0;
-        while (at < len) {
-            size_t n = text_utf8_sequence((const unsigned char *)json + at, len - at);
-            if (!n)
-                break;
-            at += n;
-        }
+    size_t utf8 = text_utf8_prefix(json, len);
+    if (utf8 < len)
         return fail(detail, detail_len, 400,
-                    "the params part is not valid UTF-8 (byte %zu); send its text in UTF-8", at);
-    }
+                    "the params part is not valid UTF-8 (byte %zu); send its text in UTF-8",
+                    utf8);
     size_t nul = escaped_nul(json, len);
     if (nul < len)
         return fail(detail, detail_len, 400,
@@ -730,7 +723,8 @@ int params_set_json(params_request *p, const char *json, size_t len, size_t max_
         int k = find_key(item->string ? item->string : "");
         if (k < 0) {
             char echo[TEXT_ECHO_SIZE(TEXT_ECHO_MAX)];
-            rc = fail(detail, detail_len, 400, "unknown parameter '%s' in params; known: " KNOWN_KEYS,
+            rc = fail(detail, detail_len, 400,
+                      "unknown parameter '%s' in params; known: " KNOWN_KEYS,
                       text_echo(echo, sizeof echo, item->string ? item->string : "",
                                 TEXT_ECHO_MAX));
             goto fail;

@@ -41,16 +41,22 @@ size_t text_utf8_sequence(const unsigned char *s, size_t len)
     return n;
 }
 
-bool text_utf8_valid(const char *s, size_t len)
+size_t text_utf8_prefix(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
+    size_t i = 0;
+    while (i < len) {
         size_t n = text_utf8_sequence(p + i, len - i);
         if (!n)
-            return false;
+            break;
         i += n;
     }
-    return true;
+    return i;
+}
+
+bool text_utf8_valid(const char *s, size_t len)
+{
+    return text_utf8_prefix(s, len) == len;
 }
 
 /* Whether the character of n bytes at p is a control character (C0, DEL or C1). */

@@ -26,6 +26,9 @@
  * cut short). */
 size_t text_utf8_sequence(const unsigned char *s, size_t len);
 
+/* The length of the longest well-formed UTF-8 prefix of s[0..len): len when all of it is. */
+size_t text_utf8_prefix(const char *s, size_t len);
+
 /* Whether s[0..len) is well-formed UTF-8 throughout. */
 bool text_utf8_valid(const char *s, size_t len);
 
