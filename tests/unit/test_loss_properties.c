@@ -428,12 +428,12 @@ static void extreme_logits_are_named_or_computed(void)
     };
     for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
         for (int dt = 0; dt < 2; dt++) {
+            if (dt && bad[b].value == 1.0001e8f)
+                continue; /* not a bfloat16 value */
             inputs in;
             make_inputs(&in, 1, 3, 4, 20, 4, 20, dt ? SEGLOSS_BF16 : SEGLOSS_F32, 1, 0);
             float v = bad[b].value;
             if (dt) {
-                if (bad[b].value == 1.0001e8f)
-                    continue; /* not a bfloat16 value */
                 uint32_t bits;
                 memcpy(&bits, &v, 4);
                 ((uint16_t *)in.logits)[bad[b].at] = (uint16_t)(bits >> 16);
