@@ -291,23 +291,30 @@ static int worker_init(worker_state *ws, const eval_job *job, segloss_semantics 
     return 0;
 }
 
-/* Names the first NaN, infinity or (float64) out-of-float32-range logit, in memory order. */
+/* Names the first NaN, infinity or logit beyond +-SEGLOSS_MAX_LOGIT, in memory order. The
+ * range is checked on the float32 value the kernels see (a float64 logit is rounded first),
+ * the message shows the value sent. */
 static int report_nonfinite(const segloss_tensor *t, char *detail, size_t detail_len)
 {
     size_t count = 0;
     segloss_tensor_elements(t, &count);
     for (size_t i = 0; i < count; i++) {
         double v;
+        float seen;
         switch (t->dtype) {
-        case SEGLOSS_F32: v = (double)((const float *)t->data)[i]; break;
-        case SEGLOSS_F64: v = ((const double *)t->data)[i]; break;
-        case SEGLOSS_F16: v = (double)segloss_half_to_float(((const uint16_t *)t->data)[i]); break;
+        case SEGLOSS_F32: seen = ((const float *)t->data)[i]; v = (double)seen; break;
+        case SEGLOSS_F64: v = ((const double *)t->data)[i]; seen = (float)v; break;
+        case SEGLOSS_F16:
+            seen = segloss_half_to_float(((const uint16_t *)t->data)[i]);
+            v = (double)seen;
+            break;
         case SEGLOSS_BF16:
-            v = (double)segloss_bf16_to_float(((const uint16_t *)t->data)[i]);
+            seen = segloss_bf16_to_float(((const uint16_t *)t->data)[i]);
+            v = (double)seen;
             break;
         default: return SEGLOSS_EINVAL;
         }
-        if (isfinite(v) && fabs(v) <= (double)FLT_MAX)
+        if (fabsf(seen) <= (float)SEGLOSS_MAX_LOGIT)
             continue;
         char where[128];
         size_t rest = i, idx[SEGLOSS_MAX_RANK];
@@ -327,10 +334,19 @@ static int report_nonfinite(const segloss_tensor *t, char *detail, size_t detail
                                 "%s is %sinfinity; logits must be finite", where,
                                 v < 0 ? "-" : "+");
         return segloss_fail(detail, detail_len, SEGLOSS_ENONFINITE,
-                            "%s is %g, outside the float32 range logits are computed in", where,
-                            v);
+                            "%s is %g; logits must be within -%g to %g (a per-pixel loss must "
+                            "stay summable exactly)",
+                            where, v, SEGLOSS_MAX_LOGIT, SEGLOSS_MAX_LOGIT);
     }
     return 0;
+}
+
+/* The weighted loss sums left the exact sums' range (exact_sum.c): 422, naming what to lower. */
+static int sums_out_of_range(char *detail, size_t detail_len)
+{
+    return segloss_fail(detail, detail_len, SEGLOSS_EPARAM,
+                        "the weighted loss sums exceed the exact range of +-2.4e21; lower "
+                        "class_weights or alpha, or send fewer pixels per request");
 }
 
 static int check_shapes(const segloss_tensor *logits, const segloss_tensor *labels,
@@ -500,7 +516,8 @@ static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
         goto fail;
     }
     if (rc) {
-        segloss_fail(detail, detail_len, rc, "the loss sums are out of range");
+        /* With logits in range only weights or alpha near their maximum get here: not a size */
+        rc = sums_out_of_range(detail, detail_len);
         goto fail;
     }
     segloss_stats *stats = segloss_stats_new(job.c, params->semantics);
@@ -515,7 +532,7 @@ static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
     stats->pixels_total = (uint64_t)job.n * job.ht * job.wt;
     if (rc) {
         segloss_stats_free(stats);
-        segloss_fail(detail, detail_len, rc, "the loss sums are out of range");
+        rc = sums_out_of_range(detail, detail_len);
         goto fail;
     }
     *out = stats;

@@ -152,6 +152,82 @@ done:
     return rc;
 }
 
+/* JPEG markers that start a frame and hold its size (SOF0-3, 5-7, 9-11, 13-15). */
+static int is_sof(uint8_t m)
+{
+    return m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc;
+}
+
+/* Walks the JPEG's markers: the frame size and the number of SOS (scans). The entropy-coded
+ * data after each SOS is skipped byte by byte up to the next marker that is not a stuffed
+ * 0xFF00 or a restart marker. */
+static int probe_jpeg(const uint8_t *b, size_t len, uint32_t *width, uint32_t *height,
+                      uint32_t *scans, char *detail, size_t detail_len)
+{
+    size_t i = 2; /* after SOI */
+    int have_size = 0;
+    *scans = 0;
+    while (i + 1 < len) {
+        if (b[i] != 0xff) {
+            i++; /* entropy-coded data, or junk a decoder skips too */
+            continue;
+        }
+        uint8_t m = b[i + 1];
+        if (m == 0xff) {
+            i++; /* fill byte */
+            continue;
+        }
+        if (m == 0x00 || (m >= 0xd0 && m <= 0xd7)) {
+            i += 2; /* stuffed byte, restart marker */
+            continue;
+        }
+        if (m == 0xd9)
+            break; /* EOI */
+        if (i + 3 >= len)
+            break;
+        size_t seg = ((size_t)b[i + 2] << 8) | b[i + 3];
+        if (seg < 2 || i + 2 + seg > len)
+            break;
+        if (is_sof(m) && seg >= 7) {
+            *height = ((uint32_t)b[i + 5] << 8) | b[i + 6];
+            *width = ((uint32_t)b[i + 7] << 8) | b[i + 8];
+            have_size = 1;
+        } else if (m == 0xda) {
+            ++*scans;
+        }
+        i += 2 + seg;
+    }
+    if (!have_size || !*scans)
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            "JPEG is corrupt: no frame header or no scan");
+    return 0;
+}
+
+int segloss_image_probe(const void *buf, size_t len, uint32_t *width, uint32_t *height,
+                        uint32_t *scans, char *detail, size_t detail_len)
+{
+    *width = *height = *scans = 0;
+    if (!buf)
+        return segloss_fail(detail, detail_len, SEGLOSS_EINVAL, "image_probe: NULL argument");
+    switch (segloss_detect_format(buf, len)) {
+    case SEGLOSS_FORMAT_JPEG:
+        return probe_jpeg(buf, len, width, height, scans, detail, detail_len);
+    case SEGLOSS_FORMAT_PNG: {
+        segloss_png_info info;
+        int rc = segloss__png_read_ihdr(buf, len, &info, detail, detail_len);
+        if (rc)
+            return rc;
+        *width = info.width;
+        *height = info.height;
+        *scans = 1;
+        return 0;
+    }
+    default:
+        return segloss_fail(detail, detail_len, SEGLOSS_EUNSUPPORTED,
+                            "image is neither JPEG nor PNG");
+    }
+}
+
 int segloss_image_decode_rgb(const void *buf, size_t len, const segloss_limits *limits,
                              uint8_t **rgb, uint32_t *width, uint32_t *height, char *detail,
                              size_t detail_len)

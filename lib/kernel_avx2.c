@@ -258,10 +258,18 @@ typedef struct pass_a_state {
     float gamma, thr;
     __m256 thr_v;
     __m256d ce_num, ce_den, focal;
-    __m256 bad;            /* NaN once a NaN or +inf was seen (it reaches the sum t) */
-    __m256 low;            /* the smallest logit seen: -inf never reaches t */
+    __m256 bad;            /* set once a NaN or a logit beyond +-SEGLOSS_MAX_LOGIT was seen */
+    __m256 abs_mask, max_logit;
     uint64_t valid_count;
 } pass_a_state;
+
+/* All ones in the lanes of v that are NaN or beyond +-SEGLOSS_MAX_LOGIT (limits.h): checked
+ * on every logit as it is loaded, since a NaN at the arg-max or a +inf never reaches t. */
+static inline AVX2 __attribute__((always_inline)) __m256 out_of_range(const pass_a_state *st,
+                                                                      __m256 v)
+{
+    return _mm256_cmp_ps(_mm256_and_ps(v, st->abs_mask), st->max_logit, _CMP_NLE_UQ);
+}
 
 /*
  * Pass A for NG (1 or 2) consecutive groups of 8 pixels starting at group g: max, arg-max,
@@ -288,7 +296,7 @@ pass_a(pass_a_state *st, size_t g, const int NG, const int COPY, const int PREFE
         if (COPY)
             _mm256_store_ps(dst[u], m[u]);
         am[u] = zero; /* int32 lanes held in a float register */
-        st->low = _mm256_min_ps(st->low, m[u]);
+        st->bad = _mm256_or_ps(st->bad, out_of_range(st, m[u]));
     }
     /* The next block's line of each class that matches this pair of groups is requested now,
      * so it is there when that block starts (one line per class per pair: 64 bytes = 16
@@ -304,7 +312,7 @@ pass_a(pass_a_state *st, size_t g, const int NG, const int COPY, const int PREFE
             __m256 v = _mm256_loadu_ps(src[u] + k * st->src_cs);
             if (COPY)
                 _mm256_store_ps(dst[u] + k * SEGLOSS__PLANE, v);
-            st->low = _mm256_min_ps(st->low, v);
+            st->bad = _mm256_or_ps(st->bad, out_of_range(st, v));
             __m256 gt = _mm256_cmp_ps(v, m[u], _CMP_GT_OQ);
             m[u] = _mm256_max_ps(m[u], v);
             am[u] = _mm256_blendv_ps(am[u], _mm256_castsi256_ps(kvec), gt);
@@ -352,8 +360,6 @@ static inline AVX2 __attribute__((always_inline)) void label_terms(pass_a_state 
     const __m256 validf = _mm256_castsi256_ps(_mm256_cmpgt_epi32(vc, y));
     const __m256 t = _mm256_load_ps(st->t_buf + 8 * g), m = _mm256_load_ps(st->m_buf + 8 * g);
     const __m256i ami = _mm256_load_si256((const __m256i *)(const void *)(st->am_buf + 8 * g));
-    /* a NaN logit makes its exponential NaN; +inf makes x - m NaN for its class */
-    st->bad = _mm256_or_ps(st->bad, _mm256_cmp_ps(t, t, _CMP_UNORD_Q));
     __m256 sum = _mm256_add_ps(one, t);
     __m256 inv = _mm256_div_ps(one, sum);
     _mm256_store_ps(st->inv_buf + 8 * g, inv);
@@ -465,7 +471,8 @@ AVX2 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__
         .ce_den = _mm256_setzero_pd(),
         .focal = _mm256_setzero_pd(),
         .bad = _mm256_setzero_ps(),
-        .low = _mm256_set1_ps(0.0f),
+        .abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)),
+        .max_logit = _mm256_set1_ps((float)SEGLOSS_MAX_LOGIT),
     };
     st.inv_buf = st.e_buf + c * SEGLOSS__PLANE;
     st.mask_buf = st.inv_buf + SEGLOSS__PLANE;
@@ -508,8 +515,7 @@ AVX2 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__
     acc->ce_den += hsum_pd(st.ce_den);
     acc->focal_num += hsum_pd(st.focal);
     acc->valid += st.valid_count;
-    if (_mm256_movemask_ps(st.bad) ||
-        _mm256_movemask_ps(_mm256_cmp_ps(st.low, _mm256_set1_ps(-INFINITY), _CMP_EQ_OQ)))
+    if (_mm256_movemask_ps(st.bad))
         acc->nonfinite = 1;
 
     if (b->count % 8) {

@@ -24,10 +24,11 @@ void segloss__kernel_scalar(const segloss__kernel_params *kp, const segloss__blo
         const int valid = y < c;
         float m = x[0];
         size_t am = 0;
-        int finite = isfinite(m);
+        /* in range (limits.h); false for NaN */
+        int finite = fabsf(m) <= (float)SEGLOSS_MAX_LOGIT;
         for (size_t k = 1; k < c; k++) {
             float v = x[k * cs];
-            finite &= isfinite(v);
+            finite &= fabsf(v) <= (float)SEGLOSS_MAX_LOGIT;
             if (v > m) {
                 m = v;
                 am = k;

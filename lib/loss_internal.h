@@ -83,7 +83,8 @@ typedef struct segloss__acc {
      * The evaluation unpacks it before the low half can overflow (SEGLOSS__CONFUSION_FOLD). */
     uint64_t *confusion;
     uint64_t valid;
-    int nonfinite;           /* set when the block held a NaN or infinity */
+    int nonfinite;           /* set when the block held a NaN, an infinity or a logit beyond
+                              * +-SEGLOSS_MAX_LOGIT */
 } segloss__acc;
 
 /* Class stride of planar buffers in scratch: one block plus a cache line, so that the C rows

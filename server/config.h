@@ -29,9 +29,12 @@
 #define CONFIG_MAX_BODY_MB_CEILING 65536
 /* One mask and one image per batch item, plus the logits and the params parts. */
 #define CONFIG_DEFAULT_MAX_PARTS (2 * SEGLOSS_MAX_BATCH + 2)
-/* The params object is a few hundred bytes even with 1024 class weights spelled out in full
- * (1024 x 25 characters = 25 KiB); 64 KiB leaves room and bounds the JSON parser's work. */
-#define CONFIG_DEFAULT_MAX_PARAMS_BYTES (64 * 1024)
+/* Room for the largest params object the documented maxima allow: 1024 class names of 64
+ * characters (PARAMS_MAX_CLASS_NAME_LEN), each character written as a 12-byte \u escape pair
+ * at worst (json.dumps escapes everything beyond ASCII), is 1024 x (768 + 4) = 772 KiB; with
+ * class_weights and alpha of 1024 numbers of 25 characters (50 KiB) and the other keys it stays
+ * under 1 MiB, which still bounds the JSON parser's work to milliseconds. */
+#define CONFIG_DEFAULT_MAX_PARAMS_BYTES ((size_t)1 << 20)
 /* Concurrent TCP connections: each costs a socket and MHD's 32 KiB connection memory, and an
  * upload in progress holds its body. */
 #define CONFIG_DEFAULT_MAX_CONNECTIONS 256

@@ -3,6 +3,7 @@
  */
 #include "evaluation.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,6 +16,17 @@
 
 /* Label buffers are aligned like the part buffers, for the vector kernels. */
 #define EVALUATION_LABEL_ALIGN 64
+/*
+ * What decoding the image parts (kept for overlays when the result is recorded) may cost, in
+ * pixels x scans (segloss_image_probe), for each mask pixel of the batch: an image at its
+ * mask's size may be a progressive JPEG of up to 16 scans (libjpeg writes 10), a baseline one
+ * 16 times the mask's pixels. Work in proportion to the evaluation's own, where 64 progressive
+ * 8192x8192 JPEGs of 470 scans behind small masks held a worker for 18 s.
+ */
+#define EVALUATION_IMAGE_WORK_PER_MASK_PIXEL 16
+/* ... and at least this much per request (a 4096x4096 baseline photo, about 0.1 s), whatever
+ * the masks' size. */
+#define EVALUATION_IMAGE_WORK_FLOOR ((uint64_t)16 << 20)
 
 double evaluation_now(void)
 {
@@ -178,6 +190,45 @@ static int decode_masks(const evaluation_request *req, const segloss_limits *lim
 }
 
 /*
+ * The images are decoded only for a recorded result (overlays): refuses, from their headers,
+ * images whose decoding would cost more than EVALUATION_IMAGE_WORK_PER_MASK_PIXEL per mask
+ * pixel (at least EVALUATION_IMAGE_WORK_FLOOR) in all. Returns 0 or -1 with *out filled.
+ */
+static int check_image_work(const evaluation_request *req, const segloss_tensor *labels,
+                            evaluation_outcome *out)
+{
+    size_t mask_pixels = 0;
+    segloss_tensor_elements(labels, &mask_pixels);
+    uint64_t budget = (uint64_t)mask_pixels * EVALUATION_IMAGE_WORK_PER_MASK_PIXEL;
+    if (budget < EVALUATION_IMAGE_WORK_FLOOR)
+        budget = EVALUATION_IMAGE_WORK_FLOOR;
+    uint64_t work = 0;
+    for (size_t i = 0; i < req->image_count; i++) {
+        char detail[EVALUATION_DETAIL_MAX - 32];
+        uint32_t w, h, scans;
+        if (segloss_image_probe(req->images[i].data, req->images[i].len, &w, &h, &scans,
+                                detail, sizeof detail) != 0) {
+            outcome_fail(out, 422, "image %zu: %s", i, detail);
+            return -1;
+        }
+        /* at most 65535^2 x 2^32: no overflow in 128 bits, nor here once capped */
+        uint64_t cost = (uint64_t)w * h * scans;
+        work = cost > budget ? budget + 1 : work + cost;
+        if (work > budget) {
+            outcome_fail(out, 422,
+                         "image %zu (%ux%u, %u scan%s) is too costly to decode for an "
+                         "overlay: the images of a request may cost %d pixels x scans per "
+                         "mask pixel (%" PRIu64 " here); send images at the masks' size, as "
+                         "baseline JPEG or PNG",
+                         i, w, h, scans, scans == 1 ? "" : "s",
+                         EVALUATION_IMAGE_WORK_PER_MASK_PIXEL, budget);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
  * The buffer for the predicted-class map of a result that will be recorded (hook set and
  * params->run given): one uint16 per label element, malloc'ed, to pass to
  * segloss_evaluate_with_argmax. *map is NULL when nothing will be recorded. Returns 0, or -1
@@ -263,6 +314,8 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
             goto fail;
         }
     }
+    if (req->hook && req->params->run && check_image_work(req, &labels.tensor, out) != 0)
+        goto fail;
     evaluation_finish(ctx, &logits, &labels.tensor, req, t0, true, out);
 fail:
     free(labels.buffer);

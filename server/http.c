@@ -132,7 +132,9 @@ struct request {
     evaluation_outcome outcome;
     int status;                 /* answered status, 0 when none was sent */
     size_t bytes_out;
-    const char *log_detail;     /* problem detail for the log line */
+    /* The problem detail for the log line, copied: callers pass details in buffers of their
+     * own stack frames, long gone when on_completed writes the line. */
+    char log_detail[EVALUATION_DETAIL_MAX];
     const char *challenge;      /* WWW-Authenticate of a 401/403 (static), or NULL */
     /* POST /v2/models/segloss/infer (oip.h): the whole body in one bufpool mapping, written
      * from oip_pad on so that its binary section (after the JSON header) starts aligned */
@@ -290,7 +292,7 @@ static enum MHD_Result respond_problem(request *req, int status, const char *det
     size_t len = 0;
     char *body = problem_json(status, detail, req->id, &len);
     metrics_rejected(req->server->metrics, reason);
-    req->log_detail = detail;
+    snprintf(req->log_detail, sizeof req->log_detail, "%s", detail ? detail : "");
     /* OIP clients (Triton, KServe) read the `error` member of an application/json body; a
      * path no route takes stays problem+json like any other 404. */
     bool v2 = req->route_index < ROUTE_COUNT &&
@@ -1320,7 +1322,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         .bytes_out = req->bytes_out,
         .duration_ms = seconds * 1e3,
         .evaluation_id = req->status == 200 && req->eval_id[0] ? req->eval_id : NULL,
-        .detail = req->status ? req->log_detail
+        .detail = req->status ? (req->log_detail[0] ? req->log_detail : NULL)
                               : (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
                                      ? "connection timed out (--idle-timeout)"
                                      : "connection closed before an answer was sent"),

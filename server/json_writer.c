@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 /* First allocation: most answers (C up to ~30) fit in 4 KiB. */
 #define JSON_WRITER_INITIAL_CAP 4096
 
@@ -113,9 +115,12 @@ void json_array_end(json_writer *w)
     close_level(w, ']');
 }
 
+/* s as a JSON string. Text a client sent may be any bytes: well-formed UTF-8 characters pass,
+ * any other byte becomes U+FFFD, so the output is always valid JSON in UTF-8. */
 static void quoted(json_writer *w, const char *s)
 {
     append(w, "\"", 1);
+    const unsigned char *end = (const unsigned char *)s + strlen(s);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char esc[8];
         switch (*p) {
@@ -138,8 +143,16 @@ static void quoted(json_writer *w, const char *s)
             if (*p < 0x20 || *p == 0x7f) {
                 snprintf(esc, sizeof esc, "\\u%04x", *p);
                 append(w, esc, 6);
-            } else {
+            } else if (*p < 0x80) {
                 append(w, (const char *)p, 1);
+            } else {
+                size_t n = text_utf8_sequence(p, (size_t)(end - p));
+                if (n) {
+                    append(w, (const char *)p, n);
+                    p += n - 1;
+                } else {
+                    append(w, "\\ufffd", 6);
+                }
             }
         }
     }

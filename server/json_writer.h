@@ -39,6 +39,7 @@ void json_object_end(json_writer *w);
 void json_array_begin(json_writer *w);
 void json_array_end(json_writer *w);
 void json_key(json_writer *w, const char *key);
+/* A NUL-terminated string; bytes that are not well-formed UTF-8 are written as U+FFFD. */
 void json_string(json_writer *w, const char *s);
 /* %.17g; NaN and +-Inf become null. */
 void json_number(json_writer *w, double v);

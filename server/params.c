@@ -15,9 +15,11 @@
 #include <string.h>
 
 #include "segloss/limits.h"
+#include "text.h"
 
-/* Integers above 2^53 do not survive a JSON double; steps are counters far below this. */
-#define PARAMS_MAX_STEP 9007199254740992.0
+/* The largest integer every JSON reader keeps exactly (a double's 53 bits; JavaScript's
+ * Number.MAX_SAFE_INTEGER): the dashboard and most clients read step as a double. */
+#define PARAMS_MAX_STEP INT64_C(9007199254740991)
 
 static const char *const key_names[PARAMS_KEY_COUNT] = {
     [PARAMS_CLASS_WEIGHTS] = "class_weights",
@@ -118,22 +120,51 @@ static int set_number(params_request *p, params_key key, double v, char *detail,
         p->loss.alpha_kind = SEGLOSS_ALPHA_SCALAR;
         p->loss.alpha = v;
         return 0;
-    case PARAMS_NUM_CLASSES:
-        if (!isfinite(v) || v < 1 || v > (double)SEGLOSS_MAX_CLASSES || v != floor(v))
-            return fail(detail, dl, 400, "num_classes must be an integer from 1 to %d",
-                        SEGLOSS_MAX_CLASSES);
-        p->has_num_classes = true;
-        p->num_classes = (size_t)v;
-        return 0;
-    case PARAMS_STEP:
-        if (!isfinite(v) || v < 0 || v > PARAMS_MAX_STEP || v != floor(v))
-            return fail(detail, dl, 400, "step must be an integer from 0 to 2^53");
-        p->has_step = true;
-        p->step = (int64_t)v;
-        return 0;
     default:
         return fail(detail, dl, 400, "%s must not be a number", name);
     }
+}
+
+/*
+ * num_classes and step, from their text in the query string or the params part: parsed as
+ * integers, never through a double (which rounds 9007199254740993 to ...992 without a word).
+ * An optional fraction of zeros is allowed ("42.0", as a float counter prints); exponents and
+ * anything else are not.
+ */
+static int set_integer(params_request *p, params_key key, const char *text, size_t len,
+                       char *detail, size_t dl)
+{
+    int64_t min = key == PARAMS_STEP ? 0 : 1;
+    int64_t max = key == PARAMS_STEP ? PARAMS_MAX_STEP : SEGLOSS_MAX_CLASSES;
+    bool negative = len > 0 && text[0] == '-';
+    size_t i = negative, digits = 0;
+    uint64_t v = 0;
+    for (; i < len && text[i] >= '0' && text[i] <= '9'; i++, digits++)
+        if (v <= (uint64_t)max) /* saturates far above max: stays out of range */
+            v = v * 10 + (uint64_t)(text[i] - '0');
+    if (i < len && text[i] == '.') {
+        for (i++; i < len && text[i] == '0'; i++)
+            ;
+    }
+    bool ok = digits > 0 && i == len && !(negative && v != 0) && v >= (uint64_t)min &&
+              v <= (uint64_t)max;
+    if (!ok) {
+        char shown[40], echo[TEXT_ECHO_SIZE(32)]; /* the text is not NUL-terminated */
+        size_t shown_len = len < sizeof shown - 1 ? len : sizeof shown - 1;
+        memcpy(shown, text, shown_len);
+        shown[shown_len] = '\0';
+        return fail(detail, dl, 400, "%s must be an integer from %lld to %lld, not '%s'",
+                    key_names[key], (long long)min, (long long)max,
+                    text_echo(echo, sizeof echo, shown, 32));
+    }
+    if (key == PARAMS_STEP) {
+        p->has_step = true;
+        p->step = (int64_t)v;
+    } else {
+        p->has_num_classes = true;
+        p->num_classes = (size_t)v;
+    }
+    return 0;
 }
 
 /* One element of class_weights or alpha: the message names the index. */
@@ -315,9 +346,14 @@ static int query_list(params_request *p, params_key key, const char *value, char
         const char *comma = strchr(s, ',');
         size_t len = comma ? (size_t)(comma - s) : strlen(s);
         int rc = 0;
-        if (!parse_double(s, len, &values[i]))
-            rc = fail(detail, dl, 400, "%s[%zu] must be a number >= 0, not '%.*s'",
-                      key_names[key], i, (int)(len > 32 ? 32 : len), s);
+        if (!parse_double(s, len, &values[i])) {
+            char shown[40], echo[TEXT_ECHO_SIZE(32)];
+            size_t shown_len = len < sizeof shown - 1 ? len : sizeof shown - 1;
+            memcpy(shown, s, shown_len);
+            shown[shown_len] = '\0';
+            rc = fail(detail, dl, 400, "%s[%zu] must be a number >= 0, not '%s'",
+                      key_names[key], i, text_echo(echo, sizeof echo, shown, 32));
+        }
         else
             rc = check_element(key, i, values[i], detail, dl);
         if (rc) {
@@ -330,8 +366,8 @@ static int query_list(params_request *p, params_key key, const char *value, char
     return 0;
 }
 
-/* class_names: C printable names of 1 to PARAMS_MAX_CLASS_NAME_LEN bytes, kept as a JSON
- * array for the runs store (the dashboard labels its bars with them). */
+/* class_names: C names of 1 to PARAMS_MAX_CLASS_NAME_LEN characters of printable UTF-8, kept
+ * as a JSON array for the runs store (the dashboard labels its bars with them). */
 static int set_class_names(params_request *p, const char *const *names, size_t n, char *detail,
                            size_t dl)
 {
@@ -343,14 +379,16 @@ static int set_class_names(params_request *p, const char *const *names, size_t n
         return fail(detail, dl, 503, "out of memory");
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(names[i]);
-        bool ok = len >= 1 && len <= PARAMS_MAX_CLASS_NAME_LEN;
-        for (size_t j = 0; ok && j < len; j++)
-            ok = (unsigned char)names[i][j] >= 0x20 && names[i][j] != 0x7f;
-        if (!ok) {
+        bool ok = text_printable(names[i], len);
+        size_t chars = ok ? text_utf8_length(names[i], len) : 0;
+        if (!ok || chars < 1 || chars > PARAMS_MAX_CLASS_NAME_LEN) {
+            char echo[TEXT_ECHO_SIZE(TEXT_ECHO_MAX)];
             cJSON_Delete(array);
             return fail(detail, dl, 400,
-                        "class_names[%zu] must be 1 to %d printable characters", i,
-                        PARAMS_MAX_CLASS_NAME_LEN);
+                        "class_names[%zu] must be 1 to %d printable characters of UTF-8, not "
+                        "'%s'",
+                        i, PARAMS_MAX_CLASS_NAME_LEN,
+                        text_echo(echo, sizeof echo, names[i], TEXT_ECHO_MAX));
         }
         cJSON_AddItemToArray(array, cJSON_CreateString(names[i]));
     }
@@ -411,15 +449,20 @@ static int query_class_names(params_request *p, const char *value, char *detail,
 int params_set_query(params_request *p, const char *key, const char *value, char *detail,
                      size_t detail_len)
 {
+    char echo[TEXT_ECHO_SIZE(TEXT_ECHO_MAX)];
     int k = find_key(key);
     if (k < 0)
         return fail(detail, detail_len, 400,
-                    "unknown parameter '%.64s' in the query string; known: " KNOWN_KEYS, key);
+                    "unknown parameter '%s' in the query string; known: " KNOWN_KEYS,
+                    text_echo(echo, sizeof echo, key, TEXT_ECHO_MAX));
     int rc = mark_given(p, (params_key)k, false, detail, detail_len);
     if (rc)
         return rc;
     if (!value)
         value = "";
+    if (!text_utf8_valid(value, strlen(value)))
+        return fail(detail, detail_len, 400, "%s is not valid UTF-8: '%s'", key,
+                    text_echo(echo, sizeof echo, value, TEXT_ECHO_MAX));
     double v = 0;
     switch ((params_key)k) {
     case PARAMS_CLASS_NAMES:
@@ -438,19 +481,21 @@ int params_set_query(params_request *p, const char *key, const char *value, char
     case PARAMS_BETA:
     case PARAMS_SMOOTH:
     case PARAMS_THRESHOLD:
+        if (!parse_double(value, strlen(value), &v))
+            return fail(detail, detail_len, 400, "%s must be %s, not '%s'", key,
+                        expected_type((params_key)k), text_echo(echo, sizeof echo, value, 32));
+        return set_number(p, (params_key)k, v, detail, detail_len);
     case PARAMS_NUM_CLASSES:
     case PARAMS_STEP:
-        if (!parse_double(value, strlen(value), &v))
-            return fail(detail, detail_len, 400, "%s must be %s, not '%.32s'", key,
-                        expected_type((params_key)k), value);
-        return set_number(p, (params_key)k, v, detail, detail_len);
+        return set_integer(p, (params_key)k, value, strlen(value), detail, detail_len);
     case PARAMS_DICE_LOSS:
     case PARAMS_CONFUSION_MATRIX:
         if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
             return set_bool(p, (params_key)k, true, detail, detail_len);
         if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
             return set_bool(p, (params_key)k, false, detail, detail_len);
-        return fail(detail, detail_len, 400, "%s must be true or false, not '%.32s'", key, value);
+        return fail(detail, detail_len, 400, "%s must be true or false, not '%s'", key,
+                    text_echo(echo, sizeof echo, value, 32));
     default:
         return set_word(p, (params_key)k, value, detail, detail_len);
     }
@@ -489,8 +534,9 @@ static int json_list(params_request *p, params_key key, const cJSON *arr, char *
     return 0;
 }
 
-static int json_value(params_request *p, params_key key, const cJSON *item, char *detail,
-                      size_t dl)
+/* item is the value of key; raw[0..raw_len) its text in the part. */
+static int json_value(params_request *p, params_key key, const cJSON *item, const char *raw,
+                      size_t raw_len, char *detail, size_t dl)
 {
     const char *name = key_names[key];
     switch (key) {
@@ -516,11 +562,14 @@ static int json_value(params_request *p, params_key key, const cJSON *item, char
     case PARAMS_BETA:
     case PARAMS_SMOOTH:
     case PARAMS_THRESHOLD:
+        if (!cJSON_IsNumber(item))
+            break;
+        return set_number(p, key, item->valuedouble, detail, dl);
     case PARAMS_NUM_CLASSES:
     case PARAMS_STEP:
         if (!cJSON_IsNumber(item))
             break;
-        return set_number(p, key, item->valuedouble, detail, dl);
+        return set_integer(p, key, raw, raw_len, detail, dl);
     case PARAMS_DICE_LOSS:
     case PARAMS_CONFUSION_MATRIX:
         if (!cJSON_IsBool(item))
@@ -539,6 +588,85 @@ static int json_value(params_request *p, params_key key, const cJSON *item, char
     return fail(detail, dl, 400, "%s must be %s", name, expected_type(key));
 }
 
+/*
+ * A cursor over the text of the params object cJSON has already accepted, to read the
+ * members' values as written (cJSON keeps numbers only as doubles). Members come in the
+ * order cJSON lists them.
+ */
+static const char *skip_space(const char *c, const char *end)
+{
+    while (c < end && (*c == ' ' || *c == '\t' || *c == '\r' || *c == '\n'))
+        c++;
+    return c;
+}
+
+static const char *skip_string(const char *c, const char *end)
+{
+    for (c++; c < end && *c != '"'; c++)
+        if (*c == '\\')
+            c++;
+    return c < end ? c + 1 : end;
+}
+
+static const char *skip_value(const char *c, const char *end)
+{
+    int depth = 0;
+    while (c < end) {
+        if (*c == '"') {
+            c = skip_string(c, end);
+            if (depth == 0)
+                return c;
+            continue;
+        }
+        if (*c == '[' || *c == '{') {
+            depth++;
+        } else if (*c == ']' || *c == '}') {
+            if (depth == 0)
+                return c; /* the close of the params object after a number */
+            if (--depth == 0)
+                return c + 1;
+        } else if (depth == 0 && (*c == ',' || *c == ' ' || *c == '\t' || *c == '\r' ||
+                                  *c == '\n')) {
+            return c;
+        }
+        c++;
+    }
+    return c;
+}
+
+/* From just after '{' or a member's value: the next member's value span; the cursor moves
+ * past it. */
+static void next_member(const char **cursor, const char *end, const char **value, size_t *len)
+{
+    const char *c = skip_space(*cursor, end);
+    if (c < end && *c == ',')
+        c = skip_space(c + 1, end);
+    c = skip_space(skip_string(c, end), end); /* the key */
+    if (c < end && *c == ':')
+        c = skip_space(c + 1, end);
+    *value = c;
+    c = skip_value(c, end);
+    *len = (size_t)(c - *value);
+    *cursor = c;
+}
+
+/* The offset of the first \u0000 escape inside a string of the text, or len: cJSON would cut
+ * the string there ("a\u0000b" becoming "a"). */
+static size_t escaped_nul(const char *json, size_t len)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (json[i] == '"') {
+            in_string = !in_string;
+        } else if (in_string && json[i] == '\\') {
+            if (i + 5 < len && json[i + 1] == 'u' && memcmp(json + i + 2, "0000", 4) == 0)
+                return i;
+            i++;
+        }
+    }
+    return len;
+}
+
 int params_set_json(params_request *p, const char *json, size_t len, size_t max_bytes,
                     char *detail, size_t detail_len)
 {
@@ -547,8 +675,23 @@ int params_set_json(params_request *p, const char *json, size_t len, size_t max_
     if (len > max_bytes)
         return fail(detail, detail_len, 413, "the params part has %zu bytes; the limit is %zu",
                     len, max_bytes);
+    if (!json || len == 0)
+        return fail(detail, detail_len, 400,
+                    "the params part is empty; send a JSON object such as {\"gamma\": 2}, or "
+                    "leave the part out for the defaults");
     if (memchr(json, '\0', len))
         return fail(detail, detail_len, 400, "the params part contains a NUL byte");
+    size_t utf8 = text_utf8_prefix(json, len);
+    if (utf8 < len)
+        return fail(detail, detail_len, 400,
+                    "the params part is not valid UTF-8 (byte %zu); send its text in UTF-8",
+                    utf8);
+    size_t nul = escaped_nul(json, len);
+    if (nul < len)
+        return fail(detail, detail_len, 400,
+                    "the params part has a \\u0000 escape in a string (byte %zu); names and "
+                    "values may not contain NUL",
+                    nul);
     const char *end = NULL;
     root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (!root) {
@@ -571,19 +714,25 @@ int params_set_json(params_request *p, const char *json, size_t len, size_t max_
         goto fail;
     }
     const cJSON *item;
+    const char *cursor = skip_space(json, json + len) + 1; /* after '{' */
     cJSON_ArrayForEach(item, root)
     {
+        const char *raw;
+        size_t raw_len;
+        next_member(&cursor, json + len, &raw, &raw_len);
         int k = find_key(item->string ? item->string : "");
         if (k < 0) {
+            char echo[TEXT_ECHO_SIZE(TEXT_ECHO_MAX)];
             rc = fail(detail, detail_len, 400,
-                      "unknown parameter '%.64s' in params; known: " KNOWN_KEYS,
-                      item->string ? item->string : "");
+                      "unknown parameter '%s' in params; known: " KNOWN_KEYS,
+                      text_echo(echo, sizeof echo, item->string ? item->string : "",
+                                TEXT_ECHO_MAX));
             goto fail;
         }
         rc = mark_given(p, (params_key)k, true, detail, detail_len);
         if (rc)
             goto fail;
-        rc = json_value(p, (params_key)k, item, detail, detail_len);
+        rc = json_value(p, (params_key)k, item, raw, raw_len, detail, detail_len);
         if (rc)
             goto fail;
     }

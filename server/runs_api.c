@@ -27,6 +27,7 @@
 #include "params.h"
 #include "problem.h"
 #include "result_json.h"
+#include "text.h"
 
 #define JSON_TYPE "application/json"
 #define CSV_TYPE "text/csv; charset=utf-8"
@@ -202,7 +203,9 @@ static const char *query(const runs_api_request *req, const char *key)
     return v;
 }
 
-/* An integer parameter in [min, max]; absent leaves *v alone. false after answering 400. */
+/* An integer parameter in [min, max]: an optional '-' and decimal digits, nothing else (no
+ * blanks, '+' or hex, which strtoll would take). Absent leaves *v alone. false after answering
+ * 400. */
 static bool int_param(const runs_api_request *req, runs_api_response *out, const char *key,
                       int64_t min, int64_t max, int64_t *v)
 {
@@ -211,10 +214,13 @@ static bool int_param(const runs_api_request *req, runs_api_response *out, const
         return true;
     char *end;
     errno = 0;
-    long long x = strtoll(s, &end, 10);
-    if (!*s || *end || errno || x < min || x > max) {
+    const char *digits = s + (s[0] == '-');
+    long long x = *digits >= '0' && *digits <= '9' ? strtoll(s, &end, 10) : 0;
+    if (*digits < '0' || *digits > '9' || *end || errno || x < min || x > max) {
+        char echo[TEXT_ECHO_SIZE(TEXT_ECHO_MAX)];
         answer_problem(req, out, 400, "%s must be an integer from %" PRId64 " to %" PRId64
-                       "; got \"%.64s\"", key, min, max, s);
+                       "; got \"%s\"", key, min, max,
+                       text_echo(echo, sizeof echo, s, TEXT_ECHO_MAX));
         return false;
     }
     *v = x;
@@ -232,7 +238,9 @@ static bool bool_param(const runs_api_request *req, runs_api_response *out, cons
     } else if (!strcmp(s, "false") || !strcmp(s, "0")) {
         *v = false;
     } else {
-        answer_problem(req, out, 400, "%s must be true or false; got \"%.64s\"", key, s);
+        char echo[TEXT_ECHO_SIZE(TEXT_ECHO_MAX)];
+        answer_problem(req, out, 400, "%s must be true or false; got \"%s\"", key,
+                       text_echo(echo, sizeof echo, s, TEXT_ECHO_MAX));
         return false;
     }
     return true;
@@ -295,15 +303,19 @@ static route_id match(const char *path, char *param, size_t param_len, bool *bad
     return !*tail ? R_EVALUATION : strcmp(tail, "/overlay.png") == 0 ? R_OVERLAY : R_NONE;
 }
 
-static bool id_ok(const char *id)
+/* Whether id is 1 to 64 hex digits; those are lowered in place, as the ids are stored
+ * (ids.h: lowercase), so the check and the lookup agree: an id is case-insensitive. */
+static bool id_ok(char *id)
 {
     size_t n = strlen(id);
     if (n == 0 || n > 64)
         return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f') ||
-              (id[i] >= 'A' && id[i] <= 'F')))
+    for (size_t i = 0; i < n; i++) {
+        if (id[i] >= 'A' && id[i] <= 'F')
+            id[i] = (char)(id[i] - 'A' + 'a');
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
             return false;
+    }
     return true;
 }
 
@@ -550,19 +562,18 @@ static void handle_history(store *st, const runs_api_request *req, runs_api_resp
         while (*p) {
             const char *comma = strchr(p, ',');
             size_t n = comma ? (size_t)(comma - p) : strlen(p);
-            char key[64];
-            int k = -1;
-            if (n < sizeof key) {
-                memcpy(key, p, n);
-                key[n] = '\0';
-                k = store_history_key_index(key);
-            }
+            char key[TEXT_ECHO_MAX + 2];
+            size_t kept = n < sizeof key - 1 ? n : sizeof key - 1;
+            memcpy(key, p, kept);
+            key[kept] = '\0';
+            int k = n < sizeof key - 1 ? store_history_key_index(key) : -1;
             if (k < 0) {
+                char echo[TEXT_ECHO_SIZE(TEXT_ECHO_MAX)];
                 answer_problem(req, out, 400,
-                               "key \"%.*s\" is not recorded; keys are loss.ce, loss.focal, "
+                               "key \"%s\" is not recorded; keys are loss.ce, loss.focal, "
                                "loss.dice, loss.total, metrics.miou, metrics.mean_dice, "
                                "metrics.f_score, metrics.mpa, metrics.accuracy",
-                               (int)(n < 64 ? n : 64), p);
+                               text_echo(echo, sizeof echo, key, TEXT_ECHO_MAX));
                 return;
             }
             q.key_mask |= 1u << k;
@@ -588,7 +599,9 @@ static void handle_history(store *st, const runs_api_request *req, runs_api_resp
     if (format && strcmp(format, "csv") == 0) {
         csv = true;
     } else if (format && strcmp(format, "json") != 0) {
-        answer_problem(req, out, 400, "format must be json or csv; got \"%.32s\"", format);
+        char echo[TEXT_ECHO_SIZE(32)];
+        answer_problem(req, out, 400, "format must be json or csv; got \"%s\"",
+                       text_echo(echo, sizeof echo, format, 32));
         return;
     }
 
@@ -677,11 +690,13 @@ static void handle_history(store *st, const runs_api_request *req, runs_api_resp
 }
 
 static void handle_evaluation(store *st, const runs_api_request *req, runs_api_response *out,
-                              const char *id)
+                              char *id)
 {
     char err[512];
     if (!id_ok(id)) {
-        answer_problem(req, out, 404, "no evaluation with id \"%.64s\" is stored", id);
+        char echo[TEXT_ECHO_SIZE(TEXT_ECHO_MAX)];
+        answer_problem(req, out, 404, "no evaluation with id \"%s\" is stored (ids are hex digits)",
+                       text_echo(echo, sizeof echo, id, TEXT_ECHO_MAX));
         return;
     }
     char *answer;
@@ -698,14 +713,16 @@ static void handle_evaluation(store *st, const runs_api_request *req, runs_api_r
 }
 
 static void handle_overlay(store *st, const runs_api_request *req, runs_api_response *out,
-                           const char *id)
+                           char *id)
 {
     char err[512];
     int64_t item = 0;
     if (!int_param(req, out, "item", 0, SEGLOSS_MAX_BATCH - 1, &item))
         return;
     if (!id_ok(id)) {
-        answer_problem(req, out, 404, "no evaluation with id \"%.64s\" is stored", id);
+        char echo[TEXT_ECHO_SIZE(TEXT_ECHO_MAX)];
+        answer_problem(req, out, 404, "no evaluation with id \"%s\" is stored (ids are hex digits)",
+                       text_echo(echo, sizeof echo, id, TEXT_ECHO_MAX));
         return;
     }
     store_overlay_input in;
@@ -753,10 +770,12 @@ void runs_api_handle(store *st, const runs_api_request *req, runs_api_response *
         return;
     }
     if ((r == R_RUN || r == R_HISTORY) && !store_run_name_ok(param)) {
+        char echo[TEXT_ECHO_SIZE(PARAMS_MAX_RUN_LEN + 12)];
         answer_problem(req, out, 404,
-                       "no run named \"%.140s\" (run names are 1 to %d characters of A-Z a-z "
+                       "no run named \"%s\" (run names are 1 to %d characters of A-Z a-z "
                        "0-9 . _ -)",
-                       param, PARAMS_MAX_RUN_LEN);
+                       text_echo(echo, sizeof echo, param, PARAMS_MAX_RUN_LEN + 12),
+                       PARAMS_MAX_RUN_LEN);
         return;
     }
     if (!st) {

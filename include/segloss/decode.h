@@ -102,6 +102,16 @@ int segloss_image_decode_rgb(const void *buf, size_t len, const segloss_limits *
                              size_t detail_len);
 
 /*
+ * What decoding an overlay image would cost, from its headers alone (no pixel is decoded):
+ * its size and its number of scans (the SOS markers of a JPEG, each a pass over the whole
+ * image in a progressive one; 1 for a PNG). A decoder's work is about width * height * scans,
+ * which lets a caller refuse a CPU bomb (a huge progressive JPEG of hundreds of scans) before
+ * decoding. Returns 0, or SEGLOSS_EFORMAT / SEGLOSS_EUNSUPPORTED with a detail.
+ */
+int segloss_image_probe(const void *buf, size_t len, uint32_t *width, uint32_t *height,
+                        uint32_t *scans, char *detail, size_t detail_len);
+
+/*
  * Encodes packed 8-bit RGB (or grey when channels == 1, palette-free) as a PNG in memory.
  * *png is allocated (free with free()).
  */

@@ -34,6 +34,12 @@
 #define SEGLOSS_PNG_TRAILING_IDAT_MAX ((size_t)16 << 10)
 /* A class weight or alpha above this is a typo; it would also overflow the exact sums. */
 #define SEGLOSS_MAX_WEIGHT 1e6
+/* Largest logit magnitude accepted (a NaN or infinity is refused as well). A pixel's
+ * cross-entropy is at most the spread of its logits plus ln C, so at most 2e8 + 7: the exact
+ * sums (range +-2.4e21) then hold a run of 1e12 pixels, and the float32 kernels never see an
+ * infinite difference (which +-3.39e38 logits gave). float16 ends at 65504; real logits are
+ * at most a few hundred. Exactly representable in float32, so every dtype is checked alike. */
+#define SEGLOSS_MAX_LOGIT 1e8
 
 typedef struct segloss_limits {
     size_t max_classes;

@@ -60,6 +60,8 @@ def part_source(source):
         return read_file(os.path.join(FILES, value)), value
     if kind == "text":
         return value.encode(), None
+    if kind == "padded_params":  # {"gamma": 1} padded with blanks to `value` bytes
+        return b'{"gamma": 1' + b" " * (int(value) - 12) + b"}", None
     raise ValueError(f"bad part source {source!r}")
 
 

@@ -15,7 +15,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.port, 8080);
     CHECK(strcmp(cfg.bind, "127.0.0.1") == 0);
     CHECK_EQ_INT(cfg.max_body_bytes, (size_t)1024 << 20);
-    CHECK_EQ_INT(cfg.max_params_bytes, 65536);
+    CHECK_EQ_INT(cfg.max_params_bytes, (size_t)1 << 20);
     CHECK_EQ_INT(cfg.limits.max_classes, SEGLOSS_MAX_CLASSES);
     CHECK_EQ_INT(cfg.log_format, CONFIG_LOG_JSON);
     CHECK_EQ_INT(cfg.max_inflight_mb, config_default_inflight_mb(config_memory_bytes()));

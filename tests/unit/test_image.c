@@ -285,6 +285,44 @@ static void test_png_encode_arguments(void)
     free(png);
 }
 
+/* segloss_image_probe: size and scans from the headers alone (issue 12, overlay CPU budget). */
+static void test_image_probe(void)
+{
+    uint8_t *rgb = gradient(40, 24);
+    uint32_t w, h, scans;
+    unsigned long len = 0;
+    uint8_t *base = make_jpeg(rgb, 40, 24, TJSAMP_420, 0, &len);
+    CHECK_EQ_INT(segloss_image_probe(base, len, &w, &h, &scans, detail, sizeof detail), 0);
+    CHECK(w == 40 && h == 24 && scans == 1);
+    /* libjpeg's progression for YCbCr: 10 scans */
+    unsigned long plen = 0;
+    uint8_t *prog = make_jpeg(rgb, 40, 24, TJSAMP_420, TJFLAG_PROGRESSIVE, &plen);
+    CHECK_EQ_INT(segloss_image_probe(prog, plen, &w, &h, &scans, detail, sizeof detail), 0);
+    CHECK_MSG(w == 40 && h == 24 && scans == 10, "%ux%u, %u scans", w, h, scans);
+    /* a PNG is one pass */
+    uint8_t *png = NULL;
+    size_t png_len = 0;
+    CHECK_EQ_INT(segloss_png_encode(rgb, 40, 24, 3, &png, &png_len, detail, sizeof detail), 0);
+    CHECK_EQ_INT(segloss_image_probe(png, png_len, &w, &h, &scans, detail, sizeof detail), 0);
+    CHECK(w == 40 && h == 24 && scans == 1);
+    /* headers cut before the first scan */
+    size_t sos = 0;
+    for (size_t i = 0; i + 1 < len; i++)
+        if (base[i] == 0xff && base[i + 1] == 0xda) {
+            sos = i;
+            break;
+        }
+    CHECK(sos > 0);
+    CHECK_EQ_INT(segloss_image_probe(base, sos, &w, &h, &scans, detail, sizeof detail),
+                 SEGLOSS_EFORMAT);
+    CHECK_EQ_INT(segloss_image_probe("GIF89a", 6, &w, &h, &scans, detail, sizeof detail),
+                 SEGLOSS_EUNSUPPORTED);
+    free(png);
+    tjFree(base);
+    tjFree(prog);
+    free(rgb);
+}
+
 int main(void)
 {
     segloss_limits_default(&limits);
@@ -296,5 +334,6 @@ int main(void)
     RUN(test_png_palette_and_16bit_rgba);
     RUN(test_image_other_formats_refused);
     RUN(test_png_encode_arguments);
+    RUN(test_image_probe);
     return TESTS_DONE();
 }

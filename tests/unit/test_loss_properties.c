@@ -405,6 +405,94 @@ static void nonfinite_logits_are_named(void)
     free_inputs(&in);
 }
 
+/* Issue 12: +inf alone and NaN at the arg-max slipped past both kernels (the sums overflowed:
+ * "out of range", 413); logits beyond +-SEGLOSS_MAX_LOGIT are refused by name in every dtype,
+ * the bound itself is computed exactly, and sums beyond the exact range are a 422. */
+static void extreme_logits_are_named_or_computed(void)
+{
+    segloss_ctx *ctxs[2] = {scalar1, avx2};
+    segloss_params p;
+    segloss_params_default(&p);
+    static const struct {
+        size_t at;       /* flat index into (1, 3, 4, 20) */
+        float value;
+        const char *name;
+    } bad[] = {
+        {0, INFINITY, "logits[0, 0, 0, 0] is +infinity"},
+        {0, NAN, "logits[0, 0, 0, 0] is NaN"},
+        {80 + 17, INFINITY, "logits[0, 1, 0, 17] is +infinity"},
+        {160 + 79, NAN, "logits[0, 2, 3, 19] is NaN"},
+        {3, 3.39e38f, "logits[0, 0, 0, 3] is 3.39e+38; logits must be within -1e+08 to 1e+08"},
+        {5, -3.39e38f, "logits[0, 0, 0, 5] is -3.39e+38; logits must be within"},
+        {6, 1.0001e8f, "logits[0, 0, 0, 6] is 1.0001e+08"},
+    };
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        for (int dt = 0; dt < 2; dt++) {
+            if (dt && bad[b].value == 1.0001e8f)
+                continue; /* not a bfloat16 value */
+            inputs in;
+            make_inputs(&in, 1, 3, 4, 20, 4, 20, dt ? SEGLOSS_BF16 : SEGLOSS_F32, 1, 0);
+            float v = bad[b].value;
+            if (dt) {
+                uint32_t bits;
+                memcpy(&bits, &v, 4);
+                ((uint16_t *)in.logits)[bad[b].at] = (uint16_t)(bits >> 16);
+            } else {
+                ((float *)in.logits)[bad[b].at] = v;
+            }
+            for (int i = 0; i < 2; i++) {
+                segloss_result *r = NULL;
+                char detail[256] = "";
+                int rc = segloss_evaluate(ctxs[i], &in.lt, &in.mt, &p, &r, detail,
+                                          sizeof detail);
+                CHECK_MSG(rc == SEGLOSS_ENONFINITE, "%s (%s, kernel %d): %d %s", bad[b].name,
+                          dt ? "bf16" : "f32", i, rc, detail);
+                CHECK_MSG(strstr(detail, dt && bad[b].value == 3.39e38f
+                                             ? "logits[0, 0, 0, 3] is 3.38"
+                                         : dt && bad[b].value == -3.39e38f
+                                             ? "logits[0, 0, 0, 5] is -3.38"
+                                             : bad[b].name) != NULL,
+                          "%s", detail);
+                CHECK(r == NULL);
+            }
+            free_inputs(&in);
+        }
+    }
+    /* The bound is accepted and computed: class 0 at 1e8, class 1 (the label) at -1e8, class
+     * 2 at 0; in float64 (PyTorch in double) every pixel's CE is exactly 2e8. */
+    inputs in;
+    make_inputs(&in, 1, 3, 4, 20, 4, 20, SEGLOSS_F32, 1, 0);
+    for (size_t i = 0; i < 80; i++) {
+        ((float *)in.logits)[i] = 1e8f;
+        ((float *)in.logits)[80 + i] = -1e8f;
+        ((float *)in.logits)[160 + i] = 0;
+        in.labels[i] = 1;
+    }
+    for (int i = 0; i < 2; i++) {
+        segloss_result *r = eval(ctxs[i], &in, &p);
+        CHECK(r != NULL);
+        if (r)
+            CHECK_CLOSE(r->ce, 2e8, 1e-7, 0);
+        segloss_result_free(r);
+    }
+    /* Maximal weights on maximal logits: the sums leave the exact range, which is a 422
+     * naming what to lower, not a 413 (a size) */
+    double weights[3] = {SEGLOSS_MAX_WEIGHT, SEGLOSS_MAX_WEIGHT, SEGLOSS_MAX_WEIGHT};
+    p.class_weights = weights;
+    p.class_weights_len = 3;
+    p.alpha = SEGLOSS_MAX_WEIGHT;
+    p.semantics = SEGLOSS_SEED;
+    p.gamma = 0;
+    for (int i = 0; i < 2; i++) {
+        segloss_result *r = NULL;
+        char detail[256] = "";
+        int rc = segloss_evaluate(ctxs[i], &in.lt, &in.mt, &p, &r, detail, sizeof detail);
+        CHECK_MSG(rc == SEGLOSS_EPARAM, "%d %s", rc, detail);
+        CHECK_MSG(strstr(detail, "lower class_weights or alpha") != NULL, "%s", detail);
+    }
+    free_inputs(&in);
+}
+
 static void shapes_and_params_are_checked(void)
 {
     inputs in;
@@ -524,6 +612,7 @@ int main(void)
     RUN(thread_counts_are_bit_identical);
     RUN(standard_focal_gamma0_alpha1_is_ce);
     RUN(nonfinite_logits_are_named);
+    RUN(extreme_logits_are_named_or_computed);
     RUN(shapes_and_params_are_checked);
     RUN(all_ignored_is_undefined_ce);
     RUN(stats_serialize_round_trip);

@@ -102,7 +102,7 @@ static void test_json_errors(void)
         {"[1,2]", 400, "must be a JSON object"},
         {"{\"gamma\":", 400, "not valid JSON"},
         {"{} x", 400, "text after the JSON object"},
-        {"", 400, "not valid JSON"},
+        {"", 400, "the params part is empty"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         params_request p;
@@ -185,6 +185,145 @@ static void test_check_classes(void)
     params_free(&p);
 }
 
+/* An empty params part (curl -F 'params=;type=application/json') arrives as no bytes at all,
+ * possibly with a NULL pointer: a 400 that says it is empty, never a NULL read. */
+static void test_empty_part(void)
+{
+    params_request p;
+    params_init(&p);
+    detail[0] = '\0';
+    CHECK_EQ_INT(params_set_json(&p, NULL, 0, 65536, detail, sizeof detail), 400);
+    CHECK_MSG(strstr(detail, "the params part is empty") != NULL, "%s", detail);
+    detail[0] = '\0';
+    CHECK_EQ_INT(params_set_json(&p, "", 0, 65536, detail, sizeof detail), 400);
+    CHECK_MSG(strstr(detail, "the params part is empty") != NULL, "%s", detail);
+    CHECK_EQ_INT(p.given_json, 0);
+    params_free(&p);
+}
+
+/* Issue 12: integers are read from their text, not through a double. */
+static void test_integers_exact(void)
+{
+    params_request p;
+    params_init(&p);
+    CHECK_EQ_INT(json(&p, "{\"step\": 9007199254740991, \"num_classes\": 3}"), 0);
+    CHECK(p.has_step && p.step == INT64_C(9007199254740991));
+    CHECK_EQ_INT(p.num_classes, 3);
+    params_free(&p);
+    static const char *const refused[] = {
+        "{\"step\": 9007199254740993}", "{\"step\": 9007199254740992}",
+        "{\"step\": 4503599627370496.5}", "{\"step\": 1e3}", "{\"step\": -1}",
+        "{\"step\": 18446744073709551617}", "{\"num_classes\": 3.5}",
+        "{\"num_classes\": 1025}", "{\"num_classes\": 0}",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        params_init(&p);
+        CHECK_MSG(json(&p, refused[i]) == 400, "%s accepted", refused[i]);
+        CHECK_MSG(strstr(detail, "must be an integer from") != NULL, "%s", detail);
+        params_free(&p);
+    }
+    params_init(&p);
+    CHECK_EQ_INT(json(&p, "{\"step\": 9007199254740993}"), 400);
+    CHECK_MSG(strstr(detail, "not '9007199254740993'") != NULL, "%s", detail);
+    params_free(&p);
+    /* a float counter's "42.0" is 42; nested values before it do not confuse the reader */
+    params_init(&p);
+    CHECK_EQ_INT(json(&p, "{\"class_names\": [\"a,\\\"}\", \"b\"], \"alpha\" : {\"x\": 1}}"), 400);
+    params_free(&p);
+    params_init(&p);
+    CHECK_EQ_INT(json(&p, "{ \"class_names\" : [\"a,\\\"}]\", \"b\"] , \"class_weights\":[1,2],"
+                          "\"step\" :42.0 }"),
+                 0);
+    CHECK(p.has_step && p.step == 42);
+    params_free(&p);
+    params_init(&p);
+    CHECK_EQ_INT(query(&p, "step", "9007199254740993"), 400);
+    params_free(&p);
+    params_init(&p);
+    CHECK_EQ_INT(query(&p, "step", "9007199254740991"), 0);
+    CHECK(p.step == INT64_C(9007199254740991));
+    params_free(&p);
+    params_init(&p);
+    CHECK_EQ_INT(query(&p, "num_classes", " 3"), 400);
+    params_free(&p);
+}
+
+/* Whether s is well-formed UTF-8 (a check independent of text.c). */
+static int utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
+        if (!n || (n == 2 && *p < 0xc2))
+            return 0;
+        for (int i = 1; i < n; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+        p += n;
+    }
+    return 1;
+}
+
+/* Issue 12: class names and values are UTF-8 (400 otherwise), "a\u0000b" is refused, the
+ * 64-character limit counts characters, and details quote client text as valid UTF-8. */
+static void test_utf8(void)
+{
+    params_request p;
+    static const char *const refused[] = {
+        "{\"class_names\": [\"ok\", \"bad\xff\"]}",
+        "{\"class_names\": [\"a\\u0000b\"]}",
+        "{\"class_names\": [\"caf\xc3\"]}",
+        "{\"class_names\": [\"\xed\xa0\x80\"]}", /* a surrogate */
+        "{\"class_names\": [\"tab\\tname\"]}",
+        "{\"class_names\": [\"c1\\u0085\"]}",
+        "{\"\xff\xfe\": 1}",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        params_init(&p);
+        CHECK_MSG(json(&p, refused[i]) == 400, "%s accepted", refused[i]);
+        CHECK_MSG(utf8_ok(detail), "detail not UTF-8: %s", detail);
+        CHECK(p.class_names_json == NULL);
+        params_free(&p);
+    }
+    params_init(&p);
+    CHECK_EQ_INT(json(&p, "{\"class_names\": [\"a\\u0000b\"]}"), 400);
+    CHECK_MSG(strstr(detail, "\\u0000") != NULL, "%s", detail);
+    params_free(&p);
+    /* 64 characters of two bytes each are fine, 65 are not */
+    char text[512], name[200] = "";
+    for (int i = 0; i < 64; i++)
+        strcat(name, "\xc3\xa9");
+    snprintf(text, sizeof text, "{\"class_names\": [\"%s\", \"\xe7\x8c\xab\"]}", name);
+    params_init(&p);
+    CHECK_MSG(json(&p, text) == 0, "%s", detail);
+    CHECK(p.class_names_json && strstr(p.class_names_json, "\xe7\x8c\xab") != NULL);
+    params_free(&p);
+    strcat(name, "\xc3\xa9");
+    snprintf(text, sizeof text, "{\"class_names\": [\"%s\"]}", name);
+    params_init(&p);
+    CHECK_EQ_INT(json(&p, text), 400);
+    CHECK_MSG(strstr(detail, "1 to 64 printable characters") != NULL, "%s", detail);
+    CHECK_MSG(utf8_ok(detail), "%s", detail);
+    params_free(&p);
+    /* the query string: values and unknown keys */
+    params_init(&p);
+    CHECK_EQ_INT(query(&p, "class_names", "a,\xff"), 400);
+    CHECK(utf8_ok(detail));
+    CHECK_EQ_INT(query(&p, "split", "v\xc3"), 400);
+    CHECK(utf8_ok(detail));
+    CHECK_EQ_INT(query(&p, "\xff\xfe", "1"), 400);
+    CHECK_MSG(utf8_ok(detail) && strstr(detail, "'\\xFF\\xFE'") != NULL, "%s", detail);
+    CHECK_EQ_INT(query(&p, "gamma", "\xff"), 400);
+    CHECK_MSG(utf8_ok(detail), "%s", detail);
+    /* a long key of 2-byte characters is cut at a character boundary */
+    char key[200] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(key, i ? "\xc3\xa9" : "x");
+    CHECK_EQ_INT(query(&p, key, "1"), 400);
+    CHECK_MSG(utf8_ok(detail) && strstr(detail, "...'") != NULL, "%s", detail);
+    params_free(&p);
+}
+
 /* Mutated params objects: always 0 or a 4xx with a detail, never a crash. */
 /* class_names: strings only, one per class, kept as a JSON array for the runs store. */
 static void test_class_names(void)
@@ -255,6 +394,9 @@ int main(void)
     RUN(test_query);
     RUN(test_check_classes);
     RUN(test_class_names);
+    RUN(test_empty_part);
+    RUN(test_integers_exact);
+    RUN(test_utf8);
     RUN(test_random_mutations);
     return TESTS_DONE();
 }

@@ -93,7 +93,6 @@ def main():
                                     "data_offsets": [0, 999999]}}).encode()
     write("safetensors_bad_offsets.safetensors", struct.pack("<Q", len(header)) + header + payload)
     write("empty.bin", b"")
-    write("params_big.json", b'{"gamma": 1' + b" " * (70 * 1024) + b"}")
 
 
 if __name__ == "__main__":
