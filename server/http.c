@@ -1063,6 +1063,11 @@ static enum MHD_Result answer_extension(request *req)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, out.etag);
     if (out.header_name && out.header_value[0])
         MHD_add_response_header(r, out.header_name, out.header_value);
+    if (out.status == 503) { /* as every other 503: when to come back */
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", HTTP_RETRY_AFTER_S);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     if (atomic_load(&s->draining))
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)out.status, r);
