@@ -6,10 +6,10 @@ set -euo pipefail
 # tests: curl and python3 (end-to-end), python3-numpy (the Python example), nodejs, npm and
 #        chromium (the OpenAPI lint and the dashboard's browser test), clang (make fuzz)
 #        postgresql and nginx (the scale-out test: replicas on a shared store behind nginx),
-#        openssl (the TLS test makes its certificate)
+#        openssl (the TLS test makes its certificate), prometheus (promtool checks a scrape)
 pkgs=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev libpng-dev zlib1g-dev
       libturbojpeg0-dev libjpeg62-turbo-dev libsqlite3-dev libpq-dev libgnutls28-dev
-      curl python3 python3-numpy chromium clang postgresql nginx openssl)
+      curl python3 python3-numpy chromium clang postgresql nginx openssl prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -28,6 +28,41 @@ static const char *const runs_routes[] = {
 };
 static const char *const dashboard_routes[] = {"GET /", NULL};
 
+/* Their metrics route labels, one per route template: a cheap list and a CSV export are
+ * different latency series. */
+enum { LABEL_RUNS, LABEL_RUN, LABEL_HISTORY, LABEL_EVALUATION, LABEL_OVERLAY };
+static const char *const runs_labels[] = {
+    "/v1/runs", "/v1/runs/{run}", "/v1/runs/{run}/history", "/v1/evaluations/{id}",
+    "/v1/evaluations/{id}/overlay.png", NULL,
+};
+static const char *const dashboard_labels[] = {"/", "/{asset}", NULL};
+
+/* Which template path fits, by its shape alone (runs_api.c decides what the segment holds). */
+static size_t runs_label(void *arg, const char *path)
+{
+    (void)arg;
+    if (strcmp(path, "/v1/runs") == 0 || strcmp(path, "/v1/runs/") == 0)
+        return LABEL_RUNS;
+    bool runs = strncmp(path, "/v1/runs/", 9) == 0;
+    const char *rest = path + (runs ? 9 : 16);
+    if (!runs && strncmp(path, "/v1/evaluations/", 16) != 0)
+        return HTTP_LABEL_UNMATCHED;
+    const char *slash = strchr(rest, '/');
+    if (slash == rest)
+        return HTTP_LABEL_UNMATCHED;
+    if (!slash)
+        return runs ? LABEL_RUN : LABEL_EVALUATION;
+    if (strcmp(slash, runs ? "/history" : "/overlay.png") == 0)
+        return runs ? LABEL_HISTORY : LABEL_OVERLAY;
+    return HTTP_LABEL_UNMATCHED;
+}
+
+static size_t dashboard_label(void *arg, const char *path)
+{
+    (void)arg;
+    return strcmp(path, "/") == 0 ? 0 : 1;
+}
+
 /* The result hook: only results that name a run are recorded. */
 static int record_result(void *arg, const evaluation_record *rec, char *detail,
                          size_t detail_len)
@@ -167,9 +202,12 @@ int extensions_open(const server_config *cfg, extensions **out, http_extensions 
     ext->on_result_arg = x;
     ext->metrics_extra = store_metrics;
     ext->metrics_extra_arg = x;
-    ext->routes[0] = (http_extension){"/v1/runs", runs_owns, runs_handle, x, runs_routes};
-    ext->routes[1] =
-        (http_extension){"/dashboard", dashboard_owns, dashboard_handle, NULL, dashboard_routes};
+    ext->routes[0] = (http_extension){"/v1/runs", runs_owns,   runs_handle,
+                                      x,          runs_routes, runs_labels,
+                                      runs_label};
+    ext->routes[1] = (http_extension){"/dashboard",      dashboard_owns,   dashboard_handle,
+                                      NULL,              dashboard_routes, dashboard_labels,
+                                      dashboard_label};
     ext->route_count = 2;
     *out = x;
     return 0;

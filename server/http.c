@@ -107,6 +107,7 @@ struct request {
     http_server *server;
     struct MHD_Connection *conn;
     size_t route_index;         /* into routes[], then the extensions, then "unmatched" */
+    size_t metrics_route;       /* into server->route_labels; route_label_count: unmatched */
     size_t extension;           /* PHASE_EXTENSION: index into server->ext.routes */
     const char *url;            /* the decoded path (path_buf) */
     char *path_buf;             /* the target's path, percent-decoded once; malloc'ed */
@@ -193,7 +194,9 @@ struct http_server {
     auth *auth;                 /* tokens; NULL when none are configured */
     char *tls_cert, *tls_key;   /* PEM text for MHD (NUL-terminated), NULL without TLS */
     /* metrics labels: the route patterns, then the extensions' labels */
-    const char *route_labels[ROUTE_COUNT + HTTP_MAX_EXTENSIONS];
+    const char *route_labels[ROUTE_COUNT + HTTP_MAX_EXTENSIONS * HTTP_MAX_EXTENSION_LABELS];
+    size_t route_label_count;
+    size_t ext_label_base[HTTP_MAX_EXTENSIONS]; /* an extension's first label */
     char *info_body;            /* GET /v1/info, built once */
     size_t info_len;
 };
@@ -223,19 +226,21 @@ static bool route_matches(const char *pattern, const char *path)
     return *pattern == '\0' && *path == '\0';
 }
 
-/* Finds the route for method and path; *path_known tells 405 from 404; allow gets the methods
- * the path takes ("GET, HEAD"). */
-static size_t route_find(const char *method, const char *path, bool *path_known, char *allow,
+/* Finds the route for method and path; *path_route is the first route of the path whatever
+ * its method (ROUTE_COUNT: none, a 404), which tells 405 from 404 and labels a 405 in the
+ * metrics; allow gets the methods the path takes ("GET, HEAD"). */
+static size_t route_find(const char *method, const char *path, size_t *path_route, char *allow,
                          size_t allow_len)
 {
     bool head = strcmp(method, "HEAD") == 0;
     size_t found = ROUTE_COUNT;
-    *path_known = false;
+    *path_route = ROUTE_COUNT;
     allow[0] = '\0';
     for (size_t i = 0; i < ROUTE_COUNT; i++) {
         if (!route_matches(routes[i].pattern, path))
             continue;
-        *path_known = true;
+        if (*path_route == ROUTE_COUNT)
+            *path_route = i;
         size_t used = strlen(allow);
         snprintf(allow + used, allow_len - used, "%s%s%s", used ? ", " : "", routes[i].method,
                  strcmp(routes[i].method, "GET") == 0 ? ", HEAD" : "");
@@ -290,13 +295,15 @@ static enum MHD_Result respond_problem(request *req, int status, const char *det
                                        metrics_reject reason, const char *allow)
 {
     size_t len = 0;
-    char *body = problem_json(status, detail, req->id, &len);
     metrics_rejected(req->server->metrics, reason);
     snprintf(req->log_detail, sizeof req->log_detail, "%s", detail ? detail : "");
-    /* OIP clients (Triton, KServe) read the `error` member of an application/json body; a
-     * path no route takes stays problem+json like any other 404. */
-    bool v2 = req->route_index < ROUTE_COUNT &&
-              strncmp(routes[req->route_index].pattern, "/v2", 3) == 0;
+    /* Under /v2 every error is the Open Inference Protocol's application/json {"error": ...}
+     * (KServe's and Triton's clients read that member), 404s and 405s included. The decoded
+     * path when the head was read (an absolute-form target included), else the raw one. */
+    const char *path = req->url ? req->url : req->path;
+    bool v2 = strncmp(path, "/v2", 3) == 0 &&
+              (path[3] == '\0' || path[3] == '/' || path[3] == '?');
+    char *body = v2 ? oip_error_json(detail, &len) : problem_json(status, detail, req->id, &len);
     return respond(req, status, v2 ? JSON_TYPE : PROBLEM_CONTENT_TYPE, body, len, allow,
                    status == 503);
 }
@@ -850,7 +857,7 @@ static void handle_v2(http_server *s, request *req, int *status, const char **ty
     if (!oip_get(routes[req->route_index].pattern, atomic_load(&s->draining), status, body,
                  len)) {
         *status = 404;
-        *body = problem_json(404, "no such /v2 resource", req->id, len);
+        *body = oip_error_json("no such /v2 resource", len);
     }
 }
 
@@ -976,6 +983,7 @@ static request *request_new(http_server *s, struct MHD_Connection *conn, const c
     req->conn = conn;
     req->started = evaluation_now();
     req->route_index = ROUTE_COUNT;
+    req->metrics_route = s->route_label_count;
     params_init(&req->params);
     snprintf(req->method, sizeof req->method, "%s", method);
     snprintf(req->path, sizeof req->path, "%s", url);
@@ -1135,6 +1143,32 @@ static const char *request_query(const request *req, const char *key)
     return NULL;
 }
 
+/* The metrics label of a path extension i owns: one of its labels, or unmatched. */
+static size_t extension_label(const http_server *s, size_t i, const char *path)
+{
+    const http_extension *e = &s->ext.routes[i];
+    if (!e->labels || !e->label_of)
+        return s->ext_label_base[i];
+    size_t k = e->label_of(e->arg, path), count = 0;
+    while (count < HTTP_MAX_EXTENSION_LABELS && e->labels[count])
+        count++;
+    return k < count ? s->ext_label_base[i] + k : s->route_label_count;
+}
+
+/* The metrics label of a path whatever the method (a refused token is counted there). */
+static size_t path_label(const http_server *s, const char *path)
+{
+    char allow[128];
+    size_t path_route = ROUTE_COUNT;
+    route_find("", path, &path_route, allow, sizeof allow);
+    if (path_route < ROUTE_COUNT)
+        return path_route;
+    for (size_t i = 0; i < s->ext.route_count; i++)
+        if (s->ext.routes[i].owns(s->ext.routes[i].arg, path))
+            return extension_label(s, i, path);
+    return s->route_label_count;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -1159,31 +1193,37 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
         if (v.status) {
             req->challenge = v.challenge;
+            req->metrics_route = path_label(s, url);
             return respond_problem(req, v.status, v.detail, METRICS_REJECT_UNAUTHORIZED, NULL);
         }
         char allow[128];
-        bool path_known = false;
-        req->route_index = route_find(method, url, &path_known, allow, sizeof allow);
-        if (req->route_index == ROUTE_COUNT && !path_known) {
+        size_t path_route = ROUTE_COUNT;
+        req->route_index = route_find(method, url, &path_route, allow, sizeof allow);
+        req->metrics_route = req->route_index;
+        if (req->route_index == ROUTE_COUNT && path_route == ROUTE_COUNT) {
             for (size_t i = 0; i < s->ext.route_count; i++) {
                 if (s->ext.routes[i].owns(s->ext.routes[i].arg, url)) {
                     req->extension = i;
                     req->route_index = ROUTE_COUNT + i;
+                    req->metrics_route = extension_label(s, i, url);
                     req->phase = PHASE_EXTENSION;
                     return MHD_YES;
                 }
             }
             req->route_index = ROUTE_COUNT + s->ext.route_count; /* unmatched */
+            req->metrics_route = s->route_label_count;
         }
         if (req->route_index >= ROUTE_COUNT) {
             char detail[EVALUATION_DETAIL_MAX];
-            if (!path_known) {
+            if (path_route == ROUTE_COUNT) {
                 snprintf(detail, sizeof detail,
                          "no route %.200s; see GET /v1/info for the routes", url);
                 return respond_problem(req, 404, detail, METRICS_REJECT_NOT_FOUND, NULL);
             }
+            /* counted under the path's own route, as a method not allowed */
+            req->metrics_route = path_route;
             snprintf(detail, sizeof detail, "%.200s takes %s, not %.16s", url, allow, method);
-            return respond_problem(req, 405, detail, METRICS_REJECT_NOT_FOUND, allow);
+            return respond_problem(req, 405, detail, METRICS_REJECT_METHOD_NOT_ALLOWED, allow);
         }
         if (routes[req->route_index].kind == ROUTE_UPLOAD)
             return upload_begin(req);
@@ -1288,6 +1328,11 @@ static enum MHD_Result answer_extension(request *req)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, out.etag);
     if (out.header_name && out.header_value[0])
         MHD_add_response_header(r, out.header_name, out.header_value);
+    if (out.status == 503) { /* as every other 503: when to come back */
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", HTTP_RETRY_AFTER_S);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     if (atomic_load(&s->draining) || req->close_connection)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)out.status, r);
@@ -1330,7 +1375,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     log_request(&line);
     if (!req->status && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
         metrics_rejected(s->metrics, METRICS_REJECT_UPLOAD_TIMEOUT);
-    metrics_request_done(s->metrics, req->route_index, req->status, seconds, req->body_bytes);
+    metrics_request_done(s->metrics, req->metrics_route, req->status, seconds, req->body_bytes);
     multipart_free(req->parser);
     params_free(&req->params);
     evaluation_outcome_clear(&req->outcome);
@@ -1445,11 +1490,21 @@ int http_server_start(const server_config *cfg, const http_extensions *ext, http
             goto fail;
     }
     s->queue = workqueue_new(cfg->workers, cfg->queue_depth);
+    size_t labels = 0;
     for (size_t i = 0; i < ROUTE_COUNT; i++)
-        s->route_labels[i] = routes[i].pattern;
-    for (size_t i = 0; i < s->ext.route_count; i++)
-        s->route_labels[ROUTE_COUNT + i] = s->ext.routes[i].label;
-    s->metrics = metrics_new(s->route_labels, ROUTE_COUNT + s->ext.route_count);
+        s->route_labels[labels++] = routes[i].pattern;
+    for (size_t i = 0; i < s->ext.route_count; i++) {
+        const http_extension *e = &s->ext.routes[i];
+        s->ext_label_base[i] = labels;
+        if (!e->labels || !e->label_of) {
+            s->route_labels[labels++] = e->label;
+            continue;
+        }
+        for (size_t k = 0; e->labels[k] && k < HTTP_MAX_EXTENSION_LABELS; k++)
+            s->route_labels[labels++] = e->labels[k];
+    }
+    s->route_label_count = labels;
+    s->metrics = metrics_new(s->route_labels, labels);
     s->pool = bufpool_new(cfg->buffer_cache_mb << 20);
     s->info_body = build_info(s, &s->info_len);
     if (!s->queue || !s->metrics || !s->pool || !s->info_body) {

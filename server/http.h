@@ -63,12 +63,24 @@ typedef void (*http_handle_fn)(void *arg, const http_route_request *req,
 /* Extensions registered beyond the built-in routes (runs, dashboard, /v2...). */
 #define HTTP_MAX_EXTENSIONS 8
 
+/* The metrics route labels an extension's paths are counted under, at most this many. */
+#define HTTP_MAX_EXTENSION_LABELS 8
+
+/* Which of an extension's labels a request is counted under: an index into its labels, or
+ * HTTP_LABEL_UNMATCHED for a path it owns but no route of it takes (a 404). */
+#define HTTP_LABEL_UNMATCHED ((size_t)-1)
+typedef size_t (*http_label_fn)(void *arg, const char *path);
+
 typedef struct http_extension {
-    const char *label; /* the metrics route label, e.g. "/v1/runs" (static) */
+    const char *label; /* the metrics route label, e.g. "/v1/runs" (static), when no labels */
     http_owns_fn owns;
     http_handle_fn handle;
     void *arg;
     const char *const *describe; /* "GET /v1/runs/{run}"... for GET /v1/info; NULL-ended */
+    /* One metrics label per route template ("/v1/runs/{run}/history"...), NULL-ended, and
+     * label_of to pick one for a path; both NULL: every path is counted under `label`. */
+    const char *const *labels;
+    http_label_fn label_of;
 } http_extension;
 
 typedef struct http_extensions {

@@ -28,7 +28,7 @@ static const double body_bounds[] = {1024.0,     4096.0,      16384.0,     65536
 static const char *const reject_names[METRICS_REJECT_COUNT] = {
     "body_too_large", "upload_timeout", "queue_full", "draining",    "malformed",
     "unsupported",    "inconsistent",   "not_found",  "internal",
-    "unauthorized",   "storage_full"};
+    "unauthorized",   "storage_full",   "method_not_allowed"};
 
 typedef struct histogram {
     const double *bounds;
@@ -163,8 +163,9 @@ metrics_reject metrics_reason_for_status(int status)
     case 422:
         return METRICS_REJECT_INCONSISTENT;
     case 404:
-    case 405:
         return METRICS_REJECT_NOT_FOUND;
+    case 405:
+        return METRICS_REJECT_METHOD_NOT_ALLOWED;
     case 503:
         return METRICS_REJECT_QUEUE_FULL;
     case 400:
@@ -218,13 +219,31 @@ static void put(text *t, const char *fmt, ...)
     }
 }
 
+/* A bucket bound as Prometheus clients print it: whole numbers exactly ("1048576", never
+ * "1.04858e+06"), fractions with the digits they need ("0.005"). */
+static void format_bound(char *buf, size_t len, double bound)
+{
+    if (bound == (double)(long long)bound && bound < 9007199254740992.0)
+        snprintf(buf, len, "%lld", (long long)bound);
+    else
+        snprintf(buf, len, "%.17g", bound);
+    /* %.17g of 0.005 is 0.0050000000000000001: take the shortest text that reads back */
+    for (int digits = 1; digits <= 17 && bound != (double)(long long)bound; digits++) {
+        snprintf(buf, len, "%.*g", digits, bound);
+        if (strtod(buf, NULL) == bound)
+            break;
+    }
+}
+
 static void put_histogram(text *t, const char *name, const char *labels, const histogram *h)
 {
     uint64_t cumulative = 0;
     const char *sep = labels[0] ? "," : "";
     for (size_t i = 0; i < h->n; i++) {
         cumulative += h->counts[i];
-        put(t, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, h->bounds[i],
+        char le[32];
+        format_bound(le, sizeof le, h->bounds[i]);
+        put(t, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, labels, sep, le,
             (unsigned long long)cumulative);
     }
     cumulative += h->counts[h->n];

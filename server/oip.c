@@ -840,10 +840,64 @@ char *oip_response(const oip_request *req, const segloss_result *r, const char *
     return all;
 }
 
+/* The words of /v1/evaluate's messages (params.c, evaluation.c, the library) in the
+ * protocol's own: a request has `parameters` and the `labels` input, not a params part and
+ * masks. Longer phrases first. */
+static const char *const vocabulary[][2] = {
+    {"the params part", "the parameters"},
+    {"in params;", "in parameters;"},
+    {"but there are ", "but labels hold "},
+    {" masks", " images"},
+    {"masks", "labels"},
+    {"mask", "labels"},
+};
+
+void oip_speak_v2(char *detail, size_t detail_len)
+{
+    char out[EVALUATION_DETAIL_MAX];
+    size_t used = 0;
+    const char *p = detail;
+    bool quoted = false; /* a name the client sent, 'like this', is left as it is */
+    if (!detail || !detail_len)
+        return;
+    while (*p && used + 1 < sizeof out) {
+        size_t i = 0, n = sizeof vocabulary / sizeof vocabulary[0];
+        if (*p == '\'')
+            quoted = !quoted;
+        for (; i < n && !quoted; i++)
+            if (strncmp(p, vocabulary[i][0], strlen(vocabulary[i][0])) == 0)
+                break;
+        if (quoted || i == n) {
+            out[used++] = *p++;
+            continue;
+        }
+        size_t len = strlen(vocabulary[i][1]);
+        if (used + len >= sizeof out)
+            break;
+        memcpy(out + used, vocabulary[i][1], len);
+        used += len;
+        p += strlen(vocabulary[i][0]);
+    }
+    out[used] = '\0';
+    snprintf(detail, detail_len, "%s", out);
+}
+
+char *oip_error_json(const char *detail, size_t *len)
+{
+    json_writer w;
+    json_writer_init(&w);
+    json_object_begin(&w);
+    json_key(&w, "error");
+    json_string(&w, detail && *detail ? detail : "error");
+    json_object_end(&w);
+    return json_writer_finish(&w, len);
+}
+
 static void outcome_fail(oip_outcome *out, int status, const char *detail)
 {
     out->status = status;
     snprintf(out->detail, sizeof out->detail, "%s", detail);
+    oip_speak_v2(out->detail, sizeof out->detail);
 }
 
 void oip_infer(segloss_ctx *ctx, const oip_infer_input *in, oip_outcome *out)
@@ -966,6 +1020,18 @@ char *oip_model_metadata(size_t *len)
     return json_writer_finish(&w, len);
 }
 
+/* {"live": true}, {"ready": false}...: KServe's and Triton's clients parse the body. */
+static char *health_json(const char *key, bool value, size_t *len)
+{
+    json_writer w;
+    json_writer_init(&w);
+    json_object_begin(&w);
+    json_key(&w, key);
+    json_bool(&w, value);
+    json_object_end(&w);
+    return json_writer_finish(&w, len);
+}
+
 bool oip_get(const char *path, bool draining, int *status, char **body, size_t *len)
 {
     static const char model[] = "/v2/models/" OIP_MODEL_NAME;
@@ -980,12 +1046,12 @@ bool oip_get(const char *path, bool draining, int *status, char **body, size_t *
     }
     if (strcmp(path, "/v2/health/live") == 0) {
         *status = 200;
-        *body = strdup("");
+        *body = health_json("live", true, len);
         return true;
     }
     if (strcmp(path, "/v2/health/ready") == 0) {
         *status = draining ? 503 : 200;
-        *body = strdup("");
+        *body = health_json("ready", !draining, len);
         return true;
     }
     if (strncmp(path, model, sizeof model - 1) != 0)
@@ -1001,7 +1067,7 @@ bool oip_get(const char *path, bool draining, int *status, char **body, size_t *
     }
     if (strcmp(rest, "/ready") == 0) {
         *status = draining ? 503 : 200;
-        *body = strdup("");
+        *body = health_json("ready", !draining, len);
         return true;
     }
     return false;

@@ -28,8 +28,8 @@
  * per output parameters.binary_data) follow the JSON header of the answer, whose length is the
  * answer's Inference-Header-Content-Length header.
  *
- * Errors are a status and a detail; http.c answers them as the problem+json body, whose `error`
- * member is what OIP clients read.
+ * Errors are a status and a detail; http.c answers every /v2 error as application/json
+ * {"error": detail} (oip_error_json), the error object of the KServe and Triton REST APIs.
  */
 #ifndef SERVER_OIP_H
 #define SERVER_OIP_H
@@ -140,9 +140,18 @@ char *oip_model_metadata(size_t *len);
 
 /*
  * The GET routes of /v2, for http.c's table: fills status and body for path (draining: the
- * server is shutting down, so ready answers 503). Health and ready answers have an empty body
- * (a malloc'ed ""). Returns false when the path is not one of them.
+ * server is shutting down, so ready answers 503). Health and ready answers are {"live": true}
+ * and {"ready": true} ({"ready": false} with the 503). Returns false when the path is not one
+ * of them.
  */
 bool oip_get(const char *path, bool draining, int *status, char **body, size_t *len);
+
+/* The error body of every /v2 answer that is not a 2xx: {"error": detail} (malloc'ed JSON;
+ * NULL on OOM). */
+char *oip_error_json(const char *detail, size_t *len);
+
+/* Rewrites a detail written for /v1/evaluate (a params part, masks) in the protocol's words
+ * (parameters, labels) in place; names the client sent, in single quotes, are left alone. */
+void oip_speak_v2(char *detail, size_t detail_len);
 
 #endif

@@ -6,6 +6,15 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD
+# Every answer the e2e tests get (tests/e2e/harness.py) is recorded here, and validated against
+# api/openapi.yaml by tests/e2e/contract_check.sh once they have all run.
+mkdir -p "$BUILD"
+case $BUILD in
+    /*) SEGLOSS_RESPONSE_LOG=$BUILD/e2e-answers.jsonl ;;
+    *) SEGLOSS_RESPONSE_LOG=$PWD/$BUILD/e2e-answers.jsonl ;;
+esac
+export SEGLOSS_RESPONSE_LOG
+: >"$SEGLOSS_RESPONSE_LOG"
 total_pass=0; total_fail=0; broken=()
 run_one() {
     local name=$1; shift
@@ -35,6 +44,7 @@ done
 for t in tests/checks/test_*.py tests/e2e/test_*.sh tests/e2e/test_*.py; do
     [ -f "$t" ] && run_one "$(basename "$t")" "$t"
 done
+run_one contract_check.sh tests/e2e/contract_check.sh
 for b in "${broken[@]+"${broken[@]}"}"; do echo "BROKEN $b"; done
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

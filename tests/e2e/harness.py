@@ -155,14 +155,42 @@ class Daemon:
         return 0
 
 
+# Every answer request() gets is appended to this file when it is set (tests/run_all.sh sets
+# it): one JSON line per answer, which tests/e2e/contract_check.sh then validates against
+# api/openapi.yaml. A test that sends something on purpose outside the HTTP contract (a
+# malformed request line, a dropped connection) uses its own socket, not request().
+RESPONSE_LOG = os.environ.get("SEGLOSS_RESPONSE_LOG", "")
+RECORDED_HEADERS = ("allow", "etag", "retry-after", "x-request-id", "www-authenticate",
+                    "inference-header-content-length", "x-next-page-token")
+
+
+def record_answer(method, path, status, headers, body):
+    """Appends one answer to SEGLOSS_RESPONSE_LOG (no-op when unset). JSON bodies are kept
+    whole (up to 1 MiB), others by length only."""
+    if not RESPONSE_LOG:
+        return
+    ctype = headers.get("content-type", "")
+    text = None
+    if "json" in ctype.split(";")[0] and len(body) <= 1 << 20:
+        text = body.decode("utf-8", errors="replace")
+    line = {"test": os.path.basename(sys.argv[0]), "method": method, "path": path,
+            "status": status, "content_type": ctype, "body_len": len(body), "body": text,
+            "headers": {k: headers[k] for k in RECORDED_HEADERS if k in headers}}
+    with open(RESPONSE_LOG, "a") as f:  # one write per line: safe across processes
+        f.write(json.dumps(line) + "\n")
+
+
 def request(d, method, path, body=None, headers=None, timeout=30, chunked=False):
     """(status, headers with lower-case names, body); chunked: body is an iterable of pieces
-    sent with Transfer-Encoding: chunked."""
+    sent with Transfer-Encoding: chunked. The answer is recorded (record_answer)."""
     conn = d.connection(timeout)
     try:
         conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
         resp = conn.getresponse()
-        return resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), resp.read()
+        hdrs = dict((k.lower(), v) for k, v in resp.getheaders())
+        data = resp.read()
+        record_answer(method, path, resp.status, hdrs, data)
+        return resp.status, hdrs, data
     finally:
         conn.close()
 

@@ -393,9 +393,11 @@ def metadata(d):
           and isinstance(doc.get("version"), str), f"{status} {body[:200]!r}")
     for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/segloss/ready",
                  "/v2/models/segloss/versions/1/ready"):
-        status, _, body = request(d, "GET", path)
-        check(f"GET {path} is 200 with an empty body", status == 200 and body == b"",
-              f"{status} {body[:100]!r}")
+        status, h, body = request(d, "GET", path)
+        want = {"live": True} if path.endswith("/live") else {"ready": True}
+        check(f"GET {path} is 200 with {json.dumps(want)}",
+              status == 200 and h.get("content-type") == "application/json"
+              and json.loads(body or b"null") == want, f"{status} {h} {body[:100]!r}")
     for path in ("/v2/models/segloss", "/v2/models/segloss/versions/1"):
         status, h, body = request(d, "GET", path)
         doc = json.loads(body) if status == 200 else {}

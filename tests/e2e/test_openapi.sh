@@ -179,8 +179,46 @@ verdict "/metrics has segloss_build_info" grep -q '^segloss_build_info{' "$body"
 if grep -q '"GET /v1/runs"' "$info"; then
     expect "200 evaluate with run and step" POST /v1/evaluate 200 -- \
         "$ev?run=openapi&step=1" "${logits[@]}" "${masks[@]}"
+    eval_id=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$body")
     expect "409 the same run and step with other semantics" POST /v1/evaluate 409 -- \
         "$ev?run=openapi&step=1&semantics=standard" "${logits[@]}" "${masks[@]}"
+    # ---- the runs API and the dashboard ----
+    runs=$url/v1/runs
+    expect "200 GET /v1/runs" GET /v1/runs 200 -- "$runs?max_results=5"
+    expect "400 GET /v1/runs?max_results=0" GET /v1/runs 400 -- "$runs?max_results=0"
+    expect "405 POST /v1/runs, with Allow" GET /v1/runs 405 -- "$runs" -X POST
+    expect "200 GET /v1/runs/{run} with its confusion matrices" GET /v1/runs/{run} 200 -- \
+        "$runs/openapi?confusion_matrix=1"
+    etag=$(sed -n 's/^[Ee][Tt][Aa][Gg]: *//p' "$tmp/h$n" | tr -d '\r')
+    expect "304 GET /v1/runs/{run} with its ETag" GET /v1/runs/{run} 304 -- \
+        "$runs/openapi?confusion_matrix=1" -H "If-None-Match: $etag"
+    expect "400 GET /v1/runs/{run}?confusion_matrix=yes" GET /v1/runs/{run} 400 -- \
+        "$runs/openapi?confusion_matrix=yes"
+    expect "404 GET /v1/runs/{run} of an unknown run" GET /v1/runs/{run} 404 -- "$runs/nope"
+    expect "200 GET /v1/runs/{run}/history" GET /v1/runs/{run}/history 200 -- \
+        "$runs/openapi/history?key=loss.total,metrics.miou&max_results=1"
+    expect "200 GET /v1/runs/{run}/history as CSV" GET /v1/runs/{run}/history 200 -- \
+        "$runs/openapi/history?format=csv"
+    expect "400 GET /v1/runs/{run}/history of an unknown key" GET /v1/runs/{run}/history 400 \
+        -- "$runs/openapi/history?key=loss.nope"
+    expect "404 GET /v1/runs/{run}/history of an unknown run" GET /v1/runs/{run}/history 404 \
+        -- "$runs/nope/history"
+    expect "405 DELETE /v1/runs/{run}/history, with Allow" GET /v1/runs/{run}/history 405 -- \
+        "$runs/openapi/history" -X DELETE
+    expect "200 GET /v1/evaluations/{id}" GET /v1/evaluations/{id} 200 -- \
+        "$url/v1/evaluations/$eval_id"
+    expect "404 GET /v1/evaluations/{id} of an unknown id" GET /v1/evaluations/{id} 404 -- \
+        "$url/v1/evaluations/0123456789abcdef0123456789abcdef"
+    expect "200 GET /v1/evaluations/{id}/overlay.png" GET /v1/evaluations/{id}/overlay.png \
+        200 -- "$url/v1/evaluations/$eval_id/overlay.png?item=1"
+    expect "400 GET /v1/evaluations/{id}/overlay.png?item=-1" \
+        GET /v1/evaluations/{id}/overlay.png 400 -- "$url/v1/evaluations/$eval_id/overlay.png?item=-1"
+    expect "204 DELETE /v1/runs/{run}" DELETE /v1/runs/{run} 204 -- "$runs/openapi"
+    expect "404 DELETE /v1/runs/{run} again" DELETE /v1/runs/{run} 404 -- "$runs/openapi"
+    for page in / /index.html /app.js /style.css; do
+        expect "200 GET $page (dashboard)" GET "$page" 200 -- "$url$page"
+    done
+    expect "405 POST / (dashboard), with Allow" GET / 405 -- "$url/" -X POST
 else
     echo "skip 409 of run and step: this daemon has no runs store"
 fi

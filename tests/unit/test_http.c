@@ -147,7 +147,8 @@ static void test_server(void)
     cfg.eval_threads = 1;
     http_extensions ext = {.on_result = result_hook};
     static const char *const described[] = {"GET /x/{thing}", NULL};
-    ext.routes[0] = (http_extension){"/x", ext_owns, ext_handle, NULL, described};
+    ext.routes[0] = (http_extension){
+        .label = "/x", .owns = ext_owns, .handle = ext_handle, .describe = described};
     ext.route_count = 1;
     http_server *s = NULL;
     char err[256] = "";

@@ -24,6 +24,7 @@ static void test_render(void)
     metrics_request_started(m);                    /* still in flight */
     metrics_rejected(m, METRICS_REJECT_INCONSISTENT);
     metrics_rejected(m, metrics_reason_for_status(413));
+    metrics_rejected(m, metrics_reason_for_status(405)); /* a method, not a missing route */
     metrics_evaluation(m, 0.015);
     size_t len = 0;
     char *text = metrics_render(m, 3, true, "9.9.9", "scalar", &len);
@@ -52,6 +53,15 @@ static void test_render(void)
         CHECK(strstr(text, "segloss_rejections_total{reason=\"inconsistent\"} 1\n"));
         CHECK(strstr(text, "segloss_rejections_total{reason=\"body_too_large\"} 1\n"));
         CHECK(strstr(text, "# TYPE segloss_http_requests_total counter\n"));
+        /* bounds as Prometheus clients print them: exact integers, no exponent */
+        CHECK(strstr(text, "segloss_http_request_body_bytes_bucket{le=\"1048576\"} 2\n"));
+        CHECK(strstr(text, "segloss_http_request_body_bytes_bucket{le=\"1073741824\"} 2\n"));
+        CHECK(strstr(text, "segloss_http_request_body_bytes_bucket{le=\"4096\"} 1\n"));
+        CHECK(!strstr(text, "e+"));
+        CHECK(strstr(text, "segloss_http_request_duration_seconds_bucket{route=\"/v1/evaluate\","
+                           "le=\"2.5\"} 2\n"));
+        CHECK(strstr(text, "segloss_rejections_total{reason=\"method_not_allowed\"} 1\n"));
+        CHECK(strstr(text, "segloss_rejections_total{reason=\"not_found\"} 0\n"));
         CHECK(text[len - 1] == '\n');
         free(text);
     }

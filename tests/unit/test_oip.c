@@ -531,11 +531,25 @@ static void test_metadata(void)
     free(body);
     CHECK(oip_get("/v2/health/ready", true, &status, &body, &len));
     CHECK_EQ_INT(status, 503);
-    CHECK_EQ_INT(len, 0);
+    CHECK(body && strcmp(body, "{\"ready\":false}") == 0 && len == strlen(body));
+    free(body);
+    CHECK(oip_get("/v2/health/live", true, &status, &body, &len));
+    CHECK_EQ_INT(status, 200);
+    CHECK(body && strcmp(body, "{\"live\":true}") == 0);
     free(body);
     CHECK(oip_get("/v2/models/segloss/versions/1/ready", false, &status, &body, &len));
     CHECK_EQ_INT(status, 200);
+    CHECK(body && strcmp(body, "{\"ready\":true}") == 0);
     free(body);
+    body = oip_error_json("a \"quoted\" detail", &len);
+    CHECK(body && strcmp(body, "{\"error\":\"a \\\"quoted\\\" detail\"}") == 0);
+    free(body);
+    char words[128] = "unknown parameter 'masks' in params; known: a";
+    oip_speak_v2(words, sizeof words);
+    CHECK(strcmp(words, "unknown parameter 'masks' in parameters; known: a") == 0);
+    snprintf(words, sizeof words, "logits hold 2 images but there are 1 masks");
+    oip_speak_v2(words, sizeof words);
+    CHECK(strcmp(words, "logits hold 2 images but labels hold 1 images") == 0);
     CHECK(oip_get("/v2/models/segloss", false, &status, &body, &len));
     CHECK(body && strstr(body, "{\"name\":\"confusion_matrix\",\"datatype\":\"INT64\","
                                "\"shape\":[-1,-1]}"));
