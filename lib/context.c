@@ -20,6 +20,7 @@ struct segloss_ctx {
     segloss__convert_fn convert_fn;
     segloss__lerp_fn lerp_fn;
     pthread_mutex_t lock; /* one evaluation at a time uses the pool */
+    segloss_limits limits; /* the shapes evaluations are checked against */
 };
 
 const char *segloss_kernel_name(segloss_kernel kernel)
@@ -68,6 +69,7 @@ int segloss_ctx_new(segloss_ctx **out, unsigned threads, segloss_kernel kernel)
         return rc;
     }
     pthread_mutex_init(&ctx->lock, NULL);
+    segloss_limits_default(&ctx->limits);
     ctx->kernel = resolve_kernel(kernel);
     ctx->kernel_fn = segloss__kernel_scalar;
     ctx->convert_fn = segloss__convert_scalar;
@@ -81,6 +83,21 @@ int segloss_ctx_new(segloss_ctx **out, unsigned threads, segloss_kernel kernel)
 #endif
     *out = ctx;
     return 0;
+}
+
+int segloss_ctx_set_limits(segloss_ctx *ctx, const segloss_limits *limits)
+{
+    if (!ctx || !limits || !limits->max_classes || !limits->max_side || !limits->max_pixels ||
+        !limits->max_batch || !limits->max_elements ||
+        limits->max_classes > SEGLOSS_MAX_CLASSES_CEILING)
+        return SEGLOSS_EINVAL;
+    ctx->limits = *limits;
+    return 0;
+}
+
+const segloss_limits *segloss_ctx_limits(const segloss_ctx *ctx)
+{
+    return &ctx->limits;
 }
 
 void segloss_ctx_free(segloss_ctx *ctx)

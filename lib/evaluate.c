@@ -349,11 +349,11 @@ static int sums_out_of_range(char *detail, size_t detail_len)
                         "class_weights or alpha, or send fewer pixels per request");
 }
 
-static int check_shapes(const segloss_tensor *logits, const segloss_tensor *labels,
-                        eval_job *job, char *detail, size_t detail_len)
+static int check_shapes(const segloss_limits *limits, const segloss_tensor *logits,
+                        const segloss_tensor *labels, eval_job *job, char *detail,
+                        size_t detail_len)
 {
-    segloss_limits lim;
-    segloss_limits_default(&lim);
+    const segloss_limits lim = *limits;
     if (!logits || !logits->data || (logits->rank != 3 && logits->rank != 4))
         return segloss_fail(detail, detail_len, SEGLOSS_ESHAPE,
                             "logits must have shape (N, C, H, W) or (C, H, W)");
@@ -471,7 +471,7 @@ static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
     job.logits = logits;
     job.labels = labels;
     job.argmax_map = argmax_map;
-    if ((rc = check_shapes(logits, labels, &job, detail, detail_len)))
+    if ((rc = check_shapes(segloss_ctx_limits(ctx), logits, labels, &job, detail, detail_len)))
         return rc;
     if ((rc = segloss_params_check(params, job.c, detail, detail_len)))
         return rc;

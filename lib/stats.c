@@ -18,7 +18,7 @@ typedef struct stats_layout {
 static int layout_for(size_t c, stats_layout *l)
 {
     size_t cc;
-    if (c == 0 || c > SEGLOSS_MAX_CLASSES || segloss_mul_size(c, c, &cc))
+    if (c == 0 || c > SEGLOSS_MAX_CLASSES_CEILING || segloss_mul_size(c, c, &cc))
         return SEGLOSS_EINVAL;
     size_t header = (sizeof(segloss_stats) + 15) & ~(size_t)15;
     l->sums_off = header;
@@ -230,7 +230,7 @@ int segloss_stats_deserialize(const void *buf, size_t len, segloss_stats **out)
         return SEGLOSS_EUNSUPPORTED;
     uint32_t c = get_u32(&p);
     uint32_t semantics = get_u32(&p);
-    if (c == 0 || c > SEGLOSS_MAX_CLASSES || semantics > SEGLOSS_STANDARD ||
+    if (c == 0 || c > SEGLOSS_MAX_CLASSES_CEILING || semantics > SEGLOSS_STANDARD ||
         len != serialized_size(c))
         return SEGLOSS_EFORMAT;
     segloss_stats *s = segloss_stats_new(c, (segloss_semantics)semantics);

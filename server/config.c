@@ -52,7 +52,7 @@ static const option_spec options[] = {
      "most multipart parts in one request (default 8194)"},
     {"max-params-bytes", OPT_SIZE, FIELD(max_params_bytes), 2, 16 << 20,
      "largest params JSON part in bytes (default 1048576)"},
-    {"max-classes", OPT_SIZE, FIELD(limits.max_classes), 1, 1 << 20,
+    {"max-classes", OPT_SIZE, FIELD(limits.max_classes), 1, SEGLOSS_MAX_CLASSES_CEILING,
      "most classes C (default 1024)"},
     {"max-side", OPT_SIZE, FIELD(limits.max_side), 1, 1 << 20,
      "longest image side H or W (default 16384)"},

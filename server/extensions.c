@@ -14,6 +14,7 @@
 
 struct extensions {
     store *store;
+    segloss_limits limits; /* the configured shape limits, for overlays */
 };
 
 /* What GET /v1/info lists for them (DESIGN.md section 4). */
@@ -86,6 +87,7 @@ static int record_result(void *arg, const evaluation_record *rec, char *detail,
         .argmax = rec->argmax,
         .images = rec->images,
         .image_count = rec->image_count,
+        .limits = &x->limits,
     };
     return runs_record(x->store, &in, detail, detail_len);
 }
@@ -106,6 +108,7 @@ static void runs_handle(void *arg, const http_route_request *req, http_route_res
         .query_arg = req->query_arg,
         .if_none_match = req->if_none_match,
         .request_id = req->request_id,
+        .limits = &x->limits,
     };
     runs_api_response r;
     memset(&r, 0, sizeof r);
@@ -186,6 +189,7 @@ int extensions_open(const server_config *cfg, extensions **out, http_extensions 
         snprintf(err, err_len, "out of memory");
         return -1;
     }
+    x->limits = cfg->limits;
     const char *location = cfg->store[0] ? cfg->store : cfg->data_dir;
     store_options opt = {.location = location,
                          .retain_evaluations = cfg->retain_evaluations};

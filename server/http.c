@@ -985,6 +985,7 @@ static request *request_new(http_server *s, struct MHD_Connection *conn, const c
     req->route_index = ROUTE_COUNT;
     req->metrics_route = s->route_label_count;
     params_init(&req->params);
+    req->params.max_classes = s->cfg->limits.max_classes;
     snprintf(req->method, sizeof req->method, "%s", method);
     snprintf(req->path, sizeof req->path, "%s", url);
     req->url = url;
@@ -1473,6 +1474,8 @@ int http_server_start(const server_config *cfg, const http_extensions *ext, http
     const struct sockaddr *addr = (const struct sockaddr *)&bind_addr;
     unsigned ipv6 = bind_addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0;
     int rc = segloss_ctx_new(&s->ctx, cfg->eval_threads, SEGLOSS_KERNEL_AUTO);
+    if (!rc)
+        rc = segloss_ctx_set_limits(s->ctx, &cfg->limits);
     if (rc) {
         snprintf(err, err_len, "cannot start the loss library: %s", segloss_strerror(rc));
         goto fail;

@@ -155,6 +155,7 @@ static int run_eval(int argc, char **argv)
         fprintf(stderr, "seglossd eval: %s\n", err);
         goto fail;
     }
+    params.max_classes = cfg.limits.max_classes;
     if (!logits_path) {
         fprintf(stderr, "seglossd eval: --logits FILE is required (see --help)\n");
         goto fail;
@@ -191,6 +192,8 @@ static int run_eval(int argc, char **argv)
         }
     }
     int rc = segloss_ctx_new(&ctx, cfg.eval_threads, SEGLOSS_KERNEL_AUTO);
+    if (!rc)
+        rc = segloss_ctx_set_limits(ctx, &cfg.limits);
     if (rc) {
         exit_code = print_problem(503, segloss_strerror(rc));
         goto fail;

@@ -533,6 +533,7 @@ int oip_parse(const void *body, size_t len, const char *header_len, const seglos
 {
     memset(out, 0, sizeof *out);
     params_init(&out->params);
+    out->params.max_classes = limits->max_classes;
     input_slot slots[ROLE_COUNT];
     memset(slots, 0, sizeof slots);
     cJSON *root = NULL;

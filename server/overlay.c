@@ -81,11 +81,22 @@ int overlay_encode_classmap(const uint16_t *map, uint32_t w, uint32_t h, size_t 
     return rc;
 }
 
-int overlay_decode_classmap(const uint8_t *png, size_t png_len, size_t num_classes,
-                            uint16_t **map, uint32_t *w, uint32_t *h, char *err, size_t err_len)
+/* The configured limits, or the library's defaults in *fallback when none are given. */
+static const segloss_limits *limits_or_default(const segloss_limits *limits,
+                                               segloss_limits *fallback)
 {
-    segloss_limits lim;
-    segloss_limits_default(&lim);
+    if (limits)
+        return limits;
+    segloss_limits_default(fallback);
+    return fallback;
+}
+
+int overlay_decode_classmap(const uint8_t *png, size_t png_len, size_t num_classes,
+                            const segloss_limits *limits, uint16_t **map, uint32_t *w,
+                            uint32_t *h, char *err, size_t err_len)
+{
+    segloss_limits fallback;
+    const segloss_limits lim = *limits_or_default(limits, &fallback);
     *map = NULL;
     if (num_classes <= 255) {
         segloss_png_info info;
@@ -177,10 +188,10 @@ static void rgb_reduce(const uint8_t *src, uint32_t sw, uint32_t sh, uint8_t *ds
 
 /* The image as kept: the JPEG itself when small, else a reduced PNG. NULL when it does not
  * decode (the overlay is then drawn without it). */
-static uint8_t *image_for_store(const void *bytes, size_t len, size_t *out_len)
+static uint8_t *image_for_store(const void *bytes, size_t len, const segloss_limits *limits,
+                                size_t *out_len)
 {
-    segloss_limits lim;
-    segloss_limits_default(&lim);
+    const segloss_limits lim = *limits;
     uint8_t *rgb = NULL, *small = NULL, *png = NULL;
     uint32_t w, h;
     char detail[256];
@@ -220,10 +231,12 @@ done:
 }
 
 int overlay_items_build(const uint16_t *argmax, const segloss_tensor *labels,
-                        size_t num_classes, const void *const *images,
-                        const size_t *image_lens, size_t image_count, overlay_items *out,
-                        char *err, size_t err_len)
+                        size_t num_classes, const segloss_limits *limits,
+                        const void *const *images, const size_t *image_lens, size_t image_count,
+                        overlay_items *out, char *err, size_t err_len)
 {
+    segloss_limits fallback;
+    limits = limits_or_default(limits, &fallback);
     memset(out, 0, sizeof *out);
     if (!argmax || !labels || (labels->rank != 2 && labels->rank != 3))
         return fail(err, err_len, SEGLOSS_EINVAL, "overlay items need the arg-max map and labels");
@@ -253,7 +266,7 @@ int overlay_items_build(const uint16_t *argmax, const segloss_tensor *labels,
         it->prediction = out->owned[3 * i];
         it->labels = out->owned[3 * i + 1];
         if (images && i < image_count) {
-            out->owned[3 * i + 2] = image_for_store(images[i], image_lens[i], &it->image_len);
+            out->owned[3 * i + 2] = image_for_store(images[i], image_lens[i], limits, &it->image_len);
             it->image = out->owned[3 * i + 2];
         }
     }
@@ -398,22 +411,22 @@ static int is_border(const panel_geometry *g, const uint16_t *map, size_t x, siz
            (y + 1 < g->ph && map[mask_index(g, x, y + 1)] != k);
 }
 
-int overlay_render(const store_item *item, size_t num_classes, uint8_t **png, size_t *png_len,
-                   char *err, size_t err_len)
+int overlay_render(const store_item *item, size_t num_classes, const segloss_limits *limits,
+                   uint8_t **png, size_t *png_len, char *err, size_t err_len)
 {
     uint16_t *pred = NULL, *truth = NULL;
     uint8_t *image = NULL, *base = NULL;
     canvas cv = {0};
     uint32_t pw32, ph32, tw, th, iw = 0, ih = 0;
-    segloss_limits lim;
-    segloss_limits_default(&lim);
+    segloss_limits fallback;
+    const segloss_limits lim = *limits_or_default(limits, &fallback);
     *png = NULL;
     *png_len = 0;
-    int rc = overlay_decode_classmap(item->prediction, item->prediction_len, num_classes, &pred,
-                                     &pw32, &ph32, err, err_len);
+    int rc = overlay_decode_classmap(item->prediction, item->prediction_len, num_classes, &lim,
+                                     &pred, &pw32, &ph32, err, err_len);
     if (!rc)
-        rc = overlay_decode_classmap(item->labels, item->labels_len, num_classes, &truth, &tw,
-                                     &th, err, err_len);
+        rc = overlay_decode_classmap(item->labels, item->labels_len, num_classes, &lim, &truth,
+                                     &tw, &th, err, err_len);
     if (rc)
         goto done;
     if (tw != pw32 || th != ph32 || !tw || !th) {

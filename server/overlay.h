@@ -44,10 +44,14 @@ void overlay_class_colour(size_t k, uint8_t rgb[3]);
 int overlay_encode_classmap(const uint16_t *map, uint32_t w, uint32_t h, size_t num_classes,
                             uint8_t **png, size_t *png_len, char *err, size_t err_len);
 
-/* Decodes a class-map PNG of overlay_encode_classmap into a new w*h array (free()). */
+/*
+ * Decodes a class-map PNG of overlay_encode_classmap into a new w*h array (free()).
+ * Every function here that decodes takes the configured shape limits (NULL: the defaults of
+ * segloss/limits.h), so what the daemon accepts and what it may decode agree.
+ */
 int overlay_decode_classmap(const uint8_t *png, size_t png_len, size_t num_classes,
-                            uint16_t **map, uint32_t *w, uint32_t *h, char *err,
-                            size_t err_len);
+                            const segloss_limits *limits, uint16_t **map, uint32_t *w,
+                            uint32_t *h, char *err, size_t err_len);
 
 /* The store items of one batch, with the bytes they point to. */
 typedef struct overlay_items {
@@ -64,13 +68,14 @@ typedef struct overlay_items {
  * was already computed; the overlay then draws on black). Returns 0 or SEGLOSS_E* with err.
  */
 int overlay_items_build(const uint16_t *argmax, const segloss_tensor *labels,
-                        size_t num_classes, const void *const *images,
+                        size_t num_classes, const segloss_limits *limits,
+                        const void *const *images,
                         const size_t *image_lens, size_t image_count, overlay_items *out,
                         char *err, size_t err_len);
 void overlay_items_free(overlay_items *items);
 
 /* Renders the overlay of one stored item as an RGB PNG. Returns 0 or SEGLOSS_E* with err. */
-int overlay_render(const store_item *item, size_t num_classes, uint8_t **png, size_t *png_len,
-                   char *err, size_t err_len);
+int overlay_render(const store_item *item, size_t num_classes, const segloss_limits *limits,
+                   uint8_t **png, size_t *png_len, char *err, size_t err_len);
 
 #endif

@@ -60,6 +60,7 @@ void params_init(params_request *p)
 {
     memset(p, 0, sizeof *p);
     segloss_params_default(&p->loss);
+    p->max_classes = SEGLOSS_MAX_CLASSES;
 }
 
 void params_free(params_request *p)
@@ -135,7 +136,7 @@ static int set_integer(params_request *p, params_key key, const char *text, size
                        char *detail, size_t dl)
 {
     int64_t min = key == PARAMS_STEP ? 0 : 1;
-    int64_t max = key == PARAMS_STEP ? PARAMS_MAX_STEP : SEGLOSS_MAX_CLASSES;
+    int64_t max = key == PARAMS_STEP ? PARAMS_MAX_STEP : (int64_t)p->max_classes;
     bool negative = len > 0 && text[0] == '-';
     size_t i = negative, digits = 0;
     uint64_t v = 0;
@@ -335,9 +336,9 @@ static int query_list(params_request *p, params_key key, const char *value, char
     size_t n = 1;
     for (const char *c = value; *c; c++)
         n += *c == ',';
-    if (n > SEGLOSS_MAX_CLASSES)
-        return fail(detail, dl, 400, "%s has %zu values; at most %d classes are supported",
-                    key_names[key], n, SEGLOSS_MAX_CLASSES);
+    if (n > p->max_classes)
+        return fail(detail, dl, 400, "%s has %zu values; at most %zu classes are supported",
+                    key_names[key], n, p->max_classes);
     double *values = calloc(n, sizeof *values);
     if (!values)
         return fail(detail, dl, 503, "out of memory");
@@ -371,9 +372,9 @@ static int query_list(params_request *p, params_key key, const char *value, char
 static int set_class_names(params_request *p, const char *const *names, size_t n, char *detail,
                            size_t dl)
 {
-    if (n == 0 || n > SEGLOSS_MAX_CLASSES)
-        return fail(detail, dl, 400, "class_names must list 1 to %d names",
-                    SEGLOSS_MAX_CLASSES);
+    if (n == 0 || n > p->max_classes)
+        return fail(detail, dl, 400, "class_names must list 1 to %zu names",
+                    p->max_classes);
     cJSON *array = cJSON_CreateArray();
     if (!array)
         return fail(detail, dl, 503, "out of memory");
@@ -509,9 +510,9 @@ static int json_list(params_request *p, params_key key, const cJSON *arr, char *
     if (n == 0)
         return fail(detail, dl, 400, "%s must have one number per class, not be empty",
                     key_names[key]);
-    if (n > SEGLOSS_MAX_CLASSES)
-        return fail(detail, dl, 400, "%s has %zu values; at most %d classes are supported",
-                    key_names[key], n, SEGLOSS_MAX_CLASSES);
+    if (n > p->max_classes)
+        return fail(detail, dl, 400, "%s has %zu values; at most %zu classes are supported",
+                    key_names[key], n, p->max_classes);
     double *values = calloc(n, sizeof *values);
     if (!values)
         return fail(detail, dl, 503, "out of memory");

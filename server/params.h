@@ -66,6 +66,7 @@ typedef struct params_request {
     size_t class_names_len;
     uint32_t given_query;     /* bit (1 << params_key) per key seen in the query string */
     uint32_t given_json;      /* ... in the params part */
+    size_t max_classes;       /* the configured --max-classes: bounds num_classes and lists */
 } params_request;
 
 /* The defaults of DESIGN.md section 3. */

@@ -437,6 +437,7 @@ static int split_json(strbuf *b, const char *run, const store_split_summary *sp,
     segloss_result *res = NULL;
     params_request p;
     params_init(&p);
+    p.max_classes = SEGLOSS_MAX_CLASSES_CEILING; /* stored: checked when it was recorded */
     char *text = NULL;
     int rc = store_finalise(sp->stats, sp->loss_params_json, &res, err, err_len);
     if (rc)
@@ -738,7 +739,7 @@ static void handle_overlay(store *st, const runs_api_request *req, runs_api_resp
     if (!not_modified(req, out)) {
         uint8_t *png;
         size_t len;
-        rc = overlay_render(&in.item, in.num_classes, &png, &len, err, sizeof err);
+        rc = overlay_render(&in.item, in.num_classes, req->limits, &png, &len, err, sizeof err);
         if (rc)
             answer_problem(req, out, 500, "rendering the overlay: %s", err);
         else
@@ -839,7 +840,7 @@ int runs_record(store *st, const runs_record_input *in, char *err, size_t err_le
             lens[i] = in->images[i].len;
         }
         if (datas && lens &&
-            overlay_items_build(in->argmax, &first, r->num_classes, datas, lens,
+            overlay_items_build(in->argmax, &first, r->num_classes, in->limits, datas, lens,
                                 in->image_count, &items, detail, sizeof detail) != 0)
             memset(&items, 0, sizeof items);
         free(datas);

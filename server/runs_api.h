@@ -59,6 +59,7 @@ typedef struct runs_api_request {
     void *query_arg;
     const char *if_none_match;   /* the header, or NULL */
     const char *request_id;      /* echoed in problem bodies; may be NULL */
+    const segloss_limits *limits; /* the configured shape limits for overlays; NULL: defaults */
 } runs_api_request;
 
 typedef struct runs_api_response {
@@ -92,6 +93,7 @@ typedef struct runs_record_input {
     const uint16_t *argmax;
     const evaluation_blob *images;
     size_t image_count;
+    const segloss_limits *limits;    /* the configured shape limits; NULL: the defaults */
 } runs_record_input;
 
 /*

@@ -272,6 +272,9 @@ int store_finalise(const segloss_stats *stats, const char *loss_params_json,
 {
     params_request p;
     params_init(&p);
+    /* what was stored passed the configured limit when it was recorded; reading it back must
+     * not depend on today's --max-classes */
+    p.max_classes = SEGLOSS_MAX_CLASSES_CEILING;
     *out = NULL;
     int rc = STORE_FAILED;
     char detail[256];

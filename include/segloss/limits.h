@@ -12,6 +12,10 @@
 
 /* ADE20K-full has 847 classes; the confusion matrix is C*C 64-bit counters (8 MiB at 1024). */
 #define SEGLOSS_MAX_CLASSES 1024
+/* The most classes any configuration may allow (--max-classes): a 4096-class confusion matrix
+ * is 128 MiB, held once per evaluation and once per stored aggregate, which is as far as one
+ * request on a machine of a few GiB should go. Stats above it are refused when read back. */
+#define SEGLOSS_MAX_CLASSES_CEILING 4096
 /* One side of an image or logit map: 16384 covers every segmentation dataset in use (and is
  * libpng's own default user limit order of magnitude). */
 #define SEGLOSS_MAX_SIDE 16384
@@ -49,7 +53,8 @@ typedef struct segloss_limits {
     size_t max_elements; /* of one tensor */
 } segloss_limits;
 
-/* Fills *limits with the SEGLOSS_MAX_* defaults above. */
+/* Fills *limits with the SEGLOSS_MAX_* defaults above. A segloss_ctx starts with them;
+ * segloss_ctx_set_limits (loss.h) gives it the configured ones. */
 void segloss_limits_default(segloss_limits *limits);
 
 #endif

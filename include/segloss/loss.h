@@ -158,6 +158,16 @@ segloss_kernel segloss_ctx_kernel(const segloss_ctx *ctx);
 const char *segloss_kernel_name(segloss_kernel kernel);
 
 /*
+ * The shape limits evaluations on ctx are checked against (classes, sides, pixels, batch), so a
+ * configuration that raises or lowers them reaches the library: a context starts with
+ * segloss_limits_default(). Returns 0, or SEGLOSS_EINVAL when a limit is 0 or max_classes is
+ * above SEGLOSS_MAX_CLASSES_CEILING (the limits are then unchanged). Call before evaluations
+ * start; not synchronised with evaluations running on ctx.
+ */
+int segloss_ctx_set_limits(segloss_ctx *ctx, const segloss_limits *limits);
+const segloss_limits *segloss_ctx_limits(const segloss_ctx *ctx);
+
+/*
  * Evaluates logits (rank 4 N,C,H,W or rank 3 C,H,W; f32/f16/bf16/f64) against labels (rank 3
  * N,H,W or rank 2 H,W; u8/i8/u16/i32/i64; values >= C or < 0 are ignored pixels). When the
  * labels' H,W differ from the logits', the logits are resized on the fly (bilinear,

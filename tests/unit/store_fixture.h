@@ -133,7 +133,7 @@ static inline int fixture_eval_make(segloss_ctx *ctx, fixture_eval *f, uint64_t 
     result_timing timing = {1, 1, 2};
     f->answer = result_json(f->result, &f->params, f->id, &timing, &f->answer_len);
     if (!f->answer ||
-        overlay_items_build(f->argmax, &f->labels_view, c, NULL, NULL, 0, &f->items, detail,
+        overlay_items_build(f->argmax, &f->labels_view, c, NULL, NULL, NULL, 0, &f->items, detail,
                             sizeof detail) != 0)
         return -1;
     f->ev = (store_evaluation){

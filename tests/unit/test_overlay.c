@@ -54,7 +54,7 @@ static void roundtrip(size_t c)
     CHECK(overlay_encode_classmap(map, 6, 5, c, &png, &len, err, sizeof err) == 0);
     uint16_t *back = NULL;
     uint32_t w = 0, h = 0;
-    CHECK(overlay_decode_classmap(png, len, c, &back, &w, &h, err, sizeof err) == 0);
+    CHECK(overlay_decode_classmap(png, len, c, NULL, &back, &w, &h, err, sizeof err) == 0);
     CHECK(w == 6 && h == 5);
     for (size_t i = 0; back && i < 30; i++)
         CHECK_MSG(back[i] == (i == 3 ? c : map[i]), "C=%zu pixel %zu: %u", c, i, back[i]);
@@ -99,11 +99,11 @@ static void test_render_without_image(void)
     segloss_tensor lt = {.data = labels, .dtype = SEGLOSS_I32, .rank = 3, .shape = {1, 12, 20}};
     overlay_items items;
     char err[256];
-    CHECK(overlay_items_build(pred, &lt, 3, NULL, NULL, 0, &items, err, sizeof err) == 0);
+    CHECK(overlay_items_build(pred, &lt, 3, NULL, NULL, NULL, 0, &items, err, sizeof err) == 0);
     CHECK(items.count == 1 && items.items[0].image == NULL);
     uint8_t *png = NULL;
     size_t len = 0;
-    CHECK(overlay_render(&items.items[0], 3, &png, &len, err, sizeof err) == 0);
+    CHECK(overlay_render(&items.items[0], 3, NULL, &png, &len, err, sizeof err) == 0);
     segloss_limits lim;
     segloss_limits_default(&lim);
     uint8_t *rgb = NULL;
@@ -195,7 +195,7 @@ static void test_images_kept_or_reduced(void)
     const void *images[2] = {jpeg, big_png};
     size_t lens[2] = {jpeg_len, big_len};
     overlay_items items;
-    CHECK(overlay_items_build(pred2, &lt, 3, images, lens, 2, &items, err, sizeof err) == 0);
+    CHECK(overlay_items_build(pred2, &lt, 3, NULL, images, lens, 2, &items, err, sizeof err) == 0);
     if (items.count == 2) {
         /* the small JPEG as sent */
         CHECK(items.items[0].image_len == jpeg_len &&
@@ -212,7 +212,7 @@ static void test_images_kept_or_reduced(void)
         free(rgb);
         uint8_t *png = NULL;
         size_t len = 0;
-        CHECK(overlay_render(&items.items[1], 3, &png, &len, err, sizeof err) == 0);
+        CHECK(overlay_render(&items.items[1], 3, NULL, &png, &len, err, sizeof err) == 0);
         save_artifact("overlay_big_image.png", png, len);
         free(png);
     }
@@ -220,7 +220,7 @@ static void test_images_kept_or_reduced(void)
     /* an image that does not decode is left out, the rest is kept */
     const void *junk[1] = {"not an image"};
     size_t junk_len[1] = {12};
-    CHECK(overlay_items_build(pred2, &lt, 3, junk, junk_len, 1, &items, err, sizeof err) == 0);
+    CHECK(overlay_items_build(pred2, &lt, 3, NULL, junk, junk_len, 1, &items, err, sizeof err) == 0);
     CHECK(items.count == 2 && items.items[0].image == NULL && items.items[0].labels != NULL);
     overlay_items_free(&items);
     free(jpeg);
@@ -264,12 +264,12 @@ static void test_render_golden_over_image(void)
     const void *images[1] = {png_img};
     size_t lens[1] = {png_img_len};
     overlay_items items;
-    CHECK(overlay_items_build(argmax, &g.labels, g.logits.shape[1], images, lens, 1, &items, err,
+    CHECK(overlay_items_build(argmax, &g.labels, g.logits.shape[1], NULL, images, lens, 1, &items, err,
                               sizeof err) == 0);
     for (size_t i = 0; i < items.count; i++) {
         uint8_t *png = NULL;
         size_t len = 0;
-        CHECK(overlay_render(&items.items[i], g.logits.shape[1], &png, &len, err, sizeof err) ==
+        CHECK(overlay_render(&items.items[i], g.logits.shape[1], NULL, &png, &len, err, sizeof err) ==
               0);
         char name[64];
         snprintf(name, sizeof name, "overlay_golden_%zu%s.png", i, i < 1 ? "_image" : "");
@@ -333,14 +333,14 @@ static void test_render_scene(void)
     const void *images[1] = {png_img};
     size_t lens[1] = {png_img_len};
     overlay_items items;
-    CHECK(overlay_items_build(pred, &lt, C, images, lens, 1, &items, err, sizeof err) == 0);
+    CHECK(overlay_items_build(pred, &lt, C, NULL, images, lens, 1, &items, err, sizeof err) == 0);
     for (int with_image = 0; with_image < 2 && items.count == 1; with_image++) {
         store_item it = items.items[0];
         if (!with_image)
             it.image = NULL;
         uint8_t *png = NULL;
         size_t len = 0;
-        CHECK(overlay_render(&it, C, &png, &len, err, sizeof err) == 0);
+        CHECK(overlay_render(&it, C, NULL, &png, &len, err, sizeof err) == 0);
         save_artifact(with_image ? "overlay_scene_image.png" : "overlay_scene.png", png, len);
         free(png);
     }
@@ -357,11 +357,11 @@ static void test_render_refuses_mismatch(void)
     CHECK(overlay_encode_classmap(a, 2, 2, 2, &pa, &la, err, sizeof err) == 0);
     CHECK(overlay_encode_classmap(b, 3, 2, 2, &pb, &lb, err, sizeof err) == 0);
     store_item it = {.prediction = pa, .prediction_len = la, .labels = pb, .labels_len = lb};
-    CHECK(overlay_render(&it, 2, &png, &len, err, sizeof err) != 0);
+    CHECK(overlay_render(&it, 2, NULL, &png, &len, err, sizeof err) != 0);
     CHECK(png == NULL);
     it.labels = (const uint8_t *)"junk";
     it.labels_len = 4;
-    CHECK(overlay_render(&it, 2, &png, &len, err, sizeof err) != 0);
+    CHECK(overlay_render(&it, 2, NULL, &png, &len, err, sizeof err) != 0);
     free(pa);
     free(pb);
 }

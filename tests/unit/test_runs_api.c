@@ -492,7 +492,7 @@ static void test_runs_record(void)
         /* the stored map is the one given */
         uint16_t *map = NULL;
         uint32_t w = 0, h = 0;
-        CHECK(overlay_decode_classmap(oi.item.prediction, oi.item.prediction_len, 3, &map, &w,
+        CHECK(overlay_decode_classmap(oi.item.prediction, oi.item.prediction_len, 3, NULL, &map, &w,
                                       &h, err, sizeof err) == 0);
         CHECK(map && w == 8 && h == 8 && memcmp(map, f.argmax, 64 * sizeof *map) == 0);
         free(map);
