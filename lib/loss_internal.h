@@ -138,6 +138,21 @@ void segloss__convert_avx2(segloss_dtype dtype, const void *src, size_t count, f
 void segloss__lerp_avx2(const float *s0, const float *s1, float l1y,
                         const segloss__lerp_cols *cols, size_t col, size_t count, float *dst);
 int segloss__cpu_has_avx2(void);
+/* Same interface, 16 pixels per vector; callers check segloss__cpu_has_avx512(). */
+void segloss__kernel_avx512(const segloss__kernel_params *kp, const segloss__block *b,
+                            segloss__acc *acc, float *scratch);
+/* AVX-512 F, BW, DQ and VL, with the OS saving the opmask and ZMM state. */
+int segloss__cpu_has_avx512(void);
+
+/* What segloss__cpu_features reports: the vector kernels this CPU can run (0 for a
+ * SEGLOSS_FORCE_SCALAR build). */
+#define SEGLOSS__CPU_AVX2 1u
+#define SEGLOSS__CPU_AVX512 2u
+unsigned segloss__cpu_features(void);
+/* segloss_kernel_choose with the environment value and the CPU's features given, so tests can
+ * ask what a CPU without AVX-512 (or AVX2) would answer. */
+int segloss__kernel_resolve(segloss_kernel wanted, const char *env, unsigned cpu,
+                            segloss_kernel *out, char *detail, size_t detail_len);
 
 /* The persistent worker pool behind a context. */
 typedef struct segloss__pool segloss__pool;
