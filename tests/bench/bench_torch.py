@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Times the PyTorch seed functions on the batch bench_loss dumped (logits.npy, labels.npy).
 
-Usage: bench_torch.py DIR THREADS
+Usage: bench_torch.py DIR THREADS [RUNS]
 The functions are those of the bubbliiiing training code, restated (CE_Loss, Focal_Loss,
 Dice_loss from nets/*_training.py, f_score from utils/utils_metrics.py, and compute_mIoU's
 fast_hist on the arg-max), called as the training script calls them: every number segloss
 answers with. The one-hot target the seed's dataloader builds is made before timing.
-Prints 'torch_seed_ms=<median of 5 after a warm-up>'."""
+Prints 'torch_seed_ms=<median of RUNS (default 5) after a warm-up>'."""
 import sys
 import time
 
@@ -67,6 +67,7 @@ def fast_hist(a, b, n):
 
 def main():
     folder, threads = sys.argv[1], int(sys.argv[2])
+    runs = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     torch.set_num_threads(threads)
     logits = torch.from_numpy(np.load(folder + '/logits.npy'))
     labels = np.load(folder + '/labels.npy').astype(np.int64)
@@ -88,7 +89,7 @@ def main():
 
     once()
     times = []
-    for _ in range(5):
+    for _ in range(runs):
         t0 = time.perf_counter()
         once()
         times.append((time.perf_counter() - t0) * 1e3)

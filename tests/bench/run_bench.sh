@@ -1,27 +1,46 @@
 #!/usr/bin/env bash
-# make bench: every benchmark, each comparing against its floor or peer measured in the same run.
-# The PyTorch comparison runs when Debian's python3-torch is installed (apt-get install
-# python3-torch python3-numpy); it is skipped, and says so, otherwise.
+# make bench: every benchmark, each against its floor or peer measured in the same run.
+#
+# The loss pass runs in ROUNDS rounds (default 5). A round is one tests/bench/bench_loss --round
+# (the memory floor, a plain FMA loop, each kernel the CPU has on 1 and 2 threads, ...) and
+# then the PyTorch seed functions (tests/bench/bench_torch.py) on the same batch at 1 and 2
+# threads; every round's figures are printed with the load average at its start, and the
+# summary gives each ratio's range over the rounds, each ratio taken within one round. The
+# PyTorch rows need Debian's python3-torch (`scripts/install-deps.sh bench` installs it); they
+# are skipped, and say so, without it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
+ROUNDS=${ROUNDS:-5}
+TORCH_RUNS=${TORCH_RUNS:-1}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "## loss library (tests/bench/bench_loss.c)"
-"$BUILD/tests/bench_loss" --dump "$tmp" | tee "$tmp/loss.txt"
+echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs);" \
+     "AVX-512: $(grep -o 'avx512[a-z]*' /proc/cpuinfo | sort -u | sed 's/avx512//' | xargs | tr ' ' ',' || true)"
+echo "## loss library: $ROUNDS rounds (tests/bench/bench_loss.c, tests/bench/bench_torch.py)"
+"$BUILD/tests/bench_loss" --dump "$tmp"
+torch=0
 if /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then
-    ours2=$(sed -n 's/^segloss_avx2_2t_ms=//p' "$tmp/loss.txt")
-    ours1=$(sed -n 's/^segloss_avx2_1t_ms=//p' "$tmp/loss.txt")
-    for threads in 1 2; do
-        t=$(/usr/bin/python3 tests/bench/bench_torch.py "$tmp" "$threads" | sed -n 's/^torch_seed_ms=//p')
-        ours=$([ "$threads" = 1 ] && echo "$ours1" || echo "$ours2")
-        awk -v t="$t" -v o="$ours" -v n="$threads" 'BEGIN {
-            printf "| PyTorch seed functions, %d thread(s) | %.1f ms | segloss %.1f ms | %.0fx faster |\n", n, t, o, t / o }'
-    done
+    torch=1
 else
-    echo "(python3-torch not installed: PyTorch comparison skipped)"
+    echo "(python3-torch not installed: PyTorch rows skipped; scripts/install-deps.sh bench)"
 fi
+for round in $(seq 1 "$ROUNDS"); do
+    echo "### round $round, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$BUILD/tests/bench_loss" --round | tee "$tmp/round.txt"
+    if [ "$torch" = 1 ]; then
+        for threads in 1 2; do
+            t=$(/usr/bin/python3 tests/bench/bench_torch.py "$tmp" "$threads" "$TORCH_RUNS" |
+                sed -n 's/^torch_seed_ms=//p')
+            echo "row torch_${threads}t $t 0" | tee -a "$tmp/round.txt"
+        done
+    fi
+    sed -n "s/^row /$round /p" "$tmp/round.txt" >>"$tmp/rounds.txt"
+done
+echo "### summary, load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "(cpu/wall: process CPU time over wall time, about 2 when both threads ran all along;" \
+     "not measured for torch)"
+/usr/bin/python3 tests/bench/summarize_rounds.py "$tmp/rounds.txt"
 for b in "$BUILD"/tests/bench_*; do
     case "$(basename "$b")" in bench_loss) continue ;; esac
     echo "## $(basename "$b")"
