@@ -163,6 +163,13 @@ unsigned segloss__pool_threads(const segloss__pool *pool);
 /* Runs fn(arg, w) for w = 0..threads-1 concurrently (w = 0 on the calling thread); returns
  * when all are done. Not reentrant: the context serialises calls. */
 void segloss__pool_run(segloss__pool *pool, segloss__job_fn fn, void *arg);
+/* A hint that segloss__pool_run follows shortly: parked workers wake now and wait for the job
+ * spinning, so the wake-up overlaps the caller's set-up. Thread-safe. */
+void segloss__pool_prewake(segloss__pool *pool);
+/* For tests: the workers parked on the condition variable right now, and how many times in
+ * all a parked worker got up because of a prewake. */
+unsigned segloss__pool_parked(segloss__pool *pool);
+uint64_t segloss__pool_prewoken(segloss__pool *pool);
 
 /* Context internals the evaluation reads. */
 segloss__pool *segloss__ctx_pool(segloss_ctx *ctx);

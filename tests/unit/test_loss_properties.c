@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "loss_internal.h"
 #include "segloss/segloss.h"
@@ -620,6 +621,48 @@ static void avx512_matches_avx2(void)
     segloss_ctx_free(a5);
 }
 
+/* Polls until the pool has `want` parked workers (or, when prewoken is set, until that many
+ * prewake get-ups); 1 if it got there within 5 s. */
+static int wait_pool(segloss__pool *pool, unsigned want, int prewoken)
+{
+    for (int i = 0; i < 5000; i++) {
+        if ((prewoken ? segloss__pool_prewoken(pool) : segloss__pool_parked(pool)) == want)
+            return 1;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return 0;
+}
+
+static void mark_worker(void *arg, unsigned worker)
+{
+    ((volatile int *)arg)[worker] = 1;
+}
+
+/* A prewake gets each parked worker off the condition variable before the job is posted (the
+ * wake-up then overlaps the evaluation's set-up); they run the job that follows, and park
+ * again by themselves when none follows. */
+static void pool_prewake_wakes_parked_workers(void)
+{
+    segloss__pool *pool = NULL;
+    CHECK(segloss__pool_new(&pool, 3) == 0);
+    if (!pool)
+        return;
+    CHECK_MSG(wait_pool(pool, 2, 0), "the idle workers never parked");
+    segloss__pool_prewake(pool);
+    CHECK_MSG(wait_pool(pool, 2, 1), "a prewake woke %u of 2 parked workers",
+              (unsigned)segloss__pool_prewoken(pool));
+    int ran[3] = {0, 0, 0};
+    segloss__pool_run(pool, mark_worker, ran);
+    CHECK(ran[0] && ran[1] && ran[2]);
+    CHECK_MSG(wait_pool(pool, 2, 0), "the workers kept spinning after the job");
+    segloss__pool_prewake(pool);
+    CHECK_MSG(wait_pool(pool, 4, 1), "a second prewake woke %u of 4",
+              (unsigned)segloss__pool_prewoken(pool));
+    CHECK_MSG(wait_pool(pool, 2, 0), "a prewake with no job after it kept workers awake");
+    segloss__pool_free(pool);
+}
+
 int main(void)
 {
     if (segloss_ctx_new(&scalar1, 1, SEGLOSS_KERNEL_SCALAR))
@@ -627,6 +670,7 @@ int main(void)
     RUN(kernel_choice);
     RUN(lerp_avx2_matches_scalar_bits);
     RUN(avx512_matches_avx2);
+    RUN(pool_prewake_wakes_parked_workers);
     /* every property per vector kernel the CPU has; the scalar kernel stands in when it has
      * none, so the thread-count and merge properties still run */
     static const segloss_kernel kernels[] = {SEGLOSS_KERNEL_AVX2, SEGLOSS_KERNEL_AVX512};
