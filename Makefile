@@ -108,7 +108,8 @@ run: deps
 	$(BUILD)/seglossd --port $(PORT) --data-dir $(DATA_DIR)
 
 # Like check and run, the longer targets install what is missing first (clang for fuzz, ...).
-bench: deps
+bench:
+	@scripts/install-deps.sh bench
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@BUILD=$(BUILD) tests/bench/run_bench.sh
 

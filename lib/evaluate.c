@@ -467,6 +467,8 @@ static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
     unsigned threads = segloss_ctx_threads(ctx);
     int rc;
     *out = NULL;
+    /* the workers' wake-up overlaps the checks and set-up below (thread_pool.c) */
+    segloss__pool_prewake(segloss__ctx_pool(ctx));
     memset(&job, 0, sizeof job);
     job.logits = logits;
     job.labels = labels;

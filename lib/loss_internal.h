@@ -139,6 +139,21 @@ void segloss__convert_avx2(segloss_dtype dtype, const void *src, size_t count, f
 void segloss__lerp_avx2(const float *s0, const float *s1, float l1y,
                         const segloss__lerp_cols *cols, size_t col, size_t count, float *dst);
 int segloss__cpu_has_avx2(void);
+/* Same interface, 16 pixels per vector; callers check segloss__cpu_has_avx512(). */
+void segloss__kernel_avx512(const segloss__kernel_params *kp, const segloss__block *b,
+                            segloss__acc *acc, float *scratch);
+/* AVX-512 F, BW, DQ and VL, with the OS saving the opmask and ZMM state. */
+int segloss__cpu_has_avx512(void);
+
+/* What segloss__cpu_features reports: the vector kernels this CPU can run (0 for a
+ * SEGLOSS_FORCE_SCALAR build). */
+#define SEGLOSS__CPU_AVX2 1u
+#define SEGLOSS__CPU_AVX512 2u
+unsigned segloss__cpu_features(void);
+/* segloss_kernel_choose with the environment value and the CPU's features given, so tests can
+ * ask what a CPU without AVX-512 (or AVX2) would answer. */
+int segloss__kernel_resolve(segloss_kernel wanted, const char *env, unsigned cpu,
+                            segloss_kernel *out, char *detail, size_t detail_len);
 
 /* The persistent worker pool behind a context. */
 typedef struct segloss__pool segloss__pool;
@@ -149,6 +164,13 @@ unsigned segloss__pool_threads(const segloss__pool *pool);
 /* Runs fn(arg, w) for w = 0..threads-1 concurrently (w = 0 on the calling thread); returns
  * when all are done. Not reentrant: the context serialises calls. */
 void segloss__pool_run(segloss__pool *pool, segloss__job_fn fn, void *arg);
+/* A hint that segloss__pool_run follows shortly: parked workers wake now and wait for the job
+ * spinning, so the wake-up overlaps the caller's set-up. Thread-safe. */
+void segloss__pool_prewake(segloss__pool *pool);
+/* For tests: the workers parked on the condition variable right now, and how many times in
+ * all a parked worker got up because of a prewake. */
+unsigned segloss__pool_parked(segloss__pool *pool);
+uint64_t segloss__pool_prewoken(segloss__pool *pool);
 
 /* Context internals the evaluation reads. */
 segloss__pool *segloss__ctx_pool(segloss_ctx *ctx);

@@ -10,6 +10,8 @@ set -euo pipefail
 pkgs=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev libpng-dev zlib1g-dev
       libturbojpeg0-dev libjpeg62-turbo-dev libsqlite3-dev libpq-dev libgnutls28-dev
       curl python3 python3-numpy chromium clang postgresql nginx openssl prometheus)
+# `install-deps.sh bench` (make bench) adds PyTorch, for the comparison in tests/bench/
+[ "${1:-}" = bench ] && pkgs+=(python3-torch)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

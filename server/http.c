@@ -1477,7 +1477,11 @@ int http_server_start(const server_config *cfg, const http_extensions *ext, http
     if (!rc)
         rc = segloss_ctx_set_limits(s->ctx, &cfg->limits);
     if (rc) {
-        snprintf(err, err_len, "cannot start the loss library: %s", segloss_strerror(rc));
+        char why[256] = "";
+        segloss_kernel unused;
+        if (segloss_kernel_choose(SEGLOSS_KERNEL_AUTO, &unused, why, sizeof why) == 0)
+            snprintf(why, sizeof why, "%s", segloss_strerror(rc));
+        snprintf(err, err_len, "cannot start the loss library: %s", why);
         goto fail;
     }
     if (auth_load(cfg->token_file, cfg->metrics_token, &s->auth, err, err_len) != 0)

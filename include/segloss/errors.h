@@ -21,7 +21,8 @@
     X(SEGLOSS_EPARAM, -6, "parameter does not fit the inputs", 422)                          \
     X(SEGLOSS_ELIMIT, -7, "input over a size limit", 413)                                    \
     X(SEGLOSS_ENOMEM, -8, "out of memory", 503)                                              \
-    X(SEGLOSS_EINTERNAL, -9, "internal error", 500)
+    X(SEGLOSS_EINTERNAL, -9, "internal error", 500)                                          \
+    X(SEGLOSS_EKERNEL, -10, "the CPU cannot run the kernel asked for", 500)
 
 enum segloss_error {
 #define SEGLOSS__ERROR_ENUM(name, value, message, status) name = (value),

@@ -136,20 +136,35 @@ int segloss_result_from_stats(const segloss_stats *stats, const segloss_params *
                               segloss_result **out, char *detail, size_t detail_len);
 void segloss_result_free(segloss_result *result);
 
-/* Kernel choice: the scalar reference kernel is always built; AVX2+FMA when the CPU has it. */
+/* Kernel choice: the scalar reference kernel is always built; AVX2+FMA and AVX-512 are chosen
+ * at run time when the CPU (and the OS) support them. */
 typedef enum segloss_kernel {
     SEGLOSS_KERNEL_AUTO = 0,
     SEGLOSS_KERNEL_SCALAR = 1,
-    SEGLOSS_KERNEL_AVX2 = 2
+    SEGLOSS_KERNEL_AVX2 = 2,
+    SEGLOSS_KERNEL_AVX512 = 3
 } segloss_kernel;
 
 typedef struct segloss_ctx segloss_ctx;
 
 /*
+ * Which kernel a context asked for `wanted` runs. An explicit kernel is taken as asked; AUTO
+ * reads the environment variable SEGLOSS_KERNEL (scalar, avx2, avx512, or auto / unset / empty
+ * for the fastest this CPU runs). Returns 0 and the kernel in *out, SEGLOSS_EKERNEL when the
+ * CPU cannot run the kernel asked for, SEGLOSS_EINVAL when SEGLOSS_KERNEL names no kernel; the
+ * detail says which and what the CPU can run. A library built with SEGLOSS_FORCE_SCALAR runs
+ * only the scalar kernel. Thread-safe.
+ */
+int segloss_kernel_choose(segloss_kernel wanted, segloss_kernel *out, char *detail,
+                          size_t detail_len);
+/* 1 if this CPU (and build) can run `kernel`; AUTO always can. Thread-safe. */
+int segloss_kernel_supported(segloss_kernel kernel);
+
+/*
  * A context: a persistent pool of `threads` workers (0 = the number of online CPUs) and the
- * kernel chosen once (AUTO picks AVX2 when the CPU supports AVX2, FMA and F16C, unless the
- * library was built with SEGLOSS_FORCE_SCALAR or the environment sets SEGLOSS_KERNEL=scalar).
- * Thread-safe: concurrent evaluations on one context are serialised. Free with segloss_ctx_free.
+ * kernel chosen once by segloss_kernel_choose; its errors are returned here too (without the
+ * detail). Thread-safe: concurrent evaluations on one context are serialised. Free with
+ * segloss_ctx_free.
  */
 int segloss_ctx_new(segloss_ctx **out, unsigned threads, segloss_kernel kernel);
 void segloss_ctx_free(segloss_ctx *ctx);

@@ -1,20 +1,26 @@
 /*
- * bench_loss.c - the loss pass against the memory floor, measured in one run.
+ * bench_loss.c - one round of the loss pass against its floors, every figure printed.
  *
- * N=8, C=21, 512x512 float32 logits (176 MiB) with random labels. Each figure is the median of
- * RUNS timed runs after one warm-up run:
- *   floor        read the logits once (AVX2 loads summed, 1 and 2 threads): the memory bus
- *   scalar       the reference kernel, 1 thread
- *   avx2 1t/2t   the vector kernel on 1 and 2 threads
- *   fp16         the same batch as float16, avx2 on 2 threads
- *   resize       128x128 logits evaluated at 512x512 masks, avx2 on 2 threads (float32 and
- *                float16)
- *   from cache   the same number of pixels as 32 evaluations of one 256x256 image that stays
- *                in cache: the arithmetic without the memory traffic, avx2 on 1 and 2 threads
- * With --dump DIR it also writes the float32 batch as DIR/logits.npy and DIR/labels.npy, so
- * bench_torch.py can time the PyTorch seed functions on the same data.
+ * N=8, C=21, 512x512 float32 logits (168 MiB) with random labels from a fixed seed. A round
+ * times, one after the other so that drift and the machine's load hit them alike:
+ *   floor         read the logits once (plain loads summed) on 1 and 2 threads: the memory bus
+ *   fma loop      independent multiply-add chains on 1 and 2 threads, no memory: what these
+ *                 cores give a second thread on pure arithmetic
+ *   <kernel>      each kernel the CPU has (scalar, avx2, avx512; the others print "skipped")
+ *                 on 1 and 2 threads over the batch
+ *   cached        the same pixels as 32 evaluations of one 256x256 image that stays in cache,
+ *                 each vector kernel on 1 and 2 threads: the arithmetic without the memory
+ *   fp16, resize  the batch as float16, and 128x128 logits at 512x512 masks, the default
+ *                 kernel on 2 threads
+ * Each figure is the median of RUNS timed runs after a warm-up (the scalar kernel: one run),
+ * printed as a line `row <name> <ms> <cpu/wall>` where cpu/wall is the process CPU time over
+ * the wall time: about the thread count when every thread ran all along, less when a thread
+ * waited (for the pool, for the others, or for a CPU the machine's other load held).
+ * tests/bench/run_bench.sh runs several rounds and works out the ratios and their ranges.
+ *
+ * Usage: bench_loss [--dump DIR] [--round]. --dump writes the float32 batch as DIR/logits.npy
+ * and DIR/labels.npy (for bench_torch.py) and stops unless --round is given too.
  */
-#include <immintrin.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,18 +29,27 @@
 
 #include "segloss/segloss.h"
 
-#define RUNS 7
+#define RUNS 5
 #define BN 8
 #define BC 21
 #define BH 512
 #define BW 512
 /* 1x21x256x256 evaluations that make the pixels of the BNxBCxBHxBW batch */
 #define BATCH_IN_CACHE (BN * (BH / 256) * (BW / 256))
+/* multiply-adds per FMA-loop run, split over the threads: about a kernel run's time */
+#define FMA_STEPS (1u << 23)
 
 static double now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static double cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
@@ -44,62 +59,104 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double median(double *v, int n)
+/* A measured figure: median wall time and the CPU time over wall time of that run. */
+typedef struct figure {
+    double ms, busy;
+} figure;
+
+static figure median_of(double *wall, double *cpu, int n)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
+    double sorted[16];
+    memcpy(sorted, wall, (size_t)n * sizeof *wall);
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_double);
+    figure f = {sorted[n / 2], 0};
+    for (int i = 0; i < n; i++)
+        if (wall[i] == f.ms)
+            f.busy = cpu[i] / wall[i];
+    return f;
 }
 
-typedef struct read_arg {
+static void print_row(const char *name, figure f)
+{
+    printf("row %s %.3f %.2f\n", name, f.ms, f.busy);
+    fflush(stdout);
+}
+
+/* Both the floor and the FMA loop run on threads started per run: thread start-up costs tens
+ * of microseconds against runs of milliseconds. */
+typedef struct part_arg {
     const float *p;
     size_t n;
-    float sum;
-} read_arg;
+    float out;
+} part_arg;
 
-__attribute__((target("avx2"))) static void *read_part(void *a)
+typedef float v8f __attribute__((vector_size(32)));
+
+/* Sum of n floats in four vector chains (the compiler's baseline SSE2 loads: the bus, not the
+ * loads, is what limits it). */
+static void *read_part(void *a)
 {
-    read_arg *r = a;
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    for (; i + 32 <= r->n; i += 32) {
-        s0 = _mm256_add_ps(s0, _mm256_load_ps(r->p + i));
-        s1 = _mm256_add_ps(s1, _mm256_load_ps(r->p + i + 8));
-        s2 = _mm256_add_ps(s2, _mm256_load_ps(r->p + i + 16));
-        s3 = _mm256_add_ps(s3, _mm256_load_ps(r->p + i + 24));
-    }
-    float out[8];
-    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    r->sum = out[0] + out[7];
+    part_arg *r = a;
+    v8f s[4] = {{0}};
+    for (size_t i = 0; i + 32 <= r->n; i += 32)
+        for (int j = 0; j < 4; j++) {
+            v8f v;
+            memcpy(&v, r->p + i + 8 * j, sizeof v);
+            s[j] += v;
+        }
+    v8f t = s[0] + s[1] + s[2] + s[3];
+    r->out = t[0] + t[7];
     return NULL;
 }
 
-static double time_read(const float *p, size_t n, int threads)
+/* n multiply-adds per lane in 8 independent chains of 8 lanes; no memory traffic. */
+static void *fma_part(void *a)
 {
-    double t[RUNS + 1];
-    for (int run = 0; run <= RUNS; run++) {
+    part_arg *r = a;
+    v8f x[8], m, c;
+    for (int i = 0; i < 8; i++)
+        m[i] = 0.999999f, c[i] = 1e-7f;
+    for (int j = 0; j < 8; j++)
+        for (int i = 0; i < 8; i++)
+            x[j][i] = (float)(j + i);
+    for (size_t s = 0; s < r->n; s += 8)
+        for (int j = 0; j < 8; j++)
+            x[j] = x[j] * m + c;
+    r->out = x[0][0] + x[7][7];
+    return NULL;
+}
+
+static figure time_threads(void *(*fn)(void *), const float *p, size_t n, int threads)
+{
+    double wall[RUNS], cpu[RUNS];
+    for (int run = -1; run < RUNS; run++) {
         pthread_t th[2];
-        read_arg args[2];
-        double t0 = now_ms();
+        part_arg args[2];
+        double t0 = now_ms(), c0 = cpu_ms();
         for (int i = 0; i < threads; i++) {
-            args[i] = (read_arg){p + i * (n / (size_t)threads), n / (size_t)threads, 0};
-            pthread_create(&th[i], NULL, read_part, &args[i]);
+            args[i] = (part_arg){p ? p + (size_t)i * (n / (size_t)threads) : NULL,
+                                 n / (size_t)threads, 0};
+            pthread_create(&th[i], NULL, fn, &args[i]);
         }
         for (int i = 0; i < threads; i++)
             pthread_join(th[i], NULL);
-        t[run] = now_ms() - t0;
-        if (args[0].sum == 12345.f)
+        if (run >= 0) {
+            wall[run] = now_ms() - t0;
+            cpu[run] = cpu_ms() - c0;
+        }
+        if (args[0].out == 12345.f)
             puts("");
     }
-    return median(t + 1, RUNS);
+    return median_of(wall, cpu, RUNS);
 }
 
-/* Median time of `repeat` back-to-back evaluations. */
-static double time_evals(segloss_ctx *ctx, const segloss_tensor *l, const segloss_tensor *m,
-                         const segloss_params *p, int repeat, double *ce)
+/* Median of `runs` timed runs (after a warm-up when warm) of `repeat` evaluations each. */
+static figure time_evals(segloss_ctx *ctx, const segloss_tensor *l, const segloss_tensor *m,
+                         const segloss_params *p, int repeat, int runs, int warm)
 {
-    double t[RUNS + 1];
-    for (int run = 0; run <= RUNS; run++) {
-        double t0 = now_ms();
+    double wall[RUNS], cpu[RUNS];
+    for (int run = warm ? -1 : 0; run < runs; run++) {
+        double t0 = now_ms(), c0 = cpu_ms();
         for (int i = 0; i < repeat; i++) {
             segloss_result *r = NULL;
             char detail[256];
@@ -107,18 +164,14 @@ static double time_evals(segloss_ctx *ctx, const segloss_tensor *l, const seglos
                 fprintf(stderr, "evaluate: %s\n", detail);
                 exit(1);
             }
-            *ce = r->ce;
             segloss_result_free(r);
         }
-        t[run] = now_ms() - t0;
+        if (run >= 0) {
+            wall[run] = now_ms() - t0;
+            cpu[run] = cpu_ms() - c0;
+        }
     }
-    return median(t + 1, RUNS);
-}
-
-static double time_eval(segloss_ctx *ctx, const segloss_tensor *l, const segloss_tensor *m,
-                        const segloss_params *p, double *ce)
-{
-    return time_evals(ctx, l, m, p, 1, ce);
+    return median_of(wall, cpu, runs);
 }
 
 static void write_npy(const char *path, const char *descr, const size_t *shape, int rank,
@@ -147,13 +200,38 @@ static void write_npy(const char *path, const char *descr, const size_t *shape, 
     fclose(f);
 }
 
+static segloss_ctx *context(unsigned threads, segloss_kernel k)
+{
+    segloss_ctx *ctx = NULL;
+    if (segloss_ctx_new(&ctx, threads, k)) {
+        fprintf(stderr, "cannot make a %s context\n", segloss_kernel_name(k));
+        exit(1);
+    }
+    return ctx;
+}
+
 int main(int argc, char **argv)
 {
-    const char *dump = argc > 2 && strcmp(argv[1], "--dump") == 0 ? argv[2] : NULL;
+    const char *dump = NULL;
+    int round = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
+            dump = argv[++i];
+        else if (strcmp(argv[i], "--round") == 0)
+            round = 1;
+        else {
+            fprintf(stderr, "usage: bench_loss [--dump DIR] [--round]\n");
+            return 2;
+        }
+    }
+    if (!dump)
+        round = 1;
     size_t count = (size_t)BN * BC * BH * BW, pixels = (size_t)BN * BH * BW;
     float *logits = aligned_alloc(64, count * sizeof(float));
     uint16_t *half = aligned_alloc(64, count * sizeof(uint16_t));
     uint8_t *labels = malloc(pixels);
+    if (!logits || !half || !labels)
+        return 1;
     uint64_t s = 42;
     for (size_t i = 0; i < count; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
@@ -173,61 +251,55 @@ int main(int argc, char **argv)
         snprintf(path, sizeof path, "%s/labels.npy", dump);
         write_npy(path, "|u1", ms, 3, labels, pixels);
     }
+    if (!round)
+        return 0;
     segloss_tensor lt = {logits, SEGLOSS_F32, 4, {BN, BC, BH, BW}};
     segloss_tensor ht = {half, SEGLOSS_F16, 4, {BN, BC, BH, BW}};
     segloss_tensor mt = {labels, SEGLOSS_U8, 3, {BN, BH, BW}};
-    /* the resize case: 128x128 logits, the first 8*21*128*128 floats of the batch */
     segloss_tensor small = {logits, SEGLOSS_F32, 4, {BN, BC, 128, 128}};
     segloss_tensor small_half = {half, SEGLOSS_F16, 4, {BN, BC, 128, 128}};
-    /* the arithmetic alone: the same pixel count as BATCH_IN_CACHE calls on one 256x256 image
-     * (5.25 MiB of logits), which stays in cache from one call to the next */
     segloss_tensor cached = {logits, SEGLOSS_F32, 4, {1, BC, 256, 256}};
     segloss_tensor cached_mask = {labels, SEGLOSS_U8, 3, {1, 256, 256}};
     segloss_params p;
     segloss_params_default(&p);
     p.dice_loss = true;
 
-    segloss_ctx *scalar, *avx1, *avx2;
-    if (segloss_ctx_new(&scalar, 1, SEGLOSS_KERNEL_SCALAR) ||
-        segloss_ctx_new(&avx1, 1, SEGLOSS_KERNEL_AUTO) ||
-        segloss_ctx_new(&avx2, 2, SEGLOSS_KERNEL_AUTO))
-        return 1;
-    double ce;
-    double floor1 = time_read(logits, count, 1), floor2 = time_read(logits, count, 2);
-    double floor = floor1 < floor2 ? floor1 : floor2;
-    double t_scalar = time_eval(scalar, &lt, &mt, &p, &ce);
-    double t_avx1 = time_eval(avx1, &lt, &mt, &p, &ce);
-    double t_avx2 = time_eval(avx2, &lt, &mt, &p, &ce);
-    double t_half = time_eval(avx2, &ht, &mt, &p, &ce);
-    double t_resize = time_eval(avx2, &small, &mt, &p, &ce);
-    double t_resize_half = time_eval(avx2, &small_half, &mt, &p, &ce);
-    double t_cached1 = time_evals(avx1, &cached, &cached_mask, &p, BATCH_IN_CACHE, &ce);
-    double t_cached2 = time_evals(avx2, &cached, &cached_mask, &p, BATCH_IN_CACHE, &ce);
-    double mib = (double)(count * 4) / (1 << 20);
-    printf("loss pass, N=%d C=%d %dx%d float32 (%.0f MiB), median of %d after a warm-up; "
-           "kernel %s\n", BN, BC, BH, BW, mib, RUNS,
-           segloss_kernel_name(segloss_ctx_kernel(avx2)));
-    printf("| case | median ms | GB/s of logits | x floor |\n|---|---:|---:|---:|\n");
-#define ROW(name, t, bytes)                                                                  \
-    printf("| %s | %.1f | %.1f | %.2f |\n", name, t, (double)(bytes) / (t) / 1e6, (t) / floor)
-    ROW("memory floor: read logits once, 1 thread", floor1, count * 4);
-    ROW("memory floor: read logits once, 2 threads", floor2, count * 4);
-    ROW("scalar kernel, 1 thread", t_scalar, count * 4);
-    ROW("avx2 kernel, 1 thread", t_avx1, count * 4);
-    ROW("avx2 kernel, 2 threads", t_avx2, count * 4);
-    ROW("avx2, float16 logits, 2 threads", t_half, count * 2);
-    ROW("avx2, 128x128 -> 512x512 resize, 2 threads", t_resize, (size_t)BN * BC * 128 * 128 * 4);
-    ROW("avx2, float16 128x128 -> 512x512 resize, 2 threads", t_resize_half,
-        (size_t)BN * BC * 128 * 128 * 2);
-    ROW("avx2, same pixels from cache (32 x 1x21x256x256), 1 thread", t_cached1, count * 4);
-    ROW("avx2, same pixels from cache (32 x 1x21x256x256), 2 threads", t_cached2, count * 4);
-    printf("target: avx2 on 2 threads within 2.5x the floor: %.2fx, %s\n", t_avx2 / floor,
-           t_avx2 <= 2.5 * floor ? "met" : "not met");
-    printf("segloss_avx2_2t_ms=%.3f\nsegloss_avx2_1t_ms=%.3f\nfloor_ms=%.3f\n", t_avx2, t_avx1,
-           floor);
-    segloss_ctx_free(scalar);
-    segloss_ctx_free(avx1);
-    segloss_ctx_free(avx2);
+    printf("batch N=%d C=%d %dx%d float32 (%.0f MiB), median of %d after a warm-up\n", BN, BC,
+           BH, BW, (double)(count * 4) / (1 << 20), RUNS);
+    print_row("floor_1t", time_threads(read_part, logits, count, 1));
+    print_row("floor_2t", time_threads(read_part, logits, count, 2));
+    print_row("fma_1t", time_threads(fma_part, NULL, FMA_STEPS, 1));
+    print_row("fma_2t", time_threads(fma_part, NULL, FMA_STEPS, 2));
+    static const segloss_kernel kernels[] = {SEGLOSS_KERNEL_SCALAR, SEGLOSS_KERNEL_AVX2,
+                                             SEGLOSS_KERNEL_AVX512};
+    for (size_t i = 0; i < 3; i++) {
+        segloss_kernel k = kernels[i];
+        const char *name = segloss_kernel_name(k);
+        if (!segloss_kernel_supported(k)) {
+            printf("skipped %s: CPU has no %s\n", name,
+                   k == SEGLOSS_KERNEL_AVX512 ? "AVX-512" : "AVX2");
+            continue;
+        }
+        int vector = k != SEGLOSS_KERNEL_SCALAR;
+        for (unsigned t = 1; t <= 2; t++) {
+            segloss_ctx *ctx = context(t, k);
+            char row[64];
+            snprintf(row, sizeof row, "%s_%ut", name, t);
+            print_row(row, time_evals(ctx, &lt, &mt, &p, 1, vector ? RUNS : 1, vector));
+            if (vector) {
+                snprintf(row, sizeof row, "%s_cached_%ut", name, t);
+                print_row(row, time_evals(ctx, &cached, &cached_mask, &p, BATCH_IN_CACHE, RUNS,
+                                          1));
+            }
+            segloss_ctx_free(ctx);
+        }
+    }
+    segloss_ctx *def = context(2, SEGLOSS_KERNEL_AUTO);
+    printf("default kernel: %s\n", segloss_kernel_name(segloss_ctx_kernel(def)));
+    print_row("default_fp16_2t", time_evals(def, &ht, &mt, &p, 1, RUNS, 1));
+    print_row("default_resize_2t", time_evals(def, &small, &mt, &p, 1, RUNS, 1));
+    print_row("default_resize_fp16_2t", time_evals(def, &small_half, &mt, &p, 1, RUNS, 1));
+    segloss_ctx_free(def);
     free(logits);
     free(half);
     free(labels);

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Times the PyTorch seed functions on the batch bench_loss dumped (logits.npy, labels.npy).
 
-Usage: bench_torch.py DIR THREADS
+Usage: bench_torch.py DIR THREADS [RUNS]
+       bench_torch.py DIR --serve   (reads a thread count per line from stdin, answers each with
+                                     one timed run, after a warm-up the first time per count)
 The functions are those of the bubbliiiing training code, restated (CE_Loss, Focal_Loss,
 Dice_loss from nets/*_training.py, f_score from utils/utils_metrics.py, and compute_mIoU's
 fast_hist on the arg-max), called as the training script calls them: every number segloss
 answers with. The one-hot target the seed's dataloader builds is made before timing.
-Prints 'torch_seed_ms=<median of 5 after a warm-up>'."""
+Prints 'torch_seed_ms=<median of RUNS (default 5) after a warm-up>'."""
 import sys
 import time
 
@@ -66,7 +68,10 @@ def fast_hist(a, b, n):
 
 
 def main():
-    folder, threads = sys.argv[1], int(sys.argv[2])
+    folder = sys.argv[1]
+    serve = sys.argv[2] == "--serve"
+    threads = 1 if serve else int(sys.argv[2])
+    runs = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     torch.set_num_threads(threads)
     logits = torch.from_numpy(np.load(folder + '/logits.npy'))
     labels = np.load(folder + '/labels.npy').astype(np.int64)
@@ -86,13 +91,23 @@ def main():
             hist = fast_hist(labels.reshape(-1), pred.reshape(-1), c)
         return float(ce), float(fo), float(dl), float(fs), int(hist.sum())
 
-    once()
-    times = []
-    for _ in range(5):
+    def timed():
         t0 = time.perf_counter()
         once()
-        times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
+        return (time.perf_counter() - t0) * 1e3
+
+    if serve:
+        warm = set()
+        for line in sys.stdin:
+            n = int(line)
+            torch.set_num_threads(n)
+            if n not in warm:
+                once()
+                warm.add(n)
+            print(f"torch_seed_ms={timed():.3f}", flush=True)
+        return
+    once()
+    times = sorted(timed() for _ in range(runs))
     print(f"torch_seed_ms={times[len(times) // 2]:.3f}")
 
 

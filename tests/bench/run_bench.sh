@@ -1,27 +1,59 @@
 #!/usr/bin/env bash
-# make bench: every benchmark, each comparing against its floor or peer measured in the same run.
-# The PyTorch comparison runs when Debian's python3-torch is installed (apt-get install
-# python3-torch python3-numpy); it is skipped, and says so, otherwise.
+# make bench: every benchmark, each against its floor or peer measured in the same run.
+#
+# The loss pass runs in ROUNDS rounds (default 5). A round is one tests/bench/bench_loss --round
+# (the memory floor, a plain FMA loop, each kernel the CPU has on 1 and 2 threads, ...) and
+# then the PyTorch seed functions (tests/bench/bench_torch.py, one process kept between rounds,
+# warmed up once per thread count) on the same batch at 1 and 2 threads; every round's figures
+# are printed with the load average at its start, and the summary gives each ratio's range over
+# the rounds, each ratio taken within one round. Rounds stop early, after at least 3, once
+# LOSS_BUDGET_S (default 360) seconds have gone, which keeps make bench near 10 minutes on a
+# loaded machine (PyTorch on 1 thread then takes 30 s a run). The PyTorch rows need Debian's
+# python3-torch (`scripts/install-deps.sh bench` installs it); they are skipped, and say so,
+# without it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
+ROUNDS=${ROUNDS:-5}
+LOSS_BUDGET_S=${LOSS_BUDGET_S:-360}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "## loss library (tests/bench/bench_loss.c)"
-"$BUILD/tests/bench_loss" --dump "$tmp" | tee "$tmp/loss.txt"
+echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs);" \
+     "AVX-512: $(grep -o 'avx512[a-z]*' /proc/cpuinfo | sort -u | sed 's/avx512//' | xargs | tr ' ' ',' || true)"
+echo "## loss library: $ROUNDS rounds (tests/bench/bench_loss.c, tests/bench/bench_torch.py)"
+"$BUILD/tests/bench_loss" --dump "$tmp"
+torch=0
 if /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then
-    ours2=$(sed -n 's/^segloss_avx2_2t_ms=//p' "$tmp/loss.txt")
-    ours1=$(sed -n 's/^segloss_avx2_1t_ms=//p' "$tmp/loss.txt")
-    for threads in 1 2; do
-        t=$(/usr/bin/python3 tests/bench/bench_torch.py "$tmp" "$threads" | sed -n 's/^torch_seed_ms=//p')
-        ours=$([ "$threads" = 1 ] && echo "$ours1" || echo "$ours2")
-        awk -v t="$t" -v o="$ours" -v n="$threads" 'BEGIN {
-            printf "| PyTorch seed functions, %d thread(s) | %.1f ms | segloss %.1f ms | %.0fx faster |\n", n, t, o, t / o }'
-    done
+    torch=1
+    coproc TORCH { /usr/bin/python3 tests/bench/bench_torch.py "$tmp" --serve; }
 else
-    echo "(python3-torch not installed: PyTorch comparison skipped)"
+    echo "(python3-torch not installed: PyTorch rows skipped; scripts/install-deps.sh bench)"
 fi
+start=$SECONDS
+for round in $(seq 1 "$ROUNDS"); do
+    if [ "$round" -gt 3 ] && [ $((SECONDS - start)) -gt "$LOSS_BUDGET_S" ]; then
+        echo "(stopping after $((round - 1)) rounds: over LOSS_BUDGET_S=$LOSS_BUDGET_S s)"
+        break
+    fi
+    echo "### round $round, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$BUILD/tests/bench_loss" --round | tee "$tmp/round.txt"
+    if [ "$torch" = 1 ]; then
+        for threads in 1 2; do
+            echo "$threads" >&"${TORCH[1]}"
+            IFS= read -r line <&"${TORCH[0]}"
+            echo "row torch_${threads}t ${line#torch_seed_ms=} 0" | tee -a "$tmp/round.txt"
+        done
+    fi
+    sed -n "s/^row /$round /p" "$tmp/round.txt" >>"$tmp/rounds.txt"
+done
+if [ "$torch" = 1 ]; then
+    eval "exec ${TORCH[1]}>&-"
+    wait "$TORCH_PID" || true
+fi
+echo "### summary, load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "(cpu/wall: process CPU time over wall time, about 2 when both threads ran all along;" \
+     "not measured for torch)"
+/usr/bin/python3 tests/bench/summarize_rounds.py "$tmp/rounds.txt"
 for b in "$BUILD"/tests/bench_*; do
     case "$(basename "$b")" in bench_loss) continue ;; esac
     echo "## $(basename "$b")"

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Summarises the rounds tests/bench/run_bench.sh collected: one line per row and round,
+`<round> <row> <ms> <cpu/wall>`. Every ratio is taken within one round (the row against its
+floor or peer measured minutes apart at most, under the same load), and the table gives its
+range over the rounds, never one lucky run.
+
+Usage: summarize_rounds.py ROUNDS_FILE"""
+import statistics
+import sys
+
+KERNELS = ("avx512", "avx2", "scalar")
+
+
+def load(path):
+    rounds = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 4:
+                rounds.setdefault(int(parts[0]), {})[parts[1]] = (float(parts[2]),
+                                                                  float(parts[3]))
+    return rounds
+
+
+def ratios(rnd):
+    """(row, ratio, what the ratio is) for one round; None where a row has no peer."""
+    ms = {name: v[0] for name, v in rnd.items()}
+    floor = min(ms.get("floor_1t", 1e30), ms.get("floor_2t", 1e30))
+    best = next((k for k in KERNELS if f"{k}_2t" in ms), None)
+    fma = ms["fma_1t"] / ms["fma_2t"] if "fma_1t" in ms and "fma_2t" in ms else None
+    out = []
+    for name, t in ms.items():
+        one = name[:-3] + "_1t"
+        if name.startswith("torch_"):
+            n = name.split("_")[1]
+            peer = ms.get(f"{best}_{n}") if best else None
+            out.append((name, t / peer if peer else None, f"x segloss {best} at {n}"))
+        elif name in ("floor_1t", "fma_1t") or "_cached_1t" in name:
+            out.append((name, None, ""))
+        elif name.endswith("_2t") and one in ms:
+            speedup = ms[one] / t
+            out.append((name, speedup, "2 threads' speed-up over 1"))
+            if name.startswith(KERNELS) and "_cached" not in name:
+                out.append((name, t / floor, "x memory floor"))
+            if name.startswith(KERNELS) and fma:
+                out.append((name, speedup / fma, "that speed-up / the FMA loop's"))
+        else:
+            out.append((name, t / floor, "x memory floor"))
+    return out
+
+
+def main():
+    rounds = load(sys.argv[1])
+    if not rounds:
+        print("no rounds")
+        return
+    rows, what = {}, {}
+    order = []
+    for r in sorted(rounds):
+        for name, ratio, desc in ratios(rounds[r]):
+            if (name, desc) not in what:
+                what[(name, desc)] = desc
+                order.append((name, desc))
+            rows.setdefault((name, desc), []).append(ratio)
+    print(f"| row | ms, median of {len(rounds)} rounds (min-max) | cpu/wall (min-max) | "
+          "ratio in the same round (min-max) | ratio |")
+    print("|---|---:|---:|---:|---|")
+    for name, desc in order:
+        key = name.strip()
+        ms = [rounds[r][key][0] for r in sorted(rounds) if key in rounds[r]]
+        busy = [rounds[r][key][1] for r in sorted(rounds) if key in rounds[r]]
+        vals = [v for v in rows[(name, desc)] if v is not None]
+        rng = f"{min(vals):.2f}-{max(vals):.2f}" if vals else ""
+        cpu = f"{min(busy):.2f}-{max(busy):.2f}" if max(busy) > 0 else "-"
+        print(f"| {key} | {statistics.median(ms):.1f} ({min(ms):.1f}-{max(ms):.1f}) | {cpu} | "
+              f"{rng} | {desc} |")
+
+
+if __name__ == "__main__":
+    main()
