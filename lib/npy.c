@@ -381,7 +381,8 @@ int segloss_npy_decode(const void *buf, size_t len, segloss_tensor_role role,
 }
 
 int segloss_npy_probe(const void *buf, size_t len, segloss_tensor_role role,
-                      const segloss_limits *limits, size_t *header_bytes, size_t *total_bytes)
+                      const segloss_limits *limits, size_t *header_bytes, size_t *total_bytes,
+                      segloss_tensor *layout)
 {
     const uint8_t *bytes = buf;
     segloss_limits defaults;
@@ -428,5 +429,15 @@ int segloss_npy_probe(const void *buf, size_t len, segloss_tensor_role role,
         need > SIZE_MAX - *header_bytes)
         return SEGLOSS_ELIMIT;
     *total_bytes = *header_bytes + need;
+    if (layout) {
+        const uint8_t *data = bytes + *header_bytes;
+        size_t elem = segloss_dtype_size(dtype);
+        memset(layout, 0, sizeof *layout);
+        layout->dtype = dtype;
+        layout->rank = h.rank;
+        memcpy(layout->shape, h.shape, sizeof layout->shape);
+        if (!swap && !h.fortran_order && (elem <= 1 || (uintptr_t)data % elem == 0))
+            layout->data = data;
+    }
     return 0;
 }

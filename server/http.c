@@ -37,6 +37,7 @@
 
 #include "auth.h"
 #include "ids.h"
+#include "intake.h"
 #include "json_writer.h"
 #include "log.h"
 #include "metrics.h"
@@ -104,6 +105,7 @@ struct request {
     char error_detail[EVALUATION_DETAIL_MAX];
     metrics_reject error_reason;
     multipart_parser *parser;
+    intake *intake;             /* work done while the body arrives, or NULL */
     params_request params;
     evaluation_blob *blobs;     /* masks then images, pointing into the parser's parts */
     evaluation_outcome outcome;
@@ -161,6 +163,7 @@ struct http_server {
     workqueue *queue;
     metrics *metrics;
     bufpool *pool;              /* part buffers reused across requests */
+    intake_worker *intake;      /* decodes and evaluates during uploads (intake.h) */
     atomic_int draining;
     atomic_long in_flight;
     http_extensions ext;        /* result hook and extension routes, copied at start */
@@ -461,7 +464,7 @@ static char *build_info(const http_server *s, size_t *len)
 /* ---- POST /v1/evaluate --------------------------------------------------------------- */
 
 typedef struct query_walk {
-    request *req;
+    params_request *into;
     int status;
     char detail[EVALUATION_DETAIL_MAX];
 } query_walk;
@@ -471,7 +474,7 @@ static enum MHD_Result query_pair(void *cls, enum MHD_ValueKind kind, const char
 {
     (void)kind;
     query_walk *q = cls;
-    q->status = params_set_query(&q->req->params, key, value, q->detail, sizeof q->detail);
+    q->status = params_set_query(q->into, key, value, q->detail, sizeof q->detail);
     return q->status ? MHD_NO : MHD_YES;
 }
 
@@ -548,7 +551,7 @@ static enum MHD_Result upload_begin(request *req)
     enum MHD_Result refused;
     if (refuse_any_upload(req, &known, &length, &refused))
         return refused;
-    query_walk q = {.req = req};
+    query_walk q = {.into = &req->params};
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_pair, &q);
     if (q.status)
         return refuse_upload(req, q.status, q.detail, metrics_reason_for_status(q.status));
@@ -560,6 +563,11 @@ static enum MHD_Result upload_begin(request *req)
                                sizeof detail);
     if (status)
         return refuse_upload(req, status, detail, metrics_reason_for_status(status));
+    req->intake = intake_new(s->intake, s->ext.on_result != NULL);
+    if (req->intake) { /* the same query, parsed again into the intake's own copy */
+        query_walk again = {.into = intake_params(req->intake)};
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_pair, &again);
+    }
     return MHD_YES;
 }
 
@@ -588,6 +596,8 @@ static enum MHD_Result upload_chunk(request *req, const char *data, size_t size)
                           : multipart_feed(req->parser, data, size, detail, sizeof detail);
     if (status)
         request_fail(req, status, metrics_reason_for_status(status), "%s", detail);
+    else if (!req->oip)
+        intake_progress(req->intake, req->parser);
     return MHD_YES;
 }
 
@@ -612,7 +622,10 @@ static void evaluate_job(void *arg)
     };
     er.hook = s->ext.on_result;
     er.hook_arg = s->ext.on_result_arg;
+    er.prepared = intake_close(req->intake);
     evaluation_run(s->ctx, &s->cfg->limits, &er, &req->outcome);
+    intake_release(req->intake);
+    req->intake = NULL;
     metrics_evaluation(s->metrics, (req->outcome.decode_ms + req->outcome.compute_ms) * 1e-3);
     /* The parts are no longer needed: give their memory back before the answer is sent. */
     multipart_free(req->parser);
@@ -1068,6 +1081,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req->status && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
         metrics_rejected(s->metrics, METRICS_REJECT_UPLOAD_TIMEOUT);
     metrics_request_done(s->metrics, req->route_index, req->status, seconds, req->body_bytes);
+    intake_release(req->intake); /* before the parser it reads */
     multipart_free(req->parser);
     params_free(&req->params);
     evaluation_outcome_clear(&req->outcome);
@@ -1184,7 +1198,8 @@ int http_server_start(const server_config *cfg, const http_extensions *ext, http
     s->metrics = metrics_new(s->route_labels, ROUTE_COUNT + s->ext.route_count);
     s->pool = bufpool_new(cfg->buffer_cache_mb << 20);
     s->info_body = build_info(s, &s->info_len);
-    if (!s->queue || !s->metrics || !s->pool || !s->info_body) {
+    s->intake = intake_worker_new(s->ctx, &cfg->limits);
+    if (!s->queue || !s->metrics || !s->pool || !s->info_body || !s->intake) {
         snprintf(err, err_len, "out of memory or threads starting the workers");
         goto fail;
     }
@@ -1249,6 +1264,7 @@ void http_server_stop(http_server *s)
         workqueue_stop(s->queue);
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
+    intake_worker_free(s->intake);
     workqueue_free(s->queue);
     bufpool_free(s->pool);
     segloss_ctx_free(s->ctx);

@@ -389,7 +389,7 @@ static void probe_part(multipart_parser *p, multipart_part *part)
     if (part->len < p->probe_need)
         return;
     int rc = segloss_npy_probe(part->data, part->len, SEGLOSS_ROLE_LOGITS, NULL, &header,
-                               &total);
+                               &total, NULL);
     if (rc == 1 && header > part->len) {
         p->probe_need = header;
     } else if (rc == 0) {
@@ -649,6 +649,13 @@ int multipart_finish(multipart_parser *p, bool allow_no_mask, char *detail, size
 size_t multipart_bytes(const multipart_parser *p)
 {
     return p->fed;
+}
+
+size_t multipart_complete_count(const multipart_parser *p)
+{
+    if (p->count == 0 || p->state == STATE_ERROR)
+        return 0;
+    return p->state == STATE_BODY ? p->count - 1 : p->count;
 }
 
 size_t multipart_bytes_unscanned(const multipart_parser *p)

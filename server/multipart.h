@@ -86,6 +86,10 @@ size_t multipart_bytes(const multipart_parser *parser);
 /* Of those, the bytes copied without a boundary scan (the bulk of a .npy logits part). */
 size_t multipart_bytes_unscanned(const multipart_parser *parser);
 
+/* How many of the parts (from the first) are complete: their bytes will not change again and
+ * their buffers not move. None after an error. */
+size_t multipart_complete_count(const multipart_parser *parser);
+
 /* The parts in body order; valid until multipart_free. */
 size_t multipart_count(const multipart_parser *parser);
 const multipart_part *multipart_get(const multipart_parser *parser, size_t index);
