@@ -34,6 +34,7 @@ LAYERS = [
     ("server/params.*", "service"),
     ("server/http.*", "transport"),
     ("server/multipart.*", "transport"),
+    ("server/intake.*", "transport"),
     ("server/bufpool.*", "transport"),
     ("server/auth.*", "transport"),
     ("server/healthcheck.*", "transport"),
