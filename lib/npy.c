@@ -379,3 +379,65 @@ int segloss_npy_decode(const void *buf, size_t len, segloss_tensor_role role,
     memcpy(out->shape, h.shape, sizeof out->shape);
     return 0;
 }
+
+int segloss_npy_probe(const void *buf, size_t len, segloss_tensor_role role,
+                      const segloss_limits *limits, size_t *header_bytes, size_t *total_bytes,
+                      segloss_tensor *layout)
+{
+    const uint8_t *bytes = buf;
+    segloss_limits defaults;
+    npy_header h;
+    segloss_dtype dtype = SEGLOSS_DTYPE_NONE;
+    size_t prefix, header_len, elements, need;
+    int swap = 0, rc;
+    if (!limits) {
+        segloss_limits_default(&defaults);
+        limits = &defaults;
+    }
+    *header_bytes = *total_bytes = 0;
+    size_t magic = len < NPY_MAGIC_LEN ? len : NPY_MAGIC_LEN;
+    if (!buf || memcmp(bytes, NPY_MAGIC, magic) != 0)
+        return SEGLOSS_EFORMAT;
+    if (len < 8) {
+        *header_bytes = 8;
+        return 1;
+    }
+    if (bytes[6] == 1 && bytes[7] == 0)
+        prefix = 10;
+    else if ((bytes[6] == 2 || bytes[6] == 3) && bytes[7] == 0)
+        prefix = 12;
+    else
+        return SEGLOSS_EUNSUPPORTED;
+    if (len < prefix) {
+        *header_bytes = prefix;
+        return 1;
+    }
+    header_len = (size_t)bytes[8] | (size_t)bytes[9] << 8;
+    if (prefix == 12)
+        header_len |= (size_t)bytes[10] << 16 | (size_t)bytes[11] << 24;
+    if (header_len > SEGLOSS_NPY_MAX_HEADER)
+        return SEGLOSS_EFORMAT;
+    *header_bytes = prefix + header_len;
+    if (len < prefix + header_len)
+        return 1;
+    if ((rc = parse_header((const char *)bytes + prefix, header_len, &h, NULL, 0)) != 0 ||
+        (rc = lookup_dtype(h.descr, role, &dtype, &swap, NULL, 0)) != 0 ||
+        (rc = segloss__check_shape(".npy array", role, h.shape, h.rank, limits, &elements, NULL,
+                                   0)) != 0)
+        return rc;
+    if (segloss_mul_size(elements, segloss_dtype_size(dtype), &need) != 0 ||
+        need > SIZE_MAX - *header_bytes)
+        return SEGLOSS_ELIMIT;
+    *total_bytes = *header_bytes + need;
+    if (layout) {
+        const uint8_t *data = bytes + *header_bytes;
+        size_t elem = segloss_dtype_size(dtype);
+        memset(layout, 0, sizeof *layout);
+        layout->dtype = dtype;
+        layout->rank = h.rank;
+        memcpy(layout->shape, h.shape, sizeof layout->shape);
+        if (!swap && !h.fortran_order && (elem <= 1 || (uintptr_t)data % elem == 0))
+            layout->data = data;
+    }
+    return 0;
+}

@@ -36,6 +36,7 @@ LAYERS = [
     ("server/http.*", "transport"),
     ("server/http_head.*", "transport"),
     ("server/multipart.*", "transport"),
+    ("server/intake.*", "transport"),
     ("server/bufpool.*", "transport"),
     ("server/auth.*", "transport"),
     ("server/healthcheck.*", "transport"),

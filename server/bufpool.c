@@ -9,6 +9,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* Mappings of at least this many bytes are 2 MiB-aligned transparent huge pages (madvise mode
+ * of THP): a fresh 1 GiB body then takes 512 page faults instead of 262144, measured 2.0-4.3 s
+ * against 0.09 s to fill 1 GiB of new memory on this kind of virtual machine. Smaller ones
+ * (masks, params) stay in 4 KiB pages, where a huge page would mostly be waste. */
+#define BUFPOOL_HUGE_PAGE ((size_t)2 << 20)
+
 typedef struct entry {
     void *mem;
     size_t cap;
@@ -51,6 +57,32 @@ void bufpool_free(bufpool *pool)
     free(pool);
 }
 
+/* A mapping of size rounded up to whole huge pages, on a huge-page boundary (mmap gives only
+ * page alignment: map a huge page more and trim both ends), marked MADV_HUGEPAGE. The pages
+ * are still faulted in only when written: an unwritten tail commits nothing. */
+static void *map_huge(size_t size, size_t *cap)
+{
+    if (size > SIZE_MAX - 2 * BUFPOOL_HUGE_PAGE)
+        return NULL;
+    size = (size + BUFPOOL_HUGE_PAGE - 1) / BUFPOOL_HUGE_PAGE * BUFPOOL_HUGE_PAGE;
+    size_t span = size + BUFPOOL_HUGE_PAGE;
+    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    uintptr_t at = ((uintptr_t)raw + BUFPOOL_HUGE_PAGE - 1) & ~(uintptr_t)(BUFPOOL_HUGE_PAGE - 1);
+    char *mem = (char *)at;
+    size_t head = (size_t)(mem - raw), tail = span - head - size;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap(mem + size, tail);
+#ifdef MADV_HUGEPAGE
+    (void)madvise(mem, size, MADV_HUGEPAGE);
+#endif
+    *cap = size;
+    return mem;
+}
+
 void *bufpool_get(bufpool *pool, size_t need, size_t *cap)
 {
     size_t size = page_round(need);
@@ -73,6 +105,8 @@ void *bufpool_get(bufpool *pool, size_t need, size_t *cap)
         }
         pthread_mutex_unlock(&pool->lock);
     }
+    if (size >= BUFPOOL_HUGE_PAGE)
+        return map_huge(size, cap);
     void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED)
         return NULL;
@@ -90,6 +124,10 @@ void *bufpool_grow(void *mem, size_t *cap, size_t need)
     void *moved = mremap(mem, *cap, size, MREMAP_MAYMOVE);
     if (moved == MAP_FAILED)
         return NULL;
+#ifdef MADV_HUGEPAGE
+    if (size >= BUFPOOL_HUGE_PAGE) /* a chunked body that outgrew small pages */
+        (void)madvise(moved, size, MADV_HUGEPAGE);
+#endif
     *cap = size;
     return moved;
 }

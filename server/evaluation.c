@@ -111,10 +111,17 @@ static int decode_png_masks(const evaluation_request *req, const segloss_limits 
         outcome_fail(out, 503, "out of memory for %zu bytes of masks; retry later", all);
         return -1;
     }
+    const evaluation_prepared *prep = req->prepared;
+    bool reuse = prep && dtype == SEGLOSS_U8 && prep->width == first.width &&
+                 prep->height == first.height;
     for (size_t i = 0; i < n; i++) {
+        unsigned char *into = (unsigned char *)labels->buffer + i * bytes;
+        if (reuse && i < prep->mask_count && prep->mask_labels[i]) {
+            memcpy(into, prep->mask_labels[i], bytes); /* decoded during the upload */
+            continue;
+        }
         int rc = segloss_png_mask_decode(req->masks[i].data, req->masks[i].len, limits, dtype,
-                                         (unsigned char *)labels->buffer + i * bytes, bytes,
-                                         detail, sizeof detail);
+                                         into, bytes, detail, sizeof detail);
         if (rc) {
             outcome_fail(out, problem_status_for_code(rc), "mask %zu: %s", i, detail);
             return -1;
@@ -323,6 +330,63 @@ fail:
     free(owned_logits);
 }
 
+/*
+ * The batch evaluated from the items done during the upload (req->prepared) and the rest in one
+ * call, their stats merged exactly. Returns 0 and *out, or -1 when the prepared work does not
+ * fit these logits and labels or anything fails: the caller then evaluates the batch whole,
+ * which also gives any error its usual detail.
+ */
+static int evaluate_prepared(segloss_ctx *ctx, const segloss_tensor *logits,
+                             const segloss_tensor *labels, const evaluation_request *req,
+                             uint16_t *argmax, segloss_result **out)
+{
+    const evaluation_prepared *prep = req->prepared;
+    char detail[EVALUATION_DETAIL_MAX - 32];
+    *out = NULL;
+    if (!prep || prep->item_count == 0 || logits->rank != 4 || labels->rank != 3 ||
+        logits->data != prep->logits_data || logits->dtype != prep->logits_layout.dtype ||
+        prep->logits_layout.rank != 4 ||
+        memcmp(logits->shape, prep->logits_layout.shape, 4 * sizeof logits->shape[0]) != 0 ||
+        labels->shape[0] != logits->shape[0] || prep->item_count > logits->shape[0] ||
+        (argmax && !prep->argmax))
+        return -1;
+    size_t n = logits->shape[0], k = prep->item_count;
+    size_t plane = labels->shape[1] * labels->shape[2];
+    size_t item_bytes = logits->shape[1] * logits->shape[2] * logits->shape[3] *
+                        segloss_dtype_size(logits->dtype);
+    size_t label_bytes = plane * segloss_dtype_size(labels->dtype);
+    segloss_stats *stats = segloss_stats_clone(prep->items[0]->stats);
+    int rc = stats ? 0 : -1;
+    for (size_t i = 1; i < k && rc == 0; i++)
+        rc = segloss_stats_merge(stats, prep->items[i]->stats);
+    if (rc == 0 && k < n) {
+        segloss_tensor rest_logits = *logits, rest_labels = *labels;
+        rest_logits.data = (const char *)logits->data + k * item_bytes;
+        rest_logits.shape[0] = n - k;
+        rest_labels.data = (const char *)labels->data + k * label_bytes;
+        rest_labels.shape[0] = n - k;
+        segloss_result *rest = NULL;
+        rc = segloss_evaluate_with_argmax(ctx, &rest_logits, &rest_labels, &req->params->loss,
+                                          argmax ? argmax + k * plane : NULL, &rest, detail,
+                                          sizeof detail);
+        if (rc == 0)
+            rc = segloss_stats_merge(stats, rest->stats);
+        segloss_result_free(rest);
+    }
+    if (rc == 0)
+        rc = segloss_result_from_stats(stats, &req->params->loss, out, detail, sizeof detail);
+    segloss_stats_free(stats);
+    if (rc != 0)
+        return -1;
+    if (argmax)
+        memcpy(argmax, prep->argmax, k * plane * sizeof *argmax);
+    (*out)->n = n;
+    (*out)->c = logits->shape[1];
+    (*out)->h = labels->shape[1];
+    (*out)->w = labels->shape[2];
+    return 0;
+}
+
 void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
                        const segloss_tensor *labels, const evaluation_request *req,
                        double decode_started, bool want_answer, evaluation_outcome *out)
@@ -336,7 +400,9 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
         goto fail;
     }
     double t1 = evaluation_now();
-    int rc = segloss_evaluate_with_argmax(ctx, logits, labels, &req->params->loss, argmax,
+    int rc = 0;
+    if (evaluate_prepared(ctx, logits, labels, req, argmax, &result) != 0)
+        rc = segloss_evaluate_with_argmax(ctx, logits, labels, &req->params->loss, argmax,
                                           &result, detail, sizeof detail);
     double t2 = evaluation_now();
     if (rc) {

@@ -54,6 +54,25 @@ typedef struct evaluation_record {
 typedef int (*evaluation_hook)(void *arg, const evaluation_record *record, char *detail,
                                size_t detail_len);
 
+/*
+ * Work done while the body was still arriving (intake.h), offered to the evaluation: PNG masks
+ * 0..mask_count-1 decoded as 8-bit labels (NULL where not), and batch items
+ * 0..item_count-1 evaluated on logits_data with the request's parameters (each result's stats
+ * are merged exactly, so the answer is bit for bit the one of evaluating the batch whole).
+ * Whatever does not match what the evaluation finds (other dtype, size, data, an error) is
+ * ignored and done again, so errors are reported exactly as without it. All borrowed.
+ */
+typedef struct evaluation_prepared {
+    size_t mask_count;
+    uint8_t *const *mask_labels;     /* [mask_count] width*height labels, or NULL entries */
+    uint32_t width, height;
+    const void *logits_data;         /* the logits the items were evaluated on */
+    segloss_tensor logits_layout;    /* their dtype and shape (data unused) */
+    size_t item_count;
+    segloss_result *const *items;    /* [item_count] */
+    const uint16_t *argmax;          /* item_count*height*width predicted classes, or NULL */
+} evaluation_prepared;
+
 typedef struct evaluation_request {
     evaluation_blob logits;
     const evaluation_blob *masks;  /* in batch order; may be empty for safetensors with labels */
@@ -65,6 +84,7 @@ typedef struct evaluation_request {
     double started;                /* evaluation_now() when the request began (total_ms) */
     evaluation_hook hook;          /* optional */
     void *hook_arg;
+    const evaluation_prepared *prepared; /* optional: work done during the upload */
 } evaluation_request;
 
 typedef struct evaluation_outcome {

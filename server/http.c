@@ -38,6 +38,7 @@
 #include "auth.h"
 #include "http_head.h"
 #include "ids.h"
+#include "intake.h"
 #include "json_writer.h"
 #include "log.h"
 #include "metrics.h"
@@ -128,6 +129,7 @@ struct request {
     char error_detail[EVALUATION_DETAIL_MAX];
     metrics_reject error_reason;
     multipart_parser *parser;
+    intake *intake;             /* work done while the body arrives, or NULL */
     params_request params;
     evaluation_blob *blobs;     /* masks then images, pointing into the parser's parts */
     evaluation_outcome outcome;
@@ -187,6 +189,7 @@ struct http_server {
     workqueue *queue;
     metrics *metrics;
     bufpool *pool;              /* part buffers reused across requests */
+    intake_worker *intake;      /* decodes and evaluates during uploads (intake.h) */
     atomic_int draining;
     atomic_long in_flight;
     atomic_size_t inflight_bytes; /* the memory budget in use: bodies held (request.reserved) */
@@ -663,6 +666,14 @@ static enum MHD_Result upload_begin(request *req)
                                sizeof detail);
     if (status)
         return refuse_upload(req, status, detail, metrics_reason_for_status(status));
+    req->intake = intake_new(s->intake, s->ext.on_result != NULL);
+    if (req->intake) { /* the same query, parsed again into the intake's own copy */
+        params_request *again = intake_params(req->intake);
+        again->max_classes = cfg->limits.max_classes;
+        for (size_t i = 0; i < req->query_count; i++)
+            params_set_query(again, req->query[i].key, req->query[i].value, qdetail,
+                             sizeof qdetail);
+    }
     return MHD_YES;
 }
 
@@ -720,6 +731,8 @@ static enum MHD_Result upload_chunk(request *req, const char *data, size_t size)
                           : multipart_feed(req->parser, data, size, detail, sizeof detail);
     if (status)
         request_fail(req, status, metrics_reason_for_status(status), "%s", detail);
+    else if (!req->oip)
+        intake_progress(req->intake, req->parser);
     return MHD_YES;
 }
 
@@ -744,7 +757,10 @@ static void evaluate_job(void *arg)
     };
     er.hook = s->ext.on_result;
     er.hook_arg = s->ext.on_result_arg;
+    er.prepared = intake_close(req->intake);
     evaluation_run(s->ctx, &s->cfg->limits, &er, &req->outcome);
+    intake_release(req->intake);
+    req->intake = NULL;
     metrics_evaluation(s->metrics, (req->outcome.decode_ms + req->outcome.compute_ms) * 1e-3);
     /* The parts are no longer needed: give their memory back before the answer is sent. */
     multipart_free(req->parser);
@@ -1377,6 +1393,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req->status && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
         metrics_rejected(s->metrics, METRICS_REJECT_UPLOAD_TIMEOUT);
     metrics_request_done(s->metrics, req->metrics_route, req->status, seconds, req->body_bytes);
+    intake_release(req->intake); /* before the parser it reads */
     multipart_free(req->parser);
     params_free(&req->params);
     evaluation_outcome_clear(&req->outcome);
@@ -1514,7 +1531,8 @@ int http_server_start(const server_config *cfg, const http_extensions *ext, http
     s->metrics = metrics_new(s->route_labels, labels);
     s->pool = bufpool_new(cfg->buffer_cache_mb << 20);
     s->info_body = build_info(s, &s->info_len);
-    if (!s->queue || !s->metrics || !s->pool || !s->info_body) {
+    s->intake = intake_worker_new(s->ctx, &cfg->limits);
+    if (!s->queue || !s->metrics || !s->pool || !s->info_body || !s->intake) {
         snprintf(err, err_len, "out of memory or threads starting the workers");
         goto fail;
     }
@@ -1583,6 +1601,7 @@ void http_server_stop(http_server *s)
         workqueue_stop(s->queue);
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
+    intake_worker_free(s->intake);
     workqueue_free(s->queue);
     bufpool_free(s->pool);
     segloss_ctx_free(s->ctx);

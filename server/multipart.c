@@ -8,8 +8,20 @@
  * Because a boundary cannot contain CR (RFC 2046 bchars), a partial match that fails can only
  * restart at the failing byte, and the bytes it held are the delimiter's own prefix, written to
  * the part from there.
+ *
+ * The bulk of a .npy logits part is not scanned at all: its header says how long the file is
+ * (segloss_npy_probe), so once the header is in, that many bytes are copied straight into the
+ * part and the scan resumes after them, where the delimiter should be. RFC 2046 forbids the
+ * delimiter inside a part, so a body that obeys it parses as before; one whose part is not as
+ * long as its header says (a truncated file, bytes appended) is caught where the delimiter
+ * should have been: the copied bytes are then scanned after all and, when a delimiter is in
+ * them, the part ends there and the bytes after it are parsed again (unskip), so such a body
+ * too parses exactly as if every byte had been scanned. The header is read at the same byte
+ * whatever the chunking (the scan is stopped there as if a chunk ended).
  */
 #include "multipart.h"
+
+#include "segloss/decode.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -46,6 +58,12 @@ struct multipart_parser {
     char delim[4 + MULTIPART_MAX_BOUNDARY + 1];
     size_t delim_len;
     size_t match;       /* delimiter bytes matched so far */
+    /* the current part's own length (.npy logits): PROBE_WAIT until probe_need bytes of it
+     * are in, then PROBE_KNOWN (part->expected set) or PROBE_NONE */
+    enum { PROBE_NONE, PROBE_WAIT, PROBE_KNOWN } probe;
+    size_t probe_need;
+    size_t skip_from;   /* where in the part the unscanned copy began */
+    size_t skipped;     /* bytes copied without a boundary scan */
     char header[MULTIPART_MAX_PART_HEADER];
     size_t header_len, line_start;
     multipart_part *parts;
@@ -348,11 +366,62 @@ static int start_part(multipart_parser *p)
     part->kind = kind;
     snprintf(part->filename, sizeof part->filename, "%s", filename);
     snprintf(part->content_type, sizeof part->content_type, "%s", ctype);
+    p->probe = kind == MULTIPART_LOGITS ? PROBE_WAIT : PROBE_NONE;
+    p->probe_need = 8; /* the .npy magic and version */
     /* The logits are most of the body: what is left of a body of known length bounds them, so
      * one mapping holds them and they are copied once. Untouched pages cost no memory. */
-    if (kind == MULTIPART_LOGITS && p->body_len > p->fed)
-        return part_reserve(p, part, p->body_len - p->fed, true);
+    if (kind == MULTIPART_LOGITS && p->body_len > p->fed) {
+        int rc = part_reserve(p, part, p->body_len - p->fed, true);
+        part->fixed = rc == 0;
+        return rc;
+    }
     return 0;
+}
+
+static int scan(multipart_parser *p, const unsigned char *data, size_t len, bool keep,
+                size_t *used, bool *found);
+
+/* Reads the current part's .npy header once probe_need bytes of it are in: its length becomes
+ * part->expected, or there is none to know. */
+static void probe_part(multipart_parser *p, multipart_part *part)
+{
+    size_t header = 0, total = 0;
+    if (part->len < p->probe_need)
+        return;
+    int rc = segloss_npy_probe(part->data, part->len, SEGLOSS_ROLE_LOGITS, NULL, &header,
+                               &total, NULL);
+    if (rc == 1 && header > part->len) {
+        p->probe_need = header;
+    } else if (rc == 0) {
+        part->expected = total;
+        p->skip_from = part->len; /* everything before was scanned */
+        p->probe = PROBE_KNOWN;
+    } else {
+        p->probe = PROBE_NONE;
+    }
+}
+
+/* A part's bytes: copied straight while a known length says they are the part's, else
+ * scanned for the delimiter (stopping where a header to probe is complete). */
+static int body_bytes(multipart_parser *p, const unsigned char *data, size_t len, size_t *used,
+                      bool *found)
+{
+    multipart_part *part = &p->parts[p->count - 1];
+    *found = false;
+    if (p->probe == PROBE_WAIT)
+        probe_part(p, part);
+    if (p->probe == PROBE_KNOWN && p->match == 0 && part->len < part->expected) {
+        size_t n = part->expected - part->len < len ? part->expected - part->len : len;
+        int rc = part_append(p, data, n);
+        if (rc)
+            return rc;
+        p->skipped += n;
+        *used = n;
+        return 0;
+    }
+    if (p->probe == PROBE_WAIT && p->probe_need - part->len < len)
+        len = p->probe_need - part->len;
+    return scan(p, data, len, true, used, found);
 }
 
 /* Scans data for the delimiter; bytes before it go to the current part when keep is set.
@@ -419,6 +488,45 @@ static int scan(multipart_parser *p, const unsigned char *data, size_t len, bool
     return 0;
 }
 
+/* True when the current part was copied unscanned and turned out not to be as long as its
+ * header said: it went on past that length, or the body ended (at_end) inside it. */
+static bool skip_went_wrong(const multipart_parser *p, bool at_end)
+{
+    if (p->probe != PROBE_KNOWN || p->count == 0)
+        return false;
+    const multipart_part *part = &p->parts[p->count - 1];
+    return part->len > part->expected || (at_end && p->state == STATE_BODY);
+}
+
+/*
+ * Scans the bytes of the current part that were copied unscanned. No delimiter in them: the
+ * part is what a scan would have made of it, go on. A delimiter: the part ends there, and the
+ * bytes after it (with the delimiter bytes the parser has consumed since: all of it when found,
+ * else the prefix held in match) are parsed again.
+ */
+static int unskip(multipart_parser *p, bool found)
+{
+    multipart_part *part = &p->parts[p->count - 1];
+    p->probe = PROBE_NONE;
+    const unsigned char *from = part->data + p->skip_from;
+    const unsigned char *hit = memmem(from, part->len - p->skip_from, p->delim, p->delim_len);
+    if (!hit)
+        return 0;
+    size_t end = (size_t)(hit - part->data);
+    size_t rest = part->len - end - p->delim_len;
+    size_t tail = found ? p->delim_len : p->match;
+    part->len = end;
+    p->state = STATE_AFTER_DELIM;
+    p->match = 0;
+    p->fed -= rest + tail; /* counted again as they are fed */
+    /* The logits part is closed for good (a second one is an error before any byte of it is
+     * kept), so its buffer still holds these bytes while they are parsed. */
+    int rc = multipart_feed(p, hit + p->delim_len, rest, NULL, 0);
+    if (rc == 0)
+        rc = multipart_feed(p, p->delim, tail, NULL, 0);
+    return rc;
+}
+
 int multipart_feed(multipart_parser *p, const void *data, size_t len, char *detail,
                    size_t detail_len)
 {
@@ -438,11 +546,14 @@ int multipart_feed(multipart_parser *p, const void *data, size_t len, char *deta
         switch (p->state) {
         case STATE_PREAMBLE:
         case STATE_BODY:
-            rc = scan(p, d + i, len - i, p->state == STATE_BODY, &used, &found);
+            rc = p->state == STATE_BODY ? body_bytes(p, d + i, len - i, &used, &found)
+                                        : scan(p, d + i, len - i, false, &used, &found);
             p->fed += used;
             i += used;
             if (rc == 0 && found)
                 p->state = STATE_AFTER_DELIM;
+            if (rc == 0 && skip_went_wrong(p, false))
+                rc = unskip(p, found);
             continue;
         case STATE_AFTER_DELIM:
             if (d[i] == '-')
@@ -516,6 +627,8 @@ int multipart_feed(multipart_parser *p, const void *data, size_t len, char *deta
 
 int multipart_finish(multipart_parser *p, bool allow_no_mask, char *detail, size_t detail_len)
 {
+    if (skip_went_wrong(p, true))
+        (void)unskip(p, false); /* an error is kept in the parser's state */
     if (p->state == STATE_ERROR)
         return fail(detail, detail_len, p->error_status, "%s", p->error_detail);
     if (p->state != STATE_END)
@@ -536,6 +649,18 @@ int multipart_finish(multipart_parser *p, bool allow_no_mask, char *detail, size
 size_t multipart_bytes(const multipart_parser *p)
 {
     return p->fed;
+}
+
+size_t multipart_complete_count(const multipart_parser *p)
+{
+    if (p->count == 0 || p->state == STATE_ERROR)
+        return 0;
+    return p->state == STATE_BODY ? p->count - 1 : p->count;
+}
+
+size_t multipart_bytes_unscanned(const multipart_parser *p)
+{
+    return p->skipped;
 }
 
 size_t multipart_count(const multipart_parser *p)

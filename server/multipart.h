@@ -48,6 +48,8 @@ typedef struct multipart_part {
     size_t len;
     size_t cap;          /* bytes mapped */
     size_t prefaulted;   /* bytes of the mapping faulted in ahead of the copy */
+    size_t expected;     /* the length its own header declares (.npy logits), 0 when unknown */
+    bool fixed;          /* data never moves: mapped once for all the body can hold */
 } multipart_part;
 
 typedef struct multipart_limits {
@@ -80,6 +82,13 @@ int multipart_finish(multipart_parser *parser, bool allow_no_mask, char *detail,
 
 /* Bytes fed so far. */
 size_t multipart_bytes(const multipart_parser *parser);
+
+/* Of those, the bytes copied without a boundary scan (the bulk of a .npy logits part). */
+size_t multipart_bytes_unscanned(const multipart_parser *parser);
+
+/* How many of the parts (from the first) are complete: their bytes will not change again and
+ * their buffers not move. None after an error. */
+size_t multipart_complete_count(const multipart_parser *parser);
 
 /* The parts in body order; valid until multipart_free. */
 size_t multipart_count(const multipart_parser *parser);

@@ -51,6 +51,21 @@ int segloss_npy_decode(const void *buf, size_t len, segloss_tensor_role role,
                        char *detail, size_t detail_len);
 
 /*
+ * Where a .npy file ends, from its first bytes, without reading its data: for a reader that
+ * receives the file in pieces and wants to copy its bulk without looking at it. Returns 0 when
+ * the header is complete within len, with *header_bytes (magic, version, length and header) and
+ * *total_bytes (header plus the data the shape and dtype call for; the same checks as
+ * segloss_npy_decode, limits NULL meaning the defaults); 1 when more bytes are needed, at least
+ * *header_bytes in all; or a negative SEGLOSS_E... code when the bytes are not such a file.
+ * layout, when not NULL, gets the dtype, rank and shape, and a data pointer (buf +
+ * *header_bytes) only when segloss_npy_decode would use the data in place (little-endian, C
+ * order, aligned), else NULL.
+ */
+int segloss_npy_probe(const void *buf, size_t len, segloss_tensor_role role,
+                      const segloss_limits *limits, size_t *header_bytes, size_t *total_bytes,
+                      segloss_tensor *layout);
+
+/*
  * safetensors: the tensor named "logits" into *logits (required) and, when labels is not NULL,
  * a tensor named "mask" or "labels" into *labels (rank 0 when absent). Offsets are checked:
  * inside the buffer, not overlapping, length = elements x dtype size. __metadata__ is ignored.

@@ -3,6 +3,8 @@
  * the contents away, the byte bound, and a NULL pool behaving as plain mmap.
  */
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "bufpool.h"
 #include "testing.h"
@@ -71,10 +73,62 @@ static void test_bound(void)
     bufpool_free(NULL);
 }
 
+/* The VmFlags line of the /proc/self/smaps entry that starts at addr ("" when not found). */
+static void vm_flags(const void *addr, char *out, size_t out_len)
+{
+    char line[512];
+    char start[32];
+    snprintf(start, sizeof start, "%lx-", (unsigned long)(uintptr_t)addr);
+    out[0] = '\0';
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return;
+    int in_entry = 0;
+    while (fgets(line, sizeof line, f)) {
+        size_t word = strcspn(line, " ");
+        if (word > 0 && line[word - 1] != ':') /* "start-end perms ...", not "Key: value" */
+            in_entry = strncmp(line, start, strlen(start)) == 0;
+        if (in_entry && strncmp(line, "VmFlags:", 8) == 0) {
+            snprintf(out, out_len, "%.200s", line + 8);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* A large body buffer is on a 2 MiB boundary, a whole number of 2 MiB pages, and marked for
+ * transparent huge pages (smaps VmFlags "hg"); a small one is not. */
+static void test_large_buffers_are_huge_pages(void)
+{
+    size_t cap = 0;
+    unsigned char *a = bufpool_get(NULL, ((size_t)5 << 20) + 1, &cap);
+    CHECK(a != NULL);
+    if (!a)
+        return;
+    CHECK((uintptr_t)a % ((size_t)2 << 20) == 0);
+    CHECK_EQ_INT(cap, (size_t)6 << 20);
+    a[0] = a[cap - 1] = 1;
+    char flags[256];
+    vm_flags(a, flags, sizeof flags);
+    CHECK(flags[0] != '\0');
+    CHECK(strstr(flags, " hg") != NULL);
+    bufpool_put(NULL, a, cap);
+
+    unsigned char *b = bufpool_get(NULL, 100000, &cap);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    b[0] = 1;
+    vm_flags(b, flags, sizeof flags);
+    CHECK(strstr(flags, " hg") == NULL);
+    bufpool_put(NULL, b, cap);
+}
+
 int main(void)
 {
     RUN(test_reuse);
     RUN(test_grow_keeps_contents);
     RUN(test_bound);
+    RUN(test_large_buffers_are_huge_pages);
     return TESTS_DONE();
 }

@@ -1,0 +1,374 @@
+/*
+ * intake.c - mask decoding and per-item evaluation during the upload (see intake.h).
+ *
+ * One lock (the worker's) guards every intake's shared fields: what the upload thread has
+ * published (completed mask parts, logits bytes in) and the flags of the life cycle. The
+ * worker decides a step under the lock, runs it without, and records it under the lock again;
+ * intake_close waits while a step runs. An intake is freed when its last reference goes: the
+ * request's, and the worker's while it is listed.
+ */
+#include "intake.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Masks followed at most: a batch is at most max_batch items (limits), and beyond that the
+ * evaluation refuses the request anyway. */
+#define INTAKE_MAX_MASKS 1024
+
+struct intake {
+    intake_worker *w;
+    int refs;
+    bool closed, running, listed, gave_up;
+    intake *next;
+    bool want_argmax;
+    params_request params;
+    /* published by intake_progress */
+    evaluation_blob masks_in[INTAKE_MAX_MASKS];
+    size_t masks_complete;
+    bool params_part;
+    const unsigned char *logits;   /* the logits part's buffer (fixed), NULL until known */
+    size_t logits_len, logits_expected;
+    /* the worker's */
+    uint8_t *labels[INTAKE_MAX_MASKS];
+    size_t masks_decoded;
+    uint32_t width, height;
+    bool layout_known;
+    segloss_tensor layout;
+    size_t header_bytes, item_bytes;
+    segloss_result **items;
+    size_t items_done;
+    uint16_t *argmax;
+    evaluation_prepared prepared;
+};
+
+struct intake_worker {
+    pthread_mutex_t lock;
+    pthread_cond_t wake, idle;
+    pthread_t thread;
+    bool stop, started;
+    intake *head, *tail;
+    segloss_ctx *ctx;
+    const segloss_limits *limits;
+};
+
+static void intake_destroy(intake *in)
+{
+    for (size_t i = 0; i < in->masks_decoded; i++)
+        free(in->labels[i]);
+    for (size_t i = 0; i < in->items_done; i++)
+        segloss_result_free(in->items[i]);
+    free(in->items);
+    free(in->argmax);
+    params_free(&in->params);
+    free(in);
+}
+
+/* Drops a reference; the lock is held. Returns the intake to destroy (outside it) or NULL. */
+static intake *unref(intake *in)
+{
+    return --in->refs == 0 ? in : NULL;
+}
+
+typedef enum step_kind { STEP_NONE, STEP_MASK, STEP_ITEM } step_kind;
+
+/* The next step of in, decided under the lock; a .npy header is read here (cheap). */
+static step_kind next_step(intake *in)
+{
+    if (in->closed || in->gave_up)
+        return STEP_NONE;
+    if (in->masks_decoded < in->masks_complete && in->masks_decoded < INTAKE_MAX_MASKS)
+        return STEP_MASK;
+    if (!in->layout_known && in->logits) {
+        size_t total = 0;
+        int rc = segloss_npy_probe(in->logits, in->logits_len, SEGLOSS_ROLE_LOGITS, NULL,
+                                   &in->header_bytes, &total, &in->layout);
+        if (rc == 1)
+            return STEP_NONE;
+        if (rc != 0 || !in->layout.data || in->layout.rank != 4 ||
+            total != in->logits_expected) {
+            in->gave_up = true;
+            return STEP_NONE;
+        }
+        in->item_bytes = in->layout.shape[1] * in->layout.shape[2] * in->layout.shape[3] *
+                         segloss_dtype_size(in->layout.dtype);
+        in->items = calloc(in->layout.shape[0], sizeof *in->items);
+        if (!in->items) {
+            in->gave_up = true;
+            return STEP_NONE;
+        }
+        in->layout_known = true;
+    }
+    size_t i = in->items_done;
+    if (in->layout_known && !in->params_part && i < in->layout.shape[0] &&
+        i < in->masks_decoded && in->logits_len >= in->header_bytes + (i + 1) * in->item_bytes)
+        return STEP_ITEM;
+    return STEP_NONE;
+}
+
+/* Decodes mask masks_decoded; gives up on anything but an 8-bit PNG of the first one's size. */
+static void decode_mask(intake_worker *w, intake *in, evaluation_blob blob)
+{
+    segloss_png_info info;
+    size_t index = in->masks_decoded;
+    uint8_t *labels = NULL;
+    if (segloss_detect_format(blob.data, blob.len) != SEGLOSS_FORMAT_PNG ||
+        segloss_png_mask_probe(blob.data, blob.len, w->limits, &info, NULL, 0) != 0 ||
+        info.bit_depth > 8 || (index > 0 && (info.width != in->width || info.height != in->height)))
+        goto fail;
+    size_t bytes = (size_t)info.width * info.height;
+    labels = malloc(bytes ? bytes : 1);
+    if (!labels || segloss_png_mask_decode(blob.data, blob.len, w->limits, SEGLOSS_U8, labels,
+                                           bytes, NULL, 0) != 0)
+        goto fail;
+    in->width = info.width;
+    in->height = info.height;
+    in->labels[index] = labels;
+    return;
+fail:
+    free(labels);
+    in->gave_up = true;
+}
+
+/* Evaluates item items_done on its logits slice and mask. */
+static void evaluate_item(intake_worker *w, intake *in)
+{
+    size_t i = in->items_done, plane = (size_t)in->width * in->height;
+    size_t n = in->layout.shape[0];
+    if (in->want_argmax && !in->argmax) {
+        in->argmax = malloc(n * plane * sizeof *in->argmax + 1);
+        if (!in->argmax)
+            goto fail;
+    }
+    if (params_check_classes(&in->params, in->layout.shape[1], NULL, 0) != 0)
+        goto fail;
+    segloss_tensor logits = in->layout, labels = {0};
+    logits.data = in->logits + in->header_bytes + i * in->item_bytes;
+    logits.shape[0] = 1;
+    labels.data = in->labels[i];
+    labels.dtype = SEGLOSS_U8;
+    labels.rank = 3;
+    labels.shape[0] = 1;
+    labels.shape[1] = in->height;
+    labels.shape[2] = in->width;
+    if (segloss_evaluate_with_argmax(w->ctx, &logits, &labels, &in->params.loss,
+                                     in->argmax ? in->argmax + i * plane : NULL, &in->items[i],
+                                     NULL, 0) != 0)
+        goto fail;
+    return;
+fail:
+    in->items[i] = NULL;
+    in->gave_up = true;
+}
+
+/* Appends in to the work list (lock held); the list holds a reference. */
+static void list(intake_worker *w, intake *in)
+{
+    if (in->listed || in->closed)
+        return;
+    in->listed = true;
+    in->refs++;
+    in->next = NULL;
+    if (w->tail)
+        w->tail->next = in;
+    else
+        w->head = in;
+    w->tail = in;
+    pthread_cond_signal(&w->wake);
+}
+
+static void *worker_main(void *arg)
+{
+    intake_worker *w = arg;
+    pthread_mutex_lock(&w->lock);
+    while (!w->stop) {
+        intake *in = w->head;
+        if (!in) {
+            pthread_cond_wait(&w->wake, &w->lock);
+            continue;
+        }
+        w->head = in->next;
+        if (!w->head)
+            w->tail = NULL;
+        in->listed = false;
+        step_kind step = next_step(in);
+        if (step != STEP_NONE) {
+            evaluation_blob blob = step == STEP_MASK ? in->masks_in[in->masks_decoded]
+                                                     : (evaluation_blob){NULL, 0};
+            in->running = true;
+            pthread_mutex_unlock(&w->lock);
+            if (step == STEP_MASK)
+                decode_mask(w, in, blob);
+            else
+                evaluate_item(w, in);
+            pthread_mutex_lock(&w->lock);
+            if (step == STEP_MASK)
+                in->masks_decoded++;
+            else if (!in->gave_up)
+                in->items_done++;
+            in->running = false;
+            pthread_cond_broadcast(&w->idle);
+            if (next_step(in) != STEP_NONE)
+                list(w, in); /* to the back: one step per request per turn */
+        }
+        intake *dead = unref(in);
+        if (dead) {
+            pthread_mutex_unlock(&w->lock);
+            intake_destroy(dead);
+            pthread_mutex_lock(&w->lock);
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+intake_worker *intake_worker_new(segloss_ctx *ctx, const segloss_limits *limits)
+{
+    intake_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    pthread_cond_init(&w->idle, NULL);
+    w->ctx = ctx;
+    w->limits = limits;
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        intake_worker_free(w);
+        return NULL;
+    }
+    w->started = true;
+    return w;
+}
+
+void intake_worker_free(intake_worker *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stop = true;
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    while (w->head) {
+        intake *in = w->head;
+        w->head = in->next;
+        in->listed = false;
+        if (unref(in))
+            intake_destroy(in);
+    }
+    pthread_cond_destroy(&w->idle);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+intake *intake_new(intake_worker *w, bool want_argmax)
+{
+    const char *env = getenv("SEGLOSS_OVERLAP");
+    if (!w || (env && strcmp(env, "0") == 0))
+        return NULL;
+    intake *in = calloc(1, sizeof *in);
+    if (!in)
+        return NULL;
+    in->w = w;
+    in->refs = 1;
+    in->want_argmax = want_argmax;
+    params_init(&in->params);
+    return in;
+}
+
+params_request *intake_params(intake *in)
+{
+    return &in->params;
+}
+
+void intake_progress(intake *in, const multipart_parser *parser)
+{
+    if (!in)
+        return;
+    intake_worker *w = in->w;
+    size_t complete = multipart_complete_count(parser);
+    size_t count = multipart_count(parser);
+    pthread_mutex_lock(&w->lock);
+    if (in->closed || in->gave_up) {
+        pthread_mutex_unlock(&w->lock);
+        return;
+    }
+    size_t masks = 0;
+    bool params_part = false;
+    for (size_t i = 0; i < count; i++) {
+        const multipart_part *p = multipart_get(parser, i);
+        if (p->kind == MULTIPART_PARAMS)
+            params_part = true;
+        if (p->kind == MULTIPART_LOGITS && p->fixed && p->expected && !in->logits_expected) {
+            in->logits = p->data;
+            in->logits_expected = p->expected;
+        }
+        if (p->kind == MULTIPART_LOGITS && p->data == in->logits)
+            in->logits_len = p->len;
+        if (p->kind != MULTIPART_MASK || i >= complete)
+            continue;
+        if (masks >= in->masks_complete && masks < INTAKE_MAX_MASKS)
+            in->masks_in[masks] = (evaluation_blob){p->data, p->len};
+        masks++;
+    }
+    in->params_part = params_part;
+    if (masks > in->masks_complete)
+        in->masks_complete = masks < INTAKE_MAX_MASKS ? masks : INTAKE_MAX_MASKS;
+    if (!in->running && next_step(in) != STEP_NONE)
+        list(w, in);
+    pthread_mutex_unlock(&w->lock);
+}
+
+size_t intake_items_done(intake *in)
+{
+    pthread_mutex_lock(&in->w->lock);
+    size_t n = in->items_done;
+    pthread_mutex_unlock(&in->w->lock);
+    return n;
+}
+
+const evaluation_prepared *intake_close(intake *in)
+{
+    if (!in)
+        return NULL;
+    intake_worker *w = in->w;
+    pthread_mutex_lock(&w->lock);
+    in->closed = true;
+    while (in->running)
+        pthread_cond_wait(&w->idle, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+    /* Nothing touches the fields below any more but this thread. */
+    evaluation_prepared *p = &in->prepared;
+    memset(p, 0, sizeof *p);
+    p->mask_count = in->masks_decoded;
+    p->mask_labels = in->labels;
+    p->width = in->width;
+    p->height = in->height;
+    if (in->layout_known && !in->params_part) {
+        p->logits_data = in->layout.data;
+        p->logits_layout = in->layout;
+        p->item_count = in->items_done;
+        p->items = in->items;
+        p->argmax = in->argmax;
+    }
+    return p;
+}
+
+void intake_release(intake *in)
+{
+    if (!in)
+        return;
+    intake_worker *w = in->w;
+    pthread_mutex_lock(&w->lock);
+    in->closed = true;
+    while (in->running)
+        pthread_cond_wait(&w->idle, &w->lock);
+    intake *dead = unref(in);
+    pthread_mutex_unlock(&w->lock);
+    if (dead)
+        intake_destroy(dead);
+}

@@ -1,0 +1,234 @@
+/*
+ * test_intake.c - work done during the upload (server/intake.c) gives the answer of the work
+ * done at the end, bit for bit: a batch body is fed to the parser in small chunks, masks first,
+ * logits first and interleaved, with the intake's worker given time between chunks; the answer
+ * and the statistics of evaluation_run with what the intake prepared must equal those without
+ * it (and, masks first, the intake must really have evaluated every item but the last). A bad
+ * mask found early is reported as without the intake.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "intake.h"
+#include "multipart.h"
+#include "testing.h"
+
+#define N 4
+#define C 5
+#define H 48
+#define W 40
+#define CT "multipart/form-data; boundary=b0undary"
+
+static unsigned char *npy_logits(size_t *len)
+{
+    char dict[118];
+    int dl = snprintf(dict, sizeof dict,
+                      "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d, %d, %d), }",
+                      N, C, H, W);
+    size_t header = 128, data = (size_t)N * C * H * W * 4;
+    unsigned char *out = malloc(header + data);
+    memcpy(out, "\x93NUMPY\x01\x00", 8);
+    out[8] = (unsigned char)(header - 10);
+    out[9] = 0;
+    memset(out + 10, ' ', header - 10);
+    memcpy(out + 10, dict, (size_t)dl);
+    out[header - 1] = '\n';
+    uint32_t x = 12345;
+    for (size_t i = 0; i < data / 4; i++) {
+        x = x * 1664525u + 1013904223u;
+        float v = (float)(x >> 8) / (float)(1u << 24) * 8.0f - 4.0f;
+        memcpy(out + header + 4 * i, &v, 4);
+    }
+    *len = header + data;
+    return out;
+}
+
+static unsigned char *png_mask(int seed, size_t *len)
+{
+    uint8_t pixels[H * W];
+    for (size_t i = 0; i < sizeof pixels; i++)
+        pixels[i] = (uint8_t)((i / 7 + (size_t)seed * 3 + i % 5) % (C + 1)); /* C: ignored */
+    if (seed == 2)
+        pixels[0] = 255;
+    uint8_t *png = NULL;
+    char detail[128];
+    if (segloss_png_encode(pixels, W, H, 1, &png, len, detail, sizeof detail) != 0)
+        return NULL;
+    return png;
+}
+
+/* order: 0 masks first, 1 logits first, 2 interleaved (mask 0, logits, the other masks). */
+static size_t build(unsigned char *body, int order, const unsigned char *logits, size_t llen,
+                    unsigned char *const *masks, const size_t *mlen)
+{
+    size_t n = 0;
+    const char *lh = "--b0undary\r\nContent-Disposition: form-data; name=\"logits\"; "
+                     "filename=\"l.npy\"\r\n\r\n";
+    const char *mh = "--b0undary\r\nContent-Disposition: form-data; name=\"mask\"; "
+                     "filename=\"m.png\"\r\n\r\n";
+    int seq[N + 1], k = 0;
+    if (order == 1)
+        seq[k++] = -1;
+    for (int i = 0; i < N; i++) {
+        seq[k++] = i;
+        if (order == 2 && i == 0)
+            seq[k++] = -1;
+    }
+    if (order == 0)
+        seq[k++] = -1;
+    for (int j = 0; j < k; j++) {
+        const char *hd = seq[j] < 0 ? lh : mh;
+        memcpy(body + n, hd, strlen(hd));
+        n += strlen(hd);
+        const unsigned char *d = seq[j] < 0 ? logits : masks[seq[j]];
+        size_t dl = seq[j] < 0 ? llen : mlen[seq[j]];
+        memcpy(body + n, d, dl);
+        n += dl;
+        memcpy(body + n, "\r\n", 2);
+        n += 2;
+    }
+    memcpy(body + n, "--b0undary--\r\n", 14);
+    return n + 14;
+}
+
+static segloss_ctx *ctx;
+static intake_worker *w;
+
+static void nap(void)
+{
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+}
+
+typedef struct answer {
+    evaluation_outcome out;
+    size_t items_prepared;
+} answer;
+
+/* Parses body in 4 KiB chunks (with an intake unless w is NULL) and evaluates it. */
+static answer run(intake_worker *worker, const unsigned char *body, size_t len,
+                  bool masks_first)
+{
+    answer a;
+    memset(&a, 0, sizeof a);
+    segloss_limits limits;
+    segloss_limits_default(&limits);
+    multipart_limits ml = {len, 16, 4096, NULL};
+    multipart_parser *p = NULL;
+    char detail[256];
+    CHECK_EQ_INT(multipart_new(CT, len, &ml, &p, detail, sizeof detail), 0);
+    intake *in = worker ? intake_new(worker, false) : NULL;
+    CHECK(!worker || in);
+    for (size_t off = 0; off < len; off += 4096) {
+        size_t n = len - off < 4096 ? len - off : 4096;
+        /* before the last chunk, give the worker up to 20 s (a loaded machine) to catch up */
+        for (int i = 0; in && masks_first && off + n == len && i < 10000; i++) {
+            if (intake_items_done(in) >= N - 1)
+                break;
+            nap();
+        }
+        CHECK_EQ_INT(multipart_feed(p, body + off, n, detail, sizeof detail), 0);
+        intake_progress(in, p);
+        if (in)
+            nap();
+    }
+    CHECK_EQ_INT(multipart_finish(p, false, detail, sizeof detail), 0);
+    evaluation_blob blobs[N];
+    size_t m = 0;
+    for (size_t i = 0; i < multipart_count(p); i++)
+        if (multipart_get(p, i)->kind == MULTIPART_MASK)
+            blobs[m++] = (evaluation_blob){multipart_get(p, i)->data, multipart_get(p, i)->len};
+    const multipart_part *l = multipart_first(p, MULTIPART_LOGITS);
+    params_request params;
+    params_init(&params);
+    evaluation_request er = {
+        .logits = {l->data, l->len},
+        .masks = blobs,
+        .mask_count = m,
+        .params = &params,
+        .id = "test",
+        .prepared = intake_close(in),
+    };
+    a.items_prepared = er.prepared ? er.prepared->item_count : 0;
+    evaluation_run(ctx, &limits, &er, &a.out);
+    intake_release(in);
+    multipart_free(p);
+    return a;
+}
+
+/* The answer without "timing" (the one part that differs from run to run). */
+static char *without_timing(const char *body)
+{
+    char *copy = strdup(body ? body : "");
+    char *t = strstr(copy, "\"timing\"");
+    if (t) {
+        char *end = strchr(t, '}');
+        if (end)
+            memmove(t, end + 1, strlen(end + 1) + 1);
+    }
+    return copy;
+}
+
+static void test_bit_identical_across_orders(void)
+{
+    size_t llen = 0, mlen[N];
+    unsigned char *logits = npy_logits(&llen), *masks[N];
+    for (int i = 0; i < N; i++)
+        masks[i] = png_mask(i, &mlen[i]);
+    unsigned char *body = malloc(llen + 64 * 1024);
+    size_t len = build(body, 1, logits, llen, masks, mlen);
+    answer ref = run(NULL, body, len, false);
+    CHECK_EQ_INT(ref.out.status, 200);
+    char *want = without_timing(ref.out.body);
+    for (int order = 0; order < 3; order++) {
+        len = build(body, order, logits, llen, masks, mlen);
+        for (int overlap = 0; overlap < 2; overlap++) {
+            answer a = run(overlap ? w : NULL, body, len, order == 0);
+            CHECK_EQ_INT(a.out.status, 200);
+            char *got = without_timing(a.out.body);
+            CHECK_MSG(strcmp(got, want) == 0, "order %d overlap %d:\n%s\n%s", order, overlap,
+                      got, want);
+            CHECK(a.out.result && ref.out.result &&
+                  segloss_stats_equal(a.out.result->stats, ref.out.result->stats));
+            if (overlap && order == 0) /* masks first: every item but the last, at least */
+                CHECK_MSG(a.items_prepared >= N - 1, "%zu items prepared", a.items_prepared);
+            free(got);
+            evaluation_outcome_clear(&a.out);
+        }
+    }
+    free(want);
+    evaluation_outcome_clear(&ref.out);
+    /* a broken mask (truncated PNG) met during the upload: the same status and detail */
+    mlen[2] /= 2;
+    len = build(body, 0, logits, llen, masks, mlen);
+    answer bad_ref = run(NULL, body, len, false);
+    answer bad = run(w, body, len, false);
+    CHECK(bad_ref.out.status >= 400 && bad.out.status == bad_ref.out.status);
+    CHECK_MSG(strcmp(bad.out.detail, bad_ref.out.detail) == 0, "%s / %s", bad.out.detail,
+              bad_ref.out.detail);
+    evaluation_outcome_clear(&bad_ref.out);
+    evaluation_outcome_clear(&bad.out);
+    for (int i = 0; i < N; i++)
+        free(masks[i]);
+    free(logits);
+    free(body);
+}
+
+int main(void)
+{
+    segloss_limits limits;
+    segloss_limits_default(&limits);
+    if (segloss_ctx_new(&ctx, 2, SEGLOSS_KERNEL_AUTO) != 0)
+        return 1;
+    w = intake_worker_new(ctx, &limits);
+    if (!w)
+        return 1;
+    RUN(test_bit_identical_across_orders);
+    intake_worker_free(w);
+    segloss_ctx_free(ctx);
+    return TESTS_DONE();
+}
