@@ -81,6 +81,7 @@ typedef struct query_param {
     char *key;
     char *value;
 } query_param;
+
 /* ROUTE_OIP: POST /v2/.../infer, the whole body buffered and evaluated by oip.c */
 typedef enum route_kind { ROUTE_GET, ROUTE_UPLOAD, ROUTE_OIP } route_kind;
 /* A GET handler fills status, content type and body (malloc'ed; the caller sends and frees). */
@@ -383,7 +384,7 @@ static void handle_metrics(http_server *s, request *req, int *status, const char
                            SEGLOSS_VERSION, segloss_kernel_name(segloss_ctx_kernel(s->ctx)), len);
     char *extra = *body && s->ext.metrics_extra ? s->ext.metrics_extra(s->ext.metrics_extra_arg)
                                                 : NULL;
-    char budget[400];
+    char budget[640]; /* the text below: 428 bytes with both numbers at 20 digits */
     snprintf(budget, sizeof budget,
              "# HELP segloss_inflight_body_bytes Bytes of request bodies held now (received or "
              "being evaluated), counted against --max-inflight-mb.\n"
