@@ -17,6 +17,12 @@
  * HTTP_MAX_DISCARD_BYTES; otherwise the body is read and dropped first (refuse_upload), because
  * a client still sending when the server answers and closes gets a reset that can destroy the
  * answer before it is read (seen with curl posting a few KiB).
+ *
+ * Before any of that, every request passes request_head: the framing rules MHD does not enforce
+ * (http_head.h; a failure is answered with Connection: close), then the path and query decoded
+ * once. Bodies held at once are bounded by --max-inflight-mb: a declared body takes its share
+ * before it is read (503 at once when it does not fit, whatever the client waits for), a
+ * chunked one as it grows, and on_completed gives it back however the request ended.
  */
 #include "http.h"
 
