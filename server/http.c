@@ -17,6 +17,12 @@
  * HTTP_MAX_DISCARD_BYTES; otherwise the body is read and dropped first (refuse_upload), because
  * a client still sending when the server answers and closes gets a reset that can destroy the
  * answer before it is read (seen with curl posting a few KiB).
+ *
+ * Before any of that, every request passes request_head: the framing rules MHD does not enforce
+ * (http_head.h; a failure is answered with Connection: close), then the path and query decoded
+ * once. Bodies held at once are bounded by --max-inflight-mb: a declared body takes its share
+ * before it is read (503 at once when it does not fit, whatever the client waits for), a
+ * chunked one as it grows, and on_completed gives it back however the request ended.
  */
 #include "http.h"
 
@@ -82,6 +88,7 @@ typedef struct query_param {
     char *key;
     char *value;
 } query_param;
+
 /* ROUTE_OIP: POST /v2/.../infer, the whole body buffered and evaluated by oip.c */
 typedef enum route_kind { ROUTE_GET, ROUTE_UPLOAD, ROUTE_OIP } route_kind;
 /* A GET handler fills status, content type and body (malloc'ed; the caller sends and frees). */
@@ -395,7 +402,7 @@ static void handle_metrics(http_server *s, request *req, int *status, const char
                            SEGLOSS_VERSION, segloss_kernel_name(segloss_ctx_kernel(s->ctx)), len);
     char *extra = *body && s->ext.metrics_extra ? s->ext.metrics_extra(s->ext.metrics_extra_arg)
                                                 : NULL;
-    char budget[400];
+    char budget[640]; /* the text below: 428 bytes with both numbers at 20 digits */
     snprintf(budget, sizeof budget,
              "# HELP segloss_inflight_body_bytes Bytes of request bodies held now (received or "
              "being evaluated), counted against --max-inflight-mb.\n"

@@ -6,7 +6,8 @@
  * handed to the evaluation workers (workqueue) and its connection suspended
  * (MHD_ALLOW_SUSPEND_RESUME) until the answer is ready, so one heavy evaluation never stalls the
  * I/O of other connections. Bodies are parsed as they stream in (multipart.c); a Content-Length
- * over the limit is refused before the body is read.
+ * over the limit, or over what the memory budget (--max-inflight-mb) has left, is refused
+ * before the body is read. Ambiguous framing is refused before any route runs (http_head.h).
  *
  * Routes: the built-in table in http.c (evaluate, info, probes, metrics) first, then the
  * extensions given at start, each owning a set of paths (the runs API, the dashboard).

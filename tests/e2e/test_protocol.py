@@ -297,6 +297,27 @@ def private_cache(tmp):
     d.stop()
 
 
+def default_budget(d):
+    """The default --max-inflight-mb reaches /metrics: a quarter of the memory (the cgroup's
+    limit when lower), at least 64 MiB."""
+    mem = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                v = f.read().strip()
+            if v.isdigit() and 0 < int(v) < mem:
+                mem = int(v)
+        except OSError:
+            pass
+    want = max(64, (mem >> 20) // 4) << 20
+    status, _, body = h.request(d, "GET", "/metrics")
+    lines = body.decode(errors="replace").split("\n")
+    check("/metrics: segloss_inflight_body_budget_bytes is the default budget",
+          f"segloss_inflight_body_budget_bytes {want}" in lines, f"want {want}")
+    check("/metrics: segloss_inflight_body_bytes is 0 when idle",
+          "segloss_inflight_body_bytes 0" in lines, "")
+
+
 def main():
     h.install_watchdog(600)
     d = h.Daemon("protocol", ["--idle-timeout", str(IDLE_TIMEOUT_S)])
@@ -309,6 +330,7 @@ def main():
     content_encoding(d)
     security_headers(d)
     half_close(d)
+    default_budget(d)
     status, _, _ = h.request(d, "GET", "/livez")
     check("daemon alive after every case", status == 200, str(status))
     d.stop()
