@@ -277,14 +277,25 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
     char detail[EVALUATION_DETAIL_MAX - 32] = "";
     segloss_result *result = NULL;
     uint16_t *argmax = NULL;
+    uint64_t *item_counts = NULL;
     out->status = 200;
     if (argmax_buffer(labels, req->params, req->hook != NULL, &argmax)) {
         outcome_fail(out, 503, "out of memory for the predicted-class map; retry later");
         goto fail;
     }
+    /* a recorded result keeps per-item figures, counted in the same pass */
+    if (argmax) {
+        size_t l4 = logits->rank == 4;
+        size_t n = l4 ? logits->shape[0] : 1, c = logits->shape[l4];
+        item_counts = calloc(SEGLOSS_ITEM_COUNTS(n, c) + 1, sizeof *item_counts);
+        if (!item_counts) {
+            outcome_fail(out, 503, "out of memory for the per-item counts; retry later");
+            goto fail;
+        }
+    }
     double t1 = evaluation_now();
-    int rc = segloss_evaluate_with_argmax(ctx, logits, labels, &req->params->loss, argmax,
-                                          &result, detail, sizeof detail);
+    int rc = segloss_evaluate_items(ctx, logits, labels, &req->params->loss, argmax,
+                                    item_counts, &result, detail, sizeof detail);
     double t2 = evaluation_now();
     if (rc) {
         outcome_fail(out, problem_status_for_code(rc), "%s", detail);
@@ -295,7 +306,8 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
     if (want_answer || req->hook) {
         /* The runs store keeps this form of the answer, whichever door the request came by. */
         result_timing timing = {out->decode_ms, out->compute_ms, (t2 - req->started) * 1e3};
-        out->body = result_json(result, req->params, req->id, &timing, &out->body_len);
+        out->body = result_json_items(result, req->params, req->id, &timing, item_counts,
+                                      &out->body_len);
         if (!out->body) {
             outcome_fail(out, 503, "out of memory writing the answer; retry later");
             goto fail;
@@ -310,6 +322,7 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
             .answer_len = out->body_len,
             .labels = labels,
             .argmax = argmax,
+            .item_counts = item_counts,
             .images = req->images,
             .image_count = req->image_count,
         };
@@ -331,4 +344,5 @@ fail:
     }
     segloss_result_free(result);
     free(argmax);
+    free(item_counts);
 }

@@ -92,6 +92,8 @@ typedef struct runs_record_input {
     const uint16_t *argmax;
     const evaluation_blob *images;
     size_t image_count;
+    /* per-item counts (segloss_evaluate_items, n x 3 x C), or NULL to keep no figures */
+    const uint64_t *item_counts;
 } runs_record_input;
 
 /*
