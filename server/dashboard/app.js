@@ -333,6 +333,14 @@ function noticeGone(run) {
 
 // ---- rendering ----------------------------------------------------------------------------
 function render() {
+  const t0 = performance.now();
+  renderPage();
+  let points = 0;
+  for (const r of [state.run, ...state.compare]) points += (seriesOf(r)['loss.total'] || []).length;
+  window.__segloss_perf.push({ what: 'render', ms: performance.now() - t0, points });
+}
+
+function renderPage() {
   renderRuns();
   const empty = state.runs.length === 0;
   $('empty').hidden = !empty;
@@ -440,8 +448,10 @@ function renderHead() {
 }
 
 function lastTwo(key) {
-  const pts = (seriesOf(state.run)[key] || []).filter((p) => isNum(p.value));
-  return [pts[pts.length - 1], pts[pts.length - 2]];
+  const pts = seriesOf(state.run)[key] || [];
+  const out = [];
+  for (let i = pts.length - 1; i >= 0 && out.length < 2; i--) if (isNum(pts[i].value)) out.push(pts[i]);
+  return out;
 }
 
 function sparkline(key, color) {
@@ -449,25 +459,29 @@ function sparkline(key, color) {
   const W = 120,
     H = 30;
   const svg = s('svg', { class: 'spark', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', 'aria-hidden': 'true' });
-  const vals = pts.filter((p) => isNum(p.value));
-  if (vals.length < 2) return svg;
-  const x0 = vals[0].step,
-    x1 = vals[vals.length - 1].step;
+  if (pts.length < 2) return svg;
+  const x0 = pts[0].step,
+    x1 = pts[pts.length - 1].step;
+  const X = (x) => ((x - x0) / (x1 - x0 || 1)) * (W - 4) + 2;
+  const step = (p) => p.step;
+  const few = decimate(pts, X, W, step); // keeps each column's extremes: the same y range
   let lo = Infinity,
-    hi = -Infinity;
-  for (const p of vals) {
-    lo = Math.min(lo, p.value);
-    hi = Math.max(hi, p.value);
-  }
+    hi = -Infinity,
+    n = 0;
+  for (const p of few)
+    if (isNum(p.value)) {
+      n++;
+      lo = Math.min(lo, p.value);
+      hi = Math.max(hi, p.value);
+    }
+  if (n < 2) return svg;
   if (hi === lo) {
     hi += 1;
     lo -= 1;
   }
-  const X = (x) => ((x - x0) / (x1 - x0 || 1)) * (W - 4) + 2;
   const Y = (y) => H - 3 - ((y - lo) / (hi - lo)) * (H - 6);
-  const step = (p) => p.step;
   s('path', {
-    d: pathD(decimate(pts, X, W, step), X, Y, step),
+    d: pathD(few, X, Y, step),
     stroke: color,
     fill: 'none',
     'stroke-width': 1.6,

@@ -61,6 +61,22 @@ function timeTicks(lo, hi, count) {
   return { ticks: out, step: st };
 }
 
+// How long a click waits for a second one before it picks a step (a double-click resets the
+// zoom instead).
+const PICK_DELAY_MS = 300;
+
+// Finite values of a series, counted once per array (series arrays are replaced, not edited).
+const counts = new WeakMap();
+function finiteCount(points) {
+  let n = counts.get(points);
+  if (n === undefined) {
+    n = 0;
+    for (const p of points) if (isNum(p.value)) n++;
+    counts.set(points, n);
+  }
+  return n;
+}
+
 export function lineChart(host, lines, opt) {
   host.textContent = '';
   const W = Math.max(280, host.clientWidth || 600);
@@ -79,16 +95,24 @@ export function lineChart(host, lines, opt) {
   });
   host.append(svg);
 
-  // the x domain: everything, or the zoomed range
+  // the x domain: everything, or the zoomed range (steps are in order: first and last suffice)
   let xmin = Infinity,
     xmax = -Infinity;
-  for (const l of lines)
-    for (const p of l.points) {
+  for (const l of lines) {
+    const pts = l.points;
+    if (!pts.length) continue;
+    if (!time) {
+      xmin = Math.min(xmin, xOf(pts[0]));
+      xmax = Math.max(xmax, xOf(pts[pts.length - 1]));
+      continue;
+    }
+    for (const p of pts) {
       const x = xOf(p);
       if (!isNum(x)) continue;
       if (x < xmin) xmin = x;
       if (x > xmax) xmax = x;
     }
+  }
   const pw = W - m.l - m.r,
     ph = H - m.t - m.b;
   const empty = (text) => {
@@ -97,26 +121,31 @@ export function lineChart(host, lines, opt) {
   if (!Number.isFinite(xmin)) return empty('no data yet');
   let x0 = xmin,
     x1 = xmax;
-  const zoomed = opt.zoom && opt.zoom[1] > opt.zoom[0];
+  const zoomed = !!(opt.zoom && opt.zoom[1] > opt.zoom[0]);
   if (zoomed) [x0, x1] = opt.zoom;
   if (x0 === x1) {
     x0 = time ? x0 - 60000 : x0 >= 0 ? Math.max(0, x0 - 1) : x0 - 1;
     x1 = time ? x1 + 60000 : x0 + 2;
   }
-  // what is drawn: the visible part of every line, raw and smoothed
-  const shown = lines.map((l) => {
-    const raw = within(l.points, xOf, x0, x1);
-    const drawn = l.drawn && l.drawn !== l.points ? within(l.drawn, xOf, x0, x1) : raw;
-    return { ...l, raw, drawn };
-  });
+  const X = (x) => m.l + ((x - x0) / (x1 - x0)) * pw;
+  // What is drawn: the visible part of every line, raw and smoothed, decimated to the pixel
+  // columns first; decimation keeps each column's lowest and highest point, so the y range
+  // read from the decimated points is the range of them all.
   const logWanted = opt.log;
+  const shown = lines.map((l) => {
+    const raw = zoomed ? within(l.points, xOf, x0, x1) : l.points;
+    const smoothed = l.drawn && l.drawn !== l.points;
+    const drawn = smoothed ? (zoomed ? within(l.drawn, xOf, x0, x1) : l.drawn) : raw;
+    const rawD = decimate(raw, X, pw, xOf);
+    return { ...l, raw, drawn, rawD, drawnD: smoothed ? decimate(drawn, X, pw, xOf) : rawD };
+  });
   let lo = Infinity,
     hi = -Infinity,
     any = false,
     anyPos = false,
     loPos = Infinity;
   for (const l of shown)
-    for (const set of l.drawn === l.raw ? [l.raw] : [l.raw, l.drawn])
+    for (const set of l.drawnD === l.rawD ? [l.rawD] : [l.rawD, l.drawnD])
       for (const p of set) {
         const x = xOf(p);
         if (!isNum(p.value) || x < x0 || x > x1) continue;
@@ -144,7 +173,6 @@ export function lineChart(host, lines, opt) {
     y0 = Math.floor(y0 / yStep + 1e-9) * yStep;
     if (opt.pct && y1 > 1) y1 = 1;
   }
-  const X = (x) => m.l + ((x - x0) / (x1 - x0)) * pw;
   const Y = log
     ? (y) => m.t + ph - ((Math.log10(y) - Math.log10(y0)) / (Math.log10(y1) - Math.log10(y0))) * ph
     : (y) => m.t + ph - ((y - y0) / (y1 - y0)) * ph;
@@ -198,7 +226,7 @@ export function lineChart(host, lines, opt) {
   for (const l of [...shown].reverse()) {
     if (smoothing && l.drawn !== l.raw)
       s('path', {
-        d: pathD(decimate(yClip(l.raw), X, pw, xOf), X, ySafe, xOf) || 'M0 0',
+        d: pathD(yClip(l.rawD), X, ySafe, xOf) || 'M0 0',
         class: 'raw',
         'data-key': l.key,
         'data-run': l.run,
@@ -206,14 +234,15 @@ export function lineChart(host, lines, opt) {
         'stroke-width': 1.2,
         fill: 'none',
       }, body);
-    const pts = yClip(l.drawn);
+    const pts = yClip(l.drawnD);
+    const total = finiteCount(l.points);
     s('path', {
-      d: pathD(decimate(pts, X, pw, xOf), X, ySafe, xOf) || 'M0 0',
+      d: pathD(pts, X, ySafe, xOf) || 'M0 0',
       class: 'series',
       'data-key': l.key,
       'data-run': l.run,
-      'data-points': l.points.filter((p) => isNum(p.value)).length,
-      'data-visible': pts.filter((p) => isNum(p.value)).length,
+      'data-points': total,
+      'data-visible': zoomed ? finiteCount(l.raw) : total,
       stroke: l.color,
       'stroke-width': l.width || 1.7,
       'stroke-dasharray': l.dash,
@@ -221,14 +250,16 @@ export function lineChart(host, lines, opt) {
       'stroke-linejoin': 'round',
       'stroke-linecap': 'round',
     }, body);
-    // dots: every point of a short curve, lonely points, and the latest value
-    const few = pts.length <= 40;
+    // dots: every point of a short curve, lonely points (decimation keeps the columns that
+    // hold a gap whole, so they are among its points), and the latest value
+    const few = l.drawn.length <= 40;
+    const dotted = few ? yClip(l.drawn) : pts;
     let lastIdx = -1;
-    for (let i = 0; i < pts.length; i++) if (isNum(pts[i].value)) lastIdx = i;
-    for (let i = 0; i < pts.length; i++) {
-      const p = pts[i];
+    for (let i = dotted.length - 1; i >= 0 && lastIdx < 0; i--) if (isNum(dotted[i].value)) lastIdx = i;
+    for (let i = 0; i < dotted.length; i++) {
+      const p = dotted[i];
       if (!isNum(p.value)) continue;
-      const lonely = !isNum(pts[i - 1]?.value) && !isNum(pts[i + 1]?.value);
+      const lonely = !isNum(dotted[i - 1]?.value) && !isNum(dotted[i + 1]?.value);
       const last = i === lastIdx && p === l.drawn[l.drawn.length - 1];
       if (few || lonely || last)
         s('circle', {
@@ -247,31 +278,27 @@ export function lineChart(host, lines, opt) {
   const dots = shown.map((l) => s('circle', { r: 4.5, fill: l.color, class: 'hover-dot' }, hover));
   const brush = s('rect', { y: m.t, height: ph, class: 'brush', display: 'none' }, svg);
   const catcher = s('rect', { x: m.l, y: m.t, width: pw, height: ph, fill: 'transparent', class: 'catcher' }, svg);
-  let xs = null,
-    lookups = null; // built on the first hover: a chart nobody hovers costs nothing
-  const prepare = () => {
-    if (xs) return;
-    const all = new Set();
-    for (const l of shown) for (const p of l.drawn) if (isNum(xOf(p))) all.add(xOf(p));
-    xs = [...all].sort((a, b) => a - b);
-    lookups = shown.map((l) => {
-      const mp = new Map();
-      for (let i = 0; i < l.drawn.length; i++)
-        mp.set(xOf(l.drawn[i]), [l.drawn[i], l.raw === l.drawn ? null : l.raw[i]]);
-      return mp;
-    });
-  };
-  const nearest = (target) => {
-    prepare();
-    if (!xs.length) return null;
+  // the nearest point of a line to x: a binary search of its (x-ordered) points
+  const nearestIn = (pts, x) => {
+    if (!pts.length) return -1;
     let a = 0,
-      b = xs.length - 1;
+      b = pts.length - 1;
     while (b - a > 1) {
       const mid = (a + b) >> 1;
-      if (xs[mid] < target) a = mid;
+      if (xOf(pts[mid]) < x) a = mid;
       else b = mid;
     }
-    return Math.abs(xs[a] - target) <= Math.abs(xs[b] - target) ? xs[a] : xs[b];
+    return Math.abs(xOf(pts[a]) - x) <= Math.abs(xOf(pts[b]) - x) ? a : b;
+  };
+  const nearest = (target) => {
+    let best = null;
+    for (const l of shown) {
+      const i = nearestIn(l.drawn, target);
+      if (i < 0) continue;
+      const x = xOf(l.drawn[i]);
+      if (best === null || Math.abs(x - target) < Math.abs(best - target)) best = x;
+    }
+    return best;
   };
   const place = (x) => {
     const at = nearest(x);
@@ -284,7 +311,8 @@ export function lineChart(host, lines, opt) {
     guide.setAttribute('x2', px);
     const rows = [];
     shown.forEach((l, i) => {
-      const hit = lookups[i].get(at);
+      const j = nearestIn(l.drawn, at);
+      const hit = j >= 0 && xOf(l.drawn[j]) === at ? [l.drawn[j], l.raw === l.drawn ? null : l.raw[j]] : null;
       const p = hit && hit[0];
       const ok = p && isNum(p.value) && (!log || p.value > 0);
       dots[i].setAttribute('visibility', ok ? 'visible' : 'hidden');
@@ -308,7 +336,8 @@ export function lineChart(host, lines, opt) {
     const px = ((ev.clientX - r.left) / r.width) * W;
     return { px, x: x0 + ((px - m.l) / pw) * (x1 - x0) };
   };
-  let drag = null;
+  let drag = null,
+    pickTimer = 0;
   const move = (ev) => {
     const { px, x } = toX(ev);
     if (drag) {
@@ -361,14 +390,15 @@ export function lineChart(host, lines, opt) {
         b = Math.min(x1, Math.max(start.x, x));
       if (b > a) opt.onZoom([a, b]);
     } else if (opt.onPick) {
+      // a click picks the step, unless it is the first of a double-click (reset the zoom)
       const got = place(x);
-      if (got) {
-        const p = got.rows.find(([, q]) => q);
-        if (p && isNum(p[1].step)) opt.onPick(p[1].step);
-      }
+      const p = got && got.rows.find(([, q]) => q);
+      clearTimeout(pickTimer);
+      if (p && isNum(p[1].step)) pickTimer = setTimeout(() => opt.onPick(p[1].step), PICK_DELAY_MS);
     }
   });
   catcher.addEventListener('dblclick', () => {
+    clearTimeout(pickTimer);
     if (opt.onZoom) opt.onZoom(null);
   });
   catcher.addEventListener('pointerleave', () => {
