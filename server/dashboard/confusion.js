@@ -15,7 +15,7 @@ export function renderConfusion(host, matrix, names, step) {
   const labelW = Math.min(W < 520 ? 80 : 140, Math.max(48, Math.max(...[...Array(n).keys()].map((i) => label(i).length)) * 7 + 12));
   const top = 28;
   const cell = Math.max(6, Math.min(40, Math.floor((W - labelW - 8) / n)));
-  const H = top + n * cell + 22;
+  const H = top + n * cell + 4;
   const svg = s('svg', {
     class: 'heat-svg',
     width: labelW + n * cell + 8,
@@ -90,5 +90,5 @@ export function renderConfusion(host, matrix, names, step) {
         class: 'tick',
         text: cell >= 24 ? short(label(c), Math.floor(cell / 6)) : String(c),
       }, svg);
-  s('text', { x: labelW, y: H - 6, class: 'tick', text: 'colour: share of the row (rows sum to 100%)' }, svg);
+  host.append(h('p', { class: 'hint heat-note', text: 'colour: share of the row (each row sums to 100%) · hover a cell for its pixel count' }));
 }

@@ -215,8 +215,10 @@ async function post(origin, run, step, seed) {
   fd.append('mask', new Blob([b.mask]), 'mask.npy');
   fd.append('params', new Blob([JSON.stringify({ class_names: NAMES })], { type: 'application/json' }));
   const r = await fetch(`${origin}/v1/evaluate?run=${run}&step=${step}`, { method: 'POST', body: fd });
+  lastAnswer = r.ok ? await r.json() : null;
   return r.status;
 }
+let lastAnswer = null;
 
 // ---- the browser --------------------------------------------------------------------------
 async function launch(viewport = { width: 1400, height: 1000 }) {
@@ -250,6 +252,15 @@ async function views(server) {
   for (const [run, seed] of Object.entries(runs))
     for (let step = 1; step <= (run === 'gamma-small' ? 3 : 6); step++) codes.push(await post(origin, run, step, seed));
   check('seeded 3 runs (15 batches) through POST /v1/evaluate', codes.every((c) => c === 200), codes.join(','));
+  // a recorded answer lists its items' figures, and GET /v1/evaluations/{id} keeps them
+  const items = lastAnswer && lastAnswer.items;
+  const fine = (v) => typeof v === 'number' && v >= 0 && v <= 1;
+  check('the answer of a recorded evaluation has per-item figures',
+    Array.isArray(items) && items.length === N && items.every((it, i) => it.item === i && fine(it.miou) &&
+      fine(it.accuracy) && fine(it.mean_dice) && it.present === 4 && it.iou.length === C && it.iou[ABSENT] === null),
+    JSON.stringify(items && items[0]));
+  const stored = lastAnswer && (await getJSON(`${origin}/v1/evaluations/${lastAnswer.id}`));
+  check('GET /v1/evaluations/{id} has the same items', stored && JSON.stringify(stored.items) === JSON.stringify(items));
 
   const ctx = await launch();
   const page = ctx.pages()[0] || (await ctx.newPage());

@@ -179,8 +179,25 @@ verdict "/metrics has segloss_build_info" grep -q '^segloss_build_info{' "$body"
 if grep -q '"GET /v1/runs"' "$info"; then
     expect "200 evaluate with run and step" POST /v1/evaluate 200 -- \
         "$ev?run=openapi&step=1" "${logits[@]}" "${masks[@]}"
+    verdict "a recorded answer lists its items' figures" "$PY" -c '
+import json, sys
+items = json.load(open(sys.argv[1])).get("items")
+sys.exit(0 if items and len(items) == 2 else f"items: {items!r}")' "$body"
     expect "409 the same run and step with other semantics" POST /v1/evaluate 409 -- \
         "$ev?run=openapi&step=1&semantics=standard" "${logits[@]}" "${masks[@]}"
+    expect "200 GET /v1/runs/{run}/items" GET /v1/runs/{run}/items 200 -- \
+        "$url/v1/runs/openapi/items?sort=accuracy&order=desc&limit=5"
+    expect "400 GET /v1/runs/{run}/items, a bad sort" GET /v1/runs/{run}/items 400 -- \
+        "$url/v1/runs/openapi/items?sort=loss"
+    expect "404 GET /v1/runs/{run}/items of no run" GET /v1/runs/{run}/items 404 -- \
+        "$url/v1/runs/no-such-run/items"
+    expect "200 GET /v1/runs/{run}/history, per-class keys" GET /v1/runs/{run}/history 200 -- \
+        "$url/v1/runs/openapi/history?key=per_class.iou.3,per_class.support.3"
+    expect "200 GET /v1/runs/{run}/history, metric keys" GET /v1/runs/{run}/history 200 -- \
+        "$url/v1/runs/openapi/history?key=loss.total"
+    expect "400 GET /v1/runs/{run}/history, per-class and metric keys mixed" \
+        GET /v1/runs/{run}/history 400 -- \
+        "$url/v1/runs/openapi/history?key=per_class.iou.3,loss.total"
 else
     echo "skip 409 of run and step: this daemon has no runs store"
 fi
