@@ -12,7 +12,7 @@
 //   items.js         the worst items of a step with their overlays
 // Plain SVG, no library, nothing loaded from outside the daemon.
 import {
-  $, h, s, enc, isNum, fmtNum, fmtPct, fmtStep, plural, ago, clock, parseTime, runColor,
+  $, h, s, enc, isNum, fmtInt, fmtNum, fmtPct, fmtStep, plural, ago, clock, parseTime, runColor,
 
 } from './util.js';
 import {
@@ -341,7 +341,9 @@ function render() {
 }
 
 function renderPage() {
+  const t = performance.now();
   renderRuns();
+  window.__segloss_perf.push({ what: 'runs', ms: performance.now() - t });
   const empty = state.runs.length === 0;
   $('empty').hidden = !empty;
   $('run-view').hidden = empty || !state.detail;
@@ -354,14 +356,19 @@ function renderPage() {
     return;
   }
   if (!state.detail) return;
-  renderHead();
+  const T = (what, fn) => {
+    const t = performance.now();
+    fn();
+    window.__segloss_perf.push({ what, ms: performance.now() - t });
+  };
   const sp = currentSplit();
-  renderKpis(sp);
-  renderToolbar();
+  T('head', () => renderHead());
+  T('kpis', () => renderKpis(sp));
+  T('toolbar', () => renderToolbar());
   renderCharts();
-  renderClasses(sp, state.sort);
-  renderPanels(sp);
-  renderOverlays(sp);
+  T('classes', () => renderClasses(sp, state.sort));
+  T('panels', () => renderPanels(sp));
+  T('overlays', () => renderOverlays(sp));
 }
 
 function currentSplit() {
@@ -395,7 +402,7 @@ function renderRuns() {
         disabled: primary,
         title: primary ? 'the run shown in full' : `lay ${r.run} over the charts`,
         'aria-label': `compare ${r.run}`,
-        style: primary || inCmp ? `accent-color:${runColor(r.run)}` : null,
+        style: comparing && (primary || inCmp) ? `accent-color:${runColor(r.run)}` : null,
       }),
       h(
         'a',
@@ -464,7 +471,11 @@ function sparkline(key, color) {
     x1 = pts[pts.length - 1].step;
   const X = (x) => ((x - x0) / (x1 - x0 || 1)) * (W - 4) + 2;
   const step = (p) => p.step;
-  const few = decimate(pts, X, W, step); // keeps each column's extremes: the same y range
+  // a sparkline needs no exact extremes: every k-th point (and the last) is enough
+  const stride = Math.max(1, Math.floor(pts.length / (2 * W)));
+  const few = [];
+  for (let i = 0; i < pts.length; i += stride) few.push(pts[i]);
+  if (few[few.length - 1] !== pts[pts.length - 1]) few.push(pts[pts.length - 1]);
   let lo = Infinity,
     hi = -Infinity,
     n = 0;
@@ -532,7 +543,7 @@ function renderKpis(sp) {
       'div',
       { class: 'kpi step' },
       h('div', { class: 'k', text: 'step' }),
-      h('div', { class: 'v', id: 'kpi-step', text: isNum(sp.step) ? sp.step.toLocaleString('en-US') : '—' }),
+      h('div', { class: 'v', id: 'kpi-step', text: isNum(sp.step) ? fmtInt(sp.step) : '—' }),
       h('div', { class: 'd' }, h('span', { text: stepMeta(sp) }), h('span', { 'data-ago': ts, text: ago(ts) })),
     ),
   );
@@ -684,16 +695,18 @@ function chartOptions() {
 function renderCharts() {
   const t0 = performance.now();
   cursor.clear();
+  // every width read before anything is drawn: one layout, not one per chart
+  const widths = ['loss-plot', 'metric-plot', 'classhist-plot'].map((id) => $(id).clientWidth);
   const comparing = state.compare.length > 0;
   $('loss-key').hidden = !comparing;
   $('quality-key').hidden = !comparing;
   const drawLoss = () => {
     renderLegend('loss-legend', LOSS, state.lossKey, drawLoss);
-    lineChart($('loss-plot'), chartLines(LOSS, state.lossKey), { ...chartOptions(), log: state.logLoss, pct: false, name: 'loss' });
+    lineChart($('loss-plot'), chartLines(LOSS, state.lossKey), { ...chartOptions(), log: state.logLoss, pct: false, name: 'loss', width: widths[0] });
   };
   const drawQual = () => {
     renderLegend('metric-legend', QUALITY, state.qualityKey, drawQual);
-    lineChart($('metric-plot'), chartLines(QUALITY, state.qualityKey), { ...chartOptions(), log: false, pct: true, name: 'quality' });
+    lineChart($('metric-plot'), chartLines(QUALITY, state.qualityKey), { ...chartOptions(), log: false, pct: true, name: 'quality', width: widths[1] });
   };
   drawLoss();
   drawQual();
@@ -702,6 +715,7 @@ function renderCharts() {
     ...chartOptions(),
     run: state.run,
     smooth: state.smooth,
+    width: widths[2],
   });
   let points = 0;
   for (const r of [state.run, ...state.compare]) points += (seriesOf(r)['loss.total'] || []).length;

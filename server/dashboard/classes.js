@@ -1,6 +1,6 @@
 // classes.js - the per-class Dice and IoU bars of one step. A class with no ground-truth
 // pixels at that step is drawn as absent (its scores say nothing about it), not as a 0.
-import { $, h, s, isNum, fmtPct, fmtStep, vocColor, showTip, hideTip } from './util.js';
+import { $, h, s, isNum, fmtInt, fmtPct, fmtStep, vocColor, showTip, hideTip } from './util.js';
 
 // Class indices with no ground-truth pixels in a step's per_class.support.
 export function absentClasses(pc) {
@@ -194,7 +194,7 @@ export function renderClasses(sp, sortMode) {
               { class: 'tt-row' },
               h('i', { class: 'blank' }),
               h('span', { text: k }),
-              h('b', { text: pct ? fmtPct(v, 2) : isNum(v) ? v.toLocaleString() : '—' }),
+              h('b', { text: pct ? fmtPct(v, 2) : isNum(v) ? fmtInt(v) : '—' }),
             ),
           ),
           gone || (!isNum(dice[ci]) && !isNum(iou[ci]))

@@ -1,7 +1,7 @@
 // confusion.js - the confusion matrix of one step as a heatmap: rows are the ground truth,
 // normalised to 1 (the colour is the share of the row's pixels), columns the prediction, the
 // counts on hover. A row with no pixels is a class absent at that step, and says so.
-import { h, s, isNum, fmtPct, vocColor, showTip, hideTip, tipRow } from './util.js';
+import { h, s, isNum, fmtInt, fmtPct, vocColor, showTip, hideTip, tipRow } from './util.js';
 
 export function renderConfusion(host, matrix, names, step) {
   host.textContent = '';
@@ -72,7 +72,7 @@ export function renderConfusion(host, matrix, names, step) {
             'div',
             null,
             h('div', { class: 'tt-head', text: `${label(r)} → ${label(c)}` }),
-            tipRow(null, 'pixels', count.toLocaleString('en-US')),
+            tipRow(null, 'pixels', fmtInt(count)),
             tipRow(null, 'share of the row', total ? fmtPct(share, 2) : '—'),
             total ? null : h('div', { class: 'tt-dim', text: `${label(r)} is absent at this step` }),
           ),

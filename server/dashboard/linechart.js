@@ -79,7 +79,7 @@ function finiteCount(points) {
 
 export function lineChart(host, lines, opt) {
   host.textContent = '';
-  const W = Math.max(280, host.clientWidth || 600);
+  const W = Math.max(280, opt.width || host.clientWidth || 600);
   const H = opt.height || (W < 520 ? 220 : 270);
   const m = { l: 50, r: 16, t: 12, b: 30 };
   const time = opt.xMode === 'time';
@@ -235,14 +235,14 @@ export function lineChart(host, lines, opt) {
         fill: 'none',
       }, body);
     const pts = yClip(l.drawnD);
-    const total = finiteCount(l.points);
+    const total = zoomed ? finiteCount(l.points) : l.rawD.finite;
     s('path', {
       d: pathD(pts, X, ySafe, xOf) || 'M0 0',
       class: 'series',
       'data-key': l.key,
       'data-run': l.run,
       'data-points': total,
-      'data-visible': zoomed ? finiteCount(l.raw) : total,
+      'data-visible': l.rawD.finite,
       stroke: l.color,
       'stroke-width': l.width || 1.7,
       'stroke-dasharray': l.dash,

@@ -16,61 +16,76 @@ export function smooth(points, weight) {
   });
 }
 
-// For drawing only: at most the first, lowest, highest and last point of each pixel column,
-// so a run of 100k steps draws as fast as one of 500 and looks the same. A column that holds
+// For drawing only: at most the lowest and the highest point of each pixel column (min/max
+// decimation), so a run of 100k steps draws as fast as one of 500 and looks the same. A column that holds
 // a missing value keeps all its points, so gaps stay gaps. One pass, no allocation per column:
-// it runs cold (before the JIT warms up) on a page's first render.
+// it runs cold (before the JIT warms up) on a page's first render. X must be affine and xOf
+// read `step` or `timestamp`. The result's `finite` is the number of points with a value among
+// the input's.
 export function decimate(points, X, width, xOf) {
+  // the column of a point: X and xOf are affine and a field read, inlined here as arithmetic
+  // (two calls a point are most of the cost of a cold first render)
+  const field = xOf({ step: 's', timestamp: 't' }) === 's' ? 'step' : 'timestamp';
+  const a0 = X(0),
+    a1 = X(1) - a0;
   const n = points.length;
-  if (n <= 2 * width) return points;
+  let finite = 0;
+  if (n <= 2 * width) {
+    for (let i = 0; i < n; i++) if (isNum(points[i].value)) finite++;
+    const all = points.slice();
+    all.finite = finite;
+    return all;
+  }
   const out = [];
   let i = 0;
   while (i < n) {
-    const col = Math.floor(X(xOf(points[i])));
+    const col = Math.floor(a0 + a1 * points[i][field]);
     let j = i,
       lo = -1,
       hi = -1,
       gap = false;
     for (; j < n; j++) {
       const p = points[j];
-      if (j > i && Math.floor(X(xOf(p))) !== col) break;
+      if (j > i && Math.floor(a0 + a1 * p[field]) !== col) break;
       const v = p.value;
       if (typeof v !== 'number' || v !== v || v === Infinity || v === -Infinity) {
         gap = true;
         continue;
       }
+      finite++;
       if (lo < 0 || v < points[lo].value) lo = j;
       if (hi < 0 || v > points[hi].value) hi = j;
     }
-    if (gap || j - i <= 4) {
+    if (gap || j - i <= 2) {
       for (let k = i; k < j; k++) out.push(points[k]);
     } else {
-      // first, lowest, highest, last, in x order, each once
-      const a = lo < hi ? lo : hi,
-        b = lo < hi ? hi : lo;
-      out.push(points[i]);
-      if (a !== i) out.push(points[a]);
-      if (b !== a && b !== j - 1) out.push(points[b]);
-      if (j - 1 !== i) out.push(points[j - 1]);
+      // the lowest and the highest, in x order: the column's vertical stroke
+      out.push(points[lo < hi ? lo : hi]);
+      if (lo !== hi) out.push(points[lo < hi ? hi : lo]);
     }
     i = j;
   }
+  out.finite = finite;
   return out;
 }
 
-// An SVG path through points, broken where a value is missing.
+// An SVG path through points, broken where a value is missing. Coordinates to 0.1 px, or to
+// whole pixels for a dense curve (a stroke per pixel column: turning numbers into text is most
+// of the cost of a long path).
 export function pathD(points, X, Y, xOf) {
-  let d = '';
+  const parts = [];
+  const q = points.length > 800 ? 1 : 10;
   let pen = false;
   for (const p of points) {
-    if (!isNum(p.value)) {
+    const v = p.value;
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
       pen = false;
       continue;
     }
-    d += (pen ? 'L' : 'M') + X(xOf(p)).toFixed(1) + ' ' + Y(p.value).toFixed(1);
+    parts.push((pen ? 'L' : 'M') + Math.round(X(xOf(p)) * q) / q + ' ' + Math.round(Y(v) * q) / q);
     pen = true;
   }
-  return d;
+  return parts.join('');
 }
 
 // The points whose x lies in [lo, hi], with one neighbour on each side so the curve runs on to

@@ -56,8 +56,19 @@ export function fmtStep(v) {
   if (Math.abs(v) < 10000) return String(v);
   return (v / 1000).toFixed(Math.abs(v) >= 100000 ? 0 : 1).replace(/\.0$/, '') + 'k';
 }
+// 12,345: without Intl, whose first use costs a cold page tens of milliseconds.
+export function fmtInt(n) {
+  if (!isNum(n)) return '—';
+  const t = String(Math.abs(Math.round(n))).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return n < 0 ? '-' + t : t;
+}
 export function plural(n, word) {
-  return `${isNum(n) ? n.toLocaleString('en-US') : n} ${word}${n === 1 ? '' : 's'}`;
+  return `${isNum(n) ? fmtInt(n) : n} ${word}${n === 1 ? '' : 's'}`;
+}
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+export function shortDate(ms) {
+  const d = new Date(ms);
+  return `${MONTHS[d.getMonth()]} ${d.getDate()}`;
 }
 export function ago(ms) {
   if (!isNum(ms)) return '';
@@ -66,7 +77,7 @@ export function ago(ms) {
   if (sec < 60) return `${sec} s ago`;
   if (sec < 3600) return `${Math.round(sec / 60)} min ago`;
   if (sec < 86400) return `${Math.round(sec / 3600)} h ago`;
-  return new Date(ms).toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+  return shortDate(ms);
 }
 export function clock(ms) {
   return new Date(ms).toLocaleTimeString(undefined, {
