@@ -13,13 +13,12 @@
 // Plain SVG, no library, nothing loaded from outside the daemon.
 import {
   $, h, s, enc, isNum, fmtInt, fmtNum, fmtPct, fmtStep, plural, ago, clock, parseTime, runColor,
-
 } from './util.js';
 import {
   HttpError, getJSON, forgetRun, loadRuns, fetchHistory, splitsOf, normSplit,
 } from './api.js';
 import { readHash, writeHash } from './urlstate.js';
-import { smooth, decimate, pathD } from './series.js';
+import { smooth, pathD } from './series.js';
 import { lineChart, cursorGroup } from './linechart.js';
 import { renderClasses, absentClasses } from './classes.js';
 import {

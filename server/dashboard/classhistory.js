@@ -2,7 +2,7 @@
 // the steps, from the history API's per-class keys (per_class.<figure>.<class>). A step where
 // the class has no ground-truth pixels is a gap, and the caption counts them: in seed
 // semantics such a class scores 0, which is not a fact about the model.
-import { $, h, isNum, paletteColor } from './util.js';
+import { $, h, paletteColor } from './util.js';
 import { fetchHistory } from './api.js';
 import { lineChart } from './linechart.js';
 import { smooth } from './series.js';

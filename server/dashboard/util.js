@@ -110,8 +110,9 @@ export function vocColor(i) {
 export const PALETTE = 10;
 export const paletteColor = (i) => `var(--p${((i % PALETTE) + PALETTE) % PALETTE})`;
 
-// A run keeps its colour across reloads: the first free palette slot when it is first seen,
-// remembered in localStorage (a hash of the name when storage is unavailable).
+// A run keeps its colour across reloads: the least used palette slot (the lowest first, and
+// neighbouring slots differ most) when it is first seen, remembered in localStorage; a hash of
+// the name when storage is unavailable.
 const COLOR_STORE = 'segloss.run-colors';
 let runColors = null;
 export function runColorIndex(run) {
@@ -125,18 +126,16 @@ export function runColorIndex(run) {
   if (Number.isInteger(runColors[run])) return runColors[run];
   const used = new Array(PALETTE).fill(0);
   for (const v of Object.values(runColors)) if (Number.isInteger(v)) used[v % PALETTE]++;
-  let hash = 2166136261;
-  for (const ch of run) hash = Math.imul(hash ^ ch.charCodeAt(0), 16777619) >>> 0;
-  let best = hash % PALETTE;
-  for (let k = 0; k < PALETTE; k++) {
-    const i = (hash + k) % PALETTE;
-    if (used[i] < used[best]) best = i;
-  }
-  runColors[run] = best;
+  let best = 0;
+  for (let i = 1; i < PALETTE; i++) if (used[i] < used[best]) best = i;
   try {
+    runColors[run] = best;
     localStorage.setItem(COLOR_STORE, JSON.stringify(runColors));
   } catch (_) {
-    /* private mode: the hash still gives the same colour on a reload */
+    // no storage: a hash of the name gives the same colour on a reload
+    let hash = 2166136261;
+    for (const ch of run) hash = Math.imul(hash ^ ch.charCodeAt(0), 16777619) >>> 0;
+    runColors[run] = best = hash % PALETTE;
   }
   return best;
 }

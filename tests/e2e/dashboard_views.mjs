@@ -357,6 +357,13 @@ async function views(server) {
       (await page.locator('svg[data-chart="loss"] path.series[data-run="alpha"]').getAttribute('data-visible')) === '6', 3000);
     check('a double-click resets the zoom', reset === true);
 
+    // wall time on the x axis, and back to steps
+    await page.selectOption('#x-mode', 'time');
+    const timeAxis = await waitFor(async () => (await page.locator('svg[data-chart="loss"] text.axis-label').textContent()).startsWith('time') &&
+      (await page.locator('svg[data-chart="loss"] path.series[data-run="alpha"]').getAttribute('data-points')) === '6');
+    check('x by wall time redraws the curves on a time axis (and it is in the URL)', timeAxis === true && (await page.evaluate(() => location.hash)).includes('x=time'));
+    await page.selectOption('#x-mode', 'step');
+
     // per-class history
     await page.locator('#class-chips button[data-class="1"]').click();
     await page.locator('#class-chips button[data-class="2"]').click();
