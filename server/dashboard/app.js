@@ -10,25 +10,30 @@
 //   classhistory.js  chosen classes' Dice and IoU over the steps
 //   confusion.js     the confusion heatmap of a step
 //   items.js         the worst items of a step with their overlays
+//   runlist.js       the runs in the sidebar (filter, compare boxes)
+//   kpis.js          the headline numbers and the absent-class note
+//   overlays.js      the latest overlays
 // Plain SVG, no library, nothing loaded from outside the daemon.
 import {
-  $, h, s, enc, isNum, fmtInt, fmtNum, fmtPct, fmtStep, plural, ago, clock, parseTime, runColor,
+  $, h, s, enc, isNum, fmtStep, ago, clock, parseTime, runColor,
 } from './util.js';
 import {
   HttpError, getJSON, forgetRun, loadRuns, fetchHistory, splitsOf, normSplit,
 } from './api.js';
 import { readHash, writeHash } from './urlstate.js';
-import { smooth, pathD } from './series.js';
+import { smooth } from './series.js';
 import { lineChart, cursorGroup } from './linechart.js';
-import { renderClasses, absentClasses } from './classes.js';
+import { renderClasses } from './classes.js';
 import {
   MAX_CLASSES, loadClassHistory, renderClassChips, renderClassHistory,
 } from './classhistory.js';
 import { renderConfusion } from './confusion.js';
+import { renderKpis } from './kpis.js';
+import { renderOverlays } from './overlays.js';
+import { renderRuns } from './runlist.js';
 import { ITEM_SORTS, itemsUrl, renderItems, wireLightbox } from './items.js';
 
 const POLL_MS = 3000;
-const MAX_OVERLAYS = 4;
 const FULL_EVERY = 20; // polls between full re-reads of the history (catches older steps)
 const MAX_COMPARE = 20;
 
@@ -341,7 +346,7 @@ function render() {
 
 function renderPage() {
   const t = performance.now();
-  renderRuns();
+  renderRuns(state);
   window.__segloss_perf.push({ what: 'runs', ms: performance.now() - t });
   const empty = state.runs.length === 0;
   $('empty').hidden = !empty;
@@ -362,72 +367,19 @@ function renderPage() {
   };
   const sp = currentSplit();
   T('head', () => renderHead());
-  T('kpis', () => renderKpis(sp));
+  T('kpis', () => renderKpis(sp, seriesOf(state.run)));
   T('toolbar', () => renderToolbar());
   renderCharts();
   T('classes', () => renderClasses(sp, state.sort));
   T('panels', () => renderPanels(sp));
-  T('overlays', () => renderOverlays(sp));
+  T('overlays', () => {
+    state.overlayIds = renderOverlays(sp, state.overlayIds);
+  });
 }
 
 function currentSplit() {
   const d = state.detail;
   return (d && state.split && normSplit(splitsOf(d)[state.split], d)) || null;
-}
-
-function renderRuns() {
-  const ul = $('runs');
-  ul.textContent = '';
-  $('run-count').textContent = state.runs.length ? String(state.runs.length) : '';
-  // newest run first (by creation, so the order does not jump while runs train)
-  let runs = state.runs.every((r) => isNum(r.created_ms))
-    ? [...state.runs].sort((a, b) => b.created_ms - a.created_ms || (a.run < b.run ? -1 : 1))
-    : state.runs;
-  const f = state.filter.trim().toLowerCase();
-  if (f) runs = runs.filter((r) => r.run.toLowerCase().includes(f) || r.run === state.run);
-  const comparing = state.compare.length > 0;
-  for (const r of runs) {
-    const t = parseTime(r.updated ?? r.updated_ms);
-    const primary = r.run === state.run;
-    const inCmp = state.compare.includes(r.run);
-    const li = h(
-      'li',
-      { class: (primary ? 'on' : '') + (inCmp ? ' cmp' : '') || null },
-      h('input', {
-        type: 'checkbox',
-        class: 'cmp-box',
-        'data-run': r.run,
-        checked: primary || inCmp,
-        disabled: primary,
-        title: primary ? 'the run shown in full' : `lay ${r.run} over the charts`,
-        'aria-label': `compare ${r.run}`,
-        style: comparing && (primary || inCmp) ? `accent-color:${runColor(r.run)}` : null,
-      }),
-      h(
-        'a',
-        { href: '#run=' + enc(r.run), 'data-run': r.run, title: r.run },
-        h(
-          'span',
-          { class: 'top' },
-          comparing && (primary || inCmp)
-            ? h('i', { class: 'run-sw', style: `background:${runColor(r.run)}` })
-            : null,
-          h('span', { class: 'name', text: r.run }),
-          t ? h('span', { class: 'when', 'data-ago': t, text: ago(t) }) : null,
-        ),
-        h(
-          'span',
-          { class: 'meta' },
-          h('span', { text: `step ${fmtStep(r.last_step ?? 0)}` }),
-          h('span', { text: plural(r.evaluations ?? 0, 'eval') }),
-        ),
-        h('span', { class: 'chips' }, ...(r.splits || []).map((sp) => h('span', { class: 'chip', text: sp }))),
-      ),
-    );
-    ul.append(li);
-  }
-  if (!state.runs.length) ul.append(h('li', { class: 'none', text: 'none yet' }));
-  else if (!runs.length) ul.append(h('li', { class: 'none', text: 'no run matches' }));
 }
 
 function renderHead() {
@@ -451,133 +403,6 @@ function renderHead() {
       }),
     );
   }
-}
-
-function lastTwo(key) {
-  const pts = seriesOf(state.run)[key] || [];
-  const out = [];
-  for (let i = pts.length - 1; i >= 0 && out.length < 2; i--) if (isNum(pts[i].value)) out.push(pts[i]);
-  return out;
-}
-
-function sparkline(key, color) {
-  const pts = seriesOf(state.run)[key] || [];
-  const W = 120,
-    H = 30;
-  const svg = s('svg', { class: 'spark', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', 'aria-hidden': 'true' });
-  if (pts.length < 2) return svg;
-  const x0 = pts[0].step,
-    x1 = pts[pts.length - 1].step;
-  const X = (x) => ((x - x0) / (x1 - x0 || 1)) * (W - 4) + 2;
-  const step = (p) => p.step;
-  // a sparkline needs no exact extremes: every k-th point (and the last) is enough
-  const stride = Math.max(1, Math.floor(pts.length / (2 * W)));
-  const few = [];
-  for (let i = 0; i < pts.length; i += stride) few.push(pts[i]);
-  if (few[few.length - 1] !== pts[pts.length - 1]) few.push(pts[pts.length - 1]);
-  let lo = Infinity,
-    hi = -Infinity,
-    n = 0;
-  for (const p of few)
-    if (isNum(p.value)) {
-      n++;
-      lo = Math.min(lo, p.value);
-      hi = Math.max(hi, p.value);
-    }
-  if (n < 2) return svg;
-  if (hi === lo) {
-    hi += 1;
-    lo -= 1;
-  }
-  const Y = (y) => H - 3 - ((y - lo) / (hi - lo)) * (H - 6);
-  s('path', {
-    d: pathD(few, X, Y, step),
-    stroke: color,
-    fill: 'none',
-    'stroke-width': 1.6,
-    'vector-effect': 'non-scaling-stroke',
-  }, svg);
-  return svg;
-}
-
-function stepMeta(sp) {
-  if (isNum(sp.evaluations) && isNum(sp.batches))
-    return `${plural(sp.evaluations, 'eval')} · ${plural(sp.batches, 'image')} · `;
-  if (isNum(sp.batches)) return `${sp.batches} batch${sp.batches === 1 ? '' : 'es'} · `;
-  return '';
-}
-
-// What the headline numbers do with classes absent at this step, said out loud.
-function absentNote(sp) {
-  const pc = sp.per_class || {};
-  const gone = absentClasses(pc);
-  const box = $('absent-note');
-  box.textContent = '';
-  box.hidden = !gone.length;
-  if (!gone.length) return;
-  const names = sp.class_names || [];
-  const label = (i) => (names[i] != null ? String(names[i]) : `class ${i}`);
-  const present = (pc.iou || []).map((v, i) => [v, i]).filter(([v, i]) => !gone.includes(i) && isNum(v));
-  const mean = present.length ? present.reduce((a, [v]) => a + v, 0) / present.length : null;
-  const list = gone.slice(0, 6).map(label).join(', ') + (gone.length > 6 ? ', …' : '');
-  const seed = sp.semantics !== 'standard';
-  box.append(
-    h('b', { text: `${plural(gone.length, 'class')} absent at this step` }),
-    ` (${list}: no ground-truth pixels). `,
-    seed
-      ? `Seed semantics count ${gone.length === 1 ? 'it' : 'them'} as 0 in mIoU and mean Dice` +
-          (isNum(mean) ? `; mIoU over the ${present.length} present classes is ${fmtPct(mean)}.` : '.')
-      : `Standard semantics leave ${gone.length === 1 ? 'it' : 'them'} out of mIoU.`,
-  );
-  box.dataset.semantics = seed ? 'seed' : 'standard';
-}
-
-function renderKpis(sp) {
-  const box = $('kpis');
-  box.textContent = '';
-  if (!sp) return;
-  const ts = sp.ts;
-  box.append(
-    h(
-      'div',
-      { class: 'kpi step' },
-      h('div', { class: 'k', text: 'step' }),
-      h('div', { class: 'v', id: 'kpi-step', text: isNum(sp.step) ? fmtInt(sp.step) : '—' }),
-      h('div', { class: 'd' }, h('span', { text: stepMeta(sp) }), h('span', { 'data-ago': ts, text: ago(ts) })),
-    ),
-  );
-  const card = (label, key, value, pct, better, color) => {
-    const [last, prev] = lastTwo(key);
-    let delta = null;
-    if (last && prev && isNum(value) && last.step === sp.step) {
-      const dv = last.value - prev.value;
-      const good = better === 'up' ? dv > 0 : dv < 0;
-      const size = pct ? `${Math.abs(dv * 100).toFixed(1)} pt` : fmtNum(Math.abs(dv));
-      const flat = pct ? size === '0.0 pt' : Math.abs(dv) <= 1e-12 * Math.abs(last.value);
-      delta = h('span', {
-        class: 'delta ' + (flat ? 'flat' : good ? 'good' : 'bad'),
-        title: `change since step ${prev.step}`,
-        text: flat ? '■ no change' : `${dv > 0 ? '▲ +' : '▼ −'}${size}`,
-      });
-    }
-    box.append(
-      h(
-        'div',
-        { class: 'kpi', 'data-key': key },
-        h('div', { class: 'k', text: label }),
-        h('div', { class: 'v', style: `color:${color}`, text: pct ? fmtPct(value) : fmtNum(value) }),
-        h('div', { class: 'd' }, delta || h('span', { class: 'delta flat', text: ' ' })),
-        sparkline(key, color),
-      ),
-    );
-  };
-  const m = sp.metrics || {},
-    l = sp.loss || {};
-  card('mIoU', 'metrics.miou', m.miou, true, 'up', 'var(--c-iou)');
-  card('mean Dice', 'metrics.mean_dice', m.mean_dice, true, 'up', 'var(--c-dice)');
-  card('total loss', 'loss.total', l.total, false, 'down', 'var(--c-total)');
-  card('pixel accuracy', 'metrics.accuracy', m.accuracy, true, 'up', 'var(--c-acc-strong)');
-  absentNote(sp);
 }
 
 function renderToolbar() {
@@ -741,50 +566,6 @@ function renderPanels(sp) {
   renderItems($('items'), state.panels.items, names, state.isort);
 }
 
-// ---- overlays -----------------------------------------------------------------------------
-function renderOverlays(sp) {
-  const all = sp ? sp.latest.map((e) => e.id) : [];
-  const ids = all.slice(0, MAX_OVERLAYS);
-  const key = ids.join(',');
-  $('overlay-sub').textContent = ids.length
-    ? `${all.length > ids.length ? `${ids.length} newest` : 'newest first'}` +
-      ' · ground truth | prediction | errors'
-    : '';
-  if (key === state.overlayIds && $('overlays').childElementCount) return;
-  state.overlayIds = key;
-  const box = $('overlays');
-  box.textContent = '';
-  if (!ids.length) {
-    box.append(h('p', { class: 'nodata-p', text: 'No overlays for this step.' }));
-    return;
-  }
-  for (const id of ids) {
-    const src = `/v1/evaluations/${enc(id)}/overlay.png?item=0`;
-    const img = h('img', { src, alt: `overlay of evaluation ${id}`, loading: 'lazy', decoding: 'async', 'data-id': id });
-    const ref = sp.latest.find((e) => e.id === id) || {};
-    const fig = h(
-      'figure',
-      { class: 'ov' },
-      h('a', { href: src, target: '_blank', rel: 'noopener', title: 'open full size' }, img),
-      h(
-        'figcaption',
-        null,
-        h('a', {
-          href: `/v1/evaluations/${enc(id)}`,
-          target: '_blank',
-          rel: 'noopener',
-          text: id.length > 14 ? id.slice(0, 12) + '…' : id,
-          title: `evaluation ${id} (JSON)`,
-        }),
-        isNum(ref.step) ? h('span', { text: ` · step ${fmtStep(ref.step)}` }) : null,
-        isNum(ref.n) && ref.n > 1 ? h('span', { text: ` · item 1 of ${ref.n}` }) : null,
-      ),
-    );
-    img.addEventListener('error', () => fig.classList.add('broken'));
-    box.append(fig);
-  }
-}
-
 // ---- wiring -------------------------------------------------------------------------------
 function applyHash() {
   const w = readHash();
@@ -827,7 +608,7 @@ function init() {
   });
   $('run-filter').addEventListener('input', (ev) => {
     state.filter = ev.target.value;
-    renderRuns();
+    renderRuns(state);
   });
   window.addEventListener('hashchange', applyHash);
   window.addEventListener('popstate', applyHash);
