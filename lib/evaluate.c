@@ -35,6 +35,8 @@ typedef struct worker_state {
     int rows_cached, rows_valid;
     size_t rows_n, rows_r0, rows_r1;
     uint16_t labels[SEGLOSS__BLOCK];
+    uint16_t argmax[SEGLOSS__BLOCK]; /* the block's predictions when the job keeps no map */
+    uint64_t *item_acc;       /* 3C: the current chunk's item counts (item_counts != NULL) */
     int rc;
 } worker_state;
 
@@ -47,6 +49,7 @@ typedef struct eval_job {
     segloss__kernel_fn kernel;
     segloss__convert_fn convert;
     uint16_t *argmax_map;     /* NULL, or N * ht * wt predicted classes */
+    uint64_t *item_counts;    /* NULL, or SEGLOSS_ITEM_COUNTS(N, C), added to atomically */
     size_t rows_per_chunk, chunks_per_image, total_chunks;
     atomic_size_t next_chunk;
     /* align_corners=True bilinear source positions, per output column and row */
@@ -143,12 +146,29 @@ static void interpolate_block(const eval_job *job, worker_state *ws, size_t n, s
     }
 }
 
+/* The block's ground truth, predictions and hits by class (valid pixels only) into acc's
+ * three rows of C. */
+static void count_item_block(size_t c, const segloss__block *b, uint64_t *acc)
+{
+    uint64_t *gt = acc, *pred = acc + c, *tp = acc + 2 * c;
+    for (size_t i = 0; i < b->count; i++) {
+        uint16_t y = b->labels[i], k = b->argmax[i];
+        if (y >= c)
+            continue;
+        gt[y]++;
+        pred[k]++;
+        tp[y] += y == k;
+    }
+}
+
 static void run_block(eval_job *job, worker_state *ws, size_t n, size_t offset, size_t count,
                       size_t chunk_end)
 {
     segloss__block b = {.count = count, .labels = ws->labels};
     if (job->argmax_map)
         b.argmax = job->argmax_map + n * job->ht * job->wt + offset;
+    else if (job->item_counts)
+        b.argmax = ws->argmax;
     convert_labels(job->labels, n * job->ht * job->wt + offset, count, job->c, ws->labels);
     if (job->resize) {
         interpolate_block(job, ws, n, offset / job->wt, offset % job->wt, count);
@@ -168,6 +188,21 @@ static void run_block(eval_job *job, worker_state *ws, size_t n, size_t offset, 
         b.class_stride = SEGLOSS__PLANE;
     }
     job->kernel(&job->kp, &b, &ws->acc, ws->scratch);
+    if (job->item_counts)
+        count_item_block(job->c, &b, ws->item_acc);
+}
+
+/* Adds the chunk's item counts to item n's (other workers may add to the same item: integer
+ * adds, so the totals do not depend on the order) and clears them. */
+static void fold_item_counts(eval_job *job, worker_state *ws, size_t n)
+{
+    size_t m = 3 * job->c;
+    uint64_t *dst = job->item_counts + n * m;
+    for (size_t i = 0; i < m; i++)
+        if (ws->item_acc[i]) {
+            __atomic_fetch_add(&dst[i], ws->item_acc[i], __ATOMIC_RELAXED);
+            ws->item_acc[i] = 0;
+        }
 }
 
 /* Rounds the chunk's double sums into the worker's exact totals and clears them. */
@@ -236,6 +271,8 @@ static void eval_worker(void *arg, unsigned index)
             run_block(job, ws, n, off, count, end);
             off += count;
         }
+        if (job->item_counts)
+            fold_item_counts(job, ws, n);
         int rc = fold_chunk(job, ws);
         if (rc && !ws->rc)
             ws->rc = rc;
@@ -262,6 +299,7 @@ static void worker_free(worker_state *ws)
     free(ws->scratch);
     free(ws->row0);
     free(ws->row1);
+    free(ws->item_acc);
 }
 
 static int worker_init(worker_state *ws, const eval_job *job, segloss_semantics semantics)
@@ -279,6 +317,8 @@ static int worker_init(worker_state *ws, const eval_job *job, segloss_semantics 
                       job->c * job->w <= SEGLOSS__ROW_CACHE_FLOATS;
     ws->row0 = aligned_floats(ws->rows_cached ? job->c * job->w : job->w);
     ws->row1 = aligned_floats(ws->rows_cached ? job->c * job->w : job->w);
+    if (job->item_counts && !(ws->item_acc = calloc(3 * c, sizeof(uint64_t))))
+        return SEGLOSS_ENOMEM;
     if (!ws->totals || !ws->chunk_sums || !ws->chunk_counts || !ws->confusion || !ws->xbuf ||
         !ws->scratch ||
         !ws->row0 || !ws->row1)
@@ -458,8 +498,8 @@ static int build_resize(eval_job *job)
 
 static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
                           const segloss_tensor *labels, const segloss_params *params,
-                          uint16_t *argmax_map, segloss_stats **out, char *detail,
-                          size_t detail_len)
+                          uint16_t *argmax_map, uint64_t *item_counts, segloss_stats **out,
+                          char *detail, size_t detail_len)
 {
     eval_job job;
     double *dtab = NULL;
@@ -473,8 +513,11 @@ static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
     job.logits = logits;
     job.labels = labels;
     job.argmax_map = argmax_map;
+    job.item_counts = item_counts;
     if ((rc = check_shapes(segloss_ctx_limits(ctx), logits, labels, &job, detail, detail_len)))
         return rc;
+    if (item_counts)
+        memset(item_counts, 0, SEGLOSS_ITEM_COUNTS(job.n, job.c) * sizeof *item_counts);
     if ((rc = segloss_params_check(params, job.c, detail, detail_len)))
         return rc;
     /* With resizing some source logits may never be read: check them all up front. */
@@ -559,7 +602,7 @@ int segloss_evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
                            const segloss_tensor *labels, const segloss_params *params,
                            segloss_stats **out, char *detail, size_t detail_len)
 {
-    return evaluate_stats(ctx, logits, labels, params, NULL, out, detail, detail_len);
+    return evaluate_stats(ctx, logits, labels, params, NULL, NULL, out, detail, detail_len);
 }
 
 int segloss_evaluate(segloss_ctx *ctx, const segloss_tensor *logits,
@@ -575,9 +618,19 @@ int segloss_evaluate_with_argmax(segloss_ctx *ctx, const segloss_tensor *logits,
                                  uint16_t *argmax_map, segloss_result **out, char *detail,
                                  size_t detail_len)
 {
+    return segloss_evaluate_items(ctx, logits, labels, params, argmax_map, NULL, out, detail,
+                                  detail_len);
+}
+
+int segloss_evaluate_items(segloss_ctx *ctx, const segloss_tensor *logits,
+                           const segloss_tensor *labels, const segloss_params *params,
+                           uint16_t *argmax_map, uint64_t *item_counts, segloss_result **out,
+                           char *detail, size_t detail_len)
+{
     segloss_stats *stats = NULL;
     *out = NULL;
-    int rc = evaluate_stats(ctx, logits, labels, params, argmax_map, &stats, detail, detail_len);
+    int rc = evaluate_stats(ctx, logits, labels, params, argmax_map, item_counts, &stats, detail,
+                            detail_len);
     if (rc)
         return rc;
     rc = segloss_result_from_stats(stats, params, out, detail, detail_len);

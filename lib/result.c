@@ -123,3 +123,32 @@ int segloss_result_from_stats(const segloss_stats *stats, const segloss_params *
     *out = r;
     return 0;
 }
+
+void segloss_item_figures_from_counts(const uint64_t *counts, size_t num_classes,
+                                      segloss_item_figures *out, double *iou)
+{
+    const uint64_t *gt = counts, *pred = counts + num_classes, *tp = counts + 2 * num_classes;
+    double iou_sum = 0, dice_sum = 0;
+    uint64_t hits = 0;
+    out->present = 0;
+    out->valid = 0;
+    for (size_t k = 0; k < num_classes; k++) {
+        out->valid += gt[k];
+        hits += tp[k];
+        if (!gt[k]) {
+            if (iou)
+                iou[k] = (double)NAN;
+            continue;
+        }
+        double v = (double)tp[k] / (double)(gt[k] + pred[k] - tp[k]);
+        if (iou)
+            iou[k] = v;
+        iou_sum += v;
+        dice_sum += 2.0 * (double)tp[k] / (double)(gt[k] + pred[k]);
+        out->present++;
+    }
+    double p = (double)out->present;
+    out->accuracy = out->valid ? (double)hits / (double)out->valid : (double)NAN;
+    out->miou = out->present ? iou_sum / p : (double)NAN;
+    out->mean_dice = out->present ? dice_sum / p : (double)NAN;
+}

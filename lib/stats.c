@@ -71,6 +71,24 @@ segloss_stats *segloss_stats_clone(const segloss_stats *stats)
     return s;
 }
 
+int segloss_stats_item_counts(const segloss_stats *stats, uint64_t *counts)
+{
+    if (!stats || !counts)
+        return SEGLOSS_EINVAL;
+    size_t c = stats->num_classes;
+    uint64_t *truth = counts, *predicted = counts + c, *both = counts + 2 * c;
+    memset(counts, 0, 3 * c * sizeof *counts);
+    for (size_t r = 0; r < c; r++) {
+        const uint64_t *row = stats->confusion + r * c;
+        for (size_t k = 0; k < c; k++) {
+            truth[r] += row[k];
+            predicted[k] += row[k];
+        }
+        both[r] = row[r];
+    }
+    return 0;
+}
+
 int segloss_stats_merge(segloss_stats *into, const segloss_stats *from)
 {
     size_t c = into->num_classes;

@@ -338,7 +338,7 @@ fail:
  */
 static int evaluate_prepared(segloss_ctx *ctx, const segloss_tensor *logits,
                              const segloss_tensor *labels, const evaluation_request *req,
-                             uint16_t *argmax, segloss_result **out)
+                             uint16_t *argmax, uint64_t *item_counts, segloss_result **out)
 {
     const evaluation_prepared *prep = req->prepared;
     char detail[EVALUATION_DETAIL_MAX - 32];
@@ -355,8 +355,13 @@ static int evaluate_prepared(segloss_ctx *ctx, const segloss_tensor *logits,
     size_t item_bytes = logits->shape[1] * logits->shape[2] * logits->shape[3] *
                         segloss_dtype_size(logits->dtype);
     size_t label_bytes = plane * segloss_dtype_size(labels->dtype);
+    size_t c = logits->shape[1];
     segloss_stats *stats = segloss_stats_clone(prep->items[0]->stats);
     int rc = stats ? 0 : -1;
+    /* the items done during the upload have their own stats: their counts come from those */
+    for (size_t i = 0; i < k && rc == 0 && item_counts; i++)
+        rc = segloss_stats_item_counts(prep->items[i]->stats,
+                                       item_counts + SEGLOSS_ITEM_COUNTS(i, c));
     for (size_t i = 1; i < k && rc == 0; i++)
         rc = segloss_stats_merge(stats, prep->items[i]->stats);
     if (rc == 0 && k < n) {
@@ -366,9 +371,10 @@ static int evaluate_prepared(segloss_ctx *ctx, const segloss_tensor *logits,
         rest_labels.data = (const char *)labels->data + k * label_bytes;
         rest_labels.shape[0] = n - k;
         segloss_result *rest = NULL;
-        rc = segloss_evaluate_with_argmax(ctx, &rest_logits, &rest_labels, &req->params->loss,
-                                          argmax ? argmax + k * plane : NULL, &rest, detail,
-                                          sizeof detail);
+        rc = segloss_evaluate_items(ctx, &rest_logits, &rest_labels, &req->params->loss,
+                                    argmax ? argmax + k * plane : NULL,
+                                    item_counts ? item_counts + SEGLOSS_ITEM_COUNTS(k, c) : NULL,
+                                    &rest, detail, sizeof detail);
         if (rc == 0)
             rc = segloss_stats_merge(stats, rest->stats);
         segloss_result_free(rest);
@@ -394,16 +400,27 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
     char detail[EVALUATION_DETAIL_MAX - 32] = "";
     segloss_result *result = NULL;
     uint16_t *argmax = NULL;
+    uint64_t *item_counts = NULL;
     out->status = 200;
     if (argmax_buffer(labels, req->params, req->hook != NULL, &argmax)) {
         outcome_fail(out, 503, "out of memory for the predicted-class map; retry later");
         goto fail;
     }
+    /* a recorded result keeps per-item figures, counted in the same pass */
+    if (argmax) {
+        size_t l4 = logits->rank == 4;
+        size_t n = l4 ? logits->shape[0] : 1, c = logits->shape[l4];
+        item_counts = calloc(SEGLOSS_ITEM_COUNTS(n, c) + 1, sizeof *item_counts);
+        if (!item_counts) {
+            outcome_fail(out, 503, "out of memory for the per-item counts; retry later");
+            goto fail;
+        }
+    }
     double t1 = evaluation_now();
     int rc = 0;
-    if (evaluate_prepared(ctx, logits, labels, req, argmax, &result) != 0)
-        rc = segloss_evaluate_with_argmax(ctx, logits, labels, &req->params->loss, argmax,
-                                          &result, detail, sizeof detail);
+    if (evaluate_prepared(ctx, logits, labels, req, argmax, item_counts, &result) != 0)
+        rc = segloss_evaluate_items(ctx, logits, labels, &req->params->loss, argmax,
+                                    item_counts, &result, detail, sizeof detail);
     double t2 = evaluation_now();
     if (rc) {
         outcome_fail(out, problem_status_for_code(rc), "%s", detail);
@@ -414,7 +431,8 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
     if (want_answer || req->hook) {
         /* The runs store keeps this form of the answer, whichever door the request came by. */
         result_timing timing = {out->decode_ms, out->compute_ms, (t2 - req->started) * 1e3};
-        out->body = result_json(result, req->params, req->id, &timing, &out->body_len);
+        out->body = result_json_items(result, req->params, req->id, &timing, item_counts,
+                                      &out->body_len);
         if (!out->body) {
             outcome_fail(out, 503, "out of memory writing the answer; retry later");
             goto fail;
@@ -429,6 +447,7 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
             .answer_len = out->body_len,
             .labels = labels,
             .argmax = argmax,
+            .item_counts = item_counts,
             .images = req->images,
             .image_count = req->image_count,
         };
@@ -450,4 +469,5 @@ fail:
     }
     segloss_result_free(result);
     free(argmax);
+    free(item_counts);
 }

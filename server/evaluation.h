@@ -42,6 +42,7 @@ typedef struct evaluation_record {
     size_t answer_len;
     const segloss_tensor *labels;
     const uint16_t *argmax;  /* n*h*w predicted classes at mask resolution (the library's) */
+    const uint64_t *item_counts; /* n x 3 x C per-item counts (segloss_evaluate_items) */
     const evaluation_blob *images;
     size_t image_count;
 } evaluation_record;

@@ -3,6 +3,8 @@
  */
 #include "result_json.h"
 
+#include <stdlib.h>
+
 #include "json_writer.h"
 
 static void write_params(json_writer *w, const params_request *p, size_t c)
@@ -60,6 +62,46 @@ static void write_params(json_writer *w, const params_request *p, size_t c)
 
 char *result_json(const segloss_result *r, const params_request *params, const char *id,
                   const result_timing *timing, size_t *len)
+{
+    return result_json_items(r, params, id, timing, NULL, len);
+}
+
+/* The "items" member: the figures of each batch item from its own counts. */
+static void write_items(json_writer *w, const uint64_t *counts, size_t n, size_t c)
+{
+    double *iou = malloc((c ? c : 1) * sizeof *iou);
+    if (!iou) {
+        w->failed = true; /* the answer fails as a whole (OOM) */
+        return;
+    }
+    json_key(w, "items");
+    json_array_begin(w);
+    for (size_t i = 0; i < n; i++) {
+        segloss_item_figures f;
+        segloss_item_figures_from_counts(counts + i * 3 * c, c, &f, iou);
+        json_object_begin(w);
+        json_key(w, "item");
+        json_uint(w, i);
+        json_key(w, "pixels");
+        json_uint(w, f.valid);
+        json_key(w, "accuracy");
+        json_number(w, f.accuracy);
+        json_key(w, "miou");
+        json_number(w, f.miou);
+        json_key(w, "mean_dice");
+        json_number(w, f.mean_dice);
+        json_key(w, "present");
+        json_uint(w, f.present);
+        json_key(w, "iou");
+        json_number_array(w, iou, c);
+        json_object_end(w);
+    }
+    json_array_end(w);
+    free(iou);
+}
+
+char *result_json_items(const segloss_result *r, const params_request *params, const char *id,
+                        const result_timing *timing, const uint64_t *item_counts, size_t *len)
 {
     json_writer w;
     json_writer_init(&w);
@@ -154,6 +196,8 @@ char *result_json(const segloss_result *r, const params_request *params, const c
             json_uint_array(&w, r->stats->confusion + row * c, c);
         json_array_end(&w);
     }
+    if (item_counts)
+        write_items(&w, item_counts, r->n, c);
     json_object_end(&w);
     return json_writer_finish(&w, len);
 }

@@ -21,4 +21,14 @@ typedef struct result_timing {
 char *result_json(const segloss_result *result, const params_request *params, const char *id,
                   const result_timing *timing, size_t *len);
 
+/*
+ * As result_json, with an "items" array when item_counts (segloss_evaluate_items, N x 3 x C)
+ * is not NULL: per batch item its valid pixels, accuracy, miou and mean_dice over its present
+ * classes, the number of present classes and its per-class IoU (null for absent classes), as
+ * segloss_item_figures_from_counts makes them. A recorded evaluation's answer has them.
+ */
+char *result_json_items(const segloss_result *result, const params_request *params,
+                        const char *id, const result_timing *timing,
+                        const uint64_t *item_counts, size_t *len);
+
 #endif

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "json_writer.h"
 #include "overlay.h"
 #include "params.h"
@@ -264,6 +266,7 @@ typedef enum route_id {
     R_RUNS,
     R_RUN,
     R_HISTORY,
+    R_ITEMS,
     R_EVALUATION,
     R_OVERLAY
 } route_id;
@@ -299,7 +302,10 @@ static route_id match(const char *path, char *param, size_t param_len, bool *bad
     }
     const char *tail = slash ? slash : "";
     if (runs)
-        return !*tail ? R_RUN : strcmp(tail, "/history") == 0 ? R_HISTORY : R_NONE;
+        return !*tail                          ? R_RUN
+               : strcmp(tail, "/history") == 0 ? R_HISTORY
+               : strcmp(tail, "/items") == 0   ? R_ITEMS
+                                               : R_NONE;
     return !*tail ? R_EVALUATION : strcmp(tail, "/overlay.png") == 0 ? R_OVERLAY : R_NONE;
 }
 
@@ -501,12 +507,49 @@ done:
     return rc;
 }
 
+/* Replaces each split's latest aggregate with its aggregate at `step`; a split without one
+ * is left with no stats (and left out of the answer). */
+static int splits_at_step(store *st, const char *run, store_run_summary *sum, int64_t step,
+                          char *err, size_t err_len)
+{
+    for (size_t i = 0; i < sum->split_count; i++) {
+        store_split_summary *sp = &sum->splits[i];
+        if (sp->step == step)
+            continue;
+        store_aggregate_list list;
+        store_aggregate_query q = {.run = run, .split = sp->split, .from_step = step,
+                                   .max_results = 1};
+        int rc = store_aggregates(st, &q, &list, err, err_len);
+        if (rc)
+            return rc;
+        segloss_stats_free(sp->stats);
+        sp->stats = NULL;
+        if (list.count == 1 && list.rows[0].step == step) {
+            store_aggregate *a = &list.rows[0];
+            free(sp->loss_params_json);
+            sp->stats = a->stats;
+            sp->loss_params_json = a->loss_params_json;
+            a->stats = NULL;
+            a->loss_params_json = NULL;
+            sp->step = a->step;
+            sp->updated_ms = a->updated_ms;
+            sp->evaluations = a->evaluations;
+            sp->h = sp->w = 0; /* the mask size of that step is not kept apart */
+        }
+        store_aggregate_list_free(&list);
+    }
+    return 0;
+}
+
 static void handle_run(store *st, const runs_api_request *req, runs_api_response *out,
                        const char *run)
 {
     char err[512];
     bool cm = false;
-    if (!bool_param(req, out, "confusion_matrix", &cm))
+    int64_t at_step = 0;
+    bool has_step = query(req, "step") != NULL;
+    if (!bool_param(req, out, "confusion_matrix", &cm) ||
+        !int_param(req, out, "step", INT64_MIN, INT64_MAX, &at_step))
         return;
     uint64_t rev;
     int rc = store_revision(st, run, &rev, err, sizeof err);
@@ -514,8 +557,10 @@ static void handle_run(store *st, const runs_api_request *req, runs_api_response
         answer_store_error(req, out, rc, err);
         return;
     }
-    const char *parts[] = {"run", run, cm ? "cm" : ""};
-    make_etag(out, "r", rev, parts, 3);
+    char steps[32];
+    snprintf(steps, sizeof steps, has_step ? "%" PRId64 : "latest", at_step);
+    const char *parts[] = {"run", run, cm ? "cm" : "", steps};
+    make_etag(out, "r", rev, parts, 4);
     if (not_modified(req, out))
         return;
     store_run_summary sum;
@@ -524,7 +569,12 @@ static void handle_run(store *st, const runs_api_request *req, runs_api_response
         answer_store_error(req, out, rc, err);
         return;
     }
-    make_etag(out, "r", sum.info.revision, parts, 3);
+    make_etag(out, "r", sum.info.revision, parts, 4);
+    if (has_step && (rc = splits_at_step(st, run, &sum, at_step, err, sizeof err)) != 0) {
+        store_run_summary_free(&sum);
+        answer_store_error(req, out, rc, err);
+        return;
+    }
     strbuf b = {0};
     sb_str(&b, "{\"run\":");
     sb_json_string(&b, sum.info.name);
@@ -535,9 +585,13 @@ static void handle_run(store *st, const runs_api_request *req, runs_api_response
               sum.info.evaluations, sum.info.revision);
     sb_str(&b, sum.class_names_json ? sum.class_names_json : "null");
     sb_str(&b, ",\"splits\":{");
+    bool first = true;
     for (size_t i = 0; i < sum.split_count && rc == STORE_OK; i++) {
-        if (i)
+        if (!sum.splits[i].stats)
+            continue; /* no aggregate at the asked step */
+        if (!first)
             sb_str(&b, ",");
+        first = false;
         sb_json_string(&b, sum.splits[i].split);
         sb_str(&b, ":");
         rc = split_json(&b, run, &sum.splits[i], cm, err, sizeof err);
@@ -552,13 +606,298 @@ static void handle_run(store *st, const runs_api_request *req, runs_api_response
     answer_body(out, JSON_TYPE, b.p, b.len);
 }
 
+/* Per-class history keys: per_class.<figure>.<class>, served from the step aggregates. */
+#define CLASS_KEY_PREFIX "per_class."
+/* Keys one per-class request may ask for (a few classes' Dice and IoU is what a chart draws). */
+#define CLASS_KEYS_MAX 64
+
+typedef enum class_figure {
+    CF_DICE,
+    CF_IOU,
+    CF_F_SCORE,
+    CF_PRECISION,
+    CF_RECALL,
+    CF_SUPPORT,
+    CF_COUNT
+} class_figure;
+static const char *const class_figure_names[CF_COUNT] = {"dice",      "iou",    "f_score",
+                                                         "precision", "recall", "support"};
+
+typedef struct class_keys {
+    size_t count;
+    class_figure figure[CLASS_KEYS_MAX];
+    size_t cls[CLASS_KEYS_MAX];
+    char name[CLASS_KEYS_MAX][64];
+} class_keys;
+
+/* Parses key=per_class.iou.3,per_class.dice.3,...; false after answering 400. */
+static bool parse_class_keys(const runs_api_request *req, runs_api_response *out,
+                             const char *keys, class_keys *ck)
+{
+    const char *p = keys;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char key[48];
+        bool ok = n < sizeof key && ck->count < CLASS_KEYS_MAX;
+        if (ok) {
+            memcpy(key, p, n);
+            key[n] = '\0';
+            ok = strncmp(key, CLASS_KEY_PREFIX, strlen(CLASS_KEY_PREFIX)) == 0;
+        }
+        if (ok) {
+            char *fig = key + strlen(CLASS_KEY_PREFIX), *dot = strchr(fig, '.');
+            ok = dot != NULL && dot[1] >= '0' && dot[1] <= '9';
+            int f = -1;
+            if (ok) {
+                *dot = '\0';
+                for (int i = 0; i < CF_COUNT; i++)
+                    if (strcmp(fig, class_figure_names[i]) == 0)
+                        f = i;
+                char *end;
+                unsigned long k = strtoul(dot + 1, &end, 10);
+                ok = f >= 0 && !*end && k < SEGLOSS_MAX_CLASSES;
+                if (ok) {
+                    ck->figure[ck->count] = (class_figure)f;
+                    ck->cls[ck->count] = (size_t)k;
+                    snprintf(ck->name[ck->count], sizeof ck->name[0], "%s%.16s.%lu",
+                             CLASS_KEY_PREFIX, fig, k);
+                    ck->count++;
+                }
+            }
+        }
+        if (!ok) {
+            answer_problem(req, out, 400,
+                           "key \"%.*s\" is not a per-class key; per-class keys are "
+                           "per_class.<dice|iou|f_score|precision|recall|support>.<class> "
+                           "(at most %d, not mixed with the metric keys)",
+                           (int)(n < 64 ? n : 64), p, CLASS_KEYS_MAX);
+            return false;
+        }
+        p = comma ? comma + 1 : p + n;
+    }
+    return true;
+}
+
+static double class_value(const segloss_result *r, class_figure f, size_t k)
+{
+    if (k >= r->num_classes)
+        return (double)NAN;
+    switch (f) {
+    case CF_DICE: return r->dice_per_class[k];
+    case CF_IOU: return r->iou[k];
+    case CF_F_SCORE: return r->f_score[k];
+    case CF_PRECISION: return r->precision[k];
+    case CF_RECALL: return r->recall[k];
+    default: return (double)r->support[k];
+    }
+}
+
+/*
+ * A page of per-class history, made by finalising the split's step aggregates: every asked key
+ * at each step, steps in order, whole steps per page (at least one). The page token is "pc"
+ * and the next step. Key names point into ck, which must outlive hist.
+ */
+static int class_history_page(store *st, const store_history_query *q, const class_keys *ck,
+                              store_history *hist, char *err, size_t err_len)
+{
+    memset(hist, 0, sizeof *hist);
+    int64_t from = q->has_since_step ? q->since_step : INT64_MIN;
+    if (q->page_token && *q->page_token) {
+        char *end;
+        errno = 0;
+        long long t = strncmp(q->page_token, "pc", 2) == 0
+                          ? strtoll(q->page_token + 2, &end, 10) : 0;
+        if (strncmp(q->page_token, "pc", 2) != 0 || !q->page_token[2] || *end || errno) {
+            snprintf(err, err_len, "page_token is not one this server gave out");
+            return STORE_INVALID;
+        }
+        from = t > from ? t : from;
+    }
+    size_t steps = q->max_results / ck->count ? q->max_results / ck->count : 1;
+    store_aggregate_list list;
+    store_aggregate_query aq = {.run = q->run, .split = q->split, .from_step = from,
+                                .max_results = steps + 1};
+    int rc = store_aggregates(st, &aq, &list, err, err_len);
+    if (rc)
+        return rc;
+    size_t use = list.count < steps ? list.count : steps;
+    hist->points = calloc(use * ck->count + 1, sizeof *hist->points);
+    if (!hist->points)
+        rc = STORE_FAILED;
+    for (size_t i = 0; !rc && i < use; i++) {
+        const store_aggregate *a = &list.rows[i];
+        segloss_result *res = NULL;
+        rc = store_finalise(a->stats, a->loss_params_json, &res, err, err_len);
+        for (size_t j = 0; !rc && j < ck->count; j++) {
+            double v = class_value(res, ck->figure[j], ck->cls[j]);
+            hist->points[hist->count++] = (store_history_point){
+                .key = ck->name[j], .has_value = !isnan(v), .value = v, .step = a->step,
+                .timestamp_ms = a->updated_ms};
+        }
+        segloss_result_free(res);
+    }
+    if (!rc && list.count > steps) {
+        char token[32];
+        snprintf(token, sizeof token, "pc%" PRId64, list.rows[steps].step);
+        if (!(hist->next_page_token = strdup(token)))
+            rc = STORE_FAILED;
+    }
+    if (rc == STORE_FAILED && !err[0])
+        snprintf(err, err_len, "out of memory");
+    store_aggregate_list_free(&list);
+    if (rc)
+        store_history_free(hist);
+    return rc;
+}
+
+/* A stored JSON array of numbers and nulls (the per-class IoU of an item), written again. */
+static void write_stored_numbers(json_writer *w, const char *text)
+{
+    cJSON *a = cJSON_Parse(text);
+    const cJSON *v;
+    json_array_begin(w);
+    cJSON_ArrayForEach(v, a)
+    {
+        if (cJSON_IsNumber(v))
+            json_number(w, v->valuedouble);
+        else
+            json_null(w);
+    }
+    json_array_end(w);
+    cJSON_Delete(a);
+}
+
+/* Default items per answer of GET /v1/runs/{run}/items. */
+#define RUNS_API_DEFAULT_ITEMS 20
+
+static void handle_items(store *st, const runs_api_request *req, runs_api_response *out,
+                         const char *run)
+{
+    char err[512];
+    store_items_query q = {.run = run, .limit = RUNS_API_DEFAULT_ITEMS};
+    q.split = query(req, "split");
+    if (q.split && !store_split_name_ok(q.split)) {
+        answer_problem(req, out, 400, "split must be 1 to %d characters of A-Z a-z 0-9 . _ -",
+                       PARAMS_MAX_SPLIT_LEN);
+        return;
+    }
+    int64_t step = 0, limit = RUNS_API_DEFAULT_ITEMS;
+    q.has_step = query(req, "step") != NULL;
+    if (!int_param(req, out, "step", INT64_MIN, INT64_MAX, &step) ||
+        !int_param(req, out, "limit", 1, STORE_ITEMS_MAX_RESULTS, &limit))
+        return;
+    q.step = step;
+    q.limit = (size_t)limit;
+    const char *sort = query(req, "sort"), *order = query(req, "order");
+    static const char *const sorts[] = {"miou", "accuracy", "mean_dice"};
+    if (sort) {
+        int found = -1;
+        for (int i = 0; i < 3; i++)
+            if (strcmp(sort, sorts[i]) == 0)
+                found = i;
+        if (found < 0) {
+            answer_problem(req, out, 400,
+                           "sort must be miou, accuracy or mean_dice; got \"%.32s\"", sort);
+            return;
+        }
+        q.sort = (store_item_sort)found;
+    }
+    if (order && strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0) {
+        answer_problem(req, out, 400, "order must be asc or desc; got \"%.32s\"", order);
+        return;
+    }
+    q.descending = order && strcmp(order, "desc") == 0;
+
+    uint64_t rev;
+    int rc = store_revision(st, run, &rev, err, sizeof err);
+    if (rc) {
+        answer_store_error(req, out, rc, err);
+        return;
+    }
+    char steps[32], limits[32];
+    snprintf(steps, sizeof steps, q.has_step ? "%" PRId64 : "latest", step);
+    snprintf(limits, sizeof limits, "%" PRId64, limit);
+    const char *parts[] = {"items", run, q.split ? q.split : STORE_DEFAULT_SPLIT, steps,
+                           sorts[q.sort], q.descending ? "desc" : "asc", limits};
+    make_etag(out, "i", rev, parts, sizeof parts / sizeof parts[0]);
+    if (not_modified(req, out))
+        return;
+    store_item_list list;
+    rc = store_items(st, &q, &list, err, sizeof err);
+    if (rc) {
+        answer_store_error(req, out, rc, err);
+        return;
+    }
+    json_writer w;
+    json_writer_init(&w);
+    json_object_begin(&w);
+    json_key(&w, "run");
+    json_string(&w, run);
+    json_key(&w, "split");
+    json_string(&w, q.split ? q.split : STORE_DEFAULT_SPLIT);
+    json_key(&w, "step");
+    if (list.has_step)
+        json_int(&w, list.step);
+    else
+        json_null(&w);
+    json_key(&w, "sort");
+    json_string(&w, sorts[q.sort]);
+    json_key(&w, "order");
+    json_string(&w, q.descending ? "desc" : "asc");
+    json_key(&w, "total");
+    json_uint(&w, list.total);
+    json_key(&w, "items");
+    json_array_begin(&w);
+    for (size_t i = 0; i < list.count; i++) {
+        const store_item_row *r = &list.rows[i];
+        json_object_begin(&w);
+        json_key(&w, "evaluation");
+        json_string(&w, r->id);
+        json_key(&w, "item");
+        json_uint(&w, r->item);
+        json_key(&w, "accuracy");
+        json_number(&w, r->accuracy);
+        json_key(&w, "miou");
+        json_number(&w, r->miou);
+        json_key(&w, "mean_dice");
+        json_number(&w, r->mean_dice);
+        json_key(&w, "present");
+        json_uint(&w, r->present);
+        json_key(&w, "iou");
+        write_stored_numbers(&w, r->iou_json);
+        json_key(&w, "overlay");
+        if (r->has_overlay) {
+            char url[160];
+            snprintf(url, sizeof url, "/v1/evaluations/%s/overlay.png?item=%zu", r->id, r->item);
+            json_string(&w, url);
+        } else {
+            json_null(&w);
+        }
+        json_object_end(&w);
+    }
+    json_array_end(&w);
+    json_object_end(&w);
+    store_item_list_free(&list);
+    size_t len;
+    char *body = json_writer_finish(&w, &len);
+    if (!body)
+        answer_problem(req, out, 503, "out of memory");
+    else
+        answer_body(out, JSON_TYPE, body, len);
+}
+
 static void handle_history(store *st, const runs_api_request *req, runs_api_response *out,
                            const char *run)
 {
     char err[512];
     store_history_query q = {.run = run, .max_results = STORE_HISTORY_MAX_RESULTS};
     const char *keys = query(req, "key");
-    if (keys && *keys) {
+    class_keys ck = {0};
+    if (keys && strncmp(keys, CLASS_KEY_PREFIX, strlen(CLASS_KEY_PREFIX)) == 0) {
+        if (!parse_class_keys(req, out, keys, &ck))
+            return;
+    } else if (keys && *keys) {
         const char *p = keys;
         while (*p) {
             const char *comma = strchr(p, ',');
@@ -614,17 +953,20 @@ static void handle_history(store *st, const runs_api_request *req, runs_api_resp
     }
     char mask[16], sinces[32], maxs[32];
     snprintf(mask, sizeof mask, "%" PRIu32, q.key_mask);
+    if (ck.count)
+        snprintf(mask, sizeof mask, "pc");
     snprintf(sinces, sizeof sinces, "%s%" PRId64, q.has_since_step ? "s" : "", since);
     snprintf(maxs, sizeof maxs, "%" PRId64, max);
     const char *parts[] = {"history", run,   mask, q.split ? q.split : STORE_DEFAULT_SPLIT,
                            sinces,    maxs,  q.page_token ? q.page_token : "",
-                           csv ? "csv" : "json"};
+                           csv ? "csv" : "json", ck.count ? keys : ""};
     make_etag(out, "h", rev, parts, sizeof parts / sizeof parts[0]);
     if (not_modified(req, out))
         return;
 
     store_history hist;
-    rc = store_history_page(st, &q, &hist, err, sizeof err);
+    rc = ck.count ? class_history_page(st, &q, &ck, &hist, err, sizeof err)
+                  : store_history_page(st, &q, &hist, err, sizeof err);
     if (rc) {
         if (rc == STORE_INVALID)
             answer_problem(req, out, 400, "%s", err);
@@ -770,7 +1112,7 @@ void runs_api_handle(store *st, const runs_api_request *req, runs_api_response *
                        out->header_value);
         return;
     }
-    if ((r == R_RUN || r == R_HISTORY) && !store_run_name_ok(param)) {
+    if ((r == R_RUN || r == R_HISTORY || r == R_ITEMS) && !store_run_name_ok(param)) {
         char echo[TEXT_ECHO_SIZE(PARAMS_MAX_RUN_LEN + 12)];
         answer_problem(req, out, 404,
                        "no run named \"%s\" (run names are 1 to %d characters of A-Z a-z "
@@ -801,6 +1143,9 @@ void runs_api_handle(store *st, const runs_api_request *req, runs_api_response *
         break;
     case R_HISTORY:
         handle_history(st, req, out, param);
+        break;
+    case R_ITEMS:
+        handle_items(st, req, out, param);
         break;
     case R_EVALUATION:
         handle_evaluation(st, req, out, param);
@@ -846,6 +1191,31 @@ int runs_record(store *st, const runs_record_input *in, char *err, size_t err_le
         free(datas);
         free(lens);
     }
+    /* The per-item figures; without memory for them the record keeps none. */
+    store_item_figures *figures = NULL;
+    char **iou_texts = NULL;
+    size_t c = r->num_classes, nf = in->item_counts ? r->n : 0;
+    double *iou = nf ? malloc(c * sizeof *iou) : NULL;
+    if (iou) {
+        figures = calloc(nf, sizeof *figures);
+        iou_texts = calloc(nf, sizeof *iou_texts);
+    }
+    for (size_t i = 0; figures && iou_texts && i < nf; i++) {
+        segloss_item_figures f;
+        segloss_item_figures_from_counts(in->item_counts + i * 3 * c, c, &f, iou);
+        json_writer w;
+        json_writer_init(&w);
+        json_number_array(&w, iou, c);
+        size_t len;
+        iou_texts[i] = json_writer_finish(&w, &len);
+        figures[i] = (store_item_figures){.accuracy = f.accuracy, .miou = f.miou,
+                                          .mean_dice = f.mean_dice, .present = f.present,
+                                          .iou_json = iou_texts[i]};
+        if (!iou_texts[i]) {
+            free(figures);
+            figures = NULL;
+        }
+    }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     store_evaluation ev = {
@@ -865,9 +1235,15 @@ int runs_record(store *st, const runs_record_input *in, char *err, size_t err_le
         .class_names_json = in->class_names_json,
         .items = items.count ? items.items : NULL,
         .item_count = items.count,
+        .figures = iou_texts ? figures : NULL,
     };
     int rc = store_record(st, &ev, err, err_len);
     overlay_items_free(&items);
+    for (size_t i = 0; iou_texts && i < nf; i++)
+        free(iou_texts[i]);
+    free(iou_texts);
+    free(figures);
+    free(iou);
     return rc == STORE_OK ? 200 : store_http_status(rc);
 }
 

@@ -94,6 +94,8 @@ typedef struct runs_record_input {
     const evaluation_blob *images;
     size_t image_count;
     const segloss_limits *limits;    /* the configured shape limits; NULL: the defaults */
+    /* per-item counts (segloss_evaluate_items, n x 3 x C), or NULL to keep no figures */
+    const uint64_t *item_counts;
 } runs_record_input;
 
 /*

@@ -398,3 +398,47 @@ int store__history_token_parse(const char *token, int64_t *step, int64_t *seq)
     *seq = (int64_t)get_u64(raw + 8);
     return *seq >= 0 ? 0 : -1;
 }
+
+int store_items(store *s, const store_items_query *q, store_item_list *out, char *err,
+                size_t err_len)
+{
+    memset(out, 0, sizeof *out);
+    if (q->limit < 1 || q->limit > STORE_ITEMS_MAX_RESULTS) {
+        snprintf(err, err_len, "limit must be from 1 to %d", STORE_ITEMS_MAX_RESULTS);
+        return STORE_INVALID;
+    }
+    return s->ops->items(s, q, out, err, err_len);
+}
+
+void store_item_list_free(store_item_list *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->count; i++)
+        free(list->rows[i].iou_json);
+    free(list->rows);
+    memset(list, 0, sizeof *list);
+}
+
+int store_aggregates(store *s, const store_aggregate_query *q, store_aggregate_list *out,
+                     char *err, size_t err_len)
+{
+    memset(out, 0, sizeof *out);
+    if (q->max_results < 1 || q->max_results > STORE_HISTORY_MAX_RESULTS + 1) {
+        snprintf(err, err_len, "max_results must be from 1 to %d", STORE_HISTORY_MAX_RESULTS);
+        return STORE_INVALID;
+    }
+    return s->ops->aggregates(s, q, out, err, err_len);
+}
+
+void store_aggregate_list_free(store_aggregate_list *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->count; i++) {
+        segloss_stats_free(list->rows[i].stats);
+        free(list->rows[i].loss_params_json);
+    }
+    free(list->rows);
+    memset(list, 0, sizeof *list);
+}

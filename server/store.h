@@ -72,6 +72,13 @@ typedef struct store_item {
     size_t image_len;
 } store_item;
 
+/* The figures of one batch item (segloss_item_figures): NaN = undefined (no valid pixel). */
+typedef struct store_item_figures {
+    double accuracy, miou, mean_dice;
+    size_t present;            /* classes with ground-truth pixels in the item */
+    const char *iou_json;      /* a JSON array of C IoUs, null for absent classes (borrowed) */
+} store_item_figures;
+
 /* One evaluation to record. */
 typedef struct store_evaluation {
     const char *id;               /* 32 hex digits (ids.h) */
@@ -88,6 +95,7 @@ typedef struct store_evaluation {
     const store_item *items;      /* the first item_count items (<= STORE_MAX_OVERLAY_ITEMS), or
                                    * NULL to keep no overlays */
     size_t item_count;
+    const store_item_figures *figures; /* n per-item figures, or NULL to keep none */
 } store_evaluation;
 
 /* --- queries' results ------------------------------------------------------------------ */
@@ -161,6 +169,63 @@ typedef struct store_history {
     char *next_page_token;    /* NULL when nothing more matched when the page was read */
 } store_history;
 
+/* How the items of a step are ordered (GET /v1/runs/{run}/items). */
+typedef enum store_item_sort {
+    STORE_SORT_MIOU = 0,
+    STORE_SORT_ACCURACY = 1,
+    STORE_SORT_MEAN_DICE = 2
+} store_item_sort;
+/* An items page holds at most this many items. */
+#define STORE_ITEMS_MAX_RESULTS 1000
+
+typedef struct store_items_query {
+    const char *run;
+    const char *split;        /* NULL = STORE_DEFAULT_SPLIT */
+    bool has_step;
+    int64_t step;             /* !has_step: the latest step of the split with kept items */
+    store_item_sort sort;
+    bool descending;          /* undefined figures come last either way */
+    size_t limit;             /* 1..STORE_ITEMS_MAX_RESULTS */
+} store_items_query;
+
+typedef struct store_item_row {
+    char id[64];              /* the evaluation */
+    size_t item;              /* index in its batch */
+    bool has_overlay;         /* item < the evaluation's overlay items */
+    double accuracy, miou, mean_dice; /* NaN = null */
+    size_t present;
+    char *iou_json;           /* owned */
+} store_item_row;
+
+typedef struct store_item_list {
+    bool has_step;            /* false: the split has no kept items */
+    int64_t step;
+    store_item_row *rows;
+    size_t count;
+    uint64_t total;           /* items with figures at that step */
+} store_item_list;
+
+/* The aggregates of a split from a step on, by step (per-class history, a step's matrix). */
+typedef struct store_aggregate_query {
+    const char *run;
+    const char *split;        /* NULL = STORE_DEFAULT_SPLIT */
+    int64_t from_step;        /* steps >= from_step */
+    size_t max_results;       /* 1..STORE_HISTORY_MAX_RESULTS + 1 */
+} store_aggregate_query;
+
+typedef struct store_aggregate {
+    int64_t step;
+    int64_t updated_ms;
+    uint64_t evaluations;
+    segloss_stats *stats;     /* owned */
+    char *loss_params_json;   /* owned */
+} store_aggregate;
+
+typedef struct store_aggregate_list {
+    store_aggregate *rows;
+    size_t count;
+} store_aggregate_list;
+
 typedef struct store_overlay_input {
     size_t num_classes;
     store_item item;          /* bytes owned by this struct */
@@ -188,6 +253,10 @@ typedef struct store_ops {
     int (*delete_run)(store *s, const char *run, char *err, size_t err_len);
     int (*revision)(store *s, const char *run, uint64_t *out, char *err, size_t err_len);
     int (*disk_bytes)(store *s, uint64_t *out);
+    int (*items)(store *s, const store_items_query *q, store_item_list *out, char *err,
+                 size_t err_len);
+    int (*aggregates)(store *s, const store_aggregate_query *q, store_aggregate_list *out,
+                      char *err, size_t err_len);
 } store_ops;
 
 /* Every backend's handle starts with this. */
@@ -262,6 +331,21 @@ int store_delete_run(store *s, const char *run, char *err, size_t err_len);
  * and are never reused, even across a delete and a re-create of the same run name.
  */
 int store_revision(store *s, const char *run, uint64_t *out, char *err, size_t err_len);
+
+/*
+ * The kept per-item figures of one step of a split, across the step's evaluations, ordered by
+ * q->sort (ties: by evaluation, then item) and cut at q->limit; out->total counts them all.
+ * STORE_NOT_FOUND for no run; a split or step without items is an empty list.
+ */
+int store_items(store *s, const store_items_query *q, store_item_list *out, char *err,
+                size_t err_len);
+void store_item_list_free(store_item_list *list);
+
+/* The aggregates of a split with step >= q->from_step, by step, at most q->max_results.
+ * STORE_NOT_FOUND for no run. */
+int store_aggregates(store *s, const store_aggregate_query *q, store_aggregate_list *out,
+                     char *err, size_t err_len);
+void store_aggregate_list_free(store_aggregate_list *list);
 
 /* Bytes the store uses on disk (SQLite: database, WAL and shared-memory files). */
 int store_disk_bytes(store *s, uint64_t *out);

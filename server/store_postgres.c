@@ -126,6 +126,14 @@ static const char *const migrations[] = {
     "  split text COLLATE \"C\" NOT NULL, key integer NOT NULL, step bigint NOT NULL,"
     "  value double precision, timestamp_ms bigint NOT NULL, UNIQUE(run, split, key, step));"
     "CREATE INDEX segloss_history_page ON segloss_history(run, split, step, seq);",
+    /* 2: per-item figures of every batch item (GET /v1/runs/{run}/items); one self-contained
+     * step: it only adds a table and an index. */
+    "CREATE TABLE segloss_item_figures("
+    "  evaluation bigint NOT NULL REFERENCES segloss_evaluations(seq) ON DELETE CASCADE,"
+    "  item integer NOT NULL, accuracy double precision, miou double precision,"
+    "  mean_dice double precision, present integer NOT NULL, iou text NOT NULL,"
+    "  PRIMARY KEY(evaluation, item));"
+    "CREATE INDEX segloss_evaluations_step ON segloss_evaluations(run, split, step);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -556,6 +564,77 @@ typedef struct record_arg {
     const char *loss_json;
 } record_arg;
 
+/* A growing string; failed once an allocation failed. */
+typedef struct pg_text {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} pg_text;
+
+static void text_add(pg_text *t, const char *s)
+{
+    size_t n = strlen(s);
+    if (t->failed)
+        return;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *q = realloc(t->p, cap);
+        if (!q) {
+            t->failed = true;
+            return;
+        }
+        t->p = q;
+        t->cap = cap;
+    }
+    memcpy(t->p + t->len, s, n + 1);
+    t->len += n;
+}
+
+static void text_real(pg_text *t, double v)
+{
+    char num[32];
+    if (isfinite(v))
+        snprintf(num, sizeof num, "%.17g", v);
+    else
+        snprintf(num, sizeof num, "NULL");
+    text_add(t, num);
+}
+
+/* The per-item figures as six array literals (item, accuracy, miou, mean_dice, present, iou)
+ * for one INSERT ... unnest: one round trip for a whole batch. The IoU arrays hold digits,
+ * commas, brackets and "null" only, so double quotes are all they need. */
+static int figure_arrays(const store_item_figures *f, size_t n, char *out[6])
+{
+    pg_text t[6] = {{0}};
+    for (int a = 0; a < 6; a++)
+        text_add(&t[a], "{");
+    for (size_t i = 0; i < n; i++) {
+        char num[32];
+        const char *sep = i ? "," : "";
+        for (int a = 0; a < 6; a++)
+            text_add(&t[a], sep);
+        snprintf(num, sizeof num, "%zu", i);
+        text_add(&t[0], num);
+        text_real(&t[1], f[i].accuracy);
+        text_real(&t[2], f[i].miou);
+        text_real(&t[3], f[i].mean_dice);
+        snprintf(num, sizeof num, "%zu", f[i].present);
+        text_add(&t[4], num);
+        text_add(&t[5], "\"");
+        text_add(&t[5], f[i].iou_json ? f[i].iou_json : "[]");
+        text_add(&t[5], "\"");
+    }
+    int rc = 0;
+    for (int a = 0; a < 6; a++) {
+        text_add(&t[a], "}");
+        rc |= t[a].failed ? -1 : 0;
+        out[a] = t[a].p;
+    }
+    return rc;
+}
+
 static int record_txn(pg_call *c, void *arg)
 {
     const record_arg *a = arg;
@@ -639,6 +718,29 @@ static int record_txn(pg_call *c, void *arg)
                  "INSERT INTO segloss_items(evaluation, item, prediction, labels, image) "
                  "VALUES($1, $2, $3, $4, $5)",
                  &p) != 0)
+            goto fail;
+    }
+
+    if (ev->figures && ev->n) {
+        char *arrays[6] = {0};
+        if (figure_arrays(ev->figures, ev->n, arrays) != 0) {
+            for (int i = 0; i < 6; i++)
+                free(arrays[i]);
+            goto oom;
+        }
+        p = (pg_params){0};
+        p_int(&p, seq);
+        for (int i = 0; i < 6; i++)
+            p_text(&p, arrays[i]);
+        int frc = exec(c, "item figures",
+                       "INSERT INTO segloss_item_figures(evaluation, item, accuracy, miou, "
+                       "mean_dice, present, iou) SELECT $1, t.* FROM unnest($2::integer[], "
+                       "$3::float8[], $4::float8[], $5::float8[], $6::integer[], $7::text[]) "
+                       "AS t",
+                       &p);
+        for (int i = 0; i < 6; i++)
+            free(arrays[i]);
+        if (frc != 0)
             goto fail;
     }
 
@@ -1079,6 +1181,192 @@ static int pg_history(store *base, const store_history_query *q, store_history *
     return rc;
 }
 
+static double get_real(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? (double)NAN : strtod(PQgetvalue(r, row, col), NULL);
+}
+
+typedef struct items_arg {
+    const store_items_query *q;
+    store_item_list *out;
+} items_arg;
+
+static int items_txn(pg_call *c, void *arg)
+{
+    items_arg *a = arg;
+    const store_items_query *q = a->q;
+    store_item_list *out = a->out;
+    store_item_list_free(out);
+    PGresult *r = NULL;
+    int rc = STORE_FAILED;
+    if (exec(c, "begin", BEGIN_READ, NULL) != 0)
+        goto fail;
+    pg_params p = {0};
+    p_text(&p, q->run);
+    if (!(r = run(c, "items", "SELECT 1 FROM segloss_runs WHERE name = $1", &p)))
+        goto fail;
+    if (PQntuples(r) == 0) {
+        snprintf(c->err, c->err_len, "no run named \"%s\"", q->run);
+        rc = STORE_NOT_FOUND;
+        goto fail;
+    }
+    PQclear(r);
+    p_text(&p, q->split ? q->split : STORE_DEFAULT_SPLIT);
+    if (q->has_step)
+        p_int(&p, q->step);
+    else
+        p_text(&p, NULL);
+    p_int(&p, (int64_t)q->sort);
+    p_int(&p, q->descending ? -1 : 1);
+    p_int(&p, (int64_t)q->limit);
+    /* $3 NULL: the split's latest step with figures; $4 the sort column, $5 +1 or -1 */
+    if (!(r = run(c, "items",
+                  "WITH s(step) AS (SELECT coalesce($3::bigint, (SELECT max(e.step) FROM "
+                  "  segloss_evaluations e WHERE e.run = $1 AND e.split = $2 AND EXISTS "
+                  "  (SELECT 1 FROM segloss_item_figures g WHERE g.evaluation = e.seq)))), "
+                  "f AS (SELECT e.id, g.item, e.items, g.accuracy, g.miou, g.mean_dice, "
+                  "  g.present, g.iou, e.step, e.seq, CASE $4::integer WHEN 1 THEN g.accuracy "
+                  "  WHEN 2 THEN g.mean_dice ELSE g.miou END AS v FROM segloss_evaluations e "
+                  "  JOIN segloss_item_figures g ON g.evaluation = e.seq WHERE e.run = $1 "
+                  "  AND e.split = $2 AND e.step = (SELECT step FROM s)) "
+                  "SELECT id, item, items, accuracy, miou, mean_dice, present, iou, step, "
+                  "(SELECT count(*) FROM f) FROM f "
+                  "ORDER BY v IS NULL, v * $5::integer, seq, item LIMIT $6",
+                  &p)))
+        goto fail;
+    int rows = PQntuples(r);
+    out->rows = calloc(q->limit, sizeof *out->rows);
+    if (!out->rows)
+        goto oom;
+    if (q->has_step) {
+        out->has_step = true;
+        out->step = q->step;
+    }
+    for (int i = 0; i < rows && out->count < q->limit; i++) {
+        store_item_row *row = &out->rows[out->count];
+        snprintf(row->id, sizeof row->id, "%s", PQgetvalue(r, i, 0));
+        row->item = (size_t)get_i64(r, i, 1);
+        row->has_overlay = (int64_t)row->item < get_i64(r, i, 2);
+        row->accuracy = get_real(r, i, 3);
+        row->miou = get_real(r, i, 4);
+        row->mean_dice = get_real(r, i, 5);
+        row->present = (size_t)get_i64(r, i, 6);
+        if (!(row->iou_json = get_strdup(r, i, 7)))
+            goto oom;
+        out->count++;
+        out->has_step = true;
+        out->step = get_i64(r, i, 8);
+        out->total = (uint64_t)get_i64(r, i, 9);
+    }
+    PQclear(r);
+    r = NULL;
+    if (exec(c, "commit", "COMMIT", NULL) != 0)
+        goto fail;
+    return STORE_OK;
+oom:
+    snprintf(c->err, c->err_len, "runs store: out of memory");
+fail:
+    PQclear(r);
+    if (rc == STORE_FAILED && c->failure != PGF_NONE)
+        rc = failed(c);
+    rollback(c);
+    return rc;
+}
+
+static int pg_items(store *base, const store_items_query *q, store_item_list *out, char *err,
+                    size_t err_len)
+{
+    items_arg a = {.q = q, .out = out};
+    int rc = with_connection(as_pg(base), items_txn, &a, err, err_len);
+    if (rc != STORE_OK)
+        store_item_list_free(out);
+    return rc;
+}
+
+typedef struct aggregates_arg {
+    const store_aggregate_query *q;
+    store_aggregate_list *out;
+} aggregates_arg;
+
+static int aggregates_txn(pg_call *c, void *arg)
+{
+    aggregates_arg *a = arg;
+    const store_aggregate_query *q = a->q;
+    store_aggregate_list *out = a->out;
+    store_aggregate_list_free(out);
+    PGresult *r = NULL;
+    int rc = STORE_FAILED;
+    if (exec(c, "begin", BEGIN_READ, NULL) != 0)
+        goto fail;
+    pg_params p = {0};
+    p_text(&p, q->run);
+    if (!(r = run(c, "aggregates", "SELECT 1 FROM segloss_runs WHERE name = $1", &p)))
+        goto fail;
+    if (PQntuples(r) == 0) {
+        snprintf(c->err, c->err_len, "no run named \"%s\"", q->run);
+        rc = STORE_NOT_FOUND;
+        goto fail;
+    }
+    PQclear(r);
+    p_text(&p, q->split ? q->split : STORE_DEFAULT_SPLIT);
+    p_int(&p, q->from_step);
+    p_int(&p, (int64_t)q->max_results);
+    if (!(r = run(c, "aggregates",
+                  "SELECT step, stats, loss_params, evaluations, updated_ms FROM "
+                  "segloss_aggregates WHERE run = $1 AND split = $2 AND step >= $3 "
+                  "AND stats IS NOT NULL ORDER BY step LIMIT $4",
+                  &p)))
+        goto fail;
+    int rows = PQntuples(r);
+    out->rows = calloc(q->max_results, sizeof *out->rows);
+    if (!out->rows)
+        goto oom;
+    for (int i = 0; i < rows && out->count < q->max_results; i++) {
+        store_aggregate *ag = &out->rows[out->count++];
+        int oom = 0;
+        size_t len;
+        ag->step = get_i64(r, i, 0);
+        uint8_t *bytes = get_bytes(r, i, 1, &len, &oom);
+        ag->loss_params_json = get_strdup(r, i, 2);
+        ag->evaluations = (uint64_t)get_i64(r, i, 3);
+        ag->updated_ms = get_i64(r, i, 4);
+        int bad = !bytes || !ag->loss_params_json ||
+                  segloss_stats_deserialize(bytes, len, &ag->stats) != 0;
+        free(bytes);
+        if (oom)
+            goto oom;
+        if (bad) {
+            snprintf(c->err, c->err_len,
+                     "runs store: the aggregate of run \"%s\" step %" PRId64 " is unreadable",
+                     q->run, ag->step);
+            goto fail;
+        }
+    }
+    PQclear(r);
+    r = NULL;
+    if (exec(c, "commit", "COMMIT", NULL) != 0)
+        goto fail;
+    return STORE_OK;
+oom:
+    snprintf(c->err, c->err_len, "runs store: out of memory");
+fail:
+    PQclear(r);
+    if (rc == STORE_FAILED && c->failure != PGF_NONE)
+        rc = failed(c);
+    rollback(c);
+    return rc;
+}
+
+static int pg_aggregates(store *base, const store_aggregate_query *q, store_aggregate_list *out,
+                         char *err, size_t err_len)
+{
+    aggregates_arg a = {.q = q, .out = out};
+    int rc = with_connection(as_pg(base), aggregates_txn, &a, err, err_len);
+    if (rc != STORE_OK)
+        store_aggregate_list_free(out);
+    return rc;
+}
+
 typedef struct answer_arg {
     const char *id;
     char **answer;
@@ -1444,4 +1732,6 @@ static const store_ops postgres_ops = {
     .delete_run = pg_delete_run,
     .revision = pg_revision,
     .disk_bytes = pg_disk_bytes,
+    .items = pg_items,
+    .aggregates = pg_aggregates,
 };

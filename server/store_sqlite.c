@@ -58,6 +58,13 @@ static const char *const migrations[] = {
     "  key INTEGER NOT NULL, step INTEGER NOT NULL, value REAL,"
     "  timestamp_ms INTEGER NOT NULL, UNIQUE(run, split, key, step));"
     "CREATE INDEX history_page ON history(run, split, step, seq);",
+    /* 2: per-item figures of every batch item (GET /v1/runs/{run}/items); one self-contained
+     * step: it only adds a table and an index. */
+    "CREATE TABLE item_figures("
+    "  evaluation INTEGER NOT NULL, item INTEGER NOT NULL, accuracy REAL, miou REAL,"
+    "  mean_dice REAL, present INTEGER NOT NULL, iou TEXT NOT NULL,"
+    "  PRIMARY KEY(evaluation, item)) WITHOUT ROWID;"
+    "CREATE INDEX evaluations_step ON evaluations(run, split, step);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -70,12 +77,14 @@ typedef enum stmt_id {
     ST_GLOBAL_REVISION,
     ST_INSERT_EVALUATION,
     ST_INSERT_ITEM,
+    ST_INSERT_FIGURES,
     ST_GET_AGGREGATE,
     ST_PUT_AGGREGATE,
     ST_PUT_HISTORY,
     ST_PUT_RUN,
     ST_RETAIN_FIND,
     ST_RETAIN_ITEMS,
+    ST_RETAIN_FIGURES,
     ST_RETAIN_EVALUATIONS,
     ST_LIST_RUNS,
     ST_GET_RUN,
@@ -84,8 +93,11 @@ typedef enum stmt_id {
     ST_HISTORY,
     ST_GET_ANSWER,
     ST_GET_ITEM,
+    ST_ITEMS,
+    ST_AGGREGATES,
     ST_EVALUATION_EXISTS,
     ST_DELETE_ITEMS,
+    ST_DELETE_FIGURES,
     ST_DELETE_EVALUATIONS,
     ST_DELETE_AGGREGATES,
     ST_DELETE_HISTORY,
@@ -106,6 +118,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [ST_INSERT_ITEM] = "INSERT INTO items(evaluation, item, prediction, labels, image) "
                        "VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_INSERT_FIGURES] = "INSERT INTO item_figures(evaluation, item, accuracy, miou, mean_dice, "
+                          "present, iou) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_GET_AGGREGATE] = "SELECT stats, loss_params, h, w FROM aggregates "
                          "WHERE run = ?1 AND split = ?2 AND step = ?3",
     [ST_PUT_AGGREGATE] =
@@ -128,6 +142,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "LIMIT 1 OFFSET ?2",
     [ST_RETAIN_ITEMS] = "DELETE FROM items WHERE evaluation IN "
                         "(SELECT seq FROM evaluations WHERE run = ?1 AND seq <= ?2)",
+    [ST_RETAIN_FIGURES] = "DELETE FROM item_figures WHERE evaluation IN "
+                          "(SELECT seq FROM evaluations WHERE run = ?1 AND seq <= ?2)",
     [ST_RETAIN_EVALUATIONS] = "DELETE FROM evaluations WHERE run = ?1 AND seq <= ?2",
     [ST_LIST_RUNS] = "SELECT name, created_ms, updated_ms, last_step, evaluations, revision, "
                      "(SELECT group_concat(DISTINCT a.split) FROM aggregates a "
@@ -148,9 +164,24 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_GET_ANSWER] = "SELECT answer FROM evaluations WHERE id = ?1",
     [ST_GET_ITEM] = "SELECT e.c, i.prediction, i.labels, i.image FROM evaluations e "
                     "JOIN items i ON i.evaluation = e.seq WHERE e.id = ?1 AND i.item = ?2",
+    /* ?3 NULL: the split's latest step with figures; ?4 the sort column, ?5 +1 or -1 */
+    [ST_ITEMS] =
+        "WITH s(step) AS (SELECT coalesce(?3, (SELECT max(e.step) FROM evaluations e "
+        "  WHERE e.run = ?1 AND e.split = ?2 AND EXISTS "
+        "  (SELECT 1 FROM item_figures g WHERE g.evaluation = e.seq)))), "
+        "f AS (SELECT e.id, g.item, e.items, g.accuracy, g.miou, g.mean_dice, g.present, g.iou, "
+        "  e.step, e.seq, CASE ?4 WHEN 1 THEN g.accuracy WHEN 2 THEN g.mean_dice "
+        "  ELSE g.miou END AS v FROM evaluations e JOIN item_figures g ON g.evaluation = e.seq "
+        "  WHERE e.run = ?1 AND e.split = ?2 AND e.step = (SELECT step FROM s)) "
+        "SELECT id, item, items, accuracy, miou, mean_dice, present, iou, step, "
+        "(SELECT count(*) FROM f) FROM f ORDER BY v IS NULL, v * ?5, seq, item LIMIT ?6",
+    [ST_AGGREGATES] = "SELECT step, stats, loss_params, evaluations, updated_ms FROM aggregates "
+                      "WHERE run = ?1 AND split = ?2 AND step >= ?3 ORDER BY step LIMIT ?4",
     [ST_EVALUATION_EXISTS] = "SELECT n, items FROM evaluations WHERE id = ?1",
     [ST_DELETE_ITEMS] = "DELETE FROM items WHERE evaluation IN "
                         "(SELECT seq FROM evaluations WHERE run = ?1)",
+    [ST_DELETE_FIGURES] = "DELETE FROM item_figures WHERE evaluation IN "
+                          "(SELECT seq FROM evaluations WHERE run = ?1)",
     [ST_DELETE_EVALUATIONS] = "DELETE FROM evaluations WHERE run = ?1",
     [ST_DELETE_AGGREGATES] = "DELETE FROM aggregates WHERE run = ?1",
     [ST_DELETE_HISTORY] = "DELETE FROM history WHERE run = ?1",
@@ -357,6 +388,20 @@ static void bind_blob(sqlite3_stmt *st, int i, const void *v, size_t len)
 }
 
 /* Refuses to merge stats made differently; says what differs. */
+/* A finite double, or NULL for NaN (undefined). */
+static void bind_real(sqlite3_stmt *st, int i, double v)
+{
+    if (isfinite(v))
+        sqlite3_bind_double(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static double column_real(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? (double)NAN : sqlite3_column_double(st, i);
+}
+
 static int check_mergeable(const segloss_stats *have, const char *have_params,
                            const segloss_stats *add, const char *add_params,
                            const store_evaluation *ev, const char *split, char *err,
@@ -446,6 +491,21 @@ static int sq_record(store *base, const store_evaluation *ev, char *err, size_t 
         bind_blob(st, 3, it->prediction ? (const void *)it->prediction : "", it->prediction_len);
         bind_blob(st, 4, it->labels ? (const void *)it->labels : "", it->labels_len);
         bind_blob(st, 5, it->image, it->image_len);
+        if (exec_stmt(st) != SQLITE_OK)
+            goto db_error;
+    }
+
+    for (size_t i = 0; ev->figures && i < ev->n; i++) {
+        const store_item_figures *f = &ev->figures[i];
+        if (!(st = stmt(c, ST_INSERT_FIGURES)))
+            goto db_error;
+        sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+        bind_real(st, 3, f->accuracy);
+        bind_real(st, 4, f->miou);
+        bind_real(st, 5, f->mean_dice);
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)f->present);
+        bind_text(st, 7, f->iou_json ? f->iou_json : "[]");
         if (exec_stmt(st) != SQLITE_OK)
             goto db_error;
     }
@@ -994,6 +1054,139 @@ unlock:
     return rc;
 }
 
+static int sq_items(store *base, const store_items_query *q, store_item_list *out, char *err,
+                    size_t err_len)
+{
+    conn *c = &as_sqlite(base)->reader;
+    int rc = STORE_FAILED;
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&c->mu);
+    if (exec_simple(c, ST_BEGIN_READ) != SQLITE_OK) {
+        rc = db_fail(c, "begin", err, err_len);
+        goto unlock;
+    }
+    int exists = run_exists(c, q->run);
+    if (exists < 0)
+        goto db_error;
+    if (!exists) {
+        snprintf(err, err_len, "no run named \"%s\"", q->run);
+        rc = STORE_NOT_FOUND;
+        goto done;
+    }
+    out->rows = calloc(q->limit, sizeof *out->rows);
+    if (!out->rows || !(st = stmt(c, ST_ITEMS))) {
+        snprintf(err, err_len, "runs store: out of memory");
+        goto done;
+    }
+    bind_text(st, 1, q->run);
+    bind_text(st, 2, q->split ? q->split : STORE_DEFAULT_SPLIT);
+    if (q->has_step) {
+        sqlite3_bind_int64(st, 3, q->step);
+        out->has_step = true;
+        out->step = q->step;
+    }
+    sqlite3_bind_int(st, 4, (int)q->sort);
+    sqlite3_bind_int(st, 5, q->descending ? -1 : 1);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)q->limit);
+    int step_rc;
+    while ((step_rc = sqlite3_step(st)) == SQLITE_ROW && out->count < q->limit) {
+        store_item_row *r = &out->rows[out->count];
+        const unsigned char *id = sqlite3_column_text(st, 0);
+        snprintf(r->id, sizeof r->id, "%s", id ? (const char *)id : "");
+        r->item = (size_t)sqlite3_column_int64(st, 1);
+        r->has_overlay = (int64_t)r->item < sqlite3_column_int64(st, 2);
+        r->accuracy = column_real(st, 3);
+        r->miou = column_real(st, 4);
+        r->mean_dice = column_real(st, 5);
+        r->present = (size_t)sqlite3_column_int64(st, 6);
+        if (!(r->iou_json = column_strdup(st, 7))) {
+            snprintf(err, err_len, "runs store: out of memory");
+            goto done;
+        }
+        out->count++;
+        out->has_step = true;
+        out->step = sqlite3_column_int64(st, 8);
+        out->total = (uint64_t)sqlite3_column_int64(st, 9);
+    }
+    if (step_rc != SQLITE_DONE && step_rc != SQLITE_ROW)
+        goto db_error;
+    rc = STORE_OK;
+    goto done;
+db_error:
+    rc = db_fail(c, "items", err, err_len);
+done:
+    if (st)
+        sqlite3_reset(st);
+    exec_simple(c, ST_COMMIT);
+unlock:
+    pthread_mutex_unlock(&c->mu);
+    if (rc != STORE_OK)
+        store_item_list_free(out);
+    return rc;
+}
+
+static int sq_aggregates(store *base, const store_aggregate_query *q, store_aggregate_list *out,
+                         char *err, size_t err_len)
+{
+    conn *c = &as_sqlite(base)->reader;
+    int rc = STORE_FAILED;
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&c->mu);
+    if (exec_simple(c, ST_BEGIN_READ) != SQLITE_OK) {
+        rc = db_fail(c, "begin", err, err_len);
+        goto unlock;
+    }
+    int exists = run_exists(c, q->run);
+    if (exists < 0)
+        goto db_error;
+    if (!exists) {
+        snprintf(err, err_len, "no run named \"%s\"", q->run);
+        rc = STORE_NOT_FOUND;
+        goto done;
+    }
+    out->rows = calloc(q->max_results, sizeof *out->rows);
+    if (!out->rows || !(st = stmt(c, ST_AGGREGATES))) {
+        snprintf(err, err_len, "runs store: out of memory");
+        goto done;
+    }
+    bind_text(st, 1, q->run);
+    bind_text(st, 2, q->split ? q->split : STORE_DEFAULT_SPLIT);
+    sqlite3_bind_int64(st, 3, q->from_step);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)q->max_results);
+    int step_rc;
+    while ((step_rc = sqlite3_step(st)) == SQLITE_ROW && out->count < q->max_results) {
+        store_aggregate *a = &out->rows[out->count];
+        a->step = sqlite3_column_int64(st, 0);
+        const void *bytes = sqlite3_column_blob(st, 1);
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        a->loss_params_json = column_strdup(st, 2);
+        a->evaluations = (uint64_t)sqlite3_column_int64(st, 3);
+        a->updated_ms = sqlite3_column_int64(st, 4);
+        out->count++;
+        if (!bytes || !a->loss_params_json ||
+            segloss_stats_deserialize(bytes, len, &a->stats) != 0) {
+            snprintf(err, err_len, "runs store: the aggregate of run \"%s\" step %" PRId64
+                     " is unreadable", q->run, a->step);
+            goto done;
+        }
+    }
+    if (step_rc != SQLITE_DONE && step_rc != SQLITE_ROW)
+        goto db_error;
+    rc = STORE_OK;
+    goto done;
+db_error:
+    rc = db_fail(c, "aggregates", err, err_len);
+done:
+    if (st)
+        sqlite3_reset(st);
+    exec_simple(c, ST_COMMIT);
+unlock:
+    pthread_mutex_unlock(&c->mu);
+    if (rc != STORE_OK)
+        store_aggregate_list_free(out);
+    return rc;
+}
+
 static int sq_revision(store *base, const char *run, uint64_t *out, char *err, size_t err_len)
 {
     conn *c = &as_sqlite(base)->reader;
@@ -1058,6 +1251,8 @@ static const store_ops sqlite_ops = {
     .delete_run = sq_delete_run,
     .revision = sq_revision,
     .disk_bytes = sq_disk_bytes,
+    .items = sq_items,
+    .aggregates = sq_aggregates,
 };
 
 int store_sqlite_open(const store_options *opt, store **out, char *err, size_t err_len)

@@ -204,6 +204,48 @@ int segloss_evaluate_with_argmax(segloss_ctx *ctx, const segloss_tensor *logits,
                                  uint16_t *argmax_map, segloss_result **out, char *detail,
                                  size_t detail_len);
 
+/*
+ * Per batch item, the counts its own figures are made of, gathered in the same pass: for item
+ * i and class k, item_counts[(i * 3 + 0) * C + k] ground-truth pixels, [(i * 3 + 1) * C + k]
+ * valid pixels predicted as k (first arg-max), [(i * 3 + 2) * C + k] pixels both. Ignored
+ * pixels count nowhere, so these are the row sums, column sums and diagonal of the item's own
+ * confusion matrix, and the sums over the items are those of the batch.
+ */
+#define SEGLOSS_ITEM_COUNTS(n, c) ((size_t)(n) * 3 * (size_t)(c))
+
+/*
+ * The per-item counts of SEGLOSS_ITEM_COUNTS(1, C) values (ground truth, predicted, both, per
+ * class) of stats that hold one item only, from its confusion matrix: what
+ * segloss_evaluate_items gives for that item alone. Returns 0 or SEGLOSS_EINVAL.
+ */
+int segloss_stats_item_counts(const segloss_stats *stats, uint64_t *counts);
+
+/*
+ * As segloss_evaluate_with_argmax, and also fills item_counts (SEGLOSS_ITEM_COUNTS(N, C)
+ * values, overwritten) when it is not NULL. The caller owns both buffers.
+ */
+int segloss_evaluate_items(segloss_ctx *ctx, const segloss_tensor *logits,
+                           const segloss_tensor *labels, const segloss_params *params,
+                           uint16_t *argmax_map, uint64_t *item_counts, segloss_result **out,
+                           char *detail, size_t detail_len);
+
+/*
+ * The figures of one item from its counts (3 x C values of segloss_evaluate_items): a class is
+ * present when it has ground-truth pixels; its IoU is tp / (gt + pred - tp) and its Dice
+ * 2 tp / (gt + pred) (the hard, arg-max Dice of MMSegmentation's mDice, not the soft Dice of
+ * the losses). mIoU and mean Dice average the present classes only, so an item is not marked
+ * down for the classes it does not show; accuracy is tp / gt over all classes. With no valid
+ * pixel every figure is NaN. iou (C values, or NULL) gets each class's IoU, NaN when absent.
+ */
+typedef struct segloss_item_figures {
+    double accuracy, miou, mean_dice;
+    size_t present;           /* classes with ground-truth pixels */
+    uint64_t valid;           /* pixels with a label < C */
+} segloss_item_figures;
+
+void segloss_item_figures_from_counts(const uint64_t *counts, size_t num_classes,
+                                      segloss_item_figures *out, double *iou);
+
 /* As segloss_evaluate, but stops at the additive stats (for stores and tests). */
 int segloss_evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
                            const segloss_tensor *labels, const segloss_params *params,

@@ -8,7 +8,8 @@
 // --port 0 (default) picks a free port; the first line printed is "listening PORT".
 // --seed preloads two runs with a few dozen steps (for screenshots).
 // --page N caps history pages at N points (default 1000), to exercise next_page_token.
-// --long N preloads a run "long" with N steps (drawing and paging at scale).
+// --long N preloads a run "long" with N steps (drawing and paging at scale); --long-runs K
+// preloads K such runs (long, long-2, ... long-K).
 // POST /v1/evaluate?run=R&step=S[&split=X] adds a synthetic batch (the body is read and ignored).
 // DELETE /v1/runs/R removes a run. GET /v1/evaluations/{id}/overlay.png draws a small PNG.
 import http from 'node:http';
@@ -29,6 +30,7 @@ const DASH = path.resolve(opt('--dashboard', path.join(here, '..', '..', 'server
 const SEED = args.includes('--seed');
 const PAGE = Number(opt('--page', '1000'));
 const LONG = Number(opt('--long', '0')); // a run "long" with this many steps
+const LONG_RUNS = Number(opt('--long-runs', '1'));
 
 const VOC = [
   'background',
@@ -169,7 +171,9 @@ function addBatch(run, split, step, names, classes, scale = 1) {
 }
 
 if (LONG) {
-  for (let st = 1; st <= LONG; st++) addBatch('long', 'val', st, VOC, 21, LONG / 40);
+  for (let k = 1; k <= LONG_RUNS; k++)
+    for (let st = 1; st <= LONG; st++)
+      addBatch(k === 1 ? 'long' : `long-${k}`, 'val', st, VOC, 21, LONG / 40);
 }
 if (SEED) {
   for (let st = 1; st <= 48; st++) {
@@ -369,7 +373,8 @@ function route(req, res, body) {
     const r = runs.get(run);
     if (!r) return problem(req, res, 404, `no run ${run}`);
     const keys = (q.get('key') || KEYS.join(',')).split(',');
-    const bad = keys.find((k) => !KEYS.includes(k));
+    const perClass = (k) => /^per_class\.(dice|iou|f_score|precision|recall|support)\.\d+$/.test(k);
+    const bad = keys.find((k) => !KEYS.includes(k) && !perClass(k));
     if (bad) return problem(req, res, 400, `unknown key ${bad}`);
     const s = r.splits.get(q.get('split') || 'val');
     const since = Number(q.get('since_step') || 0);
@@ -392,6 +397,42 @@ function route(req, res, body) {
     const metrics = all.slice(offset, offset + max);
     const next = all.length > offset + max ? String(offset + max) : null;
     return json(req, res, 200, { metrics, next_page_token: next });
+  }
+  if ((m = p.match(/^\/v1\/runs\/([^/]+)\/items$/))) {
+    // the items of the latest step: two per evaluation, figures made up from the id
+    const run = decodeURIComponent(m[1]);
+    const r = runs.get(run);
+    if (!r) return problem(req, res, 404, `no run ${run}`);
+    const s = r.splits.get(q.get('split') || 'val');
+    const a = s ? latest(s) : null;
+    const sort = q.get('sort') || 'miou';
+    const dir = q.get('order') === 'desc' ? -1 : 1;
+    const items = (a ? a.evaluation_ids : []).flatMap((id) =>
+      [0, 1].map((item) => {
+        const v = 0.5 + 0.45 * rand(parseInt(id.slice(0, 6), 16) + item);
+        return {
+          evaluation: id,
+          item,
+          accuracy: Math.min(1, v + 0.1),
+          miou: v,
+          mean_dice: (2 * v) / (1 + v),
+          present: 3,
+          iou: [v, null, v],
+          overlay: `/v1/evaluations/${id}/overlay.png?item=${item}`,
+        };
+      }),
+    );
+    items.sort((x, y) => dir * (x[sort] - y[sort]));
+    const limit = Number(q.get('limit') || 20);
+    return json(req, res, 200, {
+      run,
+      split: q.get('split') || 'val',
+      step: a ? a.step : null,
+      sort,
+      order: dir < 0 ? 'desc' : 'asc',
+      total: items.length,
+      items: items.slice(0, limit),
+    });
   }
   if ((m = p.match(/^\/v1\/evaluations\/([^/]+)\/overlay\.png$/))) {
     const id = decodeURIComponent(m[1]);

@@ -179,9 +179,26 @@ verdict "/metrics has segloss_build_info" grep -q '^segloss_build_info{' "$body"
 if grep -q '"GET /v1/runs"' "$info"; then
     expect "200 evaluate with run and step" POST /v1/evaluate 200 -- \
         "$ev?run=openapi&step=1" "${logits[@]}" "${masks[@]}"
+    verdict "a recorded answer lists its items' figures" "$PY" -c '
+import json, sys
+items = json.load(open(sys.argv[1])).get("items")
+sys.exit(0 if items and len(items) == 2 else f"items: {items!r}")' "$body"
     eval_id=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$body")
     expect "409 the same run and step with other semantics" POST /v1/evaluate 409 -- \
         "$ev?run=openapi&step=1&semantics=standard" "${logits[@]}" "${masks[@]}"
+    expect "200 GET /v1/runs/{run}/items" GET /v1/runs/{run}/items 200 -- \
+        "$url/v1/runs/openapi/items?sort=accuracy&order=desc&limit=5"
+    expect "400 GET /v1/runs/{run}/items, a bad sort" GET /v1/runs/{run}/items 400 -- \
+        "$url/v1/runs/openapi/items?sort=loss"
+    expect "404 GET /v1/runs/{run}/items of no run" GET /v1/runs/{run}/items 404 -- \
+        "$url/v1/runs/no-such-run/items"
+    expect "200 GET /v1/runs/{run}/history, per-class keys" GET /v1/runs/{run}/history 200 -- \
+        "$url/v1/runs/openapi/history?key=per_class.iou.3,per_class.support.3"
+    expect "200 GET /v1/runs/{run}/history, metric keys" GET /v1/runs/{run}/history 200 -- \
+        "$url/v1/runs/openapi/history?key=loss.total"
+    expect "400 GET /v1/runs/{run}/history, per-class and metric keys mixed" \
+        GET /v1/runs/{run}/history 400 -- \
+        "$url/v1/runs/openapi/history?key=per_class.iou.3,loss.total"
     # ---- the runs API and the dashboard ----
     runs=$url/v1/runs
     expect "200 GET /v1/runs" GET /v1/runs 200 -- "$runs?max_results=5"
@@ -215,6 +232,7 @@ if grep -q '"GET /v1/runs"' "$info"; then
         GET /v1/evaluations/{id}/overlay.png 400 -- "$url/v1/evaluations/$eval_id/overlay.png?item=-1"
     expect "204 DELETE /v1/runs/{run}" DELETE /v1/runs/{run} 204 -- "$runs/openapi"
     expect "404 DELETE /v1/runs/{run} again" DELETE /v1/runs/{run} 404 -- "$runs/openapi"
+    expect "200 GET /util.js (a dashboard module)" GET '/{module}.js' 200 -- "$url/util.js"
     for page in / /index.html /app.js /style.css; do
         expect "200 GET $page (dashboard)" GET "$page" 200 -- "$url$page"
     done

@@ -16,6 +16,7 @@
 #include <math.h>
 
 #include "golden_case.h"
+#include "json_writer.h"
 #include "store_fixture.h"
 #include "testing.h"
 
@@ -529,7 +530,9 @@ static void test_delete_and_reopen(void)
     CHECK(store_revision(s, NULL, &g_reopen, err, sizeof err) == 0 && g_reopen > g_after);
     store_close(s);
     /* reopening migrated nothing twice */
-    CHECK_EQ_INT(scenario_number(loc, "SELECT max(version) FROM $schema_version"), 1);
+    long long versions = scenario_number(loc, "SELECT max(version) FROM $schema_version");
+    CHECK(versions >= 2); /* 2: per-item figures */
+    CHECK_EQ_INT(scenario_number(loc, "SELECT count(*) FROM $schema_version"), versions);
 
     /* a database from a newer seglossd is refused, not guessed at */
     CHECK(scenario_number(loc, "INSERT INTO $schema_version(version) VALUES(99) RETURNING 1") ==
@@ -537,6 +540,229 @@ static void test_delete_and_reopen(void)
     store_options opt = {.location = loc};
     CHECK(store_open(&opt, &s, err, sizeof err) == STORE_FAILED);
     CHECK_MSG(strstr(err, "schema version 99") != NULL, "%s", err);
+    backend->discard(loc);
+}
+
+
+static store *figures_store;
+static int figure_cases;
+
+/* The same double, bit for bit, or both undefined. */
+static bool same_figure(double a, double b)
+{
+    return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0;
+}
+
+/*
+ * One golden case: the per-item figures of the whole batch (one pass) equal those of each item
+ * evaluated alone through the library (its accuracy, its IoU per present class, their mean, and
+ * the Dice of its own confusion matrix), survive the store, and come back ordered by mIoU.
+ */
+static void check_item_figures_case(const char *dirname)
+{
+    golden_case g;
+    char err[512], detail[256], run[64];
+    if (golden_load(dirname, &g) != 0) {
+        golden_free(&g);
+        return;
+    }
+    snprintf(run, sizeof run, "items-%d", figure_cases++);
+    bool batched = g.logits.rank == 4 && g.labels.rank == 3;
+    size_t n = batched ? g.logits.shape[0] : 1, c = g.logits.shape[g.logits.rank == 4 ? 1 : 0];
+    uint64_t *counts = calloc(SEGLOSS_ITEM_COUNTS(n, c), sizeof *counts);
+    store_item_figures *figs = calloc(n, sizeof *figs);
+    char **texts = calloc(n, sizeof *texts);
+    double *iou = malloc(c * sizeof *iou);
+    segloss_result *whole = NULL;
+    CHECK(counts && figs && texts && iou);
+    CHECK(counts && segloss_evaluate_items(ctx, &g.logits, &g.labels, &g.params.loss, NULL,
+                                           counts, &whole, detail, sizeof detail) == 0);
+    for (size_t i = 0; whole && figs && texts && iou && i < n; i++) {
+        const uint64_t *ic = counts + i * 3 * c;
+        segloss_item_figures f;
+        segloss_item_figures_from_counts(ic, c, &f, iou);
+        segloss_tensor lt = batched ? scenario_slice(&g.logits, i, 1) : g.logits;
+        segloss_tensor mt = batched ? scenario_slice(&g.labels, i, 1) : g.labels;
+        segloss_result *alone = NULL;
+        CHECK(segloss_evaluate(ctx, &lt, &mt, &g.params.loss, &alone, detail, sizeof detail) ==
+              0);
+        if (alone) {
+            const uint64_t *cm = alone->stats->confusion;
+            double iou_sum = 0, dice_sum = 0;
+            size_t present = 0;
+            for (size_t k = 0; k < c; k++) {
+                uint64_t col = 0;
+                for (size_t j = 0; j < c; j++)
+                    col += cm[j * c + k];
+                /* the item's own counts are its confusion matrix's sums */
+                CHECK_MSG(ic[k] == alone->support[k] && ic[c + k] == col &&
+                              ic[2 * c + k] == cm[k * c + k],
+                          "%s item %zu class %zu: counts differ", g.name, i, k);
+                if (!alone->support[k]) {
+                    CHECK(isnan(iou[k]));
+                    continue;
+                }
+                CHECK_MSG(same_figure(iou[k], alone->iou[k]), "%s item %zu class %zu: %.17g vs "
+                          "%.17g", g.name, i, k, iou[k], alone->iou[k]);
+                iou_sum += alone->iou[k];
+                dice_sum += 2.0 * (double)cm[k * c + k] / (double)(alone->support[k] + col);
+                present++;
+            }
+            double p = (double)present;
+            CHECK_EQ_INT(f.present, present);
+            CHECK_MSG(same_figure(f.miou, present ? iou_sum / p : (double)NAN),
+                      "%s item %zu: miou %.17g", g.name, i, f.miou);
+            CHECK_MSG(same_figure(f.mean_dice, present ? dice_sum / p : (double)NAN),
+                      "%s item %zu: mean dice %.17g", g.name, i, f.mean_dice);
+            CHECK_MSG(alone->pixels_valid == 0 ? isnan(f.accuracy)
+                                               : same_figure(f.accuracy, alone->accuracy),
+                      "%s item %zu: accuracy %.17g vs %.17g", g.name, i, f.accuracy,
+                      alone->accuracy);
+        }
+        segloss_result_free(alone);
+        json_writer w;
+        json_writer_init(&w);
+        json_number_array(&w, iou, c);
+        size_t len;
+        texts[i] = json_writer_finish(&w, &len);
+        figs[i] = (store_item_figures){.accuracy = f.accuracy, .miou = f.miou,
+                                       .mean_dice = f.mean_dice, .present = f.present,
+                                       .iou_json = texts[i]};
+    }
+    /* recorded with the batch, and read back ordered by mIoU, lowest first */
+    if (whole && figs && texts) {
+        char id[IDS_LEN + 1];
+        ids_new(id);
+        store_evaluation ev = {.id = id, .timestamp_ms = 1000, .run = run, .step = 3, .n = n,
+                               .c = c, .h = whole->h, .w = whole->w, .loss = &g.params.loss,
+                               .stats = whole->stats, .answer_json = "{}", .answer_len = 2,
+                               .figures = figs};
+        CHECK(store_record(figures_store, &ev, err, sizeof err) == 0);
+        store_item_list list;
+        store_items_query q = {.run = run, .sort = STORE_SORT_MIOU, .limit = 1000};
+        CHECK(store_items(figures_store, &q, &list, err, sizeof err) == 0);
+        CHECK(list.has_step && list.step == 3 && list.count == n && list.total == n);
+        for (size_t j = 0; j < list.count; j++) {
+            const store_item_row *r = &list.rows[j];
+            CHECK(strcmp(r->id, id) == 0 && r->item < n && !r->has_overlay);
+            if (r->item >= n)
+                continue;
+            const store_item_figures *f = &figs[r->item];
+            CHECK_MSG(same_figure(r->miou, f->miou) && same_figure(r->accuracy, f->accuracy) &&
+                          same_figure(r->mean_dice, f->mean_dice) && r->present == f->present,
+                      "%s item %zu: stored figures differ", g.name, r->item);
+            CHECK_MSG(strcmp(r->iou_json, f->iou_json) == 0, "%s item %zu: %s vs %s", g.name,
+                      r->item, r->iou_json, f->iou_json);
+            if (j > 0 && !isnan(r->miou))
+                CHECK(!isnan(list.rows[j - 1].miou) && list.rows[j - 1].miou <= r->miou);
+        }
+        store_item_list_free(&list);
+    }
+    for (size_t i = 0; texts && i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(figs);
+    free(iou);
+    free(counts);
+    segloss_result_free(whole);
+    golden_free(&g);
+}
+
+/* Per-item figures of every golden case against each item alone through the library. */
+static void test_item_figures_golden(void)
+{
+    char loc[SCENARIO_LOC_MAX];
+    figures_store = scenario_fresh_store(loc, 0);
+    if (!figures_store)
+        return;
+    figure_cases = 0;
+    golden_for_each("tests/golden", check_item_figures_case);
+    golden_for_each("tests/golden_extra", check_item_figures_case);
+    CHECK(figure_cases >= 30);
+    store_close(figures_store);
+    figures_store = NULL;
+    backend->discard(loc);
+}
+
+/* Items across a step's evaluations: sorted either way, limited, other steps and splits apart,
+ * the latest step by default, dropped by retention and with their run; per-step aggregates. */
+static void test_items_query(void)
+{
+    char loc[SCENARIO_LOC_MAX], err[512];
+    store *s = scenario_fresh_store(loc, 2);
+    if (!s)
+        return;
+    /* three evaluations of 2 items at step 7, one at step 8 of another split */
+    fixture_eval f[4];
+    double accs[4][2];
+    for (int e = 0; e < 4; e++) {
+        CHECK(fixture_eval_make(ctx, &f[e], 900 + (uint64_t)e, 2, 4, 6, 6, "it",
+                                e == 3 ? "train" : "val", e == 3 ? 8 : 7) == 0);
+        store_item_figures figs[2];
+        for (int i = 0; i < 2; i++) {
+            figs[i] = (store_item_figures){.accuracy = 0.1 * (e * 2 + i), .miou = 1.0 - 0.1 * e,
+                                           .mean_dice = i ? (double)NAN : 0.5,
+                                           .present = 4, .iou_json = "[0.5,null,1,0]"};
+            accs[e][i] = figs[i].accuracy;
+        }
+        f[e].ev.figures = figs;
+        CHECK(store_record(s, &f[e].ev, err, sizeof err) == 0);
+    }
+    store_item_list list;
+    store_items_query q = {.run = "it", .has_step = true, .step = 7,
+                           .sort = STORE_SORT_ACCURACY, .descending = true, .limit = 4};
+    /* retention keeps 2 evaluations per run: the first of step 7 is gone */
+    CHECK(store_items(s, &q, &list, err, sizeof err) == 0);
+    CHECK(list.has_step && list.step == 7 && list.count == 2 && list.total == 2);
+    if (list.count == 2) {
+        CHECK(strcmp(list.rows[0].id, f[2].id) == 0 && list.rows[0].item == 1);
+        CHECK(list.rows[0].accuracy == accs[2][1] && list.rows[1].accuracy == accs[2][0]);
+    }
+    store_item_list_free(&list);
+    CHECK_EQ_INT(scenario_number(loc, "SELECT count(*) FROM $item_figures"), 4);
+    q.split = "train";
+    q.has_step = false;
+    CHECK(store_items(s, &q, &list, err, sizeof err) == 0);
+    CHECK(list.has_step && list.step == 8 && list.count == 2 && list.total == 2);
+    if (list.count == 2) {
+        CHECK(list.rows[0].accuracy == accs[3][1] && list.rows[1].accuracy == accs[3][0]);
+        CHECK(strcmp(list.rows[0].iou_json, "[0.5,null,1,0]") == 0);
+        CHECK(list.rows[0].has_overlay);
+    }
+    store_item_list_free(&list);
+    /* NaN figures sort last, ascending or descending */
+    q.sort = STORE_SORT_MEAN_DICE;
+    for (int d = 0; d < 2; d++) {
+        q.descending = d;
+        CHECK(store_items(s, &q, &list, err, sizeof err) == 0);
+        CHECK(list.count == 2 && list.rows[0].mean_dice == 0.5 && isnan(list.rows[1].mean_dice));
+        store_item_list_free(&list);
+    }
+    q.split = "nosuch";
+    CHECK(store_items(s, &q, &list, err, sizeof err) == 0);
+    CHECK(!list.has_step && list.count == 0 && list.total == 0);
+    store_item_list_free(&list);
+    q.run = "nosuch";
+    CHECK(store_items(s, &q, &list, err, sizeof err) == STORE_NOT_FOUND);
+    q.run = "it";
+    q.limit = 0;
+    CHECK(store_items(s, &q, &list, err, sizeof err) == STORE_INVALID);
+    /* aggregates by step */
+    store_aggregate_list al;
+    store_aggregate_query aq = {.run = "it", .split = "val", .from_step = 0, .max_results = 5};
+    CHECK(store_aggregates(s, &aq, &al, err, sizeof err) == 0);
+    CHECK(al.count == 1 && al.rows[0].step == 7 && al.rows[0].evaluations == 3 &&
+          al.rows[0].stats && al.rows[0].stats->batches == 6);
+    store_aggregate_list_free(&al);
+    aq.from_step = 8;
+    CHECK(store_aggregates(s, &aq, &al, err, sizeof err) == 0 && al.count == 0);
+    store_aggregate_list_free(&al);
+    /* figures go with their run */
+    CHECK(store_delete_run(s, "it", err, sizeof err) == 0);
+    CHECK(scenario_number(loc, "SELECT count(*) FROM $item_figures") == 0);
+    for (int e = 0; e < 4; e++)
+        fixture_eval_free(&f[e]);
+    store_close(s);
     backend->discard(loc);
 }
 
@@ -549,6 +775,8 @@ static inline void run_store_scenarios(void)
     RUN(test_history_paging_stable);
     RUN(test_retention);
     RUN(test_delete_and_reopen);
+    RUN(test_item_figures_golden);
+    RUN(test_items_query);
 }
 
 #endif

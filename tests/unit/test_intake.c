@@ -107,21 +107,37 @@ static void nap(void)
 typedef struct answer {
     evaluation_outcome out;
     size_t items_prepared;
+    bool recorded;                   /* the hook ran (a request with run=) */
+    uint16_t argmax[N * H * W];      /* what the hook was given to store */
+    uint64_t item_counts[N * 3 * C];
 } answer;
 
-/* Parses body in 4 KiB chunks (with an intake unless w is NULL) and evaluates it. */
-static answer run(intake_worker *worker, const unsigned char *body, size_t len,
-                  bool masks_first)
+/* The result hook of a recorded request: keeps what a store would get. */
+static int keep_record(void *arg, const evaluation_record *rec, char *detail, size_t dl)
 {
-    answer a;
-    memset(&a, 0, sizeof a);
+    (void)detail;
+    (void)dl;
+    answer *a = arg;
+    a->recorded = rec->argmax && rec->item_counts;
+    if (a->recorded) {
+        memcpy(a->argmax, rec->argmax, sizeof a->argmax);
+        memcpy(a->item_counts, rec->item_counts, sizeof a->item_counts);
+    }
+    return 200;
+}
+
+/* Parses body in 4 KiB chunks (with an intake unless w is NULL) and evaluates it. */
+static answer *run(intake_worker *worker, const unsigned char *body, size_t len,
+                   bool masks_first, bool recorded)
+{
+    answer *a = calloc(1, sizeof *a);
     segloss_limits limits;
     segloss_limits_default(&limits);
     multipart_limits ml = {len, 16, 4096, NULL};
     multipart_parser *p = NULL;
     char detail[256];
     CHECK_EQ_INT(multipart_new(CT, len, &ml, &p, detail, sizeof detail), 0);
-    intake *in = worker ? intake_new(worker, false) : NULL;
+    intake *in = worker ? intake_new(worker, recorded) : NULL;
     CHECK(!worker || in);
     for (size_t off = 0; off < len; off += 4096) {
         size_t n = len - off < 4096 ? len - off : 4096;
@@ -145,6 +161,8 @@ static answer run(intake_worker *worker, const unsigned char *body, size_t len,
     const multipart_part *l = multipart_first(p, MULTIPART_LOGITS);
     params_request params;
     params_init(&params);
+    if (recorded) /* a run makes the evaluation keep what a store needs */
+        CHECK_EQ_INT(params_set_query(&params, "run", "t", detail, sizeof detail), 0);
     evaluation_request er = {
         .logits = {l->data, l->len},
         .masks = blobs,
@@ -152,9 +170,12 @@ static answer run(intake_worker *worker, const unsigned char *body, size_t len,
         .params = &params,
         .id = "test",
         .prepared = intake_close(in),
+        .hook = recorded ? keep_record : NULL,
+        .hook_arg = a,
     };
-    a.items_prepared = er.prepared ? er.prepared->item_count : 0;
-    evaluation_run(ctx, &limits, &er, &a.out);
+    a->items_prepared = er.prepared ? er.prepared->item_count : 0;
+    evaluation_run(ctx, &limits, &er, &a->out);
+    params_free(&params);
     intake_release(in);
     multipart_free(p);
     return a;
@@ -181,37 +202,54 @@ static void test_bit_identical_across_orders(void)
         masks[i] = png_mask(i, &mlen[i]);
     unsigned char *body = malloc(llen + 64 * 1024);
     size_t len = build(body, 1, logits, llen, masks, mlen);
-    answer ref = run(NULL, body, len, false);
-    CHECK_EQ_INT(ref.out.status, 200);
-    char *want = without_timing(ref.out.body);
-    for (int order = 0; order < 3; order++) {
-        len = build(body, order, logits, llen, masks, mlen);
-        for (int overlap = 0; overlap < 2; overlap++) {
-            answer a = run(overlap ? w : NULL, body, len, order == 0);
-            CHECK_EQ_INT(a.out.status, 200);
-            char *got = without_timing(a.out.body);
-            CHECK_MSG(strcmp(got, want) == 0, "order %d overlap %d:\n%s\n%s", order, overlap,
-                      got, want);
-            CHECK(a.out.result && ref.out.result &&
-                  segloss_stats_equal(a.out.result->stats, ref.out.result->stats));
-            if (overlap && order == 0) /* masks first: every item but the last, at least */
-                CHECK_MSG(a.items_prepared >= N - 1, "%zu items prepared", a.items_prepared);
-            free(got);
-            evaluation_outcome_clear(&a.out);
+    for (int recorded = 0; recorded < 2; recorded++) {
+        len = build(body, 1, logits, llen, masks, mlen);
+        answer *ref = run(NULL, body, len, false, recorded);
+        CHECK_EQ_INT(ref->out.status, 200);
+        CHECK(ref->recorded == (bool)recorded);
+        char *want = without_timing(ref->out.body);
+        for (int order = 0; order < 3; order++) {
+            len = build(body, order, logits, llen, masks, mlen);
+            for (int overlap = 0; overlap < 2; overlap++) {
+                answer *a = run(overlap ? w : NULL, body, len, order == 0, recorded);
+                CHECK_EQ_INT(a->out.status, 200);
+                char *got = without_timing(a->out.body);
+                CHECK_MSG(strcmp(got, want) == 0, "order %d overlap %d recorded %d:\n%s\n%s",
+                          order, overlap, recorded, got, want);
+                CHECK(a->out.result && ref->out.result &&
+                      segloss_stats_equal(a->out.result->stats, ref->out.result->stats));
+                /* what a store keeps: the predicted classes and the per-item counts */
+                CHECK_MSG(a->recorded == (bool)recorded, "order %d overlap %d", order, overlap);
+                CHECK_MSG(memcmp(a->argmax, ref->argmax, sizeof a->argmax) == 0,
+                          "order %d overlap %d recorded %d: the predicted classes differ", order,
+                          overlap, recorded);
+                CHECK_MSG(memcmp(a->item_counts, ref->item_counts, sizeof a->item_counts) == 0,
+                          "order %d overlap %d recorded %d: the item counts differ", order,
+                          overlap, recorded);
+                if (overlap && order == 0) /* masks first: every item but the last, at least */
+                    CHECK_MSG(a->items_prepared >= N - 1, "%zu items prepared",
+                              a->items_prepared);
+                free(got);
+                evaluation_outcome_clear(&a->out);
+                free(a);
+            }
         }
+        free(want);
+        evaluation_outcome_clear(&ref->out);
+        free(ref);
     }
-    free(want);
-    evaluation_outcome_clear(&ref.out);
     /* a broken mask (truncated PNG) met during the upload: the same status and detail */
     mlen[2] /= 2;
     len = build(body, 0, logits, llen, masks, mlen);
-    answer bad_ref = run(NULL, body, len, false);
-    answer bad = run(w, body, len, false);
-    CHECK(bad_ref.out.status >= 400 && bad.out.status == bad_ref.out.status);
-    CHECK_MSG(strcmp(bad.out.detail, bad_ref.out.detail) == 0, "%s / %s", bad.out.detail,
-              bad_ref.out.detail);
-    evaluation_outcome_clear(&bad_ref.out);
-    evaluation_outcome_clear(&bad.out);
+    answer *bad_ref = run(NULL, body, len, false, false);
+    answer *bad = run(w, body, len, false, false);
+    CHECK(bad_ref->out.status >= 400 && bad->out.status == bad_ref->out.status);
+    CHECK_MSG(strcmp(bad->out.detail, bad_ref->out.detail) == 0, "%s / %s", bad->out.detail,
+              bad_ref->out.detail);
+    evaluation_outcome_clear(&bad_ref->out);
+    evaluation_outcome_clear(&bad->out);
+    free(bad_ref);
+    free(bad);
     for (int i = 0; i < N; i++)
         free(masks[i]);
     free(logits);

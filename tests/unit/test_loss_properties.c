@@ -751,6 +751,89 @@ static void pool_prewake_wakes_parked_workers(void)
     segloss__pool_free(pool);
 }
 
+/* Per-item counts (segloss_evaluate_items): the same whatever the kernel, thread count or
+ * whether an arg-max map is kept, with resizing too; they sum to the batch's confusion matrix
+ * (row sums, column sums, diagonal); each item's equal its own evaluation's. */
+static void item_counts_are_the_items_confusion(void)
+{
+    for (int resize = 0; resize < 2; resize++) {
+        inputs in;
+        size_t n = 5, c = 7;
+        make_inputs(&in, n, c, 31, 45, resize ? 62 : 31, resize ? 40 : 45, SEGLOSS_F32, 2, 1);
+        segloss_params p;
+        segloss_params_default(&p);
+        size_t m = SEGLOSS_ITEM_COUNTS(n, c);
+        uint64_t *counts[4];
+        segloss_ctx *ctxs[4] = {scalar1, fast1, fast2, fast7};
+        uint16_t *map = malloc(n * in.mh * in.mw * sizeof *map);
+        segloss_result *whole = NULL;
+        for (int i = 0; i < 4; i++) {
+            counts[i] = malloc(m * sizeof(uint64_t));
+            memset(counts[i], 0xab, m * sizeof(uint64_t)); /* overwritten, not added to */
+            segloss_result *r = NULL;
+            char detail[256] = "";
+            CHECK(segloss_evaluate_items(ctxs[i], &in.lt, &in.mt, &p, i == 2 ? map : NULL,
+                                         counts[i], &r, detail, sizeof detail) == 0);
+            if (i == 0)
+                whole = r;
+            else
+                segloss_result_free(r);
+            CHECK(memcmp(counts[i], counts[0], m * sizeof(uint64_t)) == 0);
+        }
+        for (size_t k = 0; whole && k < c; k++) {
+            uint64_t gt = 0, pred = 0, tp = 0, col = 0;
+            for (size_t i = 0; i < n; i++) {
+                gt += counts[0][(i * 3 + 0) * c + k];
+                pred += counts[0][(i * 3 + 1) * c + k];
+                tp += counts[0][(i * 3 + 2) * c + k];
+            }
+            for (size_t y = 0; y < c; y++)
+                col += whole->stats->confusion[y * c + k];
+            CHECK(gt == whole->support[k] && pred == col &&
+                  tp == whole->stats->confusion[k * c + k]);
+        }
+        for (size_t i = 0; i < n; i++) {
+            segloss_tensor l, mt;
+            slice(&in, i, &l, &mt);
+            uint64_t one[3 * 7];
+            segloss_result *r = NULL;
+            char detail[256] = "";
+            CHECK(segloss_evaluate_items(fast2, &l, &mt, &p, NULL, one, &r, detail,
+                                         sizeof detail) == 0);
+            CHECK(memcmp(one, counts[0] + i * 3 * c, sizeof one) == 0);
+            /* and the counts of an item's own stats, as the overlapped intake takes them */
+            uint64_t from_stats[3 * 7];
+            CHECK(r && segloss_stats_item_counts(r->stats, from_stats) == 0 &&
+                  memcmp(from_stats, one, sizeof one) == 0);
+            segloss_result_free(r);
+        }
+        segloss_result_free(whole);
+        for (int i = 0; i < 4; i++)
+            free(counts[i]);
+        free(map);
+        free_inputs(&in);
+    }
+}
+
+/* The figures of an item from its counts: present classes only, undefined without pixels. */
+static void item_figures_from_counts(void)
+{
+    /* 3 classes: class 0 has 4 pixels (3 right, 1 taken for class 1), class 1 has 2 (both
+     * right), class 2 none but 1 pixel predicted as it */
+    const uint64_t counts[9] = {4, 2, 0, /* gt */ 3, 3, 0, /* pred */ 3, 2, 0 /* tp */};
+    double iou[3];
+    segloss_item_figures f;
+    segloss_item_figures_from_counts(counts, 3, &f, iou);
+    CHECK(f.present == 2 && f.valid == 6);
+    CHECK(iou[0] == 3.0 / 4.0 && iou[1] == 2.0 / 3.0 && isnan(iou[2]));
+    CHECK(f.miou == (3.0 / 4.0 + 2.0 / 3.0) / 2);
+    CHECK(f.mean_dice == (6.0 / 7.0 + 4.0 / 5.0) / 2);
+    CHECK(f.accuracy == 5.0 / 6.0);
+    const uint64_t none[9] = {0};
+    segloss_item_figures_from_counts(none, 3, &f, NULL);
+    CHECK(f.present == 0 && isnan(f.miou) && isnan(f.mean_dice) && isnan(f.accuracy));
+}
+
 int main(void)
 {
     if (segloss_ctx_new(&scalar1, 1, SEGLOSS_KERNEL_SCALAR))
@@ -759,6 +842,7 @@ int main(void)
     RUN(lerp_avx2_matches_scalar_bits);
     RUN(avx512_matches_avx2);
     RUN(pool_prewake_wakes_parked_workers);
+    RUN(item_figures_from_counts);
     /* every property per vector kernel the CPU has; the scalar kernel stands in when it has
      * none, so the thread-count and merge properties still run */
     static const segloss_kernel kernels[] = {SEGLOSS_KERNEL_AVX2, SEGLOSS_KERNEL_AVX512};
@@ -787,6 +871,7 @@ int main(void)
         RUN(extreme_logits_are_named_or_computed);
         RUN(shapes_and_params_are_checked);
         RUN(all_ignored_is_undefined_ce);
+        RUN(item_counts_are_the_items_confusion);
         RUN(stats_serialize_round_trip);
         RUN(argmax_map_is_first_maximum);
         segloss_ctx_free(fast1);

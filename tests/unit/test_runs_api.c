@@ -539,6 +539,188 @@ static void test_runs_record(void)
     fixture_eval_free(&big);
 }
 
+
+/* Records a synthetic batch under run "figs" with its per-item counts, as the daemon does. */
+static int record_with_items(uint64_t seed, size_t n, int64_t step, fixture_eval *f,
+                             uint64_t **counts)
+{
+    char err[256], detail[256];
+    if (fixture_eval_make(ctx, f, seed, n, 3, 8, 8, "figs", NULL, step) != 0)
+        return -1;
+    *counts = calloc(SEGLOSS_ITEM_COUNTS(n, 3), sizeof **counts);
+    segloss_result *again = NULL;
+    if (!*counts || segloss_evaluate_items(ctx, &f->logits_view, &f->labels_view,
+                                           &f->params.loss, NULL, *counts, &again, detail,
+                                           sizeof detail) != 0)
+        return -1;
+    segloss_result_free(again);
+    runs_record_input in = {.id = f->id, .run = "figs", .has_step = true, .step = step,
+                            .loss = &f->params.loss, .result = f->result, .answer = f->answer,
+                            .answer_len = f->answer_len, .argmax = f->argmax,
+                            .labels = &f->labels_view, .item_counts = *counts};
+    return runs_record(st, &in, err, sizeof err) == 200 ? 0 : -1;
+}
+
+/* GET /v1/runs/{run}/items: a step's items across its evaluations, sorted by the chosen
+ * figure, each as the library counts it; the latest step by default; ETag; bad parameters. */
+static void test_items_route(void)
+{
+    fixture_eval f[3];
+    uint64_t *counts[3] = {0};
+    CHECK(record_with_items(700, 3, 1, &f[0], &counts[0]) == 0);
+    CHECK(record_with_items(701, 4, 2, &f[1], &counts[1]) == 0);
+    CHECK(record_with_items(702, 2, 2, &f[2], &counts[2]) == 0);
+    const char *q[] = {"sort", "accuracy", "order", "asc", "limit", "5", NULL};
+    runs_api_response r = call("GET", "/v1/runs/figs/items", q, NULL);
+    CHECK_EQ_INT(r.status, 200);
+    cJSON *j = body_json(&r);
+    const cJSON *items = cJSON_GetObjectItem(j, "items");
+    CHECK(cJSON_GetObjectItem(j, "step") && cJSON_GetObjectItem(j, "step")->valueint == 2);
+    CHECK(cJSON_GetObjectItem(j, "total") && cJSON_GetObjectItem(j, "total")->valueint == 6);
+    CHECK_EQ_INT(cJSON_GetArraySize(items), 5);
+    double prev = -1;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, items)
+    {
+        const char *id = cJSON_GetObjectItem(it, "evaluation")->valuestring;
+        int e = strcmp(id, f[1].id) == 0 ? 1 : strcmp(id, f[2].id) == 0 ? 2 : -1;
+        CHECK(e > 0);
+        if (e < 0)
+            continue;
+        size_t i = (size_t)cJSON_GetObjectItem(it, "item")->valueint;
+        segloss_item_figures want;
+        double iou[3];
+        segloss_item_figures_from_counts(counts[e] + i * 9, 3, &want, iou);
+        double acc = cJSON_GetObjectItem(it, "accuracy")->valuedouble;
+        CHECK(acc == want.accuracy && acc >= prev);
+        prev = acc;
+        CHECK(cJSON_GetObjectItem(it, "miou")->valuedouble == want.miou);
+        CHECK(cJSON_GetObjectItem(it, "mean_dice")->valuedouble == want.mean_dice);
+        CHECK((size_t)cJSON_GetObjectItem(it, "present")->valueint == want.present);
+        const cJSON *ious = cJSON_GetObjectItem(it, "iou");
+        CHECK_EQ_INT(cJSON_GetArraySize(ious), 3);
+        for (int k = 0; k < 3 && cJSON_GetArraySize(ious) == 3; k++) {
+            const cJSON *v = cJSON_GetArrayItem(ious, k);
+            CHECK(isnan(iou[k]) ? cJSON_IsNull(v) : v->valuedouble == iou[k]);
+        }
+        const cJSON *ov = cJSON_GetObjectItem(it, "overlay");
+        CHECK(cJSON_IsString(ov) && strstr(ov->valuestring, id));
+    }
+    cJSON_Delete(j);
+    char etag[96];
+    strcpy(etag, r.etag);
+    runs_api_response_free(&r);
+    r = call("GET", "/v1/runs/figs/items", q, etag);
+    CHECK_EQ_INT(r.status, 304);
+    runs_api_response_free(&r);
+    /* step 1, highest mIoU first */
+    const char *q1[] = {"step", "1", "sort", "miou", "order", "desc", NULL};
+    r = call("GET", "/v1/runs/figs/items", q1, NULL);
+    j = body_json(&r);
+    items = cJSON_GetObjectItem(j, "items");
+    CHECK(r.status == 200 && cJSON_GetArraySize(items) == 3);
+    for (int i = 1; i < cJSON_GetArraySize(items); i++)
+        CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(items, i - 1), "miou")->valuedouble >=
+              cJSON_GetObjectItem(cJSON_GetArrayItem(items, i), "miou")->valuedouble);
+    cJSON_Delete(j);
+    runs_api_response_free(&r);
+    /* the stored answer has the same figures */
+    char path[128];
+    snprintf(path, sizeof path, "/v1/evaluations/%s", f[0].id);
+    r = call("GET", path, NULL, NULL);
+    CHECK(r.status == 200 && r.body && !strstr(r.body, "\"items\"")); /* fixture: no counts */
+    runs_api_response_free(&r);
+    const char *bad1[] = {"sort", "loss", NULL}, *bad2[] = {"order", "up", NULL},
+               *bad3[] = {"limit", "0", NULL};
+    r = call("GET", "/v1/runs/figs/items", bad1, NULL);
+    CHECK(is_problem(&r, 400, "sort must be"));
+    runs_api_response_free(&r);
+    r = call("GET", "/v1/runs/figs/items", bad2, NULL);
+    CHECK(is_problem(&r, 400, "order must be"));
+    runs_api_response_free(&r);
+    r = call("GET", "/v1/runs/figs/items", bad3, NULL);
+    CHECK(is_problem(&r, 400, "limit"));
+    runs_api_response_free(&r);
+    r = call("GET", "/v1/runs/nosuch/items", NULL, NULL);
+    CHECK(is_problem(&r, 404, "nosuch"));
+    runs_api_response_free(&r);
+
+    /* per-class history: the finalised aggregate of each step, class by class */
+    const char *qc[] = {"key", "per_class.iou.1,per_class.support.2", NULL};
+    r = call("GET", "/v1/runs/figs/history", qc, NULL);
+    j = body_json(&r);
+    const cJSON *m = cJSON_GetObjectItem(j, "metrics");
+    CHECK(r.status == 200 && cJSON_GetArraySize(m) == 4);
+    store_run_summary sum;
+    char err[256];
+    CHECK(store_get_run(st, "figs", &sum, err, sizeof err) == 0);
+    segloss_result *agg = NULL;
+    CHECK(sum.split_count == 1 &&
+          store_finalise(sum.splits[0].stats, sum.splits[0].loss_params_json, &agg, err,
+                         sizeof err) == 0);
+    if (agg && cJSON_GetArraySize(m) == 4) {
+        const cJSON *p2 = cJSON_GetArrayItem(m, 2), *p3 = cJSON_GetArrayItem(m, 3);
+        CHECK(strcmp(cJSON_GetObjectItem(p2, "key")->valuestring, "per_class.iou.1") == 0);
+        CHECK(cJSON_GetObjectItem(p2, "step")->valueint == 2);
+        CHECK(cJSON_GetObjectItem(p2, "value")->valuedouble == agg->iou[1]);
+        CHECK(cJSON_GetObjectItem(p3, "value")->valuedouble == (double)agg->support[2]);
+    }
+    segloss_result_free(agg);
+    store_run_summary_free(&sum);
+    cJSON_Delete(j);
+    runs_api_response_free(&r);
+    /* one key per page: two pages, the token says where the second starts */
+    const char *qp[] = {"key", "per_class.dice.0", "max_results", "1", NULL};
+    r = call("GET", "/v1/runs/figs/history", qp, NULL);
+    j = body_json(&r);
+    const cJSON *tok = cJSON_GetObjectItem(j, "next_page_token");
+    CHECK(r.status == 200 && cJSON_GetArraySize(cJSON_GetObjectItem(j, "metrics")) == 1 &&
+          cJSON_IsString(tok));
+    char token[64] = "";
+    if (cJSON_IsString(tok))
+        snprintf(token, sizeof token, "%s", tok->valuestring);
+    cJSON_Delete(j);
+    runs_api_response_free(&r);
+    const char *qn[] = {"key", "per_class.dice.0", "max_results", "1", "page_token", token,
+                        NULL};
+    r = call("GET", "/v1/runs/figs/history", qn, NULL);
+    j = body_json(&r);
+    m = cJSON_GetObjectItem(j, "metrics");
+    CHECK(r.status == 200 && cJSON_GetArraySize(m) == 1 &&
+          cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "step")->valueint == 2 &&
+          cJSON_IsNull(cJSON_GetObjectItem(j, "next_page_token")));
+    cJSON_Delete(j);
+    runs_api_response_free(&r);
+    const char *qb1[] = {"key", "per_class.iou.1,loss.total", NULL},
+               *qb2[] = {"key", "per_class.bogus.1", NULL};
+    r = call("GET", "/v1/runs/figs/history", qb1, NULL);
+    CHECK(is_problem(&r, 400, "per-class key"));
+    runs_api_response_free(&r);
+    r = call("GET", "/v1/runs/figs/history", qb2, NULL);
+    CHECK(is_problem(&r, 400, "per-class key"));
+    runs_api_response_free(&r);
+
+    /* a run at an earlier step: its aggregate, confusion matrix included */
+    const char *qs[] = {"step", "1", "confusion_matrix", "true", NULL};
+    r = call("GET", "/v1/runs/figs", qs, NULL);
+    j = body_json(&r);
+    const cJSON *val = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "splits"), "val");
+    CHECK(r.status == 200 && cJSON_GetObjectItem(val, "step") &&
+          cJSON_GetObjectItem(val, "step")->valueint == 1 &&
+          cJSON_GetObjectItem(val, "batches")->valueint == 3 &&
+          cJSON_GetArraySize(cJSON_GetObjectItem(val, "confusion_matrix")) == 3);
+    cJSON_Delete(j);
+    runs_api_response_free(&r);
+    const char *qs9[] = {"step", "9", NULL};
+    r = call("GET", "/v1/runs/figs", qs9, NULL);
+    CHECK(r.status == 200 && strstr(r.body, "\"splits\":{}"));
+    runs_api_response_free(&r);
+    for (int e = 0; e < 3; e++) {
+        fixture_eval_free(&f[e]);
+        free(counts[e]);
+    }
+}
+
 static void test_routes_and_no_store(void)
 {
     CHECK(runs_api_owns_path("/v1/runs"));
@@ -570,6 +752,7 @@ int main(void)
     RUN(test_evaluations_and_overlay);
     RUN(test_runs_record);
     RUN(test_routes_and_no_store);
+    RUN(test_items_route);
     store_close(st);
     fixture_rmdir(dir);
     segloss_ctx_free(ctx);
