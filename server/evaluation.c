@@ -277,6 +277,7 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
     char detail[EVALUATION_DETAIL_MAX - 32] = "";
     segloss_result *result = NULL;
     uint16_t *argmax = NULL;
+    evaluation_replay replay = {0};
     out->status = 200;
     if (argmax_buffer(labels, req->params, req->hook != NULL, &argmax)) {
         outcome_fail(out, 503, "out of memory for the predicted-class map; retry later");
@@ -312,6 +313,9 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
             .argmax = argmax,
             .images = req->images,
             .image_count = req->image_count,
+            .idempotency_key = req->idempotency_key,
+            .request_hash = req->request_hash,
+            .replay = &replay,
         };
         detail[0] = '\0';
         int status = req->hook(req->hook_arg, &record, detail, sizeof detail);
@@ -319,6 +323,13 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
             outcome_fail(out, status, "%s",
                          detail[0] ? detail : "the result could not be recorded; retry later");
             goto fail;
+        }
+        if (replay.answer) {
+            /* a retry of a recorded request: the first answer, with its evaluation id */
+            free(out->body);
+            out->body = replay.answer;
+            out->body_len = replay.answer_len;
+            replay.answer = NULL;
         }
     }
     out->result = result;
@@ -331,4 +342,5 @@ fail:
     }
     segloss_result_free(result);
     free(argmax);
+    free(replay.answer);
 }

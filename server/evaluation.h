@@ -29,6 +29,13 @@ typedef struct evaluation_blob {
     size_t len;
 } evaluation_blob;
 
+/* Filled by a hook that found this request recorded before (Idempotency-Key): the first
+ * answer (malloc'ed), which is sent instead of the new one. */
+typedef struct evaluation_replay {
+    char *answer;
+    size_t answer_len;
+} evaluation_replay;
+
 /*
  * What a successful evaluation leaves for whoever records it (the runs store, overlays): all
  * borrowed, valid only during the hook call. labels are the N x H x W labels the losses were
@@ -44,6 +51,9 @@ typedef struct evaluation_record {
     const uint16_t *argmax;  /* n*h*w predicted classes at mask resolution (the library's) */
     const evaluation_blob *images;
     size_t image_count;
+    const char *idempotency_key;   /* the request's Idempotency-Key, or NULL */
+    const uint8_t *request_hash;   /* with a key: SHA-256 fingerprint of the request (32) */
+    evaluation_replay *replay;     /* where the hook puts a replayed answer */
 } evaluation_record;
 
 /*
@@ -65,6 +75,8 @@ typedef struct evaluation_request {
     double started;                /* evaluation_now() when the request began (total_ms) */
     evaluation_hook hook;          /* optional */
     void *hook_arg;
+    const char *idempotency_key;   /* optional (with request_hash): record at most once */
+    const uint8_t *request_hash;   /* 32 bytes: what a repeat of the key must match */
 } evaluation_request;
 
 typedef struct evaluation_outcome {

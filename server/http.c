@@ -43,6 +43,7 @@
 #include "multipart.h"
 #include "oip.h"
 #include "problem.h"
+#include "request_hash.h"
 #include "segloss/segloss.h"
 #include "workqueue.h"
 
@@ -119,6 +120,8 @@ struct request {
     const char *oip_header_len; /* Inference-Header-Content-Length (MHD's), or NULL */
     oip_outcome oip_out;
     char oip_answer_header[32]; /* the answer's Inference-Header-Content-Length, or "" */
+    const char *idempotency_key; /* /v1/evaluate's Idempotency-Key (MHD's), or NULL */
+    uint8_t request_hash[REQUEST_HASH_LEN];
 };
 
 
@@ -552,6 +555,12 @@ static enum MHD_Result upload_begin(request *req)
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_pair, &q);
     if (q.status)
         return refuse_upload(req, q.status, q.detail, metrics_reason_for_status(q.status));
+    req->idempotency_key = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                       "Idempotency-Key");
+    if (req->idempotency_key && !request_key_ok(req->idempotency_key))
+        return refuse_upload(req, 400, "Idempotency-Key must be 1 to 255 printable ASCII "
+                             "characters without spaces (a UUID, say)",
+                             metrics_reason_for_status(400));
     const char *ctype = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
     multipart_limits limits = {cfg->max_body_bytes, cfg->max_parts, cfg->max_params_bytes,
@@ -591,6 +600,33 @@ static enum MHD_Result upload_chunk(request *req, const char *data, size_t size)
     return MHD_YES;
 }
 
+static enum MHD_Result hash_query_pair(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    (void)kind;
+    request_hash_add(cls, key, strlen(key));
+    request_hash_add(cls, value ? value : "", value ? strlen(value) : 0);
+    return MHD_YES;
+}
+
+/* The fingerprint an Idempotency-Key is bound to (request_hash.h): the query parameters, then
+ * each part's kind and bytes in body order. -1 when out of memory. */
+static int hash_upload(request *req)
+{
+    request_hash *h = request_hash_new();
+    if (!h)
+        return -1;
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, hash_query_pair, h);
+    for (size_t i = 0; i < multipart_count(req->parser); i++) {
+        const multipart_part *p = multipart_get(req->parser, i);
+        uint8_t kind = (uint8_t)p->kind;
+        request_hash_add(h, &kind, 1);
+        request_hash_add(h, p->data, p->len);
+    }
+    request_hash_finish(h, req->request_hash);
+    return 0;
+}
+
 /* Runs on a worker thread. After MHD_resume_connection the request may be freed at any time by
  * MHD's threads, so resuming is the last thing done here. */
 static void evaluate_job(void *arg)
@@ -612,7 +648,18 @@ static void evaluate_job(void *arg)
     };
     er.hook = s->ext.on_result;
     er.hook_arg = s->ext.on_result_arg;
+    if (req->idempotency_key && req->params.run) {
+        int hashed = hash_upload(req);
+        er.idempotency_key = hashed == 0 ? req->idempotency_key : NULL;
+        er.request_hash = req->request_hash;
+        er.hook = hashed == 0 ? er.hook : NULL; /* never record a keyed request unkeyed */
+    }
     evaluation_run(s->ctx, &s->cfg->limits, &er, &req->outcome);
+    if (req->idempotency_key && req->params.run && !er.hook) {
+        evaluation_outcome_clear(&req->outcome);
+        req->outcome.status = 503;
+        snprintf(req->outcome.detail, sizeof req->outcome.detail, "out of memory; retry later");
+    }
     metrics_evaluation(s->metrics, (req->outcome.decode_ms + req->outcome.compute_ms) * 1e-3);
     /* The parts are no longer needed: give their memory back before the answer is sent. */
     multipart_free(req->parser);
