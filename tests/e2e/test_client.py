@@ -99,6 +99,29 @@ def test_conversions(client, cases):
         check(f"{case.name}: torch float16 = numpy float16", got == want16)
 
 
+def test_local(client, cases):
+    """segloss.local (ctypes on libsegloss.so) = the daemon, bit for bit, on every case."""
+    from segloss import local
+    for case in cases:
+        dtype = "bfloat16" if case.bf16 else None
+        want = cc.numbers(client.evaluate(case.logits, case.labels, dtype=dtype, **case.params))
+        got = cc.numbers(local.evaluate(case.logits, case.labels, dtype=dtype, **case.params))
+        check(f"local {case.name}: = the daemon, bit for bit", got == want,
+              [k for k in want if got.get(k) != want.get(k)])
+    if torch is not None:
+        case = cases[0]
+        got = local.evaluate(torch.from_numpy(case.logits), torch.from_numpy(
+            case.labels.astype(np.int64)), **case.params)
+        errs = cc.golden_errors(got, case.expected)
+        check("local: torch tensors", not errs, errs[:3])
+    try:
+        local.evaluate(cases[0].logits, cases[0].labels, class_weights=[1, 2])
+        check("local: a bad parameter raises", False, "no error")
+    except local.LocalError as e:
+        check("local: a bad parameter raises LocalError naming it", "class_weights" in
+              e.detail, e.detail)
+
+
 def test_errors(d, client):
     rng = np.random.default_rng(1)
     logits, labels = batch(rng)
@@ -363,6 +386,7 @@ def main():
     all_cases = cc.cases()
     test_golden(client, all_cases)
     test_conversions(client, all_cases)
+    test_local(client, all_cases)
     test_errors(d, client)
     test_retry_policy()
     test_queue_policies()
