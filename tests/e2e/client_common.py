@@ -142,6 +142,34 @@ def cases():
     return out
 
 
+# One rank of a data-parallel validation (torch.distributed's RANK and WORLD_SIZE): the 40
+# images of a set made from seed 7 (6 classes, 20x20), this rank's pairs of them logged under
+# run "dp", step 3. The tests compare the run's aggregate with one post of all 40.
+SHARD_SCRIPT = r"""
+import os, sys, numpy as np
+sys.path.insert(0, os.environ["CLIENT_DIR"])
+import segloss
+rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+rng = np.random.default_rng(7)
+c = 6
+logits = rng.standard_normal((40, c, 20, 20)).astype(np.float32)
+labels = rng.integers(0, c, (40, 20, 20)).astype(np.int64)
+with segloss.Client(os.environ["SEGLOSS_URL"]) as client:
+    for i in range(rank * 2, 40, world * 2):
+        client.log(logits[i:i + 2], labels[i:i + 2], run="dp", step=3, split="val")
+    client.flush()
+    sys.exit(0 if client.sent > 0 and client.failed == 0 else 1)
+"""
+
+
+def shard_set():
+    import numpy as np
+    rng = np.random.default_rng(7)
+    logits = rng.standard_normal((40, 6, 20, 20)).astype(np.float32)
+    labels = rng.integers(0, 6, (40, 20, 20)).astype(np.int64)
+    return logits, labels
+
+
 def golden_errors(got, expected):
     sys.path.insert(0, HERE)
     import golden_check

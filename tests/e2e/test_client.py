@@ -306,32 +306,16 @@ def test_kill_restart(d):
     return proc
 
 
-SHARD_SCRIPT = r"""
-import os, sys, numpy as np
-sys.path.insert(0, os.environ["CLIENT_DIR"])
-import segloss
-rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-rng = np.random.default_rng(7)
-c = 6
-logits = rng.standard_normal((40, c, 20, 20)).astype(np.float32)
-labels = rng.integers(0, c, (40, 20, 20)).astype(np.int64)
-with segloss.Client(os.environ["SEGLOSS_URL"]) as client:
-    for i in range(rank * 2, 40, world * 2):
-        client.log(logits[i:i + 2], labels[i:i + 2], run="dp", step=3, split="val")
-    client.flush()
-    sys.exit(0 if client.sent > 0 and client.failed == 0 else 1)
-"""
+
 
 
 def test_shards(url):
     env = dict(os.environ, CLIENT_DIR=cc.CLIENT_DIR, SEGLOSS_URL=url, WORLD_SIZE="4")
-    procs = [subprocess.Popen([sys.executable, "-c", SHARD_SCRIPT],
+    procs = [subprocess.Popen([sys.executable, "-c", cc.SHARD_SCRIPT],
                               env=dict(env, RANK=str(r))) for r in range(4)]
     codes = [p.wait(timeout=120) for p in procs]
     check("4 ranks posted their shards", codes == [0, 0, 0, 0], codes)
-    rng = np.random.default_rng(7)
-    logits = rng.standard_normal((40, 6, 20, 20)).astype(np.float32)
-    labels = rng.integers(0, 6, (40, 20, 20)).astype(np.int64)
+    logits, labels = cc.shard_set()
     c = segloss.Client(url)
     c.evaluate(logits, labels, run="dp-one", step=3)
     got, want = aggregate(c, "dp"), aggregate(c, "dp-one")
