@@ -648,17 +648,16 @@ static void evaluate_job(void *arg)
     };
     er.hook = s->ext.on_result;
     er.hook_arg = s->ext.on_result_arg;
-    if (req->idempotency_key && req->params.run) {
-        int hashed = hash_upload(req);
-        er.idempotency_key = hashed == 0 ? req->idempotency_key : NULL;
+    bool keyed = req->idempotency_key && req->params.run && er.hook;
+    if (keyed && hash_upload(req) == 0) {
+        er.idempotency_key = req->idempotency_key;
         er.request_hash = req->request_hash;
-        er.hook = hashed == 0 ? er.hook : NULL; /* never record a keyed request unkeyed */
     }
-    evaluation_run(s->ctx, &s->cfg->limits, &er, &req->outcome);
-    if (req->idempotency_key && req->params.run && !er.hook) {
-        evaluation_outcome_clear(&req->outcome);
+    if (keyed && !er.idempotency_key) { /* never record a keyed request without its key */
         req->outcome.status = 503;
         snprintf(req->outcome.detail, sizeof req->outcome.detail, "out of memory; retry later");
+    } else {
+        evaluation_run(s->ctx, &s->cfg->limits, &er, &req->outcome);
     }
     metrics_evaluation(s->metrics, (req->outcome.decode_ms + req->outcome.compute_ms) * 1e-3);
     /* The parts are no longer needed: give their memory back before the answer is sent. */
