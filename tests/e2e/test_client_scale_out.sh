@@ -201,3 +201,5 @@ if [ -n "$line" ]; then
 else
     bad "the client checks printed no summary (exit $rc)"
 fi
+# the EXIT trap prints the summary; the exit status says whether everything passed
+[ "$fail" -eq 0 ]
