@@ -1,6 +1,8 @@
 # segloss - build, run and test. See README.md; `make help` lists the targets.
 #
-#   make            build build/libsegloss.a and build/seglossd
+#   make            build build/libsegloss.a, build/libsegloss.so and build/seglossd
+#   make install    install seglossd, the libraries, headers, segloss.pc and seglossd(1)
+#                   (PREFIX=/usr/local, DESTDIR= for staging)
 #   make run        install missing Debian packages, build, start the daemon on :8080
 #   make check      install missing Debian packages, build, run every test
 #   make check-asan the tests again under AddressSanitizer + UndefinedBehaviorSanitizer
@@ -37,8 +39,9 @@ REPLAY_BIN := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/replay_%)
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run check test check-asan check-tsan soak bench fuzz container-check clean help format
-all: $(BUILD)/libsegloss.a $(BUILD)/seglossd
+.PHONY: all deps run check test check-asan check-tsan soak bench fuzz container-check clean help format \
+        install
+all: $(BUILD)/libsegloss.a $(BUILD)/libsegloss.so $(BUILD)/seglossd $(BUILD)/seglossd.1
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -68,6 +71,53 @@ $(BUILD)/gen/dashboard_assets.o: $(BUILD)/gen/dashboard_assets.c server/assets.h
 $(BUILD)/libsegloss.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# The shared library: the same sources built position-independent, a versioned soname
+# (libsegloss.so.$(SO_MAJOR)); it needs only the libraries lib/ itself calls.
+SO_MAJOR := 0
+SO_VERSION := $(SO_MAJOR).1.0
+PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+LIB_LDLIBS := -lcjson -lpng -lz -lturbojpeg -lm -pthread $(SAN)
+-include $(PIC_OBJ:.o=.d)
+
+$(BUILD)/pic/%.o: %.c Makefile | $(BUILD)/gen/.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -fPIC -MMD -MP -c $< -o $@
+
+$(BUILD)/libsegloss.so.$(SO_VERSION): $(PIC_OBJ)
+	$(CC) $(CFLAGS_ALL) -shared -Wl,-soname,libsegloss.so.$(SO_MAJOR) -Wl,-z,defs -o $@ $^ \
+	    $(LIB_LDLIBS)
+
+$(BUILD)/libsegloss.so: $(BUILD)/libsegloss.so.$(SO_VERSION)
+	ln -sf libsegloss.so.$(SO_VERSION) $(BUILD)/libsegloss.so.$(SO_MAJOR)
+	ln -sf libsegloss.so.$(SO_VERSION) $@
+
+# seglossd(1): docs/seglossd.1.in with the options section written from `seglossd --help`, so
+# the page lists every flag, its environment twin and its default as the binary has them.
+$(BUILD)/seglossd.1: docs/seglossd.1.in scripts/gen_manpage.sh $(BUILD)/seglossd
+	scripts/gen_manpage.sh $(BUILD)/seglossd docs/seglossd.1.in > $@.tmp && mv $@.tmp $@
+
+# make install PREFIX=/usr/local DESTDIR=/staging: the daemon, both libraries, the public
+# headers, segloss.pc (pkg-config) and the man page.
+PREFIX ?= /usr/local
+DESTDIR ?=
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig \
+	    $(DESTDIR)$(INCLUDEDIR)/segloss $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(BUILD)/seglossd $(DESTDIR)$(PREFIX)/bin/seglossd
+	install -m 644 $(BUILD)/libsegloss.a $(DESTDIR)$(LIBDIR)/libsegloss.a
+	install -m 755 $(BUILD)/libsegloss.so.$(SO_VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libsegloss.so.$(SO_VERSION) $(DESTDIR)$(LIBDIR)/libsegloss.so.$(SO_MAJOR)
+	ln -sf libsegloss.so.$(SO_VERSION) $(DESTDIR)$(LIBDIR)/libsegloss.so
+	install -m 644 include/segloss/*.h $(DESTDIR)$(INCLUDEDIR)/segloss/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e "s|@VERSION@|$$(sed -n 's/^#define SEGLOSS_VERSION \"\(.*\)\"/\1/p' include/segloss/segloss.h)|" \
+	    segloss.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/segloss.pc
+	install -m 644 $(BUILD)/seglossd.1 $(DESTDIR)$(MANDIR)/man1/seglossd.1
 
 $(BUILD)/seglossd: $(BUILD)/server/main.o $(SRV_OBJ) $(BUILD)/libsegloss.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)

@@ -3,15 +3,15 @@
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 # build: compiler and the libraries' -dev packages
-# tests: curl and python3 (end-to-end), python3-numpy (the Python example), nodejs, npm and
+# tests: curl and python3 (end-to-end), python3-numpy (the Python example and client),
+#        python3-torch and python3-venv (the client's tests: torch tensors, pip install), nodejs, npm and
 #        chromium (the OpenAPI lint and the dashboard's browser test), clang (make fuzz)
 #        postgresql and nginx (the scale-out test: replicas on a shared store behind nginx),
 #        openssl (the TLS test makes its certificate), prometheus (promtool checks a scrape)
 pkgs=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev libpng-dev zlib1g-dev
       libturbojpeg0-dev libjpeg62-turbo-dev libsqlite3-dev libpq-dev libgnutls28-dev
-      curl python3 python3-numpy chromium clang postgresql nginx openssl prometheus)
-# `install-deps.sh bench` (make bench) adds PyTorch, for the comparison in tests/bench/
-[ "${1:-}" = bench ] && pkgs+=(python3-torch)
+      curl python3 python3-numpy python3-torch python3-venv chromium clang postgresql nginx openssl
+      prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

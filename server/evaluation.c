@@ -401,6 +401,7 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
     segloss_result *result = NULL;
     uint16_t *argmax = NULL;
     uint64_t *item_counts = NULL;
+    evaluation_replay replay = {0};
     out->status = 200;
     if (argmax_buffer(labels, req->params, req->hook != NULL, &argmax)) {
         outcome_fail(out, 503, "out of memory for the predicted-class map; retry later");
@@ -450,6 +451,9 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
             .item_counts = item_counts,
             .images = req->images,
             .image_count = req->image_count,
+            .idempotency_key = req->idempotency_key,
+            .request_hash = req->request_hash,
+            .replay = &replay,
         };
         detail[0] = '\0';
         int status = req->hook(req->hook_arg, &record, detail, sizeof detail);
@@ -457,6 +461,13 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
             outcome_fail(out, status, "%s",
                          detail[0] ? detail : "the result could not be recorded; retry later");
             goto fail;
+        }
+        if (replay.answer) {
+            /* a retry of a recorded request: the first answer, with its evaluation id */
+            free(out->body);
+            out->body = replay.answer;
+            out->body_len = replay.answer_len;
+            replay.answer = NULL;
         }
     }
     out->result = result;
@@ -470,4 +481,5 @@ fail:
     segloss_result_free(result);
     free(argmax);
     free(item_counts);
+    free(replay.answer);
 }

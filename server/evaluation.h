@@ -29,6 +29,13 @@ typedef struct evaluation_blob {
     size_t len;
 } evaluation_blob;
 
+/* Filled by a hook that found this request recorded before (Idempotency-Key): the first
+ * answer (malloc'ed), which is sent instead of the new one. */
+typedef struct evaluation_replay {
+    char *answer;
+    size_t answer_len;
+} evaluation_replay;
+
 /*
  * What a successful evaluation leaves for whoever records it (the runs store, overlays): all
  * borrowed, valid only during the hook call. labels are the N x H x W labels the losses were
@@ -45,6 +52,9 @@ typedef struct evaluation_record {
     const uint64_t *item_counts; /* n x 3 x C per-item counts (segloss_evaluate_items) */
     const evaluation_blob *images;
     size_t image_count;
+    const char *idempotency_key;   /* the request's Idempotency-Key, or NULL */
+    const uint8_t *request_hash;   /* with a key: SHA-256 fingerprint of the request (32) */
+    evaluation_replay *replay;     /* where the hook puts a replayed answer */
 } evaluation_record;
 
 /*
@@ -86,6 +96,8 @@ typedef struct evaluation_request {
     evaluation_hook hook;          /* optional */
     void *hook_arg;
     const evaluation_prepared *prepared; /* optional: work done during the upload */
+    const char *idempotency_key;   /* optional (with request_hash): record at most once */
+    const uint8_t *request_hash;   /* 32 bytes: what a repeat of the key must match */
 } evaluation_request;
 
 typedef struct evaluation_outcome {

@@ -90,6 +90,9 @@ static int record_result(void *arg, const evaluation_record *rec, char *detail,
         .images = rec->images,
         .image_count = rec->image_count,
         .limits = &x->limits,
+        .idempotency_key = rec->idempotency_key,
+        .request_hash = rec->request_hash,
+        .replay = rec->replay,
     };
     return runs_record(x->store, &in, detail, detail_len);
 }

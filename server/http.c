@@ -51,6 +51,7 @@
 #include "multipart.h"
 #include "oip.h"
 #include "problem.h"
+#include "request_hash.h"
 #include "segloss/segloss.h"
 #include "workqueue.h"
 
@@ -154,6 +155,8 @@ struct request {
     const char *oip_header_len; /* Inference-Header-Content-Length (MHD's), or NULL */
     oip_outcome oip_out;
     char oip_answer_header[32]; /* the answer's Inference-Header-Content-Length, or "" */
+    const char *idempotency_key; /* /v1/evaluate's Idempotency-Key (MHD's), or NULL */
+    uint8_t request_hash[REQUEST_HASH_LEN];
 };
 
 
@@ -665,6 +668,12 @@ static enum MHD_Result upload_begin(request *req)
         if (qs)
             return refuse_upload(req, qs, qdetail, metrics_reason_for_status(qs));
     }
+    req->idempotency_key = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                       "Idempotency-Key");
+    if (req->idempotency_key && !request_key_ok(req->idempotency_key))
+        return refuse_upload(req, 400, "Idempotency-Key must be 1 to 255 printable ASCII "
+                             "characters without spaces (a UUID, say)",
+                             metrics_reason_for_status(400));
     const char *ctype = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
     multipart_limits limits = {cfg->max_body_bytes, cfg->max_parts, cfg->max_params_bytes,
@@ -743,6 +752,28 @@ static enum MHD_Result upload_chunk(request *req, const char *data, size_t size)
     return MHD_YES;
 }
 
+/* The fingerprint an Idempotency-Key is bound to (request_hash.h): the query parameters, then
+ * each part's kind and bytes in body order. -1 when out of memory. */
+static int hash_upload(request *req)
+{
+    request_hash *h = request_hash_new();
+    if (!h)
+        return -1;
+    for (size_t i = 0; i < req->query_count; i++) { /* decoded once, as params read them */
+        const char *v = req->query[i].value;
+        request_hash_add(h, req->query[i].key, strlen(req->query[i].key));
+        request_hash_add(h, v ? v : "", v ? strlen(v) : 0);
+    }
+    for (size_t i = 0; i < multipart_count(req->parser); i++) {
+        const multipart_part *p = multipart_get(req->parser, i);
+        uint8_t kind = (uint8_t)p->kind;
+        request_hash_add(h, &kind, 1);
+        request_hash_add(h, p->data, p->len);
+    }
+    request_hash_finish(h, req->request_hash);
+    return 0;
+}
+
 /* Runs on a worker thread. After MHD_resume_connection the request may be freed at any time by
  * MHD's threads, so resuming is the last thing done here. */
 static void evaluate_job(void *arg)
@@ -764,8 +795,18 @@ static void evaluate_job(void *arg)
     };
     er.hook = s->ext.on_result;
     er.hook_arg = s->ext.on_result_arg;
-    er.prepared = intake_close(req->intake);
-    evaluation_run(s->ctx, &s->cfg->limits, &er, &req->outcome);
+    bool keyed = req->idempotency_key && req->params.run && er.hook;
+    if (keyed && hash_upload(req) == 0) {
+        er.idempotency_key = req->idempotency_key;
+        er.request_hash = req->request_hash;
+    }
+    if (keyed && !er.idempotency_key) { /* never record a keyed request without its key */
+        req->outcome.status = 503;
+        snprintf(req->outcome.detail, sizeof req->outcome.detail, "out of memory; retry later");
+    } else {
+        er.prepared = intake_close(req->intake);
+        evaluation_run(s->ctx, &s->cfg->limits, &er, &req->outcome);
+    }
     intake_release(req->intake);
     req->intake = NULL;
     metrics_evaluation(s->metrics, (req->outcome.decode_ms + req->outcome.compute_ms) * 1e-3);

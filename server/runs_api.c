@@ -1237,6 +1237,12 @@ int runs_record(store *st, const runs_record_input *in, char *err, size_t err_le
         .item_count = items.count,
         .figures = iou_texts ? figures : NULL,
     };
+    store_replay replay = {0};
+    if (in->idempotency_key && in->request_hash && in->replay) {
+        ev.idempotency_key = in->idempotency_key;
+        ev.request_hash = in->request_hash;
+        ev.replay = &replay;
+    }
     int rc = store_record(st, &ev, err, err_len);
     overlay_items_free(&items);
     for (size_t i = 0; iou_texts && i < nf; i++)
@@ -1244,6 +1250,12 @@ int runs_record(store *st, const runs_record_input *in, char *err, size_t err_le
     free(iou_texts);
     free(figures);
     free(iou);
+    if (rc == STORE_OK && replay.replayed) {
+        in->replay->answer = replay.answer;
+        in->replay->answer_len = replay.answer_len;
+        replay.answer = NULL;
+    }
+    store_replay_clear(&replay);
     return rc == STORE_OK ? 200 : store_http_status(rc);
 }
 

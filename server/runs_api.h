@@ -96,12 +96,18 @@ typedef struct runs_record_input {
     const segloss_limits *limits;    /* the configured shape limits; NULL: the defaults */
     /* per-item counts (segloss_evaluate_items, n x 3 x C), or NULL to keep no figures */
     const uint64_t *item_counts;
+    /* exactly once (optional): the Idempotency-Key, the request's fingerprint (32 bytes), and
+     * where the first answer goes when the key was recorded before (nothing is written then) */
+    const char *idempotency_key;
+    const uint8_t *request_hash;
+    evaluation_replay *replay;
 } runs_record_input;
 
 /*
  * Records one answered evaluation in the store and returns only after it is committed.
  * Returns 200, or the HTTP status to answer instead (400 a bad run or split name, 409 the step
- * was recorded with other classes, semantics or loss parameters, 500 the disk failed) with a
+ * was recorded with other classes, semantics or loss parameters, 422 the Idempotency-Key was
+ * recorded with another request, 500 the disk failed) with a
  * detail in err. The daemon should send that status (as problem+json) instead of the 200, so a
  * client never sees a 200 for a result that is not stored.
  */

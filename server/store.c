@@ -4,6 +4,7 @@
  * loss-parameter JSON, finalising an aggregate, the history keys).
  */
 #include "store.h"
+#include "request_hash.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -36,6 +37,8 @@ int store_http_status(int status)
         return 503;
     case STORE_FULL:
         return 507;
+    case STORE_KEY_REUSED:
+        return 422;
     default:
         return 500;
     }
@@ -90,6 +93,14 @@ int store_record(store *s, const store_evaluation *ev, char *err, size_t err_len
         snprintf(err, err_len, "store_record: stats, loss parameters and answer are required");
         return STORE_INVALID;
     }
+    if (ev->idempotency_key &&
+        (!store_idempotency_key_ok(ev->idempotency_key) || !ev->request_hash || !ev->replay)) {
+        snprintf(err, err_len, "Idempotency-Key must be 1 to %d printable ASCII characters "
+                 "without spaces", STORE_IDEMPOTENCY_KEY_MAX);
+        return STORE_INVALID;
+    }
+    if (ev->replay)
+        memset(ev->replay, 0, sizeof *ev->replay);
     if (ev->items && (ev->item_count > ev->n || ev->item_count > STORE_MAX_OVERLAY_ITEMS)) {
         snprintf(err, err_len, "store_record: %zu overlay items for a batch of %zu",
                  ev->item_count, ev->n);
@@ -228,6 +239,22 @@ bool store_run_name_ok(const char *run)
 bool store_split_name_ok(const char *split)
 {
     return name_ok(split, PARAMS_MAX_SPLIT_LEN);
+}
+
+_Static_assert(STORE_IDEMPOTENCY_KEY_MAX == REQUEST_KEY_MAX, "one key limit");
+_Static_assert(STORE_REQUEST_HASH_LEN == REQUEST_HASH_LEN, "one fingerprint size");
+
+bool store_idempotency_key_ok(const char *key)
+{
+    return request_key_ok(key);
+}
+
+void store_replay_clear(store_replay *replay)
+{
+    if (!replay)
+        return;
+    free(replay->answer);
+    memset(replay, 0, sizeof *replay);
 }
 
 char *store_loss_params_json(const segloss_params *l, size_t c)

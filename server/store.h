@@ -39,10 +39,11 @@ typedef enum store_status {
     STORE_INVALID = -3,
     STORE_FAILED = -4,
     STORE_UNAVAILABLE = -5, /* read-only, I/O error, locked, server away: retry later */
-    STORE_FULL = -6         /* no space left for the data: 507 until space is freed */
+    STORE_FULL = -6,        /* no space left for the data: 507 until space is freed */
+    STORE_KEY_REUSED = -7   /* an Idempotency-Key recorded with another request: 422 */
 } store_status;
 
-/* The HTTP status of a store_status: 200, 404, 409, 400, 500, 503, 507. */
+/* The HTTP status of a store_status: 200, 404, 409, 400, 500, 503, 507, 422. */
 int store_http_status(int status);
 
 /* When no split is given, results are recorded under this one. */
@@ -60,6 +61,11 @@ extern const char *const store_history_keys[STORE_HISTORY_KEY_COUNT];
 #define STORE_MAX_OVERLAY_ITEMS 64
 /* A run list page holds at most this many runs. */
 #define STORE_RUNS_MAX_RESULTS 1000
+/* An Idempotency-Key is 1..255 printable ASCII characters (a UUID is 36; the bound keeps the
+ * key table's index small and a hostile header cheap). */
+#define STORE_IDEMPOTENCY_KEY_MAX 255
+/* The bytes of a request fingerprint (SHA-256). */
+#define STORE_REQUEST_HASH_LEN 32
 
 /* What the overlay of one batch item needs. Bytes are borrowed (store_record) or owned by the
  * enclosing result (queries). */
@@ -78,6 +84,13 @@ typedef struct store_item_figures {
     size_t present;            /* classes with ground-truth pixels in the item */
     const char *iou_json;      /* a JSON array of C IoUs, null for absent classes (borrowed) */
 } store_item_figures;
+/* What a record with an Idempotency-Key found: the key was recorded before with the same
+ * request, so nothing was written and this is the original answer (malloc'ed; caller frees). */
+typedef struct store_replay {
+    bool replayed;
+    char *answer;
+    size_t answer_len;
+} store_replay;
 
 /* One evaluation to record. */
 typedef struct store_evaluation {
@@ -96,6 +109,13 @@ typedef struct store_evaluation {
                                    * NULL to keep no overlays */
     size_t item_count;
     const store_item_figures *figures; /* n per-item figures, or NULL to keep none */
+    /* Exactly-once recording (optional): the request's Idempotency-Key (store_idempotency_key_ok)
+     * and a fingerprint of the request. The key is stored with the evaluation in the same
+     * transaction; a later record with the same key and fingerprint writes nothing and fills
+     * *replay with the first answer, one with another fingerprint is STORE_KEY_REUSED. */
+    const char *idempotency_key;   /* NULL: none */
+    const uint8_t *request_hash;   /* STORE_REQUEST_HASH_LEN bytes, with a key */
+    store_replay *replay;          /* with a key: where a replay goes */
 } store_evaluation;
 
 /* --- queries' results ------------------------------------------------------------------ */
@@ -287,7 +307,9 @@ void store_close(store *s);
 /*
  * Records one evaluation (see the file comment). STORE_CONFLICT when the (run, split, step)
  * aggregate holds stats of another class count, semantics or loss parameters; nothing is
- * written then. Returns only once the transaction is committed (or rolled back).
+ * written then. With an idempotency key: STORE_OK with replay->replayed when the key was
+ * recorded before with the same fingerprint (nothing written), STORE_KEY_REUSED when with
+ * another. Concurrent records of one key (any replica) record once: the key is unique. Returns only once the transaction is committed (or rolled back).
  */
 int store_record(store *s, const store_evaluation *ev, char *err, size_t err_len);
 
@@ -356,6 +378,10 @@ int store_disk_bytes(store *s, uint64_t *out);
 bool store_run_name_ok(const char *run);
 /* A split: 1..64 characters of [A-Za-z0-9._-]. */
 bool store_split_name_ok(const char *split);
+/* An Idempotency-Key: 1..STORE_IDEMPOTENCY_KEY_MAX characters from '!' to '~'. */
+bool store_idempotency_key_ok(const char *key);
+/* Frees a replay's answer and zeroes it. */
+void store_replay_clear(store_replay *replay);
 
 /*
  * The loss parameters as a canonical JSON object (keys of params_set_json, doubles with 17

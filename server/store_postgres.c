@@ -134,6 +134,13 @@ static const char *const migrations[] = {
     "  mean_dice double precision, present integer NOT NULL, iou text NOT NULL,"
     "  PRIMARY KEY(evaluation, item));"
     "CREATE INDEX segloss_evaluations_step ON segloss_evaluations(run, split, step);",
+    /* 3: Idempotency-Key: one row per key, written in the record's transaction; its primary key
+     * is what makes two replicas recording the same key record it once. */
+    "CREATE TABLE segloss_idempotency_keys("
+    "  key text COLLATE \"C\" PRIMARY KEY, run text COLLATE \"C\" NOT NULL,"
+    "  request_hash bytea NOT NULL, evaluation text NOT NULL, answer text NOT NULL,"
+    "  created_ms bigint NOT NULL);"
+    "CREATE INDEX segloss_idempotency_keys_run ON segloss_idempotency_keys(run);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -635,6 +642,65 @@ static int figure_arrays(const store_item_figures *f, size_t n, char *out[6])
     return rc;
 }
 
+/*
+ * The Idempotency-Key of a record, inside its transaction and after the run's row lock: 1 when
+ * the key was recorded before with this request (ev->replay filled), 0 when it was not (the
+ * key is now written with this evaluation), or a negative STORE_ status. The insert comes
+ * first: ON CONFLICT DO NOTHING waits for a transaction (any replica) that inserted the same key
+ * and has not yet committed, so the SELECT after it sees that key once it is committed, and the
+ * key's primary key lets only one of them record.
+ */
+static int claim_key(pg_call *c, const store_evaluation *ev)
+{
+    pg_params p = {0};
+    p_text(&p, ev->idempotency_key);
+    p_text(&p, ev->run);
+    p_bytes(&p, ev->request_hash, STORE_REQUEST_HASH_LEN);
+    p_text(&p, ev->id);
+    p_text(&p, ev->answer_json);
+    p_int(&p, ev->timestamp_ms);
+    PGresult *r = run(c, "idempotency key",
+                      "INSERT INTO segloss_idempotency_keys(key, run, request_hash, evaluation, "
+                      "answer, created_ms) VALUES($1, $2, $3, $4, $5, $6) "
+                      "ON CONFLICT(key) DO NOTHING RETURNING key",
+                      &p);
+    if (!r)
+        return failed(c);
+    int inserted = PQntuples(r);
+    PQclear(r);
+    if (inserted == 1)
+        return 0;
+    p.n = 1;
+    if (!(r = run(c, "idempotency key",
+                  "SELECT request_hash, answer FROM segloss_idempotency_keys WHERE key = $1",
+                  &p)))
+        return failed(c);
+    int rc = 1, oom = 0;
+    size_t len = 0;
+    uint8_t *hash = PQntuples(r) == 1 ? get_bytes(r, 0, 0, &len, &oom) : NULL;
+    if (PQntuples(r) != 1) {
+        snprintf(c->err, c->err_len, "runs store: idempotency key \"%s\" vanished",
+                 ev->idempotency_key);
+        rc = STORE_FAILED;
+    } else if (!hash || len != STORE_REQUEST_HASH_LEN ||
+               memcmp(hash, ev->request_hash, STORE_REQUEST_HASH_LEN) != 0) {
+        snprintf(c->err, c->err_len,
+                 "Idempotency-Key \"%s\" was used with another request (other data or "
+                 "parameters); use a new key for a new request",
+                 ev->idempotency_key);
+        rc = oom ? STORE_FAILED : STORE_KEY_REUSED;
+    } else if (!(ev->replay->answer = get_strdup(r, 0, 1))) {
+        snprintf(c->err, c->err_len, "runs store: out of memory");
+        rc = STORE_FAILED;
+    } else {
+        ev->replay->answer_len = strlen(ev->replay->answer);
+        ev->replay->replayed = true;
+    }
+    free(hash);
+    PQclear(r);
+    return rc;
+}
+
 static int record_txn(pg_call *c, void *arg)
 {
     const record_arg *a = arg;
@@ -668,6 +734,17 @@ static int record_txn(pg_call *c, void *arg)
              "class_names = coalesce(excluded.class_names, segloss_runs.class_names)",
              &p) != 0)
         goto fail;
+
+    /* 1b. the Idempotency-Key, when the request has one */
+    if (ev->idempotency_key) {
+        store_replay_clear(ev->replay);
+        int claimed = claim_key(c, ev);
+        if (claimed != 0) {
+            rc = claimed > 0 ? STORE_OK : claimed;
+            rollback(c);
+            goto done;
+        }
+    }
 
     /* 2. the evaluation; its id is unique */
     p = (pg_params){0};
@@ -1497,6 +1574,7 @@ static int delete_txn(pg_call *c, void *arg)
     if (exec(c, "delete run", "DELETE FROM segloss_evaluations WHERE run = $1", &p) != 0 ||
         exec(c, "delete run", "DELETE FROM segloss_aggregates WHERE run = $1", &p) != 0 ||
         exec(c, "delete run", "DELETE FROM segloss_history WHERE run = $1", &p) != 0 ||
+        exec(c, "delete run", "DELETE FROM segloss_idempotency_keys WHERE run = $1", &p) != 0 ||
         exec(c, "revision",
              "UPDATE segloss_meta SET value = value + $1 + nextval('segloss_revisions') "
              "WHERE key = 'deleted'",

@@ -65,6 +65,12 @@ static const char *const migrations[] = {
     "  mean_dice REAL, present INTEGER NOT NULL, iou TEXT NOT NULL,"
     "  PRIMARY KEY(evaluation, item)) WITHOUT ROWID;"
     "CREATE INDEX evaluations_step ON evaluations(run, split, step);",
+    /* 3: Idempotency-Key: one row per key, written in the record's transaction; the request's
+     * fingerprint tells a retry from a reuse, the answer is what a retry gets back. */
+    "CREATE TABLE idempotency_keys("
+    "  key TEXT PRIMARY KEY, run TEXT NOT NULL, request_hash BLOB NOT NULL,"
+    "  evaluation TEXT NOT NULL, answer TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE INDEX idempotency_keys_run ON idempotency_keys(run);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -101,7 +107,10 @@ typedef enum stmt_id {
     ST_DELETE_EVALUATIONS,
     ST_DELETE_AGGREGATES,
     ST_DELETE_HISTORY,
+    ST_DELETE_KEYS,
     ST_DELETE_RUN,
+    ST_GET_KEY,
+    ST_PUT_KEY,
     ST_COUNT
 } stmt_id;
 
@@ -185,7 +194,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DELETE_EVALUATIONS] = "DELETE FROM evaluations WHERE run = ?1",
     [ST_DELETE_AGGREGATES] = "DELETE FROM aggregates WHERE run = ?1",
     [ST_DELETE_HISTORY] = "DELETE FROM history WHERE run = ?1",
+    [ST_DELETE_KEYS] = "DELETE FROM idempotency_keys WHERE run = ?1",
     [ST_DELETE_RUN] = "DELETE FROM runs WHERE name = ?1",
+    [ST_GET_KEY] = "SELECT request_hash, answer FROM idempotency_keys WHERE key = ?1",
+    [ST_PUT_KEY] = "INSERT INTO idempotency_keys(key, run, request_hash, evaluation, answer, "
+                   "created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 };
 
 typedef struct conn {
@@ -431,6 +444,56 @@ static int check_mergeable(const segloss_stats *have, const char *have_params,
     return STORE_CONFLICT;
 }
 
+/*
+ * The Idempotency-Key of a record, inside its transaction: 1 when the key was recorded before
+ * with this request (ev->replay filled), 0 when it was not (the key is now written with this
+ * evaluation), or a negative STORE_ status with a detail.
+ */
+static int sq_claim_key(conn *c, const store_evaluation *ev, char *err, size_t err_len)
+{
+    sqlite3_stmt *st = stmt(c, ST_GET_KEY);
+    if (!st)
+        return db_fail(c, "idempotency key", err, err_len);
+    bind_text(st, 1, ev->idempotency_key);
+    int step_rc = sqlite3_step(st);
+    if (step_rc == SQLITE_ROW) {
+        const void *hash = sqlite3_column_blob(st, 0);
+        int same = sqlite3_column_bytes(st, 0) == STORE_REQUEST_HASH_LEN && hash &&
+                   memcmp(hash, ev->request_hash, STORE_REQUEST_HASH_LEN) == 0;
+        const char *answer = (const char *)sqlite3_column_text(st, 1);
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        int rc = 1;
+        if (!same) {
+            snprintf(err, err_len,
+                     "Idempotency-Key \"%s\" was used with another request (other data or "
+                     "parameters); use a new key for a new request",
+                     ev->idempotency_key);
+            rc = STORE_KEY_REUSED;
+        } else if (!answer || !(ev->replay->answer = malloc(len + 1))) {
+            snprintf(err, err_len, "runs store: out of memory");
+            rc = STORE_FAILED;
+        } else {
+            memcpy(ev->replay->answer, answer, len + 1);
+            ev->replay->answer_len = len;
+            ev->replay->replayed = true;
+        }
+        sqlite3_reset(st);
+        return rc;
+    }
+    sqlite3_reset(st);
+    if (step_rc != SQLITE_DONE || !(st = stmt(c, ST_PUT_KEY)))
+        return db_fail(c, "idempotency key", err, err_len);
+    bind_text(st, 1, ev->idempotency_key);
+    bind_text(st, 2, ev->run);
+    bind_blob(st, 3, ev->request_hash, STORE_REQUEST_HASH_LEN);
+    bind_text(st, 4, ev->id);
+    sqlite3_bind_text64(st, 5, ev->answer_json, ev->answer_len, SQLITE_STATIC, SQLITE_UTF8);
+    sqlite3_bind_int64(st, 6, ev->timestamp_ms);
+    if (exec_stmt(st) != SQLITE_OK)
+        return db_fail(c, "idempotency key", err, err_len);
+    return 0;
+}
+
 static int sq_record(store *base, const store_evaluation *ev, char *err, size_t err_len)
 {
     sqlite_store *s = as_sqlite(base);
@@ -452,6 +515,15 @@ static int sq_record(store *base, const store_evaluation *ev, char *err, size_t 
     if (exec_simple(c, ST_BEGIN) != SQLITE_OK) {
         rc = db_fail(c, "begin", err, err_len);
         goto unlock;
+    }
+
+    /* BEGIN IMMEDIATE holds the write lock: no other record sees the key between the two. */
+    if (ev->idempotency_key) {
+        int claimed = sq_claim_key(c, ev, err, err_len);
+        if (claimed != 0) {
+            rc = claimed > 0 ? STORE_OK : claimed;
+            goto rollback;
+        }
     }
 
     /* The global revision; the run takes its new value, so run revisions are never reused. */

@@ -61,3 +61,9 @@ for b in "$BUILD"/tests/bench_*; do
 done
 echo "## end to end over HTTP (tests/bench/bench_http.sh)"
 BUILD="$BUILD" tests/bench/bench_http.sh
+echo "## the Python client (tests/bench/bench_client.py)"
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    /usr/bin/python3 tests/bench/bench_client.py --build "$BUILD"
+else
+    echo "(python3-numpy not installed: client benchmark skipped)"
+fi

@@ -86,7 +86,11 @@ open("p.json", "w").write('{{"main_loss": "focal", "dice_loss": true}}')
 
 def run_block(d, kind, code, url):
     code = code.replace(README_URL, url)
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "SEGLOSS_URL": url}
+    # the README's Python blocks use the client from the source tree (clients/python)
+    client = os.path.join(h.ROOT, "clients", "python")
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "SEGLOSS_URL": url,
+           "PYTHONPATH": client + (os.pathsep + path if path else "")}
     if kind == "shell":
         prelude = 'curl() { command curl --fail-with-body "$@"; }\n'
         argv = ["bash", "-eo", "pipefail", "-c", prelude + code]

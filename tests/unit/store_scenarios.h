@@ -14,6 +14,8 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
 
 #include "golden_case.h"
 #include "json_writer.h"
@@ -531,7 +533,7 @@ static void test_delete_and_reopen(void)
     store_close(s);
     /* reopening migrated nothing twice */
     long long versions = scenario_number(loc, "SELECT max(version) FROM $schema_version");
-    CHECK(versions >= 2); /* 2: per-item figures */
+    CHECK(versions >= 3); /* 2: per-item figures, 3: Idempotency-Key */
     CHECK_EQ_INT(scenario_number(loc, "SELECT count(*) FROM $schema_version"), versions);
 
     /* a database from a newer seglossd is refused, not guessed at */
@@ -763,6 +765,136 @@ static void test_items_query(void)
     for (int e = 0; e < 4; e++)
         fixture_eval_free(&f[e]);
     store_close(s);
+/* One record of the Idempotency-Key scenario: a fresh evaluation (new id) of the same batch. */
+typedef struct scenario_keyed {
+    store *s;
+    const char *key;
+    const uint8_t *hash;
+    int rc;
+    bool replayed;
+    char id[IDS_LEN + 1];
+    char *answer;           /* what the store answered: the replay, or our own answer */
+} scenario_keyed;
+
+static void *scenario_keyed_record(void *arg)
+{
+    scenario_keyed *k = arg;
+    fixture_eval f;
+    char err[512];
+    store_replay replay = {0};
+    k->rc = fixture_eval_make(ctx, &f, 77, 1, 3, 8, 8, "idem", NULL, 1);
+    if (k->rc == 0) {
+        f.ev.idempotency_key = k->key;
+        f.ev.request_hash = k->hash;
+        f.ev.replay = &replay;
+        k->rc = store_record(k->s, &f.ev, err, sizeof err);
+        k->replayed = replay.replayed;
+        strcpy(k->id, f.id);
+        k->answer = replay.replayed ? replay.answer : strdup(f.answer);
+        replay.answer = NULL;
+        if (k->rc == STORE_KEY_REUSED && !strstr(err, "another request"))
+            k->rc = -100;
+    }
+    store_replay_clear(&replay);
+    fixture_eval_free(&f);
+    return NULL;
+}
+
+/* The evaluations merged into run "idem" (-1 when it has none). */
+static long long scenario_idem_evaluations(store *s)
+{
+    char err[512];
+    store_run_summary sum;
+    if (store_get_run(s, "idem", &sum, err, sizeof err) != 0)
+        return -1;
+    long long n = sum.split_count == 1 ? (long long)sum.splits[0].evaluations : -2;
+    store_run_summary_free(&sum);
+    return n;
+}
+
+/* Exactly once: a key records once; its repeats (also concurrent ones, also after a reopen)
+ * get the first answer and merge nothing; the key with another fingerprint is refused. */
+static void test_idempotency_key(void)
+{
+    char loc[SCENARIO_LOC_MAX], err[512];
+    store *s = scenario_fresh_store(loc, 0);
+    if (!s)
+        return;
+    uint8_t h1[STORE_REQUEST_HASH_LEN], h2[STORE_REQUEST_HASH_LEN];
+    memset(h1, 0x11, sizeof h1);
+    memset(h2, 0x11, sizeof h2);
+    h2[31] = 0x12;
+    scenario_keyed first = {.s = s, .key = "key-1", .hash = h1};
+    scenario_keyed_record(&first);
+    CHECK(first.rc == 0 && !first.replayed);
+    scenario_keyed again = {.s = s, .key = "key-1", .hash = h1};
+    scenario_keyed_record(&again);
+    CHECK(again.rc == 0 && again.replayed);
+    CHECK(again.answer && first.answer && strcmp(again.answer, first.answer) == 0);
+    char *answer = NULL;
+    size_t len;
+    CHECK(store_evaluation_answer(s, again.id, &answer, &len, err, sizeof err) ==
+          STORE_NOT_FOUND);
+    CHECK_EQ_INT(scenario_idem_evaluations(s), 1);
+    scenario_keyed other = {.s = s, .key = "key-1", .hash = h2};
+    scenario_keyed_record(&other);
+    CHECK_MSG(other.rc == STORE_KEY_REUSED, "rc %d", other.rc);
+    CHECK_EQ_INT(store_http_status(STORE_KEY_REUSED), 422);
+    CHECK_EQ_INT(scenario_idem_evaluations(s), 1);
+    /* a key that is not a key */
+    scenario_keyed bad = {.s = s, .key = "has space", .hash = h1};
+    scenario_keyed_record(&bad);
+    CHECK(bad.rc == STORE_INVALID);
+
+    /* eight writers of one new key at once: one records, seven get its answer */
+    scenario_keyed racers[8];
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++) {
+        racers[i] = (scenario_keyed){.s = s, .key = "key-race", .hash = h1};
+        pthread_create(&t[i], NULL, scenario_keyed_record, &racers[i]);
+    }
+    int recorded = 0, same = 0;
+    for (int i = 0; i < 8; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 8; i++) {
+        CHECK_MSG(racers[i].rc == 0, "racer %d: rc %d", i, racers[i].rc);
+        recorded += !racers[i].replayed;
+    }
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 8; j++)
+            same += !racers[j].replayed && racers[i].answer && racers[j].answer &&
+                    strcmp(racers[i].answer, racers[j].answer) == 0;
+    CHECK_EQ_INT(recorded, 1);
+    CHECK_EQ_INT(same, 8);
+    CHECK_EQ_INT(scenario_idem_evaluations(s), 2);
+    store_close(s);
+
+    /* the key survives a restart */
+    s = scenario_open(loc, 0);
+    CHECK(s != NULL);
+    if (s) {
+        scenario_keyed later = {.s = s, .key = "key-1", .hash = h1};
+        scenario_keyed_record(&later);
+        CHECK(later.rc == 0 && later.replayed && later.answer && first.answer &&
+              strcmp(later.answer, first.answer) == 0);
+        CHECK_EQ_INT(scenario_idem_evaluations(s), 2);
+        free(later.answer);
+        /* deleting the run forgets its keys: the key records anew */
+        CHECK(store_delete_run(s, "idem", err, sizeof err) == 0);
+        CHECK_EQ_INT(scenario_number(loc, "SELECT count(*) FROM $idempotency_keys"), 0);
+        scenario_keyed fresh = {.s = s, .key = "key-1", .hash = h2};
+        scenario_keyed_record(&fresh);
+        CHECK(fresh.rc == 0 && !fresh.replayed);
+        CHECK_EQ_INT(scenario_idem_evaluations(s), 1);
+        free(fresh.answer);
+        store_close(s);
+    }
+    for (int i = 0; i < 8; i++)
+        free(racers[i].answer);
+    free(first.answer);
+    free(again.answer);
+    free(other.answer);
+    free(bad.answer);
     backend->discard(loc);
 }
 
@@ -777,6 +909,7 @@ static inline void run_store_scenarios(void)
     RUN(test_delete_and_reopen);
     RUN(test_item_figures_golden);
     RUN(test_items_query);
+    RUN(test_idempotency_key);
 }
 
 #endif
