@@ -765,6 +765,9 @@ static void test_items_query(void)
     for (int e = 0; e < 4; e++)
         fixture_eval_free(&f[e]);
     store_close(s);
+    backend->discard(loc);
+}
+
 /* One record of the Idempotency-Key scenario: a fresh evaluation (new id) of the same batch. */
 typedef struct scenario_keyed {
     store *s;
