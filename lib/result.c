@@ -1,6 +1,6 @@
 /*
  * result.c - turns additive statistics into the finished answer: losses, per-class scores and
- * the metrics of compute_mIoU, in seed or standard semantics (DESIGN.md section 2).
+ * the metrics of compute_mIoU, in seed or standard semantics (docs/ARCHITECTURE.md §5).
  */
 #include <math.h>
 #include <stdlib.h>

@@ -17,7 +17,7 @@ struct extensions {
     segloss_limits limits; /* the configured shape limits, for overlays */
 };
 
-/* What GET /v1/info lists for them (DESIGN.md section 4). */
+/* What GET /v1/info lists for them (docs/ARCHITECTURE.md §6). */
 static const char *const runs_routes[] = {
     "GET /v1/runs",
     "GET /v1/runs/{run}",

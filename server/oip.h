@@ -4,9 +4,10 @@
  * A second way in for clients written for Triton or KServe: one model, "segloss", version "1",
  * whose inputs are the logits (FP32, FP16, BF16, FP64; [N,C,H,W] or [C,H,W]), the labels (UINT8,
  * INT8, UINT16, INT32, INT64; [N,H,W] or [H,W]) and optionally the class weights (FP32 or FP64
- * [C]), and whose outputs are the numbers of POST /v1/evaluate. The loss parameters of DESIGN.md
- * section 3 go in the request-level `parameters` object and are parsed by params.c (same rules,
- * same messages); `binary_data_output` is the one protocol key taken out before that.
+ * [C]), and whose outputs are the numbers of POST /v1/evaluate. The loss parameters of
+ * docs/ARCHITECTURE.md §5.4 go in the request-level `parameters` object and are parsed by
+ * params.c (same rules, same messages); `binary_data_output` is the one protocol key taken out
+ * before that.
  *
  * Tensor data: JSON `data` (flat or nested row-major; element count = shape product; numbers
  * only; integer labels within their datatype's range) for small tensors, or Triton's binary

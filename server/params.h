@@ -69,7 +69,7 @@ typedef struct params_request {
     size_t max_classes;       /* the configured --max-classes: bounds num_classes and lists */
 } params_request;
 
-/* The defaults of DESIGN.md section 3. */
+/* The defaults of docs/ARCHITECTURE.md §5.4. */
 void params_init(params_request *p);
 void params_free(params_request *p);
 

@@ -1,5 +1,5 @@
 /*
- * result_json.h - the JSON body of a successful POST /v1/evaluate (DESIGN.md section 3).
+ * result_json.h - the JSON body of a successful POST /v1/evaluate (docs/ARCHITECTURE.md §5.3).
  *
  * The same text is printed by `seglossd eval`. Doubles are written with 17 significant digits
  * (exact float64 round trip); NaN (undefined) is null. `params` lists every effective parameter,

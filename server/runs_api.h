@@ -1,5 +1,5 @@
 /*
- * runs_api.h - the runs, history and evaluations routes (DESIGN.md section 4), free of HTTP
+ * runs_api.h - the runs, history and evaluations routes (docs/ARCHITECTURE.md §6), free of HTTP
  * library types so they can be tested by calling them.
  *
  * The HTTP layer hands over the method, the path (without the query string), a getter for

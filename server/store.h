@@ -1,7 +1,7 @@
 /*
  * store.h - the runs store: durable evaluations, exact per-step aggregates and metric history.
  *
- * A result posted with `run` is recorded here (DESIGN.md section 4). One record is one
+ * A result posted with `run` is recorded here (docs/ARCHITECTURE.md §6). One record is one
  * transaction: the evaluation row (its answer and what the overlay needs), the merge of its
  * additive statistics into the (run, split, step) aggregate, the run row, the finalised metrics
  * of that step in the history table, and the revision counters that ETags are made from. The

@@ -10,7 +10,7 @@ Start the daemon (`make run`), then:
 The request body is a JSON header followed by the raw bytes of each input (little-endian,
 row-major, in input order); the header's length goes in the Inference-Header-Content-Length
 request header and each input says its byte count in parameters.binary_data_size. Loss
-parameters (DESIGN.md section 3) go in the request's "parameters". With binary_data_output the
+parameters (docs/ARCHITECTURE.md §5.4) go in the request's "parameters". With binary_data_output the
 answer is also a JSON header (its length in the answer's Inference-Header-Content-Length)
 followed by each output's raw bytes; undefined numbers are NaN there (null in JSON outputs).
 A Triton client (tritonclient.http) sends the same bytes: model "segloss", inputs "logits" and

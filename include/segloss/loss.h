@@ -3,7 +3,7 @@
  *
  * segloss_evaluate() turns logits (N,C,H,W) and labels (N,H,W) into every number of the
  * POST /v1/evaluate answer: cross-entropy, focal, Dice, f_score, the total loss, the confusion
- * matrix and the metrics derived from it. The semantics are those of DESIGN.md section 2:
+ * matrix and the metrics derived from it. The semantics are those of docs/ARCHITECTURE.md §5:
  * "seed" reproduces the bubbliiiing training code with its quirks, "standard" fixes them.
  *
  * The evaluation first reduces the inputs to a segloss_stats: additive sums (integer counts and
@@ -49,7 +49,7 @@ typedef struct segloss_params {
     bool dice_loss;                /* add the Dice loss to the total */
 } segloss_params;
 
-/* The defaults of DESIGN.md section 3: weights 1, alpha 0.5, gamma 2, beta 1, smooth 1e-5,
+/* The defaults of docs/ARCHITECTURE.md §5.4: weights 1, alpha 0.5, gamma 2, beta 1, smooth 1e-5,
  * threshold 0.5, seed semantics, CE main loss, no Dice in the total. */
 void segloss_params_default(segloss_params *params);
 

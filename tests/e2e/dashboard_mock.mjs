@@ -1,6 +1,6 @@
 // dashboard_mock.mjs - a stand-in for seglossd's runs API, to develop and test the dashboard
 // (server/dashboard/) without the store: serves the dashboard's files like the daemon does and
-// canned, in-memory runs in the shapes of DESIGN.md §4, with an ETag on every GET and 304 on
+// canned, in-memory runs in the shapes of docs/ARCHITECTURE.md §6, with an ETag on every GET and 304 on
 // If-None-Match.
 //
 //   node dashboard_mock.mjs [--port N] [--seed] [--dashboard DIR]

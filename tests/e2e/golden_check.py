@@ -7,7 +7,7 @@
 Each case folder holds logits.npy or logits.safetensors, mask_<i>.png (in batch order) or
 mask.npy, params.json and expected.json. Every number must be within
 1e-6 * max(|expected|, 1e-3); integers, strings and nulls must match exactly (the tolerance of
-tests/golden/README.md). The answer must also carry the keys of DESIGN.md section 3 (id, shape,
+tests/golden/README.md). The answer must also carry the keys of docs/ARCHITECTURE.md §5.3 (id, shape,
 num_classes, pixels, loss, per_class, metrics, params, timing), whatever expected.json lists.
 
 Prints one line per case and ends with 'N passed, N failed'; exits 0 only when all pass.

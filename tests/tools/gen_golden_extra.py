@@ -6,12 +6,12 @@ tests/golden_extra/<case>/:
 
     logits.npy | logits.safetensors     the `logits` part
     mask_<i>.png | mask.npy             the `mask` part(s)
-    params.json                         the `params` part (DESIGN.md section 3 keys)
+    params.json                         the `params` part (docs/ARCHITECTURE.md §5.4 keys)
     expected.json                       shape, num_classes, pixels, loss, per_class, metrics,
                                         confusion_matrix (the checker asks for it with
                                         "confusion_matrix": true; params.json does not carry it)
 
-Every expected number is computed here with PyTorch in float64, following DESIGN.md section 2
+Every expected number is computed here with PyTorch in float64, following docs/ARCHITECTURE.md §5
 (restated below; nothing is imported from outside this project). The expected values are
 computed from the files as written and read back (so e.g. fp16/bf16 logits are evaluated
 exactly as their stored values upcast to float64).
@@ -23,7 +23,7 @@ Needs Debian's python3-torch, python3-numpy, python3-pil:
 
 The output is deterministic (fixed seeds).
 
-Semantics restated (DESIGN.md section 2)
+Semantics restated (docs/ARCHITECTURE.md §5)
 ----------------------------------------
 Labels: every mask value >= C becomes the ignore class C. segloss also treats negative labels
 (possible only in signed .npy masks) as ignored; so does this generator.
@@ -582,7 +582,7 @@ def seed_cases(root, rng):
     cs.masks_png(lab, 'gray')
     out[cs.name] = cs.finish({'dice_loss': True})
 
-    # seed_resize_one_side: only W differs (the seed itself would crash here; DESIGN resizes)
+    # seed_resize_one_side: only W differs (the seed itself would crash here; segloss resizes)
     c, n, h, w, wm = 4, 1, 16, 16, 29
     small = blocks(rng, n, h, w, c, 4)
     x = peaked_logits(rng, small, c)
