@@ -121,6 +121,9 @@ def main():
         if lang not in RUN_LANGS:
             continue
         name = f"README.md line {line} ({lang})"
+        if not reason and h.SANITIZER and "segloss import local" in code:
+            # a sanitized libsegloss.so cannot be loaded into an unsanitized python
+            reason = f"segloss.local under the {h.SANITIZER} sanitizer build"
         if reason:
             skipped += 1
             h.note(f"skip {name}: {reason}")
