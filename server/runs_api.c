@@ -208,6 +208,19 @@ static const char *query(const runs_api_request *req, const char *key)
 /* An integer parameter in [min, max]: an optional '-' and decimal digits, nothing else (no
  * blanks, '+' or hex, which strtoll would take). Absent leaves *v alone. false after answering
  * 400. */
+/* The `split` query parameter into *split (NULL when absent); false, with the 400 answered,
+ * when it is not a valid split name. */
+static bool split_param(const runs_api_request *req, runs_api_response *out, const char **split)
+{
+    *split = query(req, "split");
+    if (*split && !store_split_name_ok(*split)) {
+        answer_problem(req, out, 400, "split must be 1 to %d characters of A-Z a-z 0-9 . _ -",
+                       PARAMS_MAX_SPLIT_LEN);
+        return false;
+    }
+    return true;
+}
+
 static bool int_param(const runs_api_request *req, runs_api_response *out, const char *key,
                       int64_t min, int64_t max, int64_t *v)
 {
@@ -776,12 +789,8 @@ static void handle_items(store *st, const runs_api_request *req, runs_api_respon
 {
     char err[512];
     store_items_query q = {.run = run, .limit = RUNS_API_DEFAULT_ITEMS};
-    q.split = query(req, "split");
-    if (q.split && !store_split_name_ok(q.split)) {
-        answer_problem(req, out, 400, "split must be 1 to %d characters of A-Z a-z 0-9 . _ -",
-                       PARAMS_MAX_SPLIT_LEN);
+    if (!split_param(req, out, &q.split))
         return;
-    }
     int64_t step = 0, limit = RUNS_API_DEFAULT_ITEMS;
     q.has_step = query(req, "step") != NULL;
     if (!int_param(req, out, "step", INT64_MIN, INT64_MAX, &step) ||
@@ -920,12 +929,8 @@ static void handle_history(store *st, const runs_api_request *req, runs_api_resp
             p = comma ? comma + 1 : p + n;
         }
     }
-    q.split = query(req, "split");
-    if (q.split && !store_split_name_ok(q.split)) {
-        answer_problem(req, out, 400, "split must be 1 to %d characters of A-Z a-z 0-9 . _ -",
-                       PARAMS_MAX_SPLIT_LEN);
+    if (!split_param(req, out, &q.split))
         return;
-    }
     int64_t since = 0, max = STORE_HISTORY_MAX_RESULTS;
     q.has_since_step = query(req, "since_step") != NULL;
     if (!int_param(req, out, "since_step", INT64_MIN, INT64_MAX, &since) ||
