@@ -641,6 +641,10 @@ static void test_items_route(void)
     r = call("GET", "/v1/runs/figs/items", bad3, NULL);
     CHECK(is_problem(&r, 400, "limit"));
     runs_api_response_free(&r);
+    const char *bad4[] = {"split", "a/b", NULL};
+    r = call("GET", "/v1/runs/figs/items", bad4, NULL);
+    CHECK(is_problem(&r, 400, "split must be"));
+    runs_api_response_free(&r);
     r = call("GET", "/v1/runs/nosuch/items", NULL, NULL);
     CHECK(is_problem(&r, 404, "nosuch"));
     runs_api_response_free(&r);
