@@ -290,8 +290,13 @@ def main():
     h.note(f"peak RSS {peak} MiB = baseline {base} + {peak - base} MiB "
            f"(budget {BUDGET_MB}, margin {MARGIN_MB}; {CLIENTS} bodies at once would be "
            f"{CLIENTS * len(BODY) >> 20} MiB)")
-    check(f"peak RSS under baseline + budget + {MARGIN_MB} MiB",
-          peak <= base + BUDGET_MB + MARGIN_MB, f"peak {peak} MiB, baseline {base} MiB")
+    if h.SANITIZER == "thread":
+        # ThreadSanitizer keeps shadow and history memory per allocation (several times the
+        # bytes): RSS says nothing about the budget there; the 503s above still hold.
+        h.note("peak RSS bound not checked under the thread sanitizer build")
+    else:
+        check(f"peak RSS under baseline + budget + {MARGIN_MB} MiB",
+              peak <= base + BUDGET_MB + MARGIN_MB, f"peak {peak} MiB, baseline {base} MiB")
     status, _, _ = h.request(d, "GET", "/livez")
     check("daemon alive", status == 200, str(status))
     d.stop()
