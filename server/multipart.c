@@ -499,10 +499,12 @@ static bool skip_went_wrong(const multipart_parser *p, bool at_end)
 }
 
 /*
- * Scans the bytes of the current part that were copied unscanned. No delimiter in them: the
- * part is what a scan would have made of it, go on. A delimiter: the part ends there, and the
- * bytes after it (with the delimiter bytes the parser has consumed since: all of it when found,
- * else the prefix held in match) are parsed again.
+ * Scans the bytes of the current part that were copied unscanned. A delimiter: the part ends
+ * there, and the bytes after it (with the delimiter bytes the parser has consumed since: all of
+ * it when found, else the prefix held in match) are parsed again. No delimiter: the part's last
+ * delim_len - 1 unscanned bytes may still begin one that the bytes after them complete (the copy
+ * ran past the header's length by a few bytes of "\r\n--boundary" when the body came in small
+ * pieces), so they are parsed again too, with what the parser holds after them.
  */
 static int unskip(multipart_parser *p, bool found)
 {
@@ -510,8 +512,22 @@ static int unskip(multipart_parser *p, bool found)
     p->probe = PROBE_NONE;
     const unsigned char *from = part->data + p->skip_from;
     const unsigned char *hit = memmem(from, part->len - p->skip_from, p->delim, p->delim_len);
-    if (!hit)
-        return 0;
+    if (!hit) {
+        unsigned char back[MULTIPART_MAX_BOUNDARY + 4];
+        size_t n = part->len - p->skip_from;
+        if (n > p->delim_len - 1)
+            n = p->delim_len - 1;
+        size_t tail = found ? p->delim_len : p->match;
+        memcpy(back, part->data + part->len - n, n);
+        part->len -= n;
+        p->state = STATE_BODY;
+        p->match = 0;
+        p->fed -= n + tail; /* counted again as they are fed */
+        int rc = multipart_feed(p, back, n, NULL, 0);
+        if (rc == 0)
+            rc = multipart_feed(p, p->delim, tail, NULL, 0);
+        return rc;
+    }
     size_t end = (size_t)(hit - part->data);
     size_t rest = part->len - end - p->delim_len;
     size_t tail = found ? p->delim_len : p->match;

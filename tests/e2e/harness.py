@@ -47,7 +47,23 @@ def note(text):
     sys.stdout.flush()
 
 
+# What a sanitizer build prints when it finds something in a daemon: ThreadSanitizer goes on
+# after a race (its exit code is lost when the test kills the daemon), so the logs are read.
+SANITIZER_REPORTS = ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer",
+                     "ERROR: LeakSanitizer", "runtime error:")
+
+
 def finish():
+    for d in state["daemons"]:
+        try:
+            text = d.log_text()
+        except OSError:
+            continue
+        found = [r for r in SANITIZER_REPORTS if r in text]
+        if found:
+            at = text.index(found[0])
+            check(f"daemon {d.name}: no sanitizer report in its log", False,
+                  text[at:at + 1500])
     for d in state["daemons"]:
         d.kill()
     for fn in reversed(state["cleanup"]):
