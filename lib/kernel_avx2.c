@@ -14,6 +14,7 @@
  * exponential is about a third of the time and the FMA ports are the first resource to run
  * out, which is what the choices below are made for.
  */
+#include "kernel_constants.h"
 #include "loss_internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -53,20 +54,19 @@ int segloss__cpu_has_avx2(void)
 static inline AVX2 __m256 exp_nonpositive(__m256 x)
 {
     /* 1.5 * 2^23: adding it rounds x * 8/ln2 to an integer n8 in the low mantissa bits */
-    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    const __m256 magic = _mm256_set1_ps(SEGLOSS__EXP_MAGIC);
     /* The bits of 2^(j/8), j = 0..7, less j << 20: shifting n8 = 8n + j left by 20 gives
      * (n << 23) + (j << 20), so adding it to entry j (vpermd reads the low 3 bits of n8) makes
      * the bits of 2^(j/8) * 2^n with no masking. */
-    const __m256i table = _mm256_setr_epi32(0x3f800000, 0x3f7b95c2, 0x3f7837f0, 0x3f75fed7,
-                                            0x3f7504f3, 0x3f75672a, 0x3f7744fd, 0x3f7ac0c7);
-    x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x); /* max returns its 2nd operand on NaN */
-    __m256 tn = _mm256_fmadd_ps(x, _mm256_set1_ps(11.541560173034668f), magic);
-    __m256 r = _mm256_fnmadd_ps(_mm256_sub_ps(tn, magic), _mm256_set1_ps(0.08664339780807495f), x);
+    const __m256i table = _mm256_setr_epi32(SEGLOSS__EXP_TABLE);
+    x = _mm256_max_ps(_mm256_set1_ps(SEGLOSS__EXP_CLAMP), x); /* 2nd operand on NaN */
+    __m256 tn = _mm256_fmadd_ps(x, _mm256_set1_ps(SEGLOSS__EXP_8_OVER_LN2), magic);
+    __m256 r = _mm256_fnmadd_ps(_mm256_sub_ps(tn, magic), _mm256_set1_ps(SEGLOSS__EXP_LN2_OVER_8),
+                                x);
     __m256i bits = _mm256_castps_si256(tn);
     __m256i scale = _mm256_add_epi32(_mm256_permutevar8x32_epi32(table, bits),
                                      _mm256_slli_epi32(bits, 20));
-    __m256 p = _mm256_fmadd_ps(r, _mm256_set1_ps(0.16664297878742218f),
-                               _mm256_set1_ps(0.5000647902488708f));
+    __m256 p = _mm256_fmadd_ps(r, _mm256_set1_ps(SEGLOSS__EXP_P3), _mm256_set1_ps(SEGLOSS__EXP_P2));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     return _mm256_mul_ps(p, _mm256_castsi256_ps(scale));
@@ -82,25 +82,19 @@ static inline AVX2 __m256 log_positive(__m256 x)
     __m256 m = _mm256_castsi256_ps(_mm256_or_si256(
         _mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f000000)));
     __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(exp_bits, _mm256_set1_epi32(126)));
-    __m256 small = _mm256_cmp_ps(m, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
+    __m256 small = _mm256_cmp_ps(m, _mm256_set1_ps(SEGLOSS__LOG_SQRTHF), _CMP_LT_OQ);
     e = _mm256_sub_ps(e, _mm256_and_ps(one, small));
     m = _mm256_add_ps(m, _mm256_and_ps(m, small));
     m = _mm256_sub_ps(m, one);
     __m256 z = _mm256_mul_ps(m, m);
-    __m256 y = _mm256_set1_ps(7.0376836292E-2f);
-    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.1514610310E-1f));
-    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(1.1676998740E-1f));
-    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.2420140846E-1f));
-    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(1.4249322787E-1f));
-    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.6668057665E-1f));
-    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(2.0000714765E-1f));
-    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-2.4999993993E-1f));
-    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(3.3333331174E-1f));
+    __m256 y = _mm256_set1_ps(segloss__log_poly[0]);
+    for (int i = 1; i < SEGLOSS__LOG_POLY_LEN; i++)
+        y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(segloss__log_poly[i]));
     y = _mm256_mul_ps(_mm256_mul_ps(y, m), z);
-    y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
+    y = _mm256_fmadd_ps(e, _mm256_set1_ps(SEGLOSS__LOG_LN2_LO), y);
     y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5f), y);
     __m256 r = _mm256_add_ps(m, y);
-    return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), r);
+    return _mm256_fmadd_ps(e, _mm256_set1_ps(SEGLOSS__LOG_LN2_HI), r);
 }
 
 /* log1p(t) for t >= 0 given sum = 1 + t rounded and inv = 1 / sum: log(sum) corrected by the

@@ -12,6 +12,7 @@
  * segloss__cpu_has_avx512() said yes (context.c), so a CPU without AVX-512 never executes one
  * of its instructions; the rest of the library is built for baseline x86-64.
  */
+#include "kernel_constants.h"
 #include "loss_internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -39,24 +40,25 @@ int segloss__cpu_has_avx512(void)
     return (ebx & need) == need;
 }
 
+/* gcc's _mm512_setr_epi32 is a macro counting its arguments before expanding them: this
+ * expands the table first. */
+#define SETR16(...) _mm512_setr_epi32(__VA_ARGS__)
+
 /* exp(x) for x <= 0: exp_nonpositive of kernel_avx2.c lane for lane (same constants, same
  * operations, the eight-entry table in both halves of the index vector), so the two kernels
  * agree bit for bit per pixel. NaN in, NaN out. */
 static inline AVX512 __m512 exp_nonpositive(__m512 x)
 {
-    const __m512 magic = _mm512_set1_ps(12582912.0f);
-    const __m512i table = _mm512_setr_epi32(
-        0x3f800000, 0x3f7b95c2, 0x3f7837f0, 0x3f75fed7, 0x3f7504f3, 0x3f75672a, 0x3f7744fd,
-        0x3f7ac0c7, 0x3f800000, 0x3f7b95c2, 0x3f7837f0, 0x3f75fed7, 0x3f7504f3, 0x3f75672a,
-        0x3f7744fd, 0x3f7ac0c7);
-    x = _mm512_max_ps(_mm512_set1_ps(-87.0f), x); /* max returns its 2nd operand on NaN */
-    __m512 tn = _mm512_fmadd_ps(x, _mm512_set1_ps(11.541560173034668f), magic);
-    __m512 r = _mm512_fnmadd_ps(_mm512_sub_ps(tn, magic), _mm512_set1_ps(0.08664339780807495f), x);
+    const __m512 magic = _mm512_set1_ps(SEGLOSS__EXP_MAGIC);
+    const __m512i table = SETR16(SEGLOSS__EXP_TABLE, SEGLOSS__EXP_TABLE);
+    x = _mm512_max_ps(_mm512_set1_ps(SEGLOSS__EXP_CLAMP), x); /* 2nd operand on NaN */
+    __m512 tn = _mm512_fmadd_ps(x, _mm512_set1_ps(SEGLOSS__EXP_8_OVER_LN2), magic);
+    __m512 r = _mm512_fnmadd_ps(_mm512_sub_ps(tn, magic), _mm512_set1_ps(SEGLOSS__EXP_LN2_OVER_8),
+                                x);
     __m512i bits = _mm512_castps_si512(tn);
     __m512i scale = _mm512_add_epi32(_mm512_permutexvar_epi32(bits, table),
                                      _mm512_slli_epi32(bits, 20));
-    __m512 p = _mm512_fmadd_ps(r, _mm512_set1_ps(0.16664297878742218f),
-                               _mm512_set1_ps(0.5000647902488708f));
+    __m512 p = _mm512_fmadd_ps(r, _mm512_set1_ps(SEGLOSS__EXP_P3), _mm512_set1_ps(SEGLOSS__EXP_P2));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     return _mm512_mul_ps(p, _mm512_castsi512_ps(scale));
@@ -71,25 +73,19 @@ static inline AVX512 __m512 log_positive(__m512 x)
     __m512 m = _mm512_castsi512_ps(_mm512_or_si512(
         _mm512_and_si512(bits, _mm512_set1_epi32(0x007fffff)), _mm512_set1_epi32(0x3f000000)));
     __m512 e = _mm512_cvtepi32_ps(_mm512_sub_epi32(exp_bits, _mm512_set1_epi32(126)));
-    __mmask16 small = _mm512_cmp_ps_mask(m, _mm512_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
+    __mmask16 small = _mm512_cmp_ps_mask(m, _mm512_set1_ps(SEGLOSS__LOG_SQRTHF), _CMP_LT_OQ);
     e = _mm512_mask_sub_ps(e, small, e, one);
     m = _mm512_mask_add_ps(m, small, m, m);
     m = _mm512_sub_ps(m, one);
     __m512 z = _mm512_mul_ps(m, m);
-    __m512 y = _mm512_set1_ps(7.0376836292E-2f);
-    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(-1.1514610310E-1f));
-    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(1.1676998740E-1f));
-    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(-1.2420140846E-1f));
-    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(1.4249322787E-1f));
-    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(-1.6668057665E-1f));
-    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(2.0000714765E-1f));
-    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(-2.4999993993E-1f));
-    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(3.3333331174E-1f));
+    __m512 y = _mm512_set1_ps(segloss__log_poly[0]);
+    for (int i = 1; i < SEGLOSS__LOG_POLY_LEN; i++)
+        y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(segloss__log_poly[i]));
     y = _mm512_mul_ps(_mm512_mul_ps(y, m), z);
-    y = _mm512_fmadd_ps(e, _mm512_set1_ps(-2.12194440e-4f), y);
+    y = _mm512_fmadd_ps(e, _mm512_set1_ps(SEGLOSS__LOG_LN2_LO), y);
     y = _mm512_fnmadd_ps(z, _mm512_set1_ps(0.5f), y);
     __m512 r = _mm512_add_ps(m, y);
-    return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693359375f), r);
+    return _mm512_fmadd_ps(e, _mm512_set1_ps(SEGLOSS__LOG_LN2_HI), r);
 }
 
 /* log1p(t) from sum = 1 + t rounded and inv = 1 / sum (kernel_avx2.c). */
