@@ -20,6 +20,7 @@ ok()  { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 
 . tests/e2e/pg_cluster.sh
+. tests/e2e/nginx_lb.sh
 
 work=$(mktemp -d /tmp/segloss_client_scale_XXXXXX)
 pids=()
@@ -69,40 +70,7 @@ for i in 0 1; do
     done
 done
 nginx_port=$(free_port)
-chmod 711 "$work"
-mkdir -p "$work/nginx_tmp" && chmod 1777 "$work/nginx_tmp"
-cat >"$work/nginx.conf" <<EOF2
-daemon off;
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx_error.log warn;
-events { worker_connections 512; }
-http {
-    access_log off;
-    client_body_temp_path $work/nginx_tmp/body;
-    proxy_temp_path $work/nginx_tmp/proxy;
-    fastcgi_temp_path $work/nginx_tmp/fastcgi;
-    uwsgi_temp_path $work/nginx_tmp/uwsgi;
-    scgi_temp_path $work/nginx_tmp/scgi;
-    client_max_body_size 256m;
-    upstream segloss {
-        server 127.0.0.1:${ports[0]} max_fails=1 fail_timeout=2s;
-        server 127.0.0.1:${ports[1]} max_fails=1 fail_timeout=2s;
-    }
-    server {
-        listen 127.0.0.1:$nginx_port;
-        location / {
-            proxy_pass http://segloss;
-            proxy_next_upstream error timeout;
-            proxy_next_upstream_tries 2;
-            proxy_connect_timeout 2s;
-            proxy_read_timeout 60s;
-        }
-    }
-}
-EOF2
-"$NGINX" -e "$work/nginx_error.log" -p "$work" -c "$work/nginx.conf" >"$work/nginx.out" 2>&1 &
-nginx_pid=$!
+nginx_lb_start "$work" "$nginx_port" 2s off "${ports[0]}" "${ports[1]}"
 for _ in $(seq 100); do
     curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$nginx_port/livez" && break
     sleep 0.1

@@ -36,6 +36,7 @@ ok()  { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 
 . tests/e2e/pg_cluster.sh
+. tests/e2e/nginx_lb.sh
 
 work=$(mktemp -d /tmp/segloss_scale_XXXXXX)
 pids=()
@@ -150,44 +151,7 @@ fi
     { bad "GET /v1/runs: $code $(head -c 300 "$work/runs.json")"; exit 1; }
 
 nginx_port=$(free_port)
-# nginx's workers run as nobody when it starts as root: they may pass through $work only
-chmod 711 "$work"
-mkdir -p "$work/nginx_tmp" && chmod 1777 "$work/nginx_tmp"
-cat >"$work/nginx.conf" <<EOF
-daemon off;
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx_error.log warn;
-events { worker_connections 512; }
-http {
-    access_log $work/nginx_access.log;
-    client_body_temp_path $work/nginx_tmp/body;
-    proxy_temp_path $work/nginx_tmp/proxy;
-    fastcgi_temp_path $work/nginx_tmp/fastcgi;
-    uwsgi_temp_path $work/nginx_tmp/uwsgi;
-    scgi_temp_path $work/nginx_tmp/scgi;
-    client_max_body_size 256m;
-    upstream segloss {
-        server 127.0.0.1:${ports[0]} max_fails=1 fail_timeout=30s;
-        server 127.0.0.1:${ports[1]} max_fails=1 fail_timeout=30s;
-    }
-    server {
-        listen 127.0.0.1:$nginx_port;
-        location / {
-            proxy_pass http://segloss;
-            # Another replica is tried only when the request could not be sent (connection
-            # refused: the replica is down). Not non_idempotent: a POST that reached a replica
-            # may be recorded already, and sending it again would count its batch twice.
-            proxy_next_upstream error timeout;
-            proxy_next_upstream_tries 2;
-            proxy_connect_timeout 2s;
-            proxy_read_timeout 60s;
-        }
-    }
-}
-EOF
-"$NGINX" -e "$work/nginx_error.log" -p "$work" -c "$work/nginx.conf" >"$work/nginx.out" 2>&1 &
-nginx_pid=$!
+nginx_lb_start "$work" "$nginx_port" 30s "$work/nginx_access.log" "${ports[0]}" "${ports[1]}"
 LB=http://127.0.0.1:$nginx_port
 if wait_live "$LB"; then
     ok "nginx balancing both replicas on 127.0.0.1:$nginx_port"
