@@ -20,20 +20,27 @@ DATA_DIR ?= $(CURDIR)/data
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
         -Wcast-qual -Wpointer-arith -Wvla -Wdouble-promotion
-CPPFLAGS_ALL := -Iinclude -Ilib -Iserver -I$(BUILD)/gen -I/usr/include/postgresql -D_GNU_SOURCE
+# Every folder of lib/ and server/ is a layer (docs/ARCHITECTURE.md §2).
+LIB_DIRS := lib/common lib/decode lib/loss
+SRV_DIRS := server/base server/store server/service server/http server/api
+CPPFLAGS_ALL := -Iinclude $(addprefix -I,$(LIB_DIRS) server $(SRV_DIRS)) -I$(BUILD)/gen \
+                -I/usr/include/postgresql -D_GNU_SOURCE
 CFLAGS_ALL := -std=c11 $(OPT) -g -pthread -fno-strict-aliasing $(WARN) $(SAN) $(EXTRA_CFLAGS)
 ifneq ($(SEGLOSS_FORCE_SCALAR),)
 CPPFLAGS_ALL += -DSEGLOSS_FORCE_SCALAR
 endif
 LDLIBS_ALL := -lmicrohttpd -lgnutls -lcjson -lpng -lz -lturbojpeg -lsqlite3 -lpq -lm -pthread $(SAN)
 
-LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_SRC  := $(sort $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-SRV_SRC  := $(sort $(filter-out server/main.c,$(wildcard server/*.c)))
+SRV_SRC  := $(sort $(foreach d,$(SRV_DIRS),$(wildcard $(d)/*.c)))
 SRV_OBJ  := $(SRV_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/dashboard_assets.o
 ASSETS   := $(sort $(wildcard server/dashboard/*))
-TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
-TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# The unit tests mirror the tree (tests/unit/lib/decode/test_npy.c tests lib/decode/npy.c); their
+# binaries all land in $(BUILD)/tests/.
+TEST_SRC := $(sort $(shell find tests/unit -name 'test_*.c'))
+TEST_BIN := $(addprefix $(BUILD)/tests/,$(notdir $(TEST_SRC:.c=)))
+vpath test_%.c $(sort $(dir $(TEST_SRC)))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 REPLAY_BIN := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/replay_%)
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
@@ -65,7 +72,7 @@ $(BUILD)/gen/.stamp:
 $(BUILD)/gen/dashboard_assets.c: $(ASSETS) scripts/embed_assets.sh | $(BUILD)/gen/.stamp
 	scripts/embed_assets.sh $@ $(ASSETS)
 
-$(BUILD)/gen/dashboard_assets.o: $(BUILD)/gen/dashboard_assets.c server/assets.h
+$(BUILD)/gen/dashboard_assets.o: $(BUILD)/gen/dashboard_assets.c server/api/assets.h
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/libsegloss.a: $(LIB_OBJ)
@@ -122,9 +129,9 @@ install: all
 $(BUILD)/seglossd: $(BUILD)/server/main.o $(SRV_OBJ) $(BUILD)/libsegloss.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c tests/testing.h $(wildcard tests/unit/*.h) $(SRV_OBJ) $(BUILD)/libsegloss.a
+$(BUILD)/tests/test_%: test_%.c tests/testing.h $(wildcard tests/unit/*.h) $(SRV_OBJ) $(BUILD)/libsegloss.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) -Itests $(CFLAGS_ALL) -o $@ $< $(SRV_OBJ) $(BUILD)/libsegloss.a $(LDLIBS_ALL)
+	$(CC) $(CPPFLAGS_ALL) -Itests -Itests/unit $(CFLAGS_ALL) -o $@ $< $(SRV_OBJ) $(BUILD)/libsegloss.a $(LDLIBS_ALL)
 
 # The fuzz harnesses, built with gcc and a driver that replays their corpus and crashers.
 $(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(SRV_OBJ) $(BUILD)/libsegloss.a
@@ -168,7 +175,8 @@ fuzz: deps
 	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run_fuzz.sh
 
 format:
-	clang-format -i include/segloss/*.h lib/*.[ch] server/*.[ch] tests/*/*.c
+	clang-format -i include/segloss/*.h $(wildcard lib/*/*.[ch] server/*.[ch] server/*/*.[ch]) \
+	    $(TEST_SRC) $(wildcard tests/*/*.c)
 
 container-check:
 	@docker/build_and_check.sh

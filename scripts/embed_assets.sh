@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Embeds the dashboard's files (server/dashboard/*) into C: writes a source file defining
 #   const embedded_asset embedded_assets[]; const size_t embedded_asset_count;
-# (see server/assets.h), so the daemon serves them with no file outside its binary.
+# (see server/api/assets.h), so the daemon serves them with no file outside its binary.
 # Usage: embed_assets.sh OUT.c FILE...
 set -euo pipefail
 out=$1; shift

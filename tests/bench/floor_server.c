@@ -25,7 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* The same per-connection buffer as seglossd (HTTP_CONNECTION_MEMORY in server/http.c). */
+/* The same per-connection buffer as seglossd (HTTP_CONNECTION_MEMORY in server/http/http.c). */
 #define FLOOR_CONNECTION_MEMORY ((size_t)256 << 10)
 #define FLOOR_DEFAULT_LIFETIME_S 300u
 

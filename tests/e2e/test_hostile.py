@@ -169,7 +169,7 @@ def total_limit():
 
 
 UPLOAD_TIMEOUT_S = 2
-DISCARD_GRACE_S = 10  # HTTP_DISCARD_GRACE_S in server/http.c
+DISCARD_GRACE_S = 10  # HTTP_DISCARD_GRACE_S in server/http/http.c
 
 
 def slow_upload_socket(d, length):

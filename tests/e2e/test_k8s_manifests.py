@@ -12,7 +12,7 @@ matching the pod template's labels, probe paths that are routes of the daemon (t
 tables in server/*.c), the non-root uid and port of the image (docker/Dockerfile), ports
 consistent between container, Service and probes, read-only root with writable /tmp and /data,
 resources present and large enough for the configured upload limits, SEGLOSS_* variables that
-the daemon knows (server/config.c), ConfigMap/Secret references that resolve, and a
+the daemon knows (server/base/config.c), ConfigMap/Secret references that resolve, and a
 terminationGracePeriodSeconds that covers the preStop pause plus the SIGTERM drain deadline.
 
 Prints "ok ..." / "FAIL ..." per check and "N passed, N failed" last; exit 1 on any failure.
@@ -326,13 +326,13 @@ def daemon_routes():
 
 
 def daemon_env_names():
-    text = read("server/config.c")
+    text = read("server/base/config.c")
     flags = re.findall(r'\{\s*"([a-z][a-z0-9-]*)"\s*,\s*OPT_', text)
     return {"SEGLOSS_" + f.upper().replace("-", "_") for f in flags}
 
 
 def daemon_default(macro):
-    m = re.search(r"#define\s+" + macro + r"\s+(\d+)", read("server/config.h"))
+    m = re.search(r"#define\s+" + macro + r"\s+(\d+)", read("server/base/config.h"))
     return int(m.group(1)) if m else None
 
 
@@ -451,7 +451,7 @@ def main():
     known_env = daemon_env_names()
     check("/livez" in routes and "/readyz" in routes,
           f"daemon routes read from server/*.c ({len(routes)}: {', '.join(sorted(routes))})")
-    check(len(known_env) >= 10, f"server/config.c flags read ({len(known_env)} SEGLOSS_* twins)")
+    check(len(known_env) >= 10, f"server/base/config.c flags read ({len(known_env)} SEGLOSS_* twins)")
 
     # Deployment basics
     pod_labels = get(dep, "spec.template.metadata.labels", {})
@@ -569,7 +569,7 @@ def main():
     names = set(env) | set((cm.get("data") or {}))
     seg = sorted(n for n in names if n.startswith("SEGLOSS_"))
     unknown = [n for n in seg if n not in known_env and n not in PENDING_ENV]
-    check(not unknown, f"every SEGLOSS_* variable ({len(seg)}) is a flag twin in server/config.c",
+    check(not unknown, f"every SEGLOSS_* variable ({len(seg)}) is a flag twin in server/base/config.c",
           ", ".join(unknown))
     for n in seg:
         if n not in known_env and n in PENDING_ENV:

@@ -1,8 +1,8 @@
 /*
  * fuzz_http_head.c - libFuzzer harness for the request head checks and the percent-decoder
- * (server/http_head.c): what every request passes before a route sees it.
+ * (server/http/http_head.c): what every request passes before a route sees it.
  *
- * fuzz-extra-src: server/http_head.c
+ * fuzz-extra-src: server/http/http_head.c
  *
  * Input: a request head as sent, "METHOD TARGET VERSION\r\n" then "Name: value\r\n" lines (a
  * bare "\n" ends a line too, like MHD; a line without ':' is skipped; a NUL byte in a line cuts

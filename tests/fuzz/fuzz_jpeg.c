@@ -1,5 +1,5 @@
 /*
- * fuzz_jpeg.c - libFuzzer harness for JPEG images to RGB (lib/image_rgb.c, libjpeg-turbo), and
+ * fuzz_jpeg.c - libFuzzer harness for JPEG images to RGB (lib/decode/image_rgb.c, libjpeg-turbo), and
  * for segloss_image_probe, which reads an overlay image's size and scan count from its markers
  * before anything is decoded.
  *

@@ -1,8 +1,8 @@
 /*
  * fuzz_multipart.c - libFuzzer harness for the streaming multipart/form-data parser
- * (server/multipart.c) as POST /v1/evaluate drives it.
+ * (server/http/multipart.c) as POST /v1/evaluate drives it.
  *
- * fuzz-extra-src: server/multipart.c server/bufpool.c
+ * fuzz-extra-src: server/http/multipart.c server/http/bufpool.c
  *
  * Input layout: byte 0 picks the chunking (the network may split a body anywhere, so the
  * parser must give the same answer whatever the split) and whether a Content-Length is

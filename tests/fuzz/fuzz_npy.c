@@ -1,5 +1,5 @@
 /*
- * fuzz_npy.c - libFuzzer harness for the .npy decoder (lib/npy.c) and the logits dispatch.
+ * fuzz_npy.c - libFuzzer harness for the .npy decoder (lib/decode/npy.c) and the logits dispatch.
  *
  * Each input is decoded in both roles. A success must hand back a view whose every byte is
  * readable (ASan checks the sum below) and aligned to its element size; a failure must leave

@@ -1,9 +1,9 @@
 /*
- * fuzz_oip.c - libFuzzer harness for Open Inference Protocol v2 requests (server/oip.c): the
+ * fuzz_oip.c - libFuzzer harness for Open Inference Protocol v2 requests (server/api/oip.c): the
  * JSON request, JSON tensor data (flat and nested) and the binary tensor extension, as
  * POST /v2/models/segloss/infer reads them.
  *
- * fuzz-extra-src: server/oip.c server/params.c server/text.c lib/params.c server/json_writer.c server/problem.c server/result_json.c server/evaluation.c lib/evaluate.c lib/resize.c lib/exact_sum.c lib/stats.c lib/result.c lib/context.c lib/thread_pool.c lib/kernel_scalar.c lib/kernel_avx2.c lib/kernel_avx512.c
+ * fuzz-extra-src: server/api/oip.c server/service/params.c server/base/text.c lib/loss/params.c server/base/json_writer.c server/base/problem.c server/api/result_json.c server/service/evaluation.c lib/loss/evaluate.c lib/loss/resize.c lib/loss/exact_sum.c lib/loss/stats.c lib/loss/result.c lib/loss/context.c lib/loss/thread_pool.c lib/loss/kernel_scalar.c lib/loss/kernel_avx2.c lib/loss/kernel_avx512.c
  *
  * Input layout: byte 0 bit 0 says whether an Inference-Header-Content-Length is given, bits
  * 1-6 the body's offset from 64-byte alignment; bytes 1-4 the header length (little-endian,

@@ -1,7 +1,7 @@
 /*
- * fuzz_png.c - libFuzzer harness for PNG masks (lib/png_mask.c), PNG images to RGB
- * (lib/image_rgb.c) and, on every mask that decodes, a round trip through the encoder
- * (lib/png_encode.c).
+ * fuzz_png.c - libFuzzer harness for PNG masks (lib/decode/png_mask.c), PNG images to RGB
+ * (lib/decode/image_rgb.c) and, on every mask that decodes, a round trip through the encoder
+ * (lib/decode/png_encode.c).
  *
  * The probe must agree with the decoder: the decoder never succeeds where the probe refused.
  * A decoded mask re-encoded as 8-bit grey must decode to the same indices. Limits are smaller

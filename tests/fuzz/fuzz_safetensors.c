@@ -1,5 +1,5 @@
 /*
- * fuzz_safetensors.c - libFuzzer harness for the safetensors decoder (lib/safetensors.c).
+ * fuzz_safetensors.c - libFuzzer harness for the safetensors decoder (lib/decode/safetensors.c).
  *
  * Decodes logits and labels together and logits alone. A success must hand back views whose
  * every byte is readable (ASan checks the sum) and aligned to the element size; a failure must

@@ -1,9 +1,9 @@
 /*
  * fuzz_text.c - libFuzzer harness for the UTF-8 checks and the echo of client text in details
- * (server/text.c): every detail that quotes a client's bytes goes through text_echo, and every
+ * (server/base/text.c): every detail that quotes a client's bytes goes through text_echo, and every
  * name a client gives passes text_utf8_valid / text_printable first.
  *
- * fuzz-extra-src: server/text.c
+ * fuzz-extra-src: server/base/text.c
  *
  * Input: any bytes, taken as a client's string (cut at its first NUL, as a C string would be).
  * Checked: text_utf8_prefix is at most the length and its prefix is valid, and the whole string

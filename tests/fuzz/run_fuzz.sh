@@ -17,12 +17,14 @@ CC_FUZZ=${CC_FUZZ:-clang}
 HARNESSES=${FUZZ_HARNESSES:-$(ls tests/fuzz/fuzz_*.c | sed -E 's|.*/fuzz_(.*)\.c|\1|')}
 # The decoders and what they use, rather than lib/*.c: the harnesses need nothing else, and
 # the loss kernels' CPU-dispatch builtins are not all known to older clang releases.
-LIB_SRC=${FUZZ_LIB_SRC:-"lib/errors.c lib/tensor.c lib/format.c lib/npy.c lib/safetensors.c
-    lib/tensor_checks.c lib/png_reader.c lib/png_mask.c lib/png_encode.c lib/image_rgb.c"}
+LIB_SRC=${FUZZ_LIB_SRC:-"lib/common/errors.c lib/common/tensor.c lib/decode/format.c lib/decode/npy.c lib/decode/safetensors.c
+    lib/decode/tensor_checks.c lib/decode/png_reader.c lib/decode/png_mask.c lib/decode/png_encode.c lib/decode/image_rgb.c"}
+# The same include folders as the Makefile: every layer folder of lib/ and server/.
+INCLUDE_DIRS=$(for d in lib/*/ server server/*/; do [ "$d" = server/dashboard/ ] || printf -- "-I%s " "${d%/}"; done)
 mkdir -p "$OUT"
 
 # A harness of server code names the files it needs beyond LIB_SRC in a comment line
-# "fuzz-extra-src: server/multipart.c server/bufpool.c".
+# "fuzz-extra-src: server/http/multipart.c server/http/bufpool.c".
 extra_src() {
     sed -n 's/^ \* fuzz-extra-src: //p' "tests/fuzz/fuzz_$1.c" | head -n 1
 }
@@ -44,7 +46,7 @@ for name in $HARNESSES; do
     echo "== building $bin"
     if ! $CC_FUZZ -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -Iinclude -Ilib -Iserver "tests/fuzz/fuzz_$name.c" $LIB_SRC $(extra_src "$name") \
+        -Iinclude $INCLUDE_DIRS "tests/fuzz/fuzz_$name.c" $LIB_SRC $(extra_src "$name") \
         -lpng -lz -lturbojpeg -lcjson -lm -pthread -o "$bin"; then
         summary+=("fuzz_$name: BUILD FAILED"); status=1; continue
     fi

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Fits the polynomial and the table of lib/kernel_avx2.c's exp_nonpositive.
+"""Fits the polynomial and the table of lib/loss/kernel_avx2.c's exp_nonpositive.
 
 The kernel reduces x to |r| <= ln2/(2*TABLE) with a TABLE-entry table of 2^(j/TABLE) and
 approximates e^r by 1 + r*(c1 + c2 r + c3 r^2 ...) of DEGREE; the coefficients minimise the

@@ -1,5 +1,5 @@
 /*
- * test_npy.c - the .npy decoder (lib/npy.c) and the format dispatch in lib/format.c.
+ * test_npy.c - the .npy decoder (lib/decode/npy.c) and the format dispatch in lib/decode/format.c.
  *
  * Fixtures are built byte by byte here, exactly as numpy.save lays them out (magic, version,
  * header length, dict literal padded to 64 bytes with spaces and a newline, data), so every

@@ -1,5 +1,5 @@
 /*
- * test_safetensors.c - the safetensors decoder (lib/safetensors.c).
+ * test_safetensors.c - the safetensors decoder (lib/decode/safetensors.c).
  *
  * Fixtures are built here: an 8-byte little-endian length, the JSON header padded with spaces
  * to a multiple of 8 (as the reference writer does), then the data section.

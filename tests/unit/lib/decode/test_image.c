@@ -1,6 +1,6 @@
 /*
- * test_image.c - overlay images to RGB (lib/image_rgb.c) and the PNG encoder
- * (lib/png_encode.c).
+ * test_image.c - overlay images to RGB (lib/decode/image_rgb.c) and the PNG encoder
+ * (lib/decode/png_encode.c).
  *
  * JPEG fixtures come from TurboJPEG's own compressor (baseline, progressive, greyscale), PNG
  * fixtures from segloss_png_encode and from libpng directly for palette and 16-bit RGBA.

@@ -1,5 +1,5 @@
 /*
- * test_http_head.c - the request head checks and the percent-decoder (server/http_head.c).
+ * test_http_head.c - the request head checks and the percent-decoder (server/http/http_head.c).
  */
 #include <string.h>
 

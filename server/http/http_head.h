@@ -1,7 +1,7 @@
 /*
  * http_head.h - the checks on a request head that libmicrohttpd 0.9.75 does not make, and the
  * server's one percent-decoder, as pure functions over bytes (no MHD), so they can be tested and
- * fuzzed directly (tests/unit/test_http_head.c, tests/fuzz/fuzz_http_head.c).
+ * fuzzed directly (tests/unit/server/http/test_http_head.c, tests/fuzz/fuzz_http_head.c).
  *
  * http.c runs them on every request before authentication or any route:
  *   - http_head_check: the framing rules of RFC 9112 section 6 (Content-Length with

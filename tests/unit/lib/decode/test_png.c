@@ -1,5 +1,5 @@
 /*
- * test_png.c - PNG masks (lib/png_mask.c): probe and decode.
+ * test_png.c - PNG masks (lib/decode/png_mask.c): probe and decode.
  *
  * Fixtures are written here with libpng in every layout a mask may come in (grey and palette at
  * each bit depth, 16-bit, interlaced) and the ones it may not (RGB, RGBA, grey+alpha), then
