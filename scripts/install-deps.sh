@@ -7,11 +7,12 @@ set -euo pipefail
 #        python3-torch and python3-venv (the client's tests: torch tensors, pip install), nodejs, npm and
 #        chromium (the OpenAPI lint and the dashboard's browser test), clang (make fuzz)
 #        postgresql and nginx (the scale-out test: replicas on a shared store behind nginx),
-#        openssl (the TLS test makes its certificate), prometheus (promtool checks a scrape)
+#        openssl (the TLS test makes its certificate), prometheus (promtool checks a scrape),
+#        clang-format (make format-check)
 pkgs=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev libpng-dev zlib1g-dev
       libturbojpeg0-dev libjpeg62-turbo-dev libsqlite3-dev libpq-dev libgnutls28-dev
       curl python3 python3-numpy python3-torch python3-venv chromium clang postgresql nginx openssl
-      prometheus)
+      prometheus clang-format)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
