@@ -9,7 +9,7 @@ happens to be installed, the parser's answer is also compared with yaml.safe_loa
 
 Then it checks what a reviewer would: kinds and apiVersions, required fields, every selector
 matching the pod template's labels, probe paths that are routes of the daemon (the route
-tables in server/*.c), the non-root uid and port of the image (docker/Dockerfile), ports
+tables in server/**/*.c), the non-root uid and port of the image (docker/Dockerfile), ports
 consistent between container, Service and probes, read-only root with writable /tmp and /data,
 resources present and large enough for the configured upload limits, SEGLOSS_* variables that
 the daemon knows (server/base/config.c), ConfigMap/Secret references that resolve, and a
@@ -316,12 +316,14 @@ def read(rel):
 
 
 def daemon_routes():
-    """Paths of the route tables' rows ({"GET", "/livez", ...}) in any server/*.c file."""
+    """Paths of the route tables' rows ({"GET", "/livez", ...}) in any .c file under server/."""
     found = set()
-    for f in sorted(os.listdir(os.path.join(ROOT, "server"))):
-        if f.endswith(".c"):
-            text = read(os.path.join("server", f))
-            found |= set(re.findall(r'\{\s*"(?:GET|POST|PUT|DELETE|HEAD)"\s*,\s*"(/[^"]*)"', text))
+    for dirpath, _, files in sorted(os.walk(os.path.join(ROOT, "server"))):
+        for f in sorted(files):
+            if f.endswith(".c"):
+                text = read(os.path.relpath(os.path.join(dirpath, f), ROOT))
+                found |= set(re.findall(r'\{\s*"(?:GET|POST|PUT|DELETE|HEAD)"\s*,\s*"(/[^"]*)"',
+                                        text))
     return found
 
 
@@ -450,7 +452,7 @@ def main():
     routes = daemon_routes()
     known_env = daemon_env_names()
     check("/livez" in routes and "/readyz" in routes,
-          f"daemon routes read from server/*.c ({len(routes)}: {', '.join(sorted(routes))})")
+          f"daemon routes read from server/ ({len(routes)}: {', '.join(sorted(routes))})")
     check(len(known_env) >= 10, f"server/base/config.c flags read ({len(known_env)} SEGLOSS_* twins)")
 
     # Deployment basics
