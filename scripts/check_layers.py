@@ -55,9 +55,9 @@ KNOWN_DEBTS = {
     ("server/store.c", "server/params.h"): "the store validates run names with params' rules",
     ("server/store_sqlite.c", "server/params.h"): "the store validates run names with params' rules",
     ("server/store_postgres.c", "server/params.h"): "the store validates run names with params' rules",
-    ("server/evaluation.c", "server/result_json.h"): "the service writes the /v1 answer itself",
     ("server/auth.c", "server/assets.h"): "auth asks the dashboard's asset table which paths to protect",
     ("server/http.c", "server/oip.h"): "the OIP intake lives in http.c",
+    ("server/http.c", "server/result_json.h"): "the /v1/evaluate job lives in http.c",
 }
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

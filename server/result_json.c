@@ -4,6 +4,7 @@
  */
 #include "result_json.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 static void write_params(json_writer *w, const params_request *p, size_t c)
@@ -210,4 +211,24 @@ char *result_json_items(const segloss_result *r, const params_request *params, c
     result_json_members(&w, r, params, id, timing, item_counts);
     json_object_end(&w);
     return json_writer_finish(&w, len);
+}
+
+void evaluation_answer_json(evaluation_outcome *out, const evaluation_request *req)
+{
+    if (out->status != 200 || out->body)
+        return;
+    result_timing timing = {out->decode_ms, out->compute_ms, out->total_ms};
+    out->body = result_json_items(out->result, req->params, req->id, &timing, out->item_counts,
+                                  &out->body_len);
+    if (!out->body) {
+        out->status = 503;
+        snprintf(out->detail, sizeof out->detail,
+                 "out of memory writing the answer; retry later");
+    }
+}
+
+char *evaluation_record_json(const evaluation_record *rec, size_t *len)
+{
+    result_timing timing = {rec->decode_ms, rec->compute_ms, rec->total_ms};
+    return result_json_items(rec->result, rec->params, rec->id, &timing, rec->item_counts, len);
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "evaluation.h"
 #include "json_writer.h"
 #include "params.h"
 #include "segloss/loss.h"
@@ -42,5 +43,16 @@ char *result_json_items(const segloss_result *result, const params_request *para
 void result_json_members(json_writer *w, const segloss_result *result,
                          const params_request *params, const char *id,
                          const result_timing *timing, const uint64_t *item_counts);
+
+/*
+ * After evaluation_run (or evaluation_finish) returned 200: writes the answer into out->body,
+ * unless out already holds the answer a record hook recorded, from the outcome's numbers,
+ * timing and per-item counts and req's parameters and id. Out of memory makes out a 503.
+ */
+void evaluation_answer_json(evaluation_outcome *out, const evaluation_request *req);
+
+/* The same answer for what a record hook is given: the text a store keeps and sends (caller
+ * frees) and its length; NULL on OOM. */
+char *evaluation_record_json(const evaluation_record *rec, size_t *len);
 
 #endif
