@@ -61,11 +61,10 @@ KNOWN_DEBTS = {
         "the store validates run names with params' rules",
     ("server/store/store_postgres.c", "server/service/params.h"):
         "the store validates run names with params' rules",
-    ("server/service/evaluation.c", "server/api/result_json.h"):
-        "the service writes the /v1 answer itself",
     ("server/http/auth.c", "server/api/assets.h"):
         "auth asks the dashboard's asset table which paths to protect",
     ("server/http/http.c", "server/api/oip.h"): "the OIP intake lives in http.c",
+    ("server/http/http.c", "server/api/result_json.h"): "the /v1/evaluate job lives in http.c",
 }
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

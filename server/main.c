@@ -26,6 +26,7 @@
 #include "log.h"
 #include "params.h"
 #include "problem.h"
+#include "result_json.h"
 #include "segloss/segloss.h"
 
 /* Exit statuses of `eval`: 1 the input is bad (problem JSON on stderr), 2 usage. */
@@ -211,6 +212,7 @@ static int run_eval(int argc, char **argv)
         .started = started,
     };
     evaluation_run(ctx, &cfg.limits, &req, &out);
+    evaluation_answer_json(&out, &req);
     if (out.status != 200) {
         exit_code = print_problem(out.status, out.detail);
         goto fail;

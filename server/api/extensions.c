@@ -9,6 +9,7 @@
 
 #include "assets.h"
 #include "problem.h"
+#include "result_json.h"
 #include "runs_api.h"
 #include "store.h"
 
@@ -65,7 +66,8 @@ static size_t dashboard_label(void *arg, const char *path)
     return strcmp(path, "/") == 0 ? 0 : 1;
 }
 
-/* The result hook: only results that name a run are recorded. */
+/* The result hook: only results that name a run are recorded, with their /v1/evaluate answer
+ * (whichever door the request came by); that answer, as recorded, is the one sent. */
 static int record_result(void *arg, const evaluation_record *rec, char *detail,
                          size_t detail_len)
 {
@@ -73,6 +75,12 @@ static int record_result(void *arg, const evaluation_record *rec, char *detail,
     const params_request *p = rec->params;
     if (!p->run)
         return 200;
+    size_t answer_len;
+    char *answer = evaluation_record_json(rec, &answer_len);
+    if (!answer) {
+        snprintf(detail, detail_len, "out of memory writing the answer; retry later");
+        return 503;
+    }
     runs_record_input in = {
         .id = rec->id,
         .run = p->run,
@@ -81,8 +89,8 @@ static int record_result(void *arg, const evaluation_record *rec, char *detail,
         .step = p->step,
         .loss = &p->loss,
         .result = rec->result,
-        .answer = rec->answer,
-        .answer_len = rec->answer_len,
+        .answer = answer,
+        .answer_len = answer_len,
         .class_names_json = p->class_names_json,
         .labels = rec->labels,
         .argmax = rec->argmax,
@@ -92,9 +100,16 @@ static int record_result(void *arg, const evaluation_record *rec, char *detail,
         .limits = &x->limits,
         .idempotency_key = rec->idempotency_key,
         .request_hash = rec->request_hash,
-        .replay = rec->replay,
+        .replay = rec->answer,
     };
-    return runs_record(x->store, &in, detail, detail_len);
+    int status = runs_record(x->store, &in, detail, detail_len);
+    if (status == 200 && !rec->answer->answer) { /* not a replay: the answer just recorded */
+        rec->answer->answer = answer;
+        rec->answer->answer_len = answer_len;
+        answer = NULL;
+    }
+    free(answer);
+    return status;
 }
 
 static bool runs_owns(void *arg, const char *path)

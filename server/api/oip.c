@@ -927,7 +927,7 @@ void oip_infer(segloss_ctx *ctx, const oip_infer_input *in, oip_outcome *out)
         .hook = in->hook,
         .hook_arg = in->hook_arg,
     };
-    evaluation_finish(ctx, &req.logits, &req.labels, &er, t0, false, &done);
+    evaluation_finish(ctx, &req.logits, &req.labels, &er, t0, &done);
     out->decode_ms = done.decode_ms;
     out->compute_ms = done.compute_ms;
     if (done.status != 200) {

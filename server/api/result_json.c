@@ -1,11 +1,11 @@
 /*
- * result_json.c - writes a segloss_result as the answer of POST /v1/evaluate.
+ * result_json.c - writes a segloss_result as the answer of POST /v1/evaluate (see
+ * result_json.h).
  */
 #include "result_json.h"
 
+#include <stdio.h>
 #include <stdlib.h>
-
-#include "json_writer.h"
 
 static void write_params(json_writer *w, const params_request *p, size_t c)
 {
@@ -100,104 +100,135 @@ static void write_items(json_writer *w, const uint64_t *counts, size_t n, size_t
     free(iou);
 }
 
+void result_json_members(json_writer *w, const segloss_result *r, const params_request *params,
+                         const char *id, const result_timing *timing,
+                         const uint64_t *item_counts)
+{
+    size_t c = r->num_classes;
+    if (id) {
+        json_key(w, "id");
+        json_string(w, id);
+    }
+
+    json_key(w, "shape");
+    json_object_begin(w);
+    json_key(w, "n");
+    json_uint(w, r->n);
+    json_key(w, "c");
+    json_uint(w, r->c);
+    json_key(w, "h");
+    json_uint(w, r->h);
+    json_key(w, "w");
+    json_uint(w, r->w);
+    json_object_end(w);
+
+    json_key(w, "num_classes");
+    json_uint(w, c);
+
+    json_key(w, "pixels");
+    json_object_begin(w);
+    json_key(w, "total");
+    json_uint(w, r->pixels_total);
+    json_key(w, "valid");
+    json_uint(w, r->pixels_valid);
+    json_key(w, "ignored");
+    json_uint(w, r->pixels_ignored);
+    json_object_end(w);
+
+    json_key(w, "loss");
+    json_object_begin(w);
+    json_key(w, "ce");
+    json_number(w, r->ce);
+    json_key(w, "focal");
+    json_number(w, r->focal);
+    json_key(w, "dice");
+    json_number(w, r->dice);
+    json_key(w, "total");
+    json_number(w, r->total);
+    json_object_end(w);
+
+    json_key(w, "per_class");
+    json_object_begin(w);
+    json_key(w, "dice");
+    json_number_array(w, r->dice_per_class, c);
+    json_key(w, "f_score");
+    json_number_array(w, r->f_score, c);
+    json_key(w, "iou");
+    json_number_array(w, r->iou, c);
+    json_key(w, "precision");
+    json_number_array(w, r->precision, c);
+    json_key(w, "recall");
+    json_number_array(w, r->recall, c);
+    json_key(w, "support");
+    json_uint_array(w, r->support, c);
+    json_object_end(w);
+
+    json_key(w, "metrics");
+    json_object_begin(w);
+    json_key(w, "mean_dice");
+    json_number(w, r->mean_dice);
+    json_key(w, "f_score");
+    json_number(w, r->mean_f_score);
+    json_key(w, "miou");
+    json_number(w, r->miou);
+    json_key(w, "mpa");
+    json_number(w, r->mpa);
+    json_key(w, "accuracy");
+    json_number(w, r->accuracy);
+    json_object_end(w);
+
+    write_params(w, params, c);
+
+    if (timing) {
+        json_key(w, "timing");
+        json_object_begin(w);
+        json_key(w, "decode_ms");
+        json_number(w, timing->decode_ms);
+        json_key(w, "compute_ms");
+        json_number(w, timing->compute_ms);
+        json_key(w, "total_ms");
+        json_number(w, timing->total_ms);
+        json_object_end(w);
+    }
+
+    if (params->confusion_matrix && r->stats && r->stats->confusion) {
+        json_key(w, "confusion_matrix");
+        json_array_begin(w);
+        for (size_t row = 0; row < c; row++)
+            json_uint_array(w, r->stats->confusion + row * c, c);
+        json_array_end(w);
+    }
+    if (item_counts)
+        write_items(w, item_counts, r->n, c);
+}
+
 char *result_json_items(const segloss_result *r, const params_request *params, const char *id,
                         const result_timing *timing, const uint64_t *item_counts, size_t *len)
 {
     json_writer w;
     json_writer_init(&w);
-    size_t c = r->num_classes;
     json_object_begin(&w);
-    json_key(&w, "id");
-    json_string(&w, id);
-
-    json_key(&w, "shape");
-    json_object_begin(&w);
-    json_key(&w, "n");
-    json_uint(&w, r->n);
-    json_key(&w, "c");
-    json_uint(&w, r->c);
-    json_key(&w, "h");
-    json_uint(&w, r->h);
-    json_key(&w, "w");
-    json_uint(&w, r->w);
-    json_object_end(&w);
-
-    json_key(&w, "num_classes");
-    json_uint(&w, c);
-
-    json_key(&w, "pixels");
-    json_object_begin(&w);
-    json_key(&w, "total");
-    json_uint(&w, r->pixels_total);
-    json_key(&w, "valid");
-    json_uint(&w, r->pixels_valid);
-    json_key(&w, "ignored");
-    json_uint(&w, r->pixels_ignored);
-    json_object_end(&w);
-
-    json_key(&w, "loss");
-    json_object_begin(&w);
-    json_key(&w, "ce");
-    json_number(&w, r->ce);
-    json_key(&w, "focal");
-    json_number(&w, r->focal);
-    json_key(&w, "dice");
-    json_number(&w, r->dice);
-    json_key(&w, "total");
-    json_number(&w, r->total);
-    json_object_end(&w);
-
-    json_key(&w, "per_class");
-    json_object_begin(&w);
-    json_key(&w, "dice");
-    json_number_array(&w, r->dice_per_class, c);
-    json_key(&w, "f_score");
-    json_number_array(&w, r->f_score, c);
-    json_key(&w, "iou");
-    json_number_array(&w, r->iou, c);
-    json_key(&w, "precision");
-    json_number_array(&w, r->precision, c);
-    json_key(&w, "recall");
-    json_number_array(&w, r->recall, c);
-    json_key(&w, "support");
-    json_uint_array(&w, r->support, c);
-    json_object_end(&w);
-
-    json_key(&w, "metrics");
-    json_object_begin(&w);
-    json_key(&w, "mean_dice");
-    json_number(&w, r->mean_dice);
-    json_key(&w, "f_score");
-    json_number(&w, r->mean_f_score);
-    json_key(&w, "miou");
-    json_number(&w, r->miou);
-    json_key(&w, "mpa");
-    json_number(&w, r->mpa);
-    json_key(&w, "accuracy");
-    json_number(&w, r->accuracy);
-    json_object_end(&w);
-
-    write_params(&w, params, c);
-
-    json_key(&w, "timing");
-    json_object_begin(&w);
-    json_key(&w, "decode_ms");
-    json_number(&w, timing->decode_ms);
-    json_key(&w, "compute_ms");
-    json_number(&w, timing->compute_ms);
-    json_key(&w, "total_ms");
-    json_number(&w, timing->total_ms);
-    json_object_end(&w);
-
-    if (params->confusion_matrix && r->stats && r->stats->confusion) {
-        json_key(&w, "confusion_matrix");
-        json_array_begin(&w);
-        for (size_t row = 0; row < c; row++)
-            json_uint_array(&w, r->stats->confusion + row * c, c);
-        json_array_end(&w);
-    }
-    if (item_counts)
-        write_items(&w, item_counts, r->n, c);
+    result_json_members(&w, r, params, id, timing, item_counts);
     json_object_end(&w);
     return json_writer_finish(&w, len);
+}
+
+void evaluation_answer_json(evaluation_outcome *out, const evaluation_request *req)
+{
+    if (out->status != 200 || out->body)
+        return;
+    result_timing timing = {out->decode_ms, out->compute_ms, out->total_ms};
+    out->body = result_json_items(out->result, req->params, req->id, &timing, out->item_counts,
+                                  &out->body_len);
+    if (!out->body) {
+        out->status = 503;
+        snprintf(out->detail, sizeof out->detail,
+                 "out of memory writing the answer; retry later");
+    }
+}
+
+char *evaluation_record_json(const evaluation_record *rec, size_t *len)
+{
+    result_timing timing = {rec->decode_ms, rec->compute_ms, rec->total_ms};
+    return result_json_items(rec->result, rec->params, rec->id, &timing, rec->item_counts, len);
 }

@@ -5,9 +5,9 @@
  * answers 304 before doing any work when the client already has that answer. The revision is
  * read before the data, so a body is never older than its ETag says.
  *
- * The aggregate of a step is written by result_json, the writer of the POST /v1/evaluate
- * answer, so both read the same; the members that make no sense for an aggregate ("id",
- * "timing") are cut from its text (split_json).
+ * Every JSON answer is written with json_writer. The aggregate of a step is written by
+ * result_json_members, the writer of the POST /v1/evaluate answer's members, so both read the
+ * same; the members that make no sense for an aggregate ("id", "timing") are left out.
  */
 #include "runs_api.h"
 
@@ -41,7 +41,7 @@
 /* Bump when an answer's shape changes, so old ETags stop matching. */
 #define RUNS_API_ETAG_VERSION 1
 
-/* --- small text buffer ----------------------------------------------------------------------- */
+/* --- small text buffer (the CSV answer) ---------------------------------------------------- */
 
 typedef struct strbuf {
     char *p;
@@ -90,21 +90,6 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
         sb_add(b, tmp, (size_t)n);
 }
 
-/* A JSON string value (through json_writer, for its escaping). */
-static void sb_json_string(strbuf *b, const char *s)
-{
-    json_writer w;
-    json_writer_init(&w);
-    json_string(&w, s);
-    size_t n;
-    char *t = json_writer_finish(&w, &n);
-    if (!t)
-        b->failed = 1;
-    else
-        sb_add(b, t, n);
-    free(t);
-}
-
 /* --- answers --------------------------------------------------------------------------------- */
 
 static void answer_problem(const runs_api_request *req, runs_api_response *out, int status,
@@ -137,6 +122,17 @@ static void answer_body(runs_api_response *out, const char *type, char *body, si
     out->content_type = type;
     out->body = body;
     out->body_len = len;
+}
+
+/* Answers the JSON w holds (a 503 when memory ran out writing it). */
+static void answer_json(const runs_api_request *req, runs_api_response *out, json_writer *w)
+{
+    size_t len;
+    char *body = json_writer_finish(w, &len);
+    if (!body)
+        answer_problem(req, out, 503, "out of memory");
+    else
+        answer_body(out, JSON_TYPE, body, len);
 }
 
 /* --- ETags ----------------------------------------------------------------------------------- */
@@ -195,6 +191,23 @@ static bool not_modified(const runs_api_request *req, runs_api_response *out)
     out->body = NULL;
     out->body_len = 0;
     return true;
+}
+
+/* Reads the revision (of run; of the run list when run is NULL) and sets the ETag made from it
+ * and the parts. true when that answered the request: a store error, or 304. */
+static bool answered_by_revision(store *st, const runs_api_request *req, runs_api_response *out,
+                                 const char *run, const char *tag, const char *const *parts,
+                                 size_t n)
+{
+    char err[512];
+    uint64_t rev;
+    int rc = store_revision(st, run, &rev, err, sizeof err);
+    if (rc) {
+        answer_store_error(req, out, rc, err);
+        return true;
+    }
+    make_etag(out, tag, rev, parts, n);
+    return not_modified(req, out);
 }
 
 /* --- parameters ------------------------------------------------------------------------------ */
@@ -338,6 +351,60 @@ static bool id_ok(char *id)
     return true;
 }
 
+/* The members a run's entry in the list and its own answer begin with. */
+static void write_run_info(json_writer *w, const store_run_info *r)
+{
+    json_key(w, "run");
+    json_string(w, r->name ? r->name : "");
+    json_key(w, "created_ms");
+    json_int(w, r->created_ms);
+    json_key(w, "updated_ms");
+    json_int(w, r->updated_ms);
+    json_key(w, "last_step");
+    json_int(w, r->last_step);
+    json_key(w, "evaluations");
+    json_uint(w, r->evaluations);
+    json_key(w, "revision");
+    json_uint(w, r->revision);
+}
+
+/* The "next_page_token" member of a page: the token, or null on the last page. */
+static void write_page_token(json_writer *w, const char *token)
+{
+    json_key(w, "next_page_token");
+    if (token)
+        json_string(w, token);
+    else
+        json_null(w);
+}
+
+/* A JSON value the store keeps (written by this daemon, or checked when it was recorded),
+ * written again: arrays of numbers, nulls and strings (an item's per-class IoU, the class
+ * names). */
+static void write_stored_value(json_writer *w, const cJSON *v)
+{
+    if (cJSON_IsArray(v)) {
+        const cJSON *e;
+        json_array_begin(w);
+        cJSON_ArrayForEach(e, v) write_stored_value(w, e);
+        json_array_end(w);
+    } else if (cJSON_IsString(v)) {
+        json_string(w, v->valuestring);
+    } else if (cJSON_IsNumber(v)) {
+        json_number(w, v->valuedouble);
+    } else {
+        json_null(w);
+    }
+}
+
+/* The stored JSON text written again (null when there is none). */
+static void write_stored_json(json_writer *w, const char *text)
+{
+    cJSON *v = text ? cJSON_Parse(text) : NULL;
+    write_stored_value(w, v);
+    cJSON_Delete(v);
+}
+
 static void handle_runs(store *st, const runs_api_request *req, runs_api_response *out)
 {
     char err[512];
@@ -345,20 +412,13 @@ static void handle_runs(store *st, const runs_api_request *req, runs_api_respons
     if (!int_param(req, out, "max_results", 1, STORE_RUNS_MAX_RESULTS, &max))
         return;
     const char *token = query(req, "page_token");
-    uint64_t rev;
-    int rc = store_revision(st, NULL, &rev, err, sizeof err);
-    if (rc) {
-        answer_store_error(req, out, rc, err);
-        return;
-    }
     char maxs[32];
     snprintf(maxs, sizeof maxs, "%" PRId64, max);
     const char *parts[] = {"runs", maxs, token && *token ? token : ""};
-    make_etag(out, "l", rev, parts, 3);
-    if (not_modified(req, out))
+    if (answered_by_revision(st, req, out, NULL, "l", parts, 3))
         return;
     store_run_list list;
-    rc = store_list_runs(st, (size_t)max, token, &list, err, sizeof err);
+    int rc = store_list_runs(st, (size_t)max, token, &list, err, sizeof err);
     if (rc) {
         answer_store_error(req, out, rc, err);
         return;
@@ -371,18 +431,7 @@ static void handle_runs(store *st, const runs_api_request *req, runs_api_respons
     for (size_t i = 0; i < list.count; i++) {
         const store_run_info *r = &list.runs[i];
         json_object_begin(&w);
-        json_key(&w, "run");
-        json_string(&w, r->name ? r->name : "");
-        json_key(&w, "created_ms");
-        json_int(&w, r->created_ms);
-        json_key(&w, "updated_ms");
-        json_int(&w, r->updated_ms);
-        json_key(&w, "last_step");
-        json_int(&w, r->last_step);
-        json_key(&w, "evaluations");
-        json_uint(&w, r->evaluations);
-        json_key(&w, "revision");
-        json_uint(&w, r->revision);
+        write_run_info(&w, r);
         json_key(&w, "splits");
         json_array_begin(&w);
         for (const char *p = r->splits; p && *p;) {
@@ -399,65 +448,30 @@ static void handle_runs(store *st, const runs_api_request *req, runs_api_respons
         json_object_end(&w);
     }
     json_array_end(&w);
-    json_key(&w, "next_page_token");
-    if (list.next_page_token)
-        json_string(&w, list.next_page_token);
-    else
-        json_null(&w);
+    write_page_token(&w, list.next_page_token);
     json_object_end(&w);
     store_run_list_free(&list);
-    size_t len;
-    char *body = json_writer_finish(&w, &len);
-    if (!body)
-        answer_problem(req, out, 503, "out of memory");
-    else
-        answer_body(out, JSON_TYPE, body, len);
+    answer_json(req, out, &w);
 }
 
-/* Removes the member `"key":` ... up to the end of its object/array/scalar from a JSON text
- * written by json_writer (no whitespace). Only used on flat objects/values without braces in
- * strings, which is what result_json writes for "id" and "timing". */
-static void cut_member(char *text, size_t *len, const char *key)
+/* The "overlay" member: where the overlay of an evaluation's item is. */
+static void write_overlay_url(json_writer *w, const char *id, size_t item)
 {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    char *at = strstr(text, pat);
-    if (!at)
-        return;
-    char *end = at + strlen(pat);
-    if (*end == '{') {
-        end = strchr(end, '}');
-        if (!end)
-            return;
-        end++;
-    } else if (*end == '"') {
-        end = strchr(end + 1, '"');
-        if (!end)
-            return;
-        end++;
-    } else {
-        while (*end && *end != ',' && *end != '}')
-            end++;
-    }
-    /* take the comma after it, or else the one before it */
-    char *start = at;
-    if (*end == ',')
-        end++;
-    else if (start > text && start[-1] == ',')
-        start--;
-    memmove(start, end, (size_t)(text + *len - end) + 1);
-    *len -= (size_t)(end - start);
+    char url[160];
+    snprintf(url, sizeof url, "/v1/evaluations/%s/overlay.png?item=%zu", id, item);
+    json_key(w, "overlay");
+    json_string(w, url);
 }
 
-/* The object of one split: its bookkeeping, then the aggregate as result_json writes it. */
-static int split_json(strbuf *b, const char *run, const store_split_summary *sp, bool cm,
-                      char *err, size_t err_len)
+/* The object of one split: its bookkeeping, then the members of a POST /v1/evaluate answer for
+ * its aggregate (without "id" and "timing"). */
+static int write_split(json_writer *w, const char *run, const store_split_summary *sp, bool cm,
+                       char *err, size_t err_len)
 {
     segloss_result *res = NULL;
     params_request p;
     params_init(&p);
     p.max_classes = SEGLOSS_MAX_CLASSES_CEILING; /* stored: checked when it was recorded */
-    char *text = NULL;
     int rc = store_finalise(sp->stats, sp->loss_params_json, &res, err, err_len);
     if (rc)
         goto done;
@@ -473,48 +487,53 @@ static int split_json(strbuf *b, const char *run, const store_split_summary *sp,
     p.split = strdup(sp->split);
     p.has_step = true;
     p.step = sp->step;
-    res->n = (size_t)sp->stats->batches;
-    res->c = sp->stats->num_classes;
-    res->h = sp->h;
-    res->w = sp->w;
-    result_timing timing = {0, 0, 0};
-    size_t len;
-    text = result_json(res, &p, "", &timing, &len);
-    if (!text || !p.run || !p.split || len < 2 || text[0] != '{') {
+    if (!p.run || !p.split) {
         snprintf(err, err_len, "out of memory");
         rc = STORE_FAILED;
         goto done;
     }
-    cut_member(text, &len, "id");
-    cut_member(text, &len, "timing");
+    res->n = (size_t)sp->stats->batches;
+    res->c = sp->stats->num_classes;
+    res->h = sp->h;
+    res->w = sp->w;
 
-    sb_str(b, "{\"split\":");
-    sb_json_string(b, sp->split);
-    sb_printf(b, ",\"step\":%" PRId64 ",\"timestamp\":%" PRId64 ",\"evaluations\":%" PRIu64
-              ",\"batches\":%" PRIu64 ",\"latest_evaluations\":[",
-              sp->step, sp->updated_ms, sp->evaluations, (uint64_t)sp->stats->batches);
+    json_object_begin(w);
+    json_key(w, "split");
+    json_string(w, sp->split);
+    json_key(w, "step");
+    json_int(w, sp->step);
+    json_key(w, "timestamp");
+    json_int(w, sp->updated_ms);
+    json_key(w, "evaluations");
+    json_uint(w, sp->evaluations);
+    json_key(w, "batches");
+    json_uint(w, (uint64_t)sp->stats->batches);
+    json_key(w, "latest_evaluations");
+    json_array_begin(w);
     for (size_t i = 0; i < sp->latest_count; i++) {
         const store_evaluation_ref *e = &sp->latest[i];
-        sb_str(b, i ? ",{\"id\":" : "{\"id\":");
-        sb_json_string(b, e->id);
-        sb_printf(b,
-                  ",\"step\":%" PRId64 ",\"timestamp\":%" PRId64
-                  ",\"n\":%zu,\"overlay_items\":%zu,\"has_overlay\":%s",
-                  e->step, e->timestamp_ms, e->n, e->items, e->has_overlay ? "true" : "false");
+        json_object_begin(w);
+        json_key(w, "id");
+        json_string(w, e->id);
+        json_key(w, "step");
+        json_int(w, e->step);
+        json_key(w, "timestamp");
+        json_int(w, e->timestamp_ms);
+        json_key(w, "n");
+        json_uint(w, e->n);
+        json_key(w, "overlay_items");
+        json_uint(w, e->items);
+        json_key(w, "has_overlay");
+        json_bool(w, e->has_overlay);
         if (e->has_overlay)
-            sb_printf(b, ",\"overlay\":\"/v1/evaluations/%s/overlay.png?item=0\"", e->id);
-        sb_str(b, "}");
+            write_overlay_url(w, e->id, 0);
+        json_object_end(w);
     }
-    sb_str(b, "]");
-    if (len > 2) {
-        sb_str(b, ",");
-        sb_add(b, text + 1, len - 1); /* the aggregate's members and the closing brace */
-    } else {
-        sb_str(b, "}");
-    }
+    json_array_end(w);
+    result_json_members(w, res, &p, NULL, NULL, NULL);
+    json_object_end(w);
     rc = STORE_OK;
 done:
-    free(text);
     segloss_result_free(res);
     params_free(&p);
     return rc;
@@ -564,20 +583,13 @@ static void handle_run(store *st, const runs_api_request *req, runs_api_response
     if (!bool_param(req, out, "confusion_matrix", &cm) ||
         !int_param(req, out, "step", INT64_MIN, INT64_MAX, &at_step))
         return;
-    uint64_t rev;
-    int rc = store_revision(st, run, &rev, err, sizeof err);
-    if (rc) {
-        answer_store_error(req, out, rc, err);
-        return;
-    }
     char steps[32];
     snprintf(steps, sizeof steps, has_step ? "%" PRId64 : "latest", at_step);
     const char *parts[] = {"run", run, cm ? "cm" : "", steps};
-    make_etag(out, "r", rev, parts, 4);
-    if (not_modified(req, out))
+    if (answered_by_revision(st, req, out, run, "r", parts, 4))
         return;
     store_run_summary sum;
-    rc = store_get_run(st, run, &sum, err, sizeof err);
+    int rc = store_get_run(st, run, &sum, err, sizeof err);
     if (rc) {
         answer_store_error(req, out, rc, err);
         return;
@@ -588,35 +600,31 @@ static void handle_run(store *st, const runs_api_request *req, runs_api_response
         answer_store_error(req, out, rc, err);
         return;
     }
-    strbuf b = {0};
-    sb_str(&b, "{\"run\":");
-    sb_json_string(&b, sum.info.name);
-    sb_printf(&b,
-              ",\"created_ms\":%" PRId64 ",\"updated_ms\":%" PRId64 ",\"last_step\":%" PRId64
-              ",\"evaluations\":%" PRIu64 ",\"revision\":%" PRIu64 ",\"class_names\":",
-              sum.info.created_ms, sum.info.updated_ms, sum.info.last_step,
-              sum.info.evaluations, sum.info.revision);
-    sb_str(&b, sum.class_names_json ? sum.class_names_json : "null");
-    sb_str(&b, ",\"splits\":{");
-    bool first = true;
+    json_writer w;
+    json_writer_init(&w);
+    json_object_begin(&w);
+    write_run_info(&w, &sum.info);
+    json_key(&w, "class_names");
+    write_stored_json(&w, sum.class_names_json);
+    json_key(&w, "splits");
+    json_object_begin(&w);
     for (size_t i = 0; i < sum.split_count && rc == STORE_OK; i++) {
         if (!sum.splits[i].stats)
             continue; /* no aggregate at the asked step */
-        if (!first)
-            sb_str(&b, ",");
-        first = false;
-        sb_json_string(&b, sum.splits[i].split);
-        sb_str(&b, ":");
-        rc = split_json(&b, run, &sum.splits[i], cm, err, sizeof err);
+        json_key(&w, sum.splits[i].split);
+        rc = write_split(&w, run, &sum.splits[i], cm, err, sizeof err);
     }
-    sb_str(&b, "}}");
+    json_object_end(&w);
+    json_object_end(&w);
     store_run_summary_free(&sum);
-    if (rc || b.failed) {
-        free(b.p);
+    size_t len;
+    char *body = rc ? NULL : json_writer_finish(&w, &len);
+    if (!body) {
+        json_writer_free(&w);
         answer_problem(req, out, 500, "%s", rc ? err : "out of memory");
         return;
     }
-    answer_body(out, JSON_TYPE, b.p, b.len);
+    answer_body(out, JSON_TYPE, body, len);
 }
 
 /* Per-class history keys: per_class.<figure>.<class>, served from the step aggregates. */
@@ -764,23 +772,6 @@ static int class_history_page(store *st, const store_history_query *q, const cla
     return rc;
 }
 
-/* A stored JSON array of numbers and nulls (the per-class IoU of an item), written again. */
-static void write_stored_numbers(json_writer *w, const char *text)
-{
-    cJSON *a = cJSON_Parse(text);
-    const cJSON *v;
-    json_array_begin(w);
-    cJSON_ArrayForEach(v, a)
-    {
-        if (cJSON_IsNumber(v))
-            json_number(w, v->valuedouble);
-        else
-            json_null(w);
-    }
-    json_array_end(w);
-    cJSON_Delete(a);
-}
-
 /* Default items per answer of GET /v1/runs/{run}/items. */
 #define RUNS_API_DEFAULT_ITEMS 20
 
@@ -818,22 +809,15 @@ static void handle_items(store *st, const runs_api_request *req, runs_api_respon
     }
     q.descending = order && strcmp(order, "desc") == 0;
 
-    uint64_t rev;
-    int rc = store_revision(st, run, &rev, err, sizeof err);
-    if (rc) {
-        answer_store_error(req, out, rc, err);
-        return;
-    }
     char steps[32], limits[32];
     snprintf(steps, sizeof steps, q.has_step ? "%" PRId64 : "latest", step);
     snprintf(limits, sizeof limits, "%" PRId64, limit);
     const char *parts[] = {"items", run, q.split ? q.split : STORE_DEFAULT_SPLIT, steps,
                            sorts[q.sort], q.descending ? "desc" : "asc", limits};
-    make_etag(out, "i", rev, parts, sizeof parts / sizeof parts[0]);
-    if (not_modified(req, out))
+    if (answered_by_revision(st, req, out, run, "i", parts, sizeof parts / sizeof parts[0]))
         return;
     store_item_list list;
-    rc = store_items(st, &q, &list, err, sizeof err);
+    int rc = store_items(st, &q, &list, err, sizeof err);
     if (rc) {
         answer_store_error(req, out, rc, err);
         return;
@@ -874,13 +858,11 @@ static void handle_items(store *st, const runs_api_request *req, runs_api_respon
         json_key(&w, "present");
         json_uint(&w, r->present);
         json_key(&w, "iou");
-        write_stored_numbers(&w, r->iou_json);
-        json_key(&w, "overlay");
+        write_stored_json(&w, r->iou_json);
         if (r->has_overlay) {
-            char url[160];
-            snprintf(url, sizeof url, "/v1/evaluations/%s/overlay.png?item=%zu", r->id, r->item);
-            json_string(&w, url);
+            write_overlay_url(&w, r->id, r->item);
         } else {
+            json_key(&w, "overlay");
             json_null(&w);
         }
         json_object_end(&w);
@@ -888,12 +870,64 @@ static void handle_items(store *st, const runs_api_request *req, runs_api_respon
     json_array_end(&w);
     json_object_end(&w);
     store_item_list_free(&list);
-    size_t len;
-    char *body = json_writer_finish(&w, &len);
-    if (!body)
+    answer_json(req, out, &w);
+}
+
+/* A history page as CSV (key,value,step,timestamp); the next token in X-Next-Page-Token. */
+static void answer_history_csv(const runs_api_request *req, runs_api_response *out,
+                               const store_history *hist)
+{
+    strbuf b = {0};
+    sb_str(&b, "key,value,step,timestamp\n");
+    for (size_t i = 0; i < hist->count; i++) {
+        const store_history_point *pt = &hist->points[i];
+        if (pt->has_value)
+            sb_printf(&b, "%s,%.17g,%" PRId64 ",%" PRId64 "\n", pt->key, pt->value, pt->step,
+                      pt->timestamp_ms);
+        else
+            sb_printf(&b, "%s,,%" PRId64 ",%" PRId64 "\n", pt->key, pt->step, pt->timestamp_ms);
+    }
+    if (hist->next_page_token) {
+        out->header_name = "X-Next-Page-Token";
+        snprintf(out->header_value, sizeof out->header_value, "%s", hist->next_page_token);
+    }
+    if (b.failed) {
+        free(b.p);
         answer_problem(req, out, 503, "out of memory");
-    else
-        answer_body(out, JSON_TYPE, body, len);
+    } else {
+        answer_body(out, CSV_TYPE, b.p, b.len);
+    }
+}
+
+/* A history page in MLflow's get-history shape. */
+static void answer_history_json(const runs_api_request *req, runs_api_response *out,
+                                const store_history *hist)
+{
+    json_writer w;
+    json_writer_init(&w);
+    json_object_begin(&w);
+    json_key(&w, "metrics");
+    json_array_begin(&w);
+    for (size_t i = 0; i < hist->count; i++) {
+        const store_history_point *pt = &hist->points[i];
+        json_object_begin(&w);
+        json_key(&w, "key");
+        json_string(&w, pt->key);
+        json_key(&w, "value");
+        if (pt->has_value)
+            json_number(&w, pt->value);
+        else
+            json_null(&w);
+        json_key(&w, "step");
+        json_int(&w, pt->step);
+        json_key(&w, "timestamp");
+        json_int(&w, pt->timestamp_ms);
+        json_object_end(&w);
+    }
+    json_array_end(&w);
+    write_page_token(&w, hist->next_page_token);
+    json_object_end(&w);
+    answer_json(req, out, &w);
 }
 
 static void handle_history(store *st, const runs_api_request *req, runs_api_response *out,
@@ -950,12 +984,6 @@ static void handle_history(store *st, const runs_api_request *req, runs_api_resp
         return;
     }
 
-    uint64_t rev;
-    int rc = store_revision(st, run, &rev, err, sizeof err);
-    if (rc) {
-        answer_store_error(req, out, rc, err);
-        return;
-    }
     char mask[16], sinces[32], maxs[32];
     snprintf(mask, sizeof mask, "%" PRIu32, q.key_mask);
     if (ck.count)
@@ -965,12 +993,11 @@ static void handle_history(store *st, const runs_api_request *req, runs_api_resp
     const char *parts[] = {"history", run,   mask, q.split ? q.split : STORE_DEFAULT_SPLIT,
                            sinces,    maxs,  q.page_token ? q.page_token : "",
                            csv ? "csv" : "json", ck.count ? keys : ""};
-    make_etag(out, "h", rev, parts, sizeof parts / sizeof parts[0]);
-    if (not_modified(req, out))
+    if (answered_by_revision(st, req, out, run, "h", parts, sizeof parts / sizeof parts[0]))
         return;
 
     store_history hist;
-    rc = ck.count ? class_history_page(st, &q, &ck, &hist, err, sizeof err)
+    int rc = ck.count ? class_history_page(st, &q, &ck, &hist, err, sizeof err)
                   : store_history_page(st, &q, &hist, err, sizeof err);
     if (rc) {
         if (rc == STORE_INVALID)
@@ -979,62 +1006,11 @@ static void handle_history(store *st, const runs_api_request *req, runs_api_resp
             answer_store_error(req, out, rc, err);
         return;
     }
-    char *body = NULL;
-    size_t len = 0;
-    if (csv) {
-        strbuf b = {0};
-        sb_str(&b, "key,value,step,timestamp\n");
-        for (size_t i = 0; i < hist.count; i++) {
-            const store_history_point *pt = &hist.points[i];
-            if (pt->has_value)
-                sb_printf(&b, "%s,%.17g,%" PRId64 ",%" PRId64 "\n", pt->key, pt->value,
-                          pt->step, pt->timestamp_ms);
-            else
-                sb_printf(&b, "%s,,%" PRId64 ",%" PRId64 "\n", pt->key, pt->step,
-                          pt->timestamp_ms);
-        }
-        if (hist.next_page_token) {
-            out->header_name = "X-Next-Page-Token";
-            snprintf(out->header_value, sizeof out->header_value, "%s", hist.next_page_token);
-        }
-        body = b.failed ? (free(b.p), NULL) : b.p;
-        len = b.len;
-    } else {
-        json_writer w;
-        json_writer_init(&w);
-        json_object_begin(&w);
-        json_key(&w, "metrics");
-        json_array_begin(&w);
-        for (size_t i = 0; i < hist.count; i++) {
-            const store_history_point *pt = &hist.points[i];
-            json_object_begin(&w);
-            json_key(&w, "key");
-            json_string(&w, pt->key);
-            json_key(&w, "value");
-            if (pt->has_value)
-                json_number(&w, pt->value);
-            else
-                json_null(&w);
-            json_key(&w, "step");
-            json_int(&w, pt->step);
-            json_key(&w, "timestamp");
-            json_int(&w, pt->timestamp_ms);
-            json_object_end(&w);
-        }
-        json_array_end(&w);
-        json_key(&w, "next_page_token");
-        if (hist.next_page_token)
-            json_string(&w, hist.next_page_token);
-        else
-            json_null(&w);
-        json_object_end(&w);
-        body = json_writer_finish(&w, &len);
-    }
-    store_history_free(&hist);
-    if (!body)
-        answer_problem(req, out, 503, "out of memory");
+    if (csv)
+        answer_history_csv(req, out, &hist);
     else
-        answer_body(out, csv ? CSV_TYPE : JSON_TYPE, body, len);
+        answer_history_json(req, out, &hist);
+    store_history_free(&hist);
 }
 
 static void handle_evaluation(store *st, const runs_api_request *req, runs_api_response *out,

@@ -100,7 +100,7 @@ typedef struct runs_record_input {
      * where the first answer goes when the key was recorded before (nothing is written then) */
     const char *idempotency_key;
     const uint8_t *request_hash;
-    evaluation_replay *replay;
+    evaluation_answer *replay;
 } runs_record_input;
 
 /*

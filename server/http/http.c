@@ -52,6 +52,7 @@
 #include "oip.h"
 #include "problem.h"
 #include "request_hash.h"
+#include "result_json.h"
 #include "segloss/segloss.h"
 #include "workqueue.h"
 
@@ -806,6 +807,7 @@ static void evaluate_job(void *arg)
     } else {
         er.prepared = intake_close(req->intake);
         evaluation_run(s->ctx, &s->cfg->limits, &er, &req->outcome);
+        evaluation_answer_json(&req->outcome, &er);
     }
     intake_release(req->intake);
     req->intake = NULL;

@@ -1,5 +1,5 @@
 /*
- * evaluation.c - decode, check, evaluate, serialise (see evaluation.h).
+ * evaluation.c - decode, check, evaluate, record (see evaluation.h).
  */
 #include "evaluation.h"
 
@@ -12,7 +12,6 @@
 #include <time.h>
 
 #include "problem.h"
-#include "result_json.h"
 
 /* Label buffers are aligned like the part buffers, for the vector kernels. */
 #define EVALUATION_LABEL_ALIGN 64
@@ -51,6 +50,7 @@ void evaluation_outcome_clear(evaluation_outcome *out)
 {
     free(out->body);
     segloss_result_free(out->result);
+    free(out->item_counts);
     memset(out, 0, sizeof *out);
 }
 
@@ -323,7 +323,7 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
     }
     if (req->hook && req->params->run && check_image_work(req, &labels.tensor, out) != 0)
         goto fail;
-    evaluation_finish(ctx, &logits, &labels.tensor, req, t0, true, out);
+    evaluation_finish(ctx, &logits, &labels.tensor, req, t0, out);
 fail:
     free(labels.buffer);
     free(labels.owned);
@@ -395,13 +395,13 @@ static int evaluate_prepared(segloss_ctx *ctx, const segloss_tensor *logits,
 
 void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
                        const segloss_tensor *labels, const evaluation_request *req,
-                       double decode_started, bool want_answer, evaluation_outcome *out)
+                       double decode_started, evaluation_outcome *out)
 {
     char detail[EVALUATION_DETAIL_MAX - 32] = "";
     segloss_result *result = NULL;
     uint16_t *argmax = NULL;
     uint64_t *item_counts = NULL;
-    evaluation_replay replay = {0};
+    evaluation_answer recorded = {0};
     out->status = 200;
     if (argmax_buffer(labels, req->params, req->hook != NULL, &argmax)) {
         outcome_fail(out, 503, "out of memory for the predicted-class map; retry later");
@@ -429,23 +429,15 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
     }
     out->decode_ms = (t1 - decode_started) * 1e3;
     out->compute_ms = (t2 - t1) * 1e3;
-    if (want_answer || req->hook) {
-        /* The runs store keeps this form of the answer, whichever door the request came by. */
-        result_timing timing = {out->decode_ms, out->compute_ms, (t2 - req->started) * 1e3};
-        out->body = result_json_items(result, req->params, req->id, &timing, item_counts,
-                                      &out->body_len);
-        if (!out->body) {
-            outcome_fail(out, 503, "out of memory writing the answer; retry later");
-            goto fail;
-        }
-    }
+    out->total_ms = (t2 - req->started) * 1e3;
     if (req->hook) {
         evaluation_record record = {
             .id = req->id,
             .params = req->params,
             .result = result,
-            .answer = out->body,
-            .answer_len = out->body_len,
+            .decode_ms = out->decode_ms,
+            .compute_ms = out->compute_ms,
+            .total_ms = out->total_ms,
             .labels = labels,
             .argmax = argmax,
             .item_counts = item_counts,
@@ -453,7 +445,7 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
             .image_count = req->image_count,
             .idempotency_key = req->idempotency_key,
             .request_hash = req->request_hash,
-            .replay = &replay,
+            .answer = &recorded,
         };
         detail[0] = '\0';
         int status = req->hook(req->hook_arg, &record, detail, sizeof detail);
@@ -462,24 +454,19 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
                          detail[0] ? detail : "the result could not be recorded; retry later");
             goto fail;
         }
-        if (replay.answer) {
-            /* a retry of a recorded request: the first answer, with its evaluation id */
-            free(out->body);
-            out->body = replay.answer;
-            out->body_len = replay.answer_len;
-            replay.answer = NULL;
-        }
+        /* the answer as recorded: the one the hook wrote, or, for a retry of a recorded
+         * request, the first answer with its evaluation id */
+        out->body = recorded.answer;
+        out->body_len = recorded.answer_len;
+        recorded.answer = NULL;
     }
     out->result = result;
     result = NULL;
+    out->item_counts = item_counts;
+    item_counts = NULL;
 fail:
-    if (out->status != 200) {
-        free(out->body);
-        out->body = NULL;
-        out->body_len = 0;
-    }
     segloss_result_free(result);
     free(argmax);
     free(item_counts);
-    free(replay.answer);
+    free(recorded.answer);
 }

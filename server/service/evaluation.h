@@ -1,11 +1,13 @@
 /*
- * evaluation.h - from uploaded bytes in memory to the answer of POST /v1/evaluate.
+ * evaluation.h - from uploaded bytes in memory to the outcome of POST /v1/evaluate.
  *
  * The one code path shared by the HTTP handler and `seglossd eval`: detect and decode the
  * logits, check the parameters against C, probe every mask (format, size, bit depth) before
- * decoding any, decode the masks into one contiguous N x H x W label buffer, evaluate, and write
- * the JSON. Errors come back as an HTTP status and a detail that names the part and says what to
- * fix ("mask 2 is a JPEG; masks must be lossless (PNG or .npy)").
+ * decoding any, decode the masks into one contiguous N x H x W label buffer, evaluate, and hand
+ * the result to the record hook. It writes no JSON: the caller writes the answer from the
+ * outcome (result_json.h: evaluation_answer_json). Errors come back as an HTTP status and a
+ * detail that names the part and says what to fix ("mask 2 is a JPEG; masks must be lossless
+ * (PNG or .npy)").
  *
  * The library knows no HTTP, so the status of a library error comes from SEGLOSS_ERRORS via
  * problem_status_for_code. Thread-safe as long as each call has its own request and outcome (the
@@ -29,24 +31,26 @@ typedef struct evaluation_blob {
     size_t len;
 } evaluation_blob;
 
-/* Filled by a hook that found this request recorded before (Idempotency-Key): the first
- * answer (malloc'ed), which is sent instead of the new one. */
-typedef struct evaluation_replay {
+/* Filled by a hook that recorded the result: the answer it recorded (malloc'ed; the service
+ * takes it over and it is sent) - the one it wrote, or the first answer when the request's
+ * Idempotency-Key was recorded before. */
+typedef struct evaluation_answer {
     char *answer;
     size_t answer_len;
-} evaluation_replay;
+} evaluation_answer;
 
 /*
  * What a successful evaluation leaves for whoever records it (the runs store, overlays): all
  * borrowed, valid only during the hook call. labels are the N x H x W labels the losses were
- * computed on; images are the optional image parts in batch order.
+ * computed on; images are the optional image parts in batch order. A hook that records the
+ * result writes the answer it keeps (result_json.h: evaluation_record_json) and puts the
+ * answer it recorded into *answer, to be sent.
  */
 typedef struct evaluation_record {
     const char *id;
     const params_request *params;
     const segloss_result *result;
-    const char *answer; /* the 200 body */
-    size_t answer_len;
+    double decode_ms, compute_ms, total_ms; /* the answer's timing */
     const segloss_tensor *labels;
     const uint16_t *argmax;  /* n*h*w predicted classes at mask resolution (the library's) */
     const uint64_t *item_counts; /* n x 3 x C per-item counts (segloss_evaluate_items) */
@@ -54,7 +58,7 @@ typedef struct evaluation_record {
     size_t image_count;
     const char *idempotency_key;   /* the request's Idempotency-Key, or NULL */
     const uint8_t *request_hash;   /* with a key: SHA-256 fingerprint of the request (32) */
-    evaluation_replay *replay;     /* where the hook puts a replayed answer */
+    evaluation_answer *answer;     /* where the hook puts the answer it recorded */
 } evaluation_record;
 
 /*
@@ -102,11 +106,14 @@ typedef struct evaluation_request {
 
 typedef struct evaluation_outcome {
     int status;                    /* 200 or the error status */
-    char *body;                    /* 200: the JSON answer (owned; evaluation_outcome_clear) */
+    char *body;                    /* 200: the answer the hook recorded, or NULL until the
+                                      caller writes it (evaluation_answer_json); owned */
     size_t body_len;
     char detail[EVALUATION_DETAIL_MAX]; /* error: what went wrong and what to do */
-    segloss_result *result;        /* 200: the numbers, for a runs store (owned) */
-    double decode_ms, compute_ms;
+    segloss_result *result;        /* 200: the numbers (owned) */
+    uint64_t *item_counts;         /* 200, recorded requests: n x 3 x C per-item counts
+                                      (segloss_evaluate_items), else NULL; owned */
+    double decode_ms, compute_ms, total_ms;
 } evaluation_outcome;
 
 /* Monotonic seconds. */
@@ -120,15 +127,15 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
 /*
  * The last step of every door (evaluation_run, the OIP v2 infer), once the logits and labels
  * are decoded and the parameters checked against C: evaluate, with the predicted-class map
- * when the hook will record the result; write the /v1/evaluate answer into out->body when
- * want_answer or a hook is set; keep the numbers in out->result; hand both to the hook. Of req
- * it reads params, id, started, images and the hook (not the logits and mask blobs).
- * decode_started is evaluation_now() when decoding began (decode_ms). *out is always filled;
- * on an error it owns nothing.
+ * and per-item counts when the hook will record the result; hand the result to the hook; keep
+ * the numbers, the counts and the timing in *out, and the answer the hook recorded in
+ * out->body. Of req it reads params, id, started, images and the hook (not the logits and mask
+ * blobs). decode_started is evaluation_now() when decoding began (decode_ms). *out is always
+ * filled; on an error it owns nothing.
  */
 void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
                        const segloss_tensor *labels, const evaluation_request *req,
-                       double decode_started, bool want_answer, evaluation_outcome *out);
+                       double decode_started, evaluation_outcome *out);
 
 /* Frees what an outcome owns and zeroes it. */
 void evaluation_outcome_clear(evaluation_outcome *out);

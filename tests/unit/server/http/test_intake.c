@@ -15,6 +15,7 @@
 
 #include "intake.h"
 #include "multipart.h"
+#include "result_json.h"
 #include "testing.h"
 
 #define N 4
@@ -175,6 +176,7 @@ static answer *run(intake_worker *worker, const unsigned char *body, size_t len,
     };
     a->items_prepared = er.prepared ? er.prepared->item_count : 0;
     evaluation_run(ctx, &limits, &er, &a->out);
+    evaluation_answer_json(&a->out, &er);
     params_free(&params);
     intake_release(in);
     multipart_free(p);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "evaluation.h"
+#include "result_json.h"
 #include "testing.h"
 
 static segloss_ctx *ctx;
@@ -61,6 +62,7 @@ static void run(const evaluation_blob *logits, const evaluation_blob *masks, siz
         .started = evaluation_now(),
     };
     evaluation_run(ctx, &limits, &req, out);
+    evaluation_answer_json(out, &req);
 }
 
 static void test_good_request(void)
