@@ -28,6 +28,7 @@ LAYERS = [
     ("server/ids.*", "base"),
     ("server/json_writer.*", "base"),
     ("server/text.*", "base"),
+    ("server/detail.*", "base"),
     ("server/request_hash.*", "base"),
     ("server/problem.*", "base"),
     ("server/workqueue.*", "base"),

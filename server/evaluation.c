@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "detail.h"
 #include "problem.h"
 #include "result_json.h"
 
@@ -42,7 +43,7 @@ static void outcome_fail(evaluation_outcome *out, int status, const char *fmt, .
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(out->detail, sizeof out->detail, fmt, ap);
+    detail_vset(out->detail, sizeof out->detail, fmt, ap);
     va_end(ap);
     out->status = status;
 }

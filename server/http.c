@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "detail.h"
 #include "http_head.h"
 #include "ids.h"
 #include "intake.h"
@@ -355,7 +356,7 @@ static void request_fail(request *req, int status, metrics_reject reason, const 
         return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(req->error_detail, sizeof req->error_detail, fmt, ap);
+    detail_vset(req->error_detail, sizeof req->error_detail, fmt, ap);
     va_end(ap);
     req->error_status = status;
     req->error_reason = reason;

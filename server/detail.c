@@ -1,0 +1,21 @@
+/*
+ * detail.c - an error's detail into a caller's buffer (see detail.h).
+ */
+#include "detail.h"
+
+#include <stdio.h>
+
+void detail_vset(char *detail, size_t len, const char *fmt, va_list ap)
+{
+    if (detail && len)
+        vsnprintf(detail, len, fmt, ap);
+}
+
+int detail_fail(char *detail, size_t len, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    detail_vset(detail, len, fmt, ap);
+    va_end(ap);
+    return code;
+}
