@@ -38,6 +38,7 @@ LAYERS = [
     ("server/http.*", "transport"),
     ("server/http_head.*", "transport"),
     ("server/multipart.*", "transport"),
+    ("server/evaluate_parts.*", "transport"),
     ("server/intake.*", "transport"),
     ("server/bufpool.*", "transport"),
     ("server/auth.*", "transport"),

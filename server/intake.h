@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 
+#include "evaluate_parts.h"
 #include "evaluation.h"
 #include "multipart.h"
 #include "params.h"
