@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common_internal.h"
 #include "loss_internal.h"
 #include "segloss/errors.h"
 
@@ -285,8 +286,7 @@ static void eval_worker(void *arg, unsigned index)
 
 static void *aligned_floats(size_t count)
 {
-    size_t bytes = (count * sizeof(float) + 63) & ~(size_t)63;
-    return aligned_alloc(64, bytes ? bytes : 64);
+    return segloss__aligned_alloc(64, count * sizeof(float));
 }
 
 static void worker_free(worker_state *ws)
@@ -534,7 +534,7 @@ static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
     job.chunks_per_image = (job.ht + job.rows_per_chunk - 1) / job.rows_per_chunk;
     job.total_chunks = job.n * job.chunks_per_image;
     atomic_init(&job.next_chunk, 0);
-    job.workers = aligned_alloc(64, threads * sizeof(worker_state));
+    job.workers = segloss__aligned_alloc(64, threads * sizeof(worker_state));
     if (!job.workers) {
         rc = SEGLOSS_ENOMEM;
         goto fail;

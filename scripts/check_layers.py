@@ -29,6 +29,7 @@ LAYERS = [
     ("server/json_writer.*", "base"),
     ("server/text.*", "base"),
     ("server/detail.*", "base"),
+    ("server/aligned.*", "base"),
     ("server/request_hash.*", "base"),
     ("server/problem.*", "base"),
     ("server/workqueue.*", "base"),

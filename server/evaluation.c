@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "aligned.h"
 #include "detail.h"
 #include "problem.h"
 #include "result_json.h"
@@ -58,7 +59,7 @@ void evaluation_outcome_clear(evaluation_outcome *out)
 /* The decoded masks: one N x H x W buffer. */
 typedef struct label_set {
     segloss_tensor tensor;
-    void *buffer;  /* aligned_alloc'ed (PNG masks) */
+    void *buffer;  /* from aligned_buffer (PNG masks) */
     void *owned;   /* decoder copy (.npy masks), or NULL */
 } label_set;
 
@@ -105,9 +106,7 @@ static int decode_png_masks(const evaluation_request *req, const segloss_limits 
                      first.height);
         return -1;
     }
-    size_t rounded = (all + EVALUATION_LABEL_ALIGN - 1) / EVALUATION_LABEL_ALIGN *
-                     EVALUATION_LABEL_ALIGN;
-    labels->buffer = aligned_alloc(EVALUATION_LABEL_ALIGN, rounded ? rounded : 64);
+    labels->buffer = aligned_buffer(EVALUATION_LABEL_ALIGN, all);
     if (!labels->buffer) {
         outcome_fail(out, 503, "out of memory for %zu bytes of masks; retry later", all);
         return -1;

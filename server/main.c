@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aligned.h"
 #include "config.h"
 #include "evaluation.h"
 #include "extensions.h"
@@ -76,8 +77,7 @@ static int read_file(const char *path, void **data, size_t *len, char *err, size
                  (long long)st.st_size, EVAL_MAX_FILE_BYTES);
         goto fail;
     }
-    size_t rounded = (size + EVAL_FILE_ALIGN) / EVAL_FILE_ALIGN * EVAL_FILE_ALIGN;
-    buf = aligned_alloc(EVAL_FILE_ALIGN, rounded);
+    buf = aligned_buffer(EVAL_FILE_ALIGN, size);
     if (!buf) {
         snprintf(err, err_len, "out of memory reading %s", path);
         goto fail;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aligned.h"
 #include "detail.h"
 #include "json_writer.h"
 
@@ -102,12 +103,6 @@ static int find_output(const char *name)
 }
 
 /* ---- helpers -------------------------------------------------------------------------- */
-
-static void *alloc_aligned(size_t bytes)
-{
-    size_t rounded = (bytes + OIP_BODY_ALIGN - 1) / OIP_BODY_ALIGN * OIP_BODY_ALIGN;
-    return aligned_alloc(OIP_BODY_ALIGN, rounded ? rounded : OIP_BODY_ALIGN);
-}
 
 static void shape_text(const segloss_tensor *t, char *buf, size_t len)
 {
@@ -269,7 +264,7 @@ static int fill_json(oip_role role, input_slot *s, char *detail, size_t dl)
                            name);
     if (segloss_mul_size(s->elements, elem, &bytes))
         return detail_fail(detail, dl, 413, "input %s is too large", name);
-    s->owned = alloc_aligned(bytes);
+    s->owned = aligned_buffer(OIP_BODY_ALIGN, bytes);
     if (!s->owned)
         return detail_fail(detail, dl, 503, "out of memory for input %s; retry later", name);
     filler f = {role, s->t.dtype, s->owned, 0, s->elements};
@@ -643,7 +638,7 @@ int oip_parse(const void *body, size_t len, const char *header_len, const seglos
         bin_used += s->binary_size;
         size_t elem = segloss_dtype_size(s->t.dtype);
         if ((uintptr_t)p % elem) {
-            s->owned = alloc_aligned(s->binary_size);
+            s->owned = aligned_buffer(OIP_BODY_ALIGN, s->binary_size);
             if (!s->owned) {
                 rc = detail_fail(detail, dl, 503, "out of memory for input %s; retry later",
                                  role_names[role]);
