@@ -924,13 +924,13 @@ void oip_infer(segloss_ctx *ctx, const oip_infer_input *in, oip_outcome *out)
                            &req, detail, sizeof detail);
     if (status) {
         outcome_fail(out, status, detail);
-        goto fail;
+        goto done;
     }
     size_t c = req.logits.shape[req.logits.rank == 4];
     status = params_check_classes(&req.params, c, detail, sizeof detail);
     if (status) {
         outcome_fail(out, status, detail);
-        goto fail;
+        goto done;
     }
     evaluation_request er = {
         .params = &req.params,
@@ -944,15 +944,15 @@ void oip_infer(segloss_ctx *ctx, const oip_infer_input *in, oip_outcome *out)
     out->compute_ms = done.compute_ms;
     if (done.status != 200) {
         outcome_fail(out, done.status, done.detail);
-        goto fail;
+        goto done;
     }
     out->body = oip_response(&req, done.result, in->id, &out->body_len, &out->json_len);
     if (!out->body) {
         outcome_fail(out, 503, "out of memory writing the answer; retry later");
-        goto fail;
+        goto done;
     }
     out->status = 200;
-fail:
+done:
     evaluation_outcome_clear(&done);
     oip_request_free(&req);
 }

@@ -688,20 +688,20 @@ int params_set_json(params_request *p, const char *json, size_t len, size_t max_
         size_t at = end && end >= json ? (size_t)(end - json) : 0;
         rc = detail_fail(detail, detail_len, 400,
                          "the params part is not valid JSON (error near byte %zu)", at);
-        goto fail;
+        goto done;
     }
     for (const char *c = end; c && c < json + len; c++) {
         if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n') {
             rc = detail_fail(detail, detail_len, 400,
                              "the params part has text after the JSON object (byte %zu)",
                              (size_t)(c - json));
-            goto fail;
+            goto done;
         }
     }
     if (!cJSON_IsObject(root)) {
         rc = detail_fail(detail, detail_len, 400,
                          "the params part must be a JSON object, e.g. {\"gamma\": 2}");
-        goto fail;
+        goto done;
     }
     const cJSON *item;
     const char *cursor = skip_space(json, json + len) + 1; /* after '{' */
@@ -716,16 +716,16 @@ int params_set_json(params_request *p, const char *json, size_t len, size_t max_
             rc = detail_fail(
                 detail, detail_len, 400, "unknown parameter '%s' in params; known: " KNOWN_KEYS,
                 text_echo(echo, sizeof echo, item->string ? item->string : "", TEXT_ECHO_MAX));
-            goto fail;
+            goto done;
         }
         rc = mark_given(p, (params_key)k, true, detail, detail_len);
         if (rc)
-            goto fail;
+            goto done;
         rc = json_value(p, (params_key)k, item, raw, raw_len, detail, detail_len);
         if (rc)
-            goto fail;
+            goto done;
     }
-fail:
+done:
     cJSON_Delete(root);
     return rc;
 }
