@@ -34,7 +34,7 @@ static const uint8_t error_rgb[3] = {235, 45, 45};
 static const uint8_t border_rgb[3] = {255, 255, 255};
 static const uint8_t caption_rgb[3] = {235, 235, 235};
 
-void overlay_class_colour(size_t k, uint8_t rgb[3])
+void overlay_class_color(size_t k, uint8_t rgb[3])
 {
     /* The VOC colour map spreads the bits of the index over the three channels. Indices past
      * 255 are folded onto 1..255 after a mixing step so neighbours still look different. */
@@ -495,29 +495,29 @@ int overlay_render(const store_item *item, size_t num_classes, const segloss_lim
             size_t kt = truth[m], kp = pred[m] > num_classes ? num_classes : pred[m];
             int ignored = kt >= num_classes;
             const uint8_t *b = base + (y * g.pw + x) * 3;
-            uint8_t colour[3], out[3];
+            uint8_t color[3], out[3];
             double alpha = image ? OVERLAY_CLASS_ALPHA : 1.0;
 
             /* ground truth */
             if (ignored) {
                 hatch(out, x, y);
             } else {
-                overlay_class_colour(kt, colour);
+                overlay_class_color(kt, color);
                 if (kt == 0 && image)
                     memcpy(out, b, 3);
                 else
-                    blend(out, b, colour, alpha);
+                    blend(out, b, color, alpha);
                 if (borders_t && is_border(&g, truth, x, y))
                     blend(out, out, border_rgb, OVERLAY_BORDER_ALPHA);
             }
             put(&cv, OVERLAY_MARGIN + x, top + y, out);
 
             /* prediction: where the truth is ignored, shown through the hatch */
-            overlay_class_colour(kp, colour);
+            overlay_class_color(kp, color);
             if (kp == 0 && image)
                 memcpy(out, b, 3);
             else
-                blend(out, b, colour, alpha);
+                blend(out, b, color, alpha);
             if (borders_p && is_border(&g, pred, x, y))
                 blend(out, out, border_rgb, OVERLAY_BORDER_ALPHA);
             if (ignored) {
@@ -528,18 +528,18 @@ int overlay_render(const store_item *item, size_t num_classes, const segloss_lim
             put(&cv, 2 * OVERLAY_MARGIN + g.pw + x, top + y, out);
 
             /* errors */
-            uint8_t grey = image ? (uint8_t)((b[0] * 30 + b[1] * 59 + b[2] * 11) / 200) : 20;
-            uint8_t dim[3] = {grey, grey, grey};
+            uint8_t gray = image ? (uint8_t)((b[0] * 30 + b[1] * 59 + b[2] * 11) / 200) : 20;
+            uint8_t dim[3] = {gray, gray, gray};
             if (ignored) {
                 hatch(out, x, y);
             } else if (kp != kt) {
                 memcpy(out, error_rgb, 3);
             } else {
-                overlay_class_colour(kt, colour);
+                overlay_class_color(kt, color);
                 if (kt == 0)
                     memcpy(out, dim, 3);
                 else
-                    blend(out, dim, colour, OVERLAY_CORRECT_ALPHA);
+                    blend(out, dim, color, OVERLAY_CORRECT_ALPHA);
             }
             put(&cv, 3 * OVERLAY_MARGIN + 2 * g.pw + x, top + y, out);
         }
