@@ -5,17 +5,18 @@
 
 #include <stdio.h>
 
-void detail_vset(char *detail, size_t len, const char *fmt, va_list ap)
+int detail_vfail(char *detail, size_t len, int code, const char *fmt, va_list ap)
 {
     if (detail && len)
         vsnprintf(detail, len, fmt, ap);
+    return code;
 }
 
 int detail_fail(char *detail, size_t len, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    detail_vset(detail, len, fmt, ap);
+    detail_vfail(detail, len, code, fmt, ap);
     va_end(ap);
     return code;
 }

@@ -17,7 +17,7 @@ int detail_fail(char *detail, size_t len, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* The same with a va_list, for a helper that keeps the detail with other state. */
-void detail_vset(char *detail, size_t len, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
+int detail_vfail(char *detail, size_t len, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 #endif

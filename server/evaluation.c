@@ -44,9 +44,8 @@ static void outcome_fail(evaluation_outcome *out, int status, const char *fmt, .
 {
     va_list ap;
     va_start(ap, fmt);
-    detail_vset(out->detail, sizeof out->detail, fmt, ap);
+    out->status = detail_vfail(out->detail, sizeof out->detail, status, fmt, ap);
     va_end(ap);
-    out->status = status;
 }
 
 void evaluation_outcome_clear(evaluation_outcome *out)

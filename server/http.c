@@ -357,9 +357,8 @@ static void request_fail(request *req, int status, metrics_reject reason, const 
         return;
     va_list ap;
     va_start(ap, fmt);
-    detail_vset(req->error_detail, sizeof req->error_detail, fmt, ap);
+    req->error_status = detail_vfail(req->error_detail, sizeof req->error_detail, status, fmt, ap);
     va_end(ap);
-    req->error_status = status;
     req->error_reason = reason;
 }
 

@@ -13,11 +13,11 @@
  * of POST /v1/evaluate) is not scanned at all: once its header is in, that many bytes are
  * copied straight into the part and the scan resumes after them, where the delimiter should be.
  * RFC 2046 forbids the delimiter inside a part, so a body that obeys it parses as before; one
- * whose part is not as long as its header says (a truncated file, bytes appended) is caught where the delimiter
- * should have been: the copied bytes are then scanned after all and, when a delimiter is in
- * them, the part ends there and the bytes after it are parsed again (unskip), so such a body
- * too parses exactly as if every byte had been scanned. The header is read at the same byte
- * whatever the chunking (the scan is stopped there as if a chunk ended).
+ * whose part is not as long as its header says (a truncated file, bytes appended) is caught
+ * where the delimiter should have been: the copied bytes are then scanned after all and, when
+ * a delimiter is in them, the part ends there and the bytes after it are parsed again
+ * (unskip), so such a body too parses exactly as if every byte had been scanned. The header is
+ * read at the same byte whatever the chunking (the scan is stopped there as if a chunk ended).
  */
 #include "multipart.h"
 
@@ -81,10 +81,9 @@ static int parser_fail(multipart_parser *p, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    detail_vset(p->error_detail, sizeof p->error_detail, fmt, ap);
+    p->error_code = detail_vfail(p->error_detail, sizeof p->error_detail, code, fmt, ap);
     va_end(ap);
     p->state = STATE_ERROR;
-    p->error_code = code;
     return code;
 }
 

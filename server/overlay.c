@@ -234,7 +234,8 @@ int overlay_items_build(const uint16_t *argmax, const segloss_tensor *labels,
     limits = limits_or_default(limits, &fallback);
     memset(out, 0, sizeof *out);
     if (!argmax || !labels || (labels->rank != 2 && labels->rank != 3))
-        return detail_fail(err, err_len, SEGLOSS_EINVAL, "overlay items need the arg-max map and labels");
+        return detail_fail(err, err_len, SEGLOSS_EINVAL,
+                           "overlay items need the arg-max map and labels");
     size_t n = labels->rank == 3 ? labels->shape[0] : 1;
     size_t h = labels->shape[labels->rank - 2], w = labels->shape[labels->rank - 1];
     size_t plane = h * w;
@@ -425,7 +426,8 @@ int overlay_render(const store_item *item, size_t num_classes, const segloss_lim
     if (rc)
         goto done;
     if (tw != pw32 || th != ph32 || !tw || !th) {
-        rc = detail_fail(err, err_len, SEGLOSS_EFORMAT, "stored prediction and labels differ in size");
+        rc = detail_fail(err, err_len, SEGLOSS_EFORMAT,
+                         "stored prediction and labels differ in size");
         goto done;
     }
     if (item->image && item->image_len) {
