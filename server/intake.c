@@ -9,6 +9,8 @@
  */
 #include "intake.h"
 
+#include "evaluate_parts.h"
+
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -26,7 +26,6 @@
 
 #include <stdbool.h>
 
-#include "evaluate_parts.h"
 #include "evaluation.h"
 #include "multipart.h"
 #include "params.h"
