@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aligned.h"
 #include "config.h"
 #include "evaluation.h"
 #include "extensions.h"
@@ -64,34 +65,33 @@ static int read_file(const char *path, void **data, size_t *len, char *err, size
     *len = 0;
     if (!f) {
         snprintf(err, err_len, "cannot open %s: %s", path, strerror(errno));
-        goto fail;
+        goto done;
     }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         snprintf(err, err_len, "%s is not a regular file", path);
-        goto fail;
+        goto done;
     }
     size_t size = (size_t)st.st_size;
     if ((unsigned long long)st.st_size > EVAL_MAX_FILE_BYTES) {
         snprintf(err, err_len, "%s has %lld bytes; the limit is %zu", path,
                  (long long)st.st_size, EVAL_MAX_FILE_BYTES);
-        goto fail;
+        goto done;
     }
-    size_t rounded = (size + EVAL_FILE_ALIGN) / EVAL_FILE_ALIGN * EVAL_FILE_ALIGN;
-    buf = aligned_alloc(EVAL_FILE_ALIGN, rounded);
+    buf = aligned_buffer(EVAL_FILE_ALIGN, size);
     if (!buf) {
         snprintf(err, err_len, "out of memory reading %s", path);
-        goto fail;
+        goto done;
     }
     if (size && fread(buf, 1, size, f) != size) {
         snprintf(err, err_len, "cannot read %s", path);
-        goto fail;
+        goto done;
     }
     *data = buf;
     *len = size;
     buf = NULL;
     rc = 0;
-fail:
+done:
     free(buf);
     if (f)
         fclose(f);
@@ -132,7 +132,7 @@ static int run_eval(int argc, char **argv)
     double started = evaluation_now();
     if (!mask_paths || !image_paths || !rest || !files || !blobs) {
         fprintf(stderr, "seglossd eval: out of memory\n");
-        goto fail;
+        goto done;
     }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -148,18 +148,18 @@ static int run_eval(int argc, char **argv)
         else if (strcmp(a, "--logits") == 0 || strcmp(a, "--mask") == 0 ||
                  strcmp(a, "--image") == 0 || strcmp(a, "--params") == 0) {
             fprintf(stderr, "seglossd eval: %s needs a file\n", a);
-            goto fail;
+            goto done;
         } else
             rest[nrest++] = argv[i];
     }
     if (config_load(&cfg, nrest, rest, err, sizeof err) != 0) {
         fprintf(stderr, "seglossd eval: %s\n", err);
-        goto fail;
+        goto done;
     }
     params.max_classes = cfg.limits.max_classes;
     if (!logits_path) {
         fprintf(stderr, "seglossd eval: --logits FILE is required (see --help)\n");
-        goto fail;
+        goto done;
     }
     exit_code = EXIT_BAD_INPUT;
     evaluation_blob logits = {0};
@@ -167,7 +167,7 @@ static int run_eval(int argc, char **argv)
     size_t len = 0;
     if (read_file(logits_path, &data, &len, err, sizeof err) != 0) {
         exit_code = print_problem(400, err);
-        goto fail;
+        goto done;
     }
     files[nfiles++] = data;
     logits = (evaluation_blob){data, len};
@@ -175,7 +175,7 @@ static int run_eval(int argc, char **argv)
         const char *path = i < masks ? mask_paths[i] : image_paths[i - masks];
         if (read_file(path, &data, &len, err, sizeof err) != 0) {
             exit_code = print_problem(400, err);
-            goto fail;
+            goto done;
         }
         files[nfiles++] = data;
         blobs[i] = (evaluation_blob){data, len};
@@ -183,13 +183,13 @@ static int run_eval(int argc, char **argv)
     if (params_path) {
         if (read_file(params_path, &data, &len, err, sizeof err) != 0) {
             exit_code = print_problem(400, err);
-            goto fail;
+            goto done;
         }
         files[nfiles++] = data;
         int status = params_set_json(&params, data, len, cfg.max_params_bytes, err, sizeof err);
         if (status) {
             exit_code = print_problem(status, err);
-            goto fail;
+            goto done;
         }
     }
     int rc = segloss_ctx_new(&ctx, cfg.eval_threads, SEGLOSS_KERNEL_AUTO);
@@ -197,7 +197,7 @@ static int run_eval(int argc, char **argv)
         rc = segloss_ctx_set_limits(ctx, &cfg.limits);
     if (rc) {
         exit_code = print_problem(503, segloss_strerror(rc));
-        goto fail;
+        goto done;
     }
     char id[IDS_LEN + 1];
     ids_new(id);
@@ -215,12 +215,12 @@ static int run_eval(int argc, char **argv)
     evaluation_answer_json(&out, &req);
     if (out.status != 200) {
         exit_code = print_problem(out.status, out.detail);
-        goto fail;
+        goto done;
     }
     fwrite(out.body, 1, out.body_len, stdout);
     fputc('\n', stdout);
     exit_code = fflush(stdout) == 0 ? 0 : EXIT_BAD_INPUT;
-fail:
+done:
     evaluation_outcome_clear(&out);
     segloss_ctx_free(ctx);
     params_free(&params);

@@ -1,9 +1,12 @@
 /*
- * tensor.c - dtype facts, checked size arithmetic and the exact half/bfloat16 conversions that
- * the scalar kernel, the decoders and the tests share.
+ * tensor.c - dtype facts, checked size arithmetic, aligned allocation and the exact
+ * half/bfloat16 conversions that the scalar kernel, the decoders and the tests share.
  */
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "common_internal.h"
 #include "segloss/errors.h"
 #include "segloss/limits.h"
 #include "segloss/tensor.h"
@@ -55,6 +58,14 @@ int segloss_mul_size(size_t a, size_t b, size_t *out)
         return SEGLOSS_ELIMIT;
     *out = r;
     return 0;
+}
+
+void *segloss__aligned_alloc(size_t align, size_t bytes)
+{
+    size_t want = bytes ? bytes : 1;
+    if (want > SIZE_MAX - (align - 1))
+        return NULL;
+    return aligned_alloc(align, (want + align - 1) & ~(align - 1));
 }
 
 int segloss_tensor_elements(const segloss_tensor *t, size_t *count)

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common_internal.h"
 #include "decode_internal.h"
 #include "segloss/decode.h"
 #include "segloss/errors.h"
@@ -257,8 +258,8 @@ static int reorder_copy(const uint8_t *src, size_t elem, const size_t *shape, in
         dims[4 - rank + i] = shape[i];
         count *= shape[i];
     }
-    void *copy = NULL;
-    if (posix_memalign(&copy, SEGLOSS__COPY_ALIGN, count * elem > 0 ? count * elem : 1) != 0)
+    void *copy = segloss__aligned_alloc(SEGLOSS__COPY_ALIGN, count * elem);
+    if (!copy)
         return segloss_fail(detail, detail_len, SEGLOSS_ENOMEM,
                             "out of memory reordering %zu .npy elements", count);
     /* strides, in elements, of the source for each C-order index */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common_internal.h"
 #include "decode_internal.h"
 #include "segloss/errors.h"
 
@@ -86,15 +87,13 @@ int segloss__check_shape(const char *what, segloss_tensor_role role, const size_
 int segloss__view_or_copy(const void *data, size_t nbytes, size_t elem_size, const void **view,
                           void **owned, char *detail, size_t detail_len)
 {
-    void *copy = NULL;
-
     *owned = NULL;
     if (elem_size <= 1 || (uintptr_t)data % elem_size == 0) {
         *view = data;
         return 0;
     }
-    /* posix_memalign rather than aligned_alloc: no size-multiple rule to round up to. */
-    if (posix_memalign(&copy, SEGLOSS__COPY_ALIGN, nbytes ? nbytes : 1) != 0)
+    void *copy = segloss__aligned_alloc(SEGLOSS__COPY_ALIGN, nbytes);
+    if (!copy)
         return segloss_fail(detail, detail_len, SEGLOSS_ENOMEM,
                             "out of memory copying %zu bytes of misaligned tensor data",
                             nbytes);

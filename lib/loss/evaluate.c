@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common_internal.h"
 #include "loss_internal.h"
 #include "segloss/errors.h"
 
@@ -285,8 +286,7 @@ static void eval_worker(void *arg, unsigned index)
 
 static void *aligned_floats(size_t count)
 {
-    size_t bytes = (count * sizeof(float) + 63) & ~(size_t)63;
-    return aligned_alloc(64, bytes ? bytes : 64);
+    return segloss__aligned_alloc(64, count * sizeof(float));
 }
 
 static void worker_free(worker_state *ws)
@@ -524,9 +524,9 @@ static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
     if (job.resize && (rc = report_nonfinite(logits, detail, detail_len)))
         return rc;
     if ((rc = build_tables(&job, params, &dtab, &ftab)))
-        goto fail;
+        goto done;
     if (job.resize && (rc = build_resize(&job)))
-        goto fail;
+        goto done;
     job.kernel = segloss__ctx_kernel_fn(ctx);
     job.convert = segloss__ctx_convert_fn(ctx);
     job.lerp = segloss__ctx_lerp_fn(ctx);
@@ -534,15 +534,15 @@ static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
     job.chunks_per_image = (job.ht + job.rows_per_chunk - 1) / job.rows_per_chunk;
     job.total_chunks = job.n * job.chunks_per_image;
     atomic_init(&job.next_chunk, 0);
-    job.workers = aligned_alloc(64, threads * sizeof(worker_state));
+    job.workers = segloss__aligned_alloc(64, threads * sizeof(worker_state));
     if (!job.workers) {
         rc = SEGLOSS_ENOMEM;
-        goto fail;
+        goto done;
     }
     memset(job.workers, 0, threads * sizeof(worker_state));
     for (unsigned i = 0; i < threads; i++)
         if ((rc = worker_init(&job.workers[i], &job, params->semantics)))
-            goto fail;
+            goto done;
 
     segloss__ctx_lock(ctx);
     segloss__pool_run(segloss__ctx_pool(ctx), eval_worker, &job);
@@ -558,17 +558,17 @@ static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
         rc = report_nonfinite(logits, detail, detail_len);
         if (!rc)
             rc = segloss_fail(detail, detail_len, SEGLOSS_ENONFINITE, "logits are not finite");
-        goto fail;
+        goto done;
     }
     if (rc) {
         /* With logits in range only weights or alpha near their maximum get here: not a size */
         rc = sums_out_of_range(detail, detail_len);
-        goto fail;
+        goto done;
     }
     segloss_stats *stats = segloss_stats_new(job.c, params->semantics);
     if (!stats) {
         rc = SEGLOSS_ENOMEM;
-        goto fail;
+        goto done;
     }
     for (unsigned i = 0; i < threads && !rc; i++) {
         rc = segloss_stats_merge(stats, job.workers[i].totals);
@@ -578,10 +578,10 @@ static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
     if (rc) {
         segloss_stats_free(stats);
         rc = sums_out_of_range(detail, detail_len);
-        goto fail;
+        goto done;
     }
     *out = stats;
-fail:
+done:
     if (job.workers)
         for (unsigned i = 0; i < threads; i++)
             worker_free(&job.workers[i]);

@@ -7,11 +7,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "aligned.h"
+#include "detail.h"
 #include "json_writer.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -103,26 +104,6 @@ static int find_output(const char *name)
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
-static int fail(char *detail, size_t dl, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *detail, size_t dl, int status, const char *fmt, ...)
-{
-    if (detail && dl) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(detail, dl, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
-
-static void *alloc_aligned(size_t bytes)
-{
-    size_t rounded = (bytes + OIP_BODY_ALIGN - 1) / OIP_BODY_ALIGN * OIP_BODY_ALIGN;
-    return aligned_alloc(OIP_BODY_ALIGN, rounded ? rounded : OIP_BODY_ALIGN);
-}
-
 static void shape_text(const segloss_tensor *t, char *buf, size_t len)
 {
     size_t used = (size_t)snprintf(buf, len, "[");
@@ -162,14 +143,15 @@ static int check_shape(oip_role role, segloss_tensor *t, const segloss_limits *l
     int lo = role == ROLE_LOGITS ? 3 : role == ROLE_LABELS ? 2 : 1;
     int hi = role == ROLE_LOGITS ? 4 : role == ROLE_LABELS ? 3 : 1;
     if (t->rank < lo || t->rank > hi)
-        return fail(detail, dl, 400, "input %s has %d dimensions; its shape must be %s", name,
-                    t->rank,
-                    role == ROLE_LOGITS   ? "[N,C,H,W] (or [C,H,W])"
-                    : role == ROLE_LABELS ? "[N,H,W] (or [H,W])"
-                                          : "[C]");
+        return detail_fail(detail, dl, 400, "input %s has %d dimensions; its shape must be %s",
+                           name, t->rank,
+                           role == ROLE_LOGITS   ? "[N,C,H,W] (or [C,H,W])"
+                           : role == ROLE_LABELS ? "[N,H,W] (or [H,W])"
+                                                 : "[C]");
     if (segloss_tensor_elements(t, elements) != 0 || *elements > lim->max_elements)
-        return fail(detail, dl, 413, "input %s has more than %zu elements; send a smaller batch",
-                    name, lim->max_elements);
+        return detail_fail(detail, dl, 413,
+                           "input %s has more than %zu elements; send a smaller batch", name,
+                           lim->max_elements);
     if (role == ROLE_WEIGHTS)
         return 0;
     size_t h = t->shape[t->rank - 2], w = t->shape[t->rank - 1];
@@ -177,15 +159,16 @@ static int check_shape(oip_role role, segloss_tensor *t, const segloss_limits *l
     size_t pixels = 0;
     if (h > lim->max_side || w > lim->max_side || segloss_mul_size(h, w, &pixels) ||
         pixels > lim->max_pixels)
-        return fail(detail, dl, 413,
-                    "input %s is %zu x %zu (H x W); at most %zu per side and %zu pixels", name,
-                    h, w, lim->max_side, lim->max_pixels);
+        return detail_fail(detail, dl, 413,
+                           "input %s is %zu x %zu (H x W); at most %zu per side and %zu pixels",
+                           name, h, w, lim->max_side, lim->max_pixels);
     if (n > lim->max_batch)
-        return fail(detail, dl, 413, "input %s holds %zu images; at most %zu per request", name,
-                    n, lim->max_batch);
+        return detail_fail(detail, dl, 413, "input %s holds %zu images; at most %zu per request",
+                           name, n, lim->max_batch);
     if (role == ROLE_LOGITS && t->shape[t->rank - 3] > lim->max_classes)
-        return fail(detail, dl, 413, "input logits has %zu classes; at most %zu are supported",
-                    t->shape[t->rank - 3], lim->max_classes);
+        return detail_fail(detail, dl, 413,
+                           "input logits has %zu classes; at most %zu are supported",
+                           t->shape[t->rank - 3], lim->max_classes);
     return 0;
 }
 
@@ -201,15 +184,16 @@ static int fill_one(filler *f, const cJSON *v, char *detail, size_t dl)
 {
     const char *name = role_names[f->role];
     if (!cJSON_IsNumber(v))
-        return fail(detail, dl, 400, "input %s: data[%zu] must be a number, not %s", name,
-                    f->count,
-                    cJSON_IsBool(v)     ? "true or false"
-                    : cJSON_IsString(v) ? "a string"
-                    : cJSON_IsNull(v)   ? "null"
-                                        : "an object");
+        return detail_fail(detail, dl, 400, "input %s: data[%zu] must be a number, not %s", name,
+                           f->count,
+                           cJSON_IsBool(v)     ? "true or false"
+                           : cJSON_IsString(v) ? "a string"
+                           : cJSON_IsNull(v)   ? "null"
+                                               : "an object");
     if (f->count >= f->cap)
-        return fail(detail, dl, 400, "input %s has more values in data than its shape holds (%zu)",
-                    name, f->cap);
+        return detail_fail(detail, dl, 400,
+                           "input %s has more values in data than its shape holds (%zu)", name,
+                           f->cap);
     double x = v->valuedouble;
     size_t i = f->count++;
     if (!segloss_dtype_is_float(f->dtype)) {
@@ -222,8 +206,9 @@ static int fill_one(filler *f, const cJSON *v, char *detail, size_t dl)
         default: lo = -9223372036854775808.0; hi = 9223372036854775808.0; break;
         }
         if (x != floor(x) || x < lo || x > hi)
-            return fail(detail, dl, 400, "input %s: data[%zu] must be an integer from %.0f to %.0f (%s)",
-                        name, i, lo, hi, type_name(f->dtype));
+            return detail_fail(detail, dl, 400,
+                               "input %s: data[%zu] must be an integer from %.0f to %.0f (%s)",
+                               name, i, lo, hi, type_name(f->dtype));
     }
     switch (f->dtype) {
     case SEGLOSS_F32: ((float *)(void *)f->dst)[i] = (float)x; break;
@@ -237,7 +222,8 @@ static int fill_one(filler *f, const cJSON *v, char *detail, size_t dl)
     case SEGLOSS_I64: /* 2^63 saturates: any label >= C is ignored alike */
         ((int64_t *)(void *)f->dst)[i] = x >= 9223372036854775807.0 ? INT64_MAX : (int64_t)x;
         break;
-    default: return fail(detail, dl, 400, "input %s: no datatype", name);
+    default:
+        return detail_fail(detail, dl, 400, "input %s: no datatype", name);
     }
     return 0;
 }
@@ -251,11 +237,11 @@ static int fill_nested(filler *f, const cJSON *arr, const segloss_tensor *t, int
     if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != t->shape[depth]) {
         char shape[96];
         shape_text(t, shape, sizeof shape);
-        return fail(detail, dl, 400,
-                    "input %s: nested data does not match the shape %s at dimension %d (%s); "
-                    "send data flat or nested exactly as the shape",
-                    role_names[f->role], shape, depth,
-                    cJSON_IsArray(arr) ? "wrong length" : "not a list");
+        return detail_fail(
+            detail, dl, 400,
+            "input %s: nested data does not match the shape %s at dimension %d (%s); "
+            "send data flat or nested exactly as the shape",
+            role_names[f->role], shape, depth, cJSON_IsArray(arr) ? "wrong length" : "not a list");
     }
     const cJSON *item;
     cJSON_ArrayForEach(item, arr)
@@ -272,13 +258,15 @@ static int fill_json(oip_role role, input_slot *s, char *detail, size_t dl)
     const char *name = role_names[role];
     size_t elem = segloss_dtype_size(s->t.dtype), bytes = 0;
     if (!cJSON_IsArray(s->data))
-        return fail(detail, dl, 400, "input %s: data must be a list of numbers (flat or nested "
-                                     "row-major)", name);
+        return detail_fail(detail, dl, 400,
+                           "input %s: data must be a list of numbers (flat or nested "
+                           "row-major)",
+                           name);
     if (segloss_mul_size(s->elements, elem, &bytes))
-        return fail(detail, dl, 413, "input %s is too large", name);
-    s->owned = alloc_aligned(bytes);
+        return detail_fail(detail, dl, 413, "input %s is too large", name);
+    s->owned = aligned_buffer(OIP_BODY_ALIGN, bytes);
     if (!s->owned)
-        return fail(detail, dl, 503, "out of memory for input %s; retry later", name);
+        return detail_fail(detail, dl, 503, "out of memory for input %s; retry later", name);
     filler f = {role, s->t.dtype, s->owned, 0, s->elements};
     const cJSON *first = s->data->child;
     int rc = 0;
@@ -298,8 +286,9 @@ static int fill_json(oip_role role, input_slot *s, char *detail, size_t dl)
     if (f.count != s->elements) {
         char shape[96];
         shape_text(&s->t, shape, sizeof shape);
-        return fail(detail, dl, 400, "input %s has %zu values in data; its shape %s needs %zu",
-                    name, f.count, shape, s->elements);
+        return detail_fail(detail, dl, 400,
+                           "input %s has %zu values in data; its shape %s needs %zu", name, f.count,
+                           shape, s->elements);
     }
     s->t.data = s->owned;
     return 0;
@@ -310,47 +299,51 @@ static int parse_input(const cJSON *in, size_t index, input_slot slots[ROLE_COUN
                        oip_role *role_out, const segloss_limits *lim, char *detail, size_t dl)
 {
     if (!cJSON_IsObject(in))
-        return fail(detail, dl, 400, "inputs[%zu] must be an object with name, datatype, shape "
-                                     "and data", index);
+        return detail_fail(detail, dl, 400,
+                           "inputs[%zu] must be an object with name, datatype, shape "
+                           "and data",
+                           index);
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(in, "name");
     if (!cJSON_IsString(name))
-        return fail(detail, dl, 400, "inputs[%zu] has no name (a string)", index);
+        return detail_fail(detail, dl, 400, "inputs[%zu] has no name (a string)", index);
     int role = -1;
     for (int r = 0; r < ROLE_COUNT; r++)
         if (strcmp(name->valuestring, role_names[r]) == 0)
             role = r;
     if (role < 0)
-        return fail(detail, dl, 400,
-                    "unknown input '%.64s'; model segloss takes logits, labels and optionally "
-                    "class_weights",
-                    name->valuestring);
+        return detail_fail(
+            detail, dl, 400,
+            "unknown input '%.64s'; model segloss takes logits, labels and optionally "
+            "class_weights",
+            name->valuestring);
     input_slot *s = &slots[role];
     if (s->given)
-        return fail(detail, dl, 400, "input %s is given twice", role_names[role]);
+        return detail_fail(detail, dl, 400, "input %s is given twice", role_names[role]);
     s->given = true;
     *role_out = (oip_role)role;
     const char *rn = role_names[role];
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(in, "datatype");
     if (!cJSON_IsString(dt))
-        return fail(detail, dl, 400, "input %s has no datatype (a string such as \"FP32\")", rn);
+        return detail_fail(detail, dl, 400, "input %s has no datatype (a string such as \"FP32\")",
+                           rn);
     const oip_type *type = NULL;
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (strcmp(types[i].name, dt->valuestring) == 0)
             type = &types[i];
     if (!type)
-        return fail(detail, dl, 400, "input %s: unknown datatype '%.32s'; %s takes %s", rn,
-                    dt->valuestring, rn, role_types[role]);
+        return detail_fail(detail, dl, 400, "input %s: unknown datatype '%.32s'; %s takes %s", rn,
+                           dt->valuestring, rn, role_types[role]);
     if (!role_takes((oip_role)role, type->dtype))
-        return fail(detail, dl, 415, "input %s is %s; %s must be %s", rn, type->name, rn,
-                    role_types[role]);
+        return detail_fail(detail, dl, 415, "input %s is %s; %s must be %s", rn, type->name, rn,
+                           role_types[role]);
     s->t.dtype = type->dtype;
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(in, "shape");
     if (!cJSON_IsArray(shape))
-        return fail(detail, dl, 400, "input %s has no shape (a list of integers)", rn);
+        return detail_fail(detail, dl, 400, "input %s has no shape (a list of integers)", rn);
     int rank = cJSON_GetArraySize(shape);
     if (rank < 1 || rank > SEGLOSS_MAX_RANK)
-        return fail(detail, dl, 400, "input %s has %d dimensions; at most %d", rn, rank,
-                    SEGLOSS_MAX_RANK);
+        return detail_fail(detail, dl, 400, "input %s has %d dimensions; at most %d", rn, rank,
+                           SEGLOSS_MAX_RANK);
     s->t.rank = rank;
     int d = 0;
     const cJSON *dim;
@@ -358,7 +351,8 @@ static int parse_input(const cJSON *in, size_t index, input_slot slots[ROLE_COUN
     {
         double v = cJSON_IsNumber(dim) ? dim->valuedouble : -1;
         if (v < 0 || v != floor(v) || v > OIP_MAX_EXACT_INT)
-            return fail(detail, dl, 400, "input %s: shape[%d] must be an integer >= 0", rn, d);
+            return detail_fail(detail, dl, 400, "input %s: shape[%d] must be an integer >= 0", rn,
+                               d);
         s->t.shape[d++] = (size_t)v;
     }
     int rc = check_shape((oip_role)role, &s->t, lim, &s->elements, detail, dl);
@@ -368,40 +362,42 @@ static int parse_input(const cJSON *in, size_t index, input_slot slots[ROLE_COUN
     const cJSON *bsize = NULL;
     if (params) {
         if (!cJSON_IsObject(params))
-            return fail(detail, dl, 400, "input %s: parameters must be an object", rn);
+            return detail_fail(detail, dl, 400, "input %s: parameters must be an object", rn);
         if (cJSON_GetObjectItemCaseSensitive(params, "shared_memory_region"))
-            return fail(detail, dl, 400, "input %s: shared memory is not supported; send the "
-                                         "data in the body (JSON or binary_data_size)", rn);
+            return detail_fail(detail, dl, 400,
+                               "input %s: shared memory is not supported; send the "
+                               "data in the body (JSON or binary_data_size)",
+                               rn);
         bsize = cJSON_GetObjectItemCaseSensitive(params, "binary_data_size");
     }
     s->data = cJSON_GetObjectItemCaseSensitive(in, "data");
     if (bsize) {
         if (s->data)
-            return fail(detail, dl, 400, "input %s has both data and binary_data_size; give one",
-                        rn);
+            return detail_fail(detail, dl, 400,
+                               "input %s has both data and binary_data_size; give one", rn);
         double v = cJSON_IsNumber(bsize) ? bsize->valuedouble : -1;
         if (v < 0 || v != floor(v) || v > OIP_MAX_EXACT_INT)
-            return fail(detail, dl, 400, "input %s: binary_data_size must be an integer >= 0",
-                        rn);
+            return detail_fail(detail, dl, 400,
+                               "input %s: binary_data_size must be an integer >= 0", rn);
         size_t want = 0;
         if (segloss_mul_size(s->elements, segloss_dtype_size(s->t.dtype), &want))
-            return fail(detail, dl, 413, "input %s is too large", rn);
+            return detail_fail(detail, dl, 413, "input %s is too large", rn);
         if ((size_t)v != want) {
             char text[96];
             shape_text(&s->t, text, sizeof text);
-            return fail(detail, dl, 400,
-                        "input %s: binary_data_size is %.0f but shape %s of %s needs %zu bytes "
-                        "(%zu elements x %zu)",
-                        rn, v, text, type->name, want, s->elements,
-                        segloss_dtype_size(s->t.dtype));
+            return detail_fail(
+                detail, dl, 400,
+                "input %s: binary_data_size is %.0f but shape %s of %s needs %zu bytes "
+                "(%zu elements x %zu)",
+                rn, v, text, type->name, want, s->elements, segloss_dtype_size(s->t.dtype));
         }
         s->binary = true;
         s->binary_size = want;
     } else if (!s->data) {
-        return fail(detail, dl, 400,
-                    "input %s has no data; give data (JSON) or parameters.binary_data_size "
-                    "with the bytes after the JSON header",
-                    rn);
+        return detail_fail(detail, dl, 400,
+                           "input %s has no data; give data (JSON) or parameters.binary_data_size "
+                           "with the bytes after the JSON header",
+                           rn);
     }
     return 0;
 }
@@ -412,16 +408,16 @@ static int parse_parameters(const cJSON *root, const input_slot *weights, size_t
 {
     const cJSON *given = cJSON_GetObjectItemCaseSensitive(root, "parameters");
     if (given && !cJSON_IsObject(given) && !cJSON_IsNull(given))
-        return fail(detail, dl, 400, "parameters must be an object, e.g. {\"gamma\": 2}");
+        return detail_fail(detail, dl, 400, "parameters must be an object, e.g. {\"gamma\": 2}");
     cJSON *p = given && cJSON_IsObject(given) ? cJSON_Duplicate(given, 1) : cJSON_CreateObject();
     if (!p)
-        return fail(detail, dl, 503, "out of memory; retry later");
+        return detail_fail(detail, dl, 503, "out of memory; retry later");
     int rc = 0;
     char *text = NULL;
     cJSON *bin = cJSON_DetachItemFromObjectCaseSensitive(p, "binary_data_output");
     if (bin) {
         if (!cJSON_IsBool(bin))
-            rc = fail(detail, dl, 400, "binary_data_output must be true or false");
+            rc = detail_fail(detail, dl, 400, "binary_data_output must be true or false");
         out->binary_output = cJSON_IsTrue(bin);
         cJSON_Delete(bin);
         if (rc)
@@ -429,14 +425,15 @@ static int parse_parameters(const cJSON *root, const input_slot *weights, size_t
     }
     if (weights->given) {
         if (cJSON_GetObjectItemCaseSensitive(p, "class_weights")) {
-            rc = fail(detail, dl, 400, "class_weights was given both as an input and in "
-                                       "parameters; give it once");
+            rc = detail_fail(detail, dl, 400,
+                             "class_weights was given both as an input and in "
+                             "parameters; give it once");
             goto done;
         }
         cJSON *arr = cJSON_CreateArray();
         if (!arr || !cJSON_AddItemToObject(p, "class_weights", arr)) {
             cJSON_Delete(arr);
-            rc = fail(detail, dl, 503, "out of memory; retry later");
+            rc = detail_fail(detail, dl, 503, "out of memory; retry later");
             goto done;
         }
         for (size_t i = 0; i < weights->elements; i++) {
@@ -444,7 +441,7 @@ static int parse_parameters(const cJSON *root, const input_slot *weights, size_t
                            ? (double)((const float *)weights->t.data)[i]
                            : ((const double *)weights->t.data)[i];
             if (!isfinite(v)) {
-                rc = fail(detail, dl, 400, "class_weights[%zu] must be a number >= 0", i);
+                rc = detail_fail(detail, dl, 400, "class_weights[%zu] must be a number >= 0", i);
                 goto done;
             }
             cJSON_AddItemToArray(arr, cJSON_CreateNumber(v));
@@ -452,7 +449,7 @@ static int parse_parameters(const cJSON *root, const input_slot *weights, size_t
     }
     text = cJSON_PrintUnformatted(p);
     if (!text) {
-        rc = fail(detail, dl, 503, "out of memory; retry later");
+        rc = detail_fail(detail, dl, 503, "out of memory; retry later");
         goto done;
     }
     rc = params_set_json(&out->params, text, strlen(text), max_params_bytes, detail, dl);
@@ -468,7 +465,7 @@ static int parse_outputs(const cJSON *root, oip_request *out, char *detail, size
     bool seen[OIP_OUT_COUNT] = {false};
     out->output_count = 0;
     if (list && !cJSON_IsNull(list) && !cJSON_IsArray(list))
-        return fail(detail, dl, 400, "outputs must be a list of {\"name\": ...} objects");
+        return detail_fail(detail, dl, 400, "outputs must be a list of {\"name\": ...} objects");
     /* An empty list names no output in particular: like an absent one (and like Triton), it
      * gets the default outputs rather than an answer with none. */
     if (cJSON_GetArraySize(list) > 0) {
@@ -478,23 +475,28 @@ static int parse_outputs(const cJSON *root, oip_request *out, char *detail, size
         {
             const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
             if (!cJSON_IsObject(o) || !cJSON_IsString(name))
-                return fail(detail, dl, 400, "outputs[%zu] must be an object with a name", i);
+                return detail_fail(detail, dl, 400, "outputs[%zu] must be an object with a name",
+                                   i);
             int k = find_output(name->valuestring);
             if (k < 0)
-                return fail(detail, dl, 400,
-                            "unknown output '%.64s'; GET /v2/models/segloss lists the outputs",
-                            name->valuestring);
+                return detail_fail(
+                    detail, dl, 400,
+                    "unknown output '%.64s'; GET /v2/models/segloss lists the outputs",
+                    name->valuestring);
             if (seen[k])
-                return fail(detail, dl, 400, "output %s is asked for twice", outputs[k].name);
+                return detail_fail(detail, dl, 400, "output %s is asked for twice",
+                                   outputs[k].name);
             seen[k] = true;
             out->outputs[out->output_count++] = (oip_output)k;
             const cJSON *params = cJSON_GetObjectItemCaseSensitive(o, "parameters");
             if (params && !cJSON_IsObject(params))
-                return fail(detail, dl, 400, "outputs[%zu].parameters must be an object", i);
+                return detail_fail(detail, dl, 400, "outputs[%zu].parameters must be an object", i);
             const cJSON *bin = cJSON_GetObjectItemCaseSensitive(params, "binary_data");
             if (bin && !cJSON_IsBool(bin))
-                return fail(detail, dl, 400, "outputs[%zu].parameters.binary_data must be true "
-                                             "or false", i);
+                return detail_fail(detail, dl, 400,
+                                   "outputs[%zu].parameters.binary_data must be true "
+                                   "or false",
+                                   i);
             out->output_binary[k] = cJSON_IsTrue(bin) || (!bin && out->binary_output);
             i++;
         }
@@ -541,60 +543,67 @@ int oip_parse(const void *body, size_t len, const char *header_len, const seglos
     size_t json_len = len;
     if (header_len) {
         if (!parse_size(header_len, &json_len))
-            return fail(detail, dl, 400, OIP_HEADER_LENGTH " must be a decimal byte count, not "
-                                         "'%.32s'", header_len);
+            return detail_fail(detail, dl, 400,
+                               OIP_HEADER_LENGTH " must be a decimal byte count, not "
+                                                 "'%.32s'",
+                               header_len);
         if (json_len > len)
-            return fail(detail, dl, 400,
-                        OIP_HEADER_LENGTH " is %zu but the body has only %zu bytes", json_len,
-                        len);
+            return detail_fail(detail, dl, 400,
+                               OIP_HEADER_LENGTH " is %zu but the body has only %zu bytes",
+                               json_len, len);
     }
     if (json_len == 0)
-        return fail(detail, dl, 400, "the body is empty; send a JSON inference request "
-                                     "({\"inputs\": [...]})");
+        return detail_fail(detail, dl, 400,
+                           "the body is empty; send a JSON inference request "
+                           "({\"inputs\": [...]})");
     if (json_len > OIP_MAX_JSON_BYTES)
-        return fail(detail, dl, 413,
-                    "the JSON part is %zu bytes; the limit is %zu: send large tensors with the "
-                    "binary tensor extension (" OIP_HEADER_LENGTH ", binary_data_size)",
-                    json_len, OIP_MAX_JSON_BYTES);
+        return detail_fail(
+            detail, dl, 413,
+            "the JSON part is %zu bytes; the limit is %zu: send large tensors with the "
+            "binary tensor extension (" OIP_HEADER_LENGTH ", binary_data_size)",
+            json_len, OIP_MAX_JSON_BYTES);
     const char *json = body;
     if (memchr(json, '\0', json_len))
-        return fail(detail, dl, 400, "the JSON part contains a NUL byte%s",
-                    header_len ? "" : " (binary data needs the " OIP_HEADER_LENGTH " header)");
+        return detail_fail(detail, dl, 400, "the JSON part contains a NUL byte%s",
+                           header_len ? ""
+                                      : " (binary data needs the " OIP_HEADER_LENGTH " header)");
     const char *end = NULL;
     root = cJSON_ParseWithLengthOpts(json, json_len, &end, 0);
     if (!root) {
         size_t at = end && end >= json ? (size_t)(end - json) : 0;
-        return fail(detail, dl, 400, "the request is not valid JSON (error near byte %zu)%s", at,
-                    header_len ? "" : "; binary data needs the " OIP_HEADER_LENGTH " header");
+        return detail_fail(
+            detail, dl, 400, "the request is not valid JSON (error near byte %zu)%s", at,
+            header_len ? "" : "; binary data needs the " OIP_HEADER_LENGTH " header");
     }
     for (const char *c = end; c && c < json + json_len; c++) {
         if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n') {
-            rc = fail(detail, dl, 400, "text after the JSON object at byte %zu%s",
-                      (size_t)(c - json),
-                      header_len ? "" : "; binary data needs the " OIP_HEADER_LENGTH " header");
+            rc = detail_fail(
+                detail, dl, 400, "text after the JSON object at byte %zu%s", (size_t)(c - json),
+                header_len ? "" : "; binary data needs the " OIP_HEADER_LENGTH " header");
             goto done;
         }
     }
     if (!cJSON_IsObject(root)) {
-        rc = fail(detail, dl, 400, "the request must be a JSON object with inputs");
+        rc = detail_fail(detail, dl, 400, "the request must be a JSON object with inputs");
         goto done;
     }
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
     if (id && !cJSON_IsNull(id)) {
         if (!cJSON_IsString(id) || strlen(id->valuestring) > 256) {
-            rc = fail(detail, dl, 400, "id must be a string of at most 256 characters");
+            rc = detail_fail(detail, dl, 400, "id must be a string of at most 256 characters");
             goto done;
         }
         out->id = strdup(id->valuestring);
         if (!out->id) {
-            rc = fail(detail, dl, 503, "out of memory; retry later");
+            rc = detail_fail(detail, dl, 503, "out of memory; retry later");
             goto done;
         }
     }
     const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(root, "inputs");
     if (!cJSON_IsArray(inputs)) {
-        rc = fail(detail, dl, 400, "inputs must be a list (logits, labels, optionally "
-                                   "class_weights)");
+        rc = detail_fail(detail, dl, 400,
+                         "inputs must be a list (logits, labels, optionally "
+                         "class_weights)");
         goto done;
     }
     /* The binary section: slices in input order. */
@@ -612,26 +621,27 @@ int oip_parse(const void *body, size_t len, const char *header_len, const seglos
         if (!s->binary)
             continue;
         if (!header_len) {
-            rc = fail(detail, dl, 400, "input %s has binary_data_size but the request has no "
-                                       OIP_HEADER_LENGTH " header",
-                      role_names[role]);
+            rc = detail_fail(
+                detail, dl, 400,
+                "input %s has binary_data_size but the request has no " OIP_HEADER_LENGTH " header",
+                role_names[role]);
             goto done;
         }
         if (s->binary_size > bin_len - bin_used) {
-            rc = fail(detail, dl, 400,
-                      "input %s needs %zu bytes of binary data but only %zu follow the JSON "
-                      "header (" OIP_HEADER_LENGTH " %zu)",
-                      role_names[role], s->binary_size, bin_len - bin_used, json_len);
+            rc = detail_fail(detail, dl, 400,
+                             "input %s needs %zu bytes of binary data but only %zu follow the JSON "
+                             "header (" OIP_HEADER_LENGTH " %zu)",
+                             role_names[role], s->binary_size, bin_len - bin_used, json_len);
             goto done;
         }
         const unsigned char *p = bin + bin_used;
         bin_used += s->binary_size;
         size_t elem = segloss_dtype_size(s->t.dtype);
         if ((uintptr_t)p % elem) {
-            s->owned = alloc_aligned(s->binary_size);
+            s->owned = aligned_buffer(OIP_BODY_ALIGN, s->binary_size);
             if (!s->owned) {
-                rc = fail(detail, dl, 503, "out of memory for input %s; retry later",
-                          role_names[role]);
+                rc = detail_fail(detail, dl, 503, "out of memory for input %s; retry later",
+                                 role_names[role]);
                 goto done;
             }
             memcpy(s->owned, p, s->binary_size);
@@ -640,17 +650,19 @@ int oip_parse(const void *body, size_t len, const char *header_len, const seglos
         s->t.data = p;
     }
     if (bin_used != bin_len) {
-        rc = fail(detail, dl, 400,
-                  "%zu bytes follow the JSON header but the inputs' binary_data_size add up to "
-                  "%zu",
-                  bin_len, bin_used);
+        rc = detail_fail(
+            detail, dl, 400,
+            "%zu bytes follow the JSON header but the inputs' binary_data_size add up to "
+            "%zu",
+            bin_len, bin_used);
         goto done;
     }
     for (int r = 0; r < ROLE_WEIGHTS; r++) {
         if (!slots[r].given) {
-            rc = fail(detail, dl, 400, "input %s is missing; model segloss needs logits "
-                                       "[N,C,H,W] and labels [N,H,W]",
-                      role_names[r]);
+            rc = detail_fail(detail, dl, 400,
+                             "input %s is missing; model segloss needs logits "
+                             "[N,C,H,W] and labels [N,H,W]",
+                             role_names[r]);
             goto done;
         }
     }
@@ -912,13 +924,13 @@ void oip_infer(segloss_ctx *ctx, const oip_infer_input *in, oip_outcome *out)
                            &req, detail, sizeof detail);
     if (status) {
         outcome_fail(out, status, detail);
-        goto fail;
+        goto done;
     }
     size_t c = req.logits.shape[req.logits.rank == 4];
     status = params_check_classes(&req.params, c, detail, sizeof detail);
     if (status) {
         outcome_fail(out, status, detail);
-        goto fail;
+        goto done;
     }
     evaluation_request er = {
         .params = &req.params,
@@ -932,15 +944,15 @@ void oip_infer(segloss_ctx *ctx, const oip_infer_input *in, oip_outcome *out)
     out->compute_ms = done.compute_ms;
     if (done.status != 200) {
         outcome_fail(out, done.status, done.detail);
-        goto fail;
+        goto done;
     }
     out->body = oip_response(&req, done.result, in->id, &out->body_len, &out->json_len);
     if (!out->body) {
         outcome_fail(out, 503, "out of memory writing the answer; retry later");
-        goto fail;
+        goto done;
     }
     out->status = 200;
-fail:
+done:
     evaluation_outcome_clear(&done);
     oip_request_free(&req);
 }

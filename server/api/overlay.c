@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "detail.h"
 #include "segloss/decode.h"
 #include "segloss/errors.h"
 #include "segloss/limits.h"
@@ -33,7 +34,7 @@ static const uint8_t error_rgb[3] = {235, 45, 45};
 static const uint8_t border_rgb[3] = {255, 255, 255};
 static const uint8_t caption_rgb[3] = {235, 235, 235};
 
-void overlay_class_colour(size_t k, uint8_t rgb[3])
+void overlay_class_color(size_t k, uint8_t rgb[3])
 {
     /* The VOC colour map spreads the bits of the index over the three channels. Indices past
      * 255 are folded onto 1..255 after a mixing step so neighbours still look different. */
@@ -50,12 +51,6 @@ void overlay_class_colour(size_t k, uint8_t rgb[3])
     rgb[2] = (uint8_t)b;
 }
 
-static int fail(char *err, size_t err_len, int code, const char *msg)
-{
-    snprintf(err, err_len, "%s", msg);
-    return code;
-}
-
 int overlay_encode_classmap(const uint16_t *map, uint32_t w, uint32_t h, size_t num_classes,
                             uint8_t **png, size_t *png_len, char *err, size_t err_len)
 {
@@ -65,7 +60,7 @@ int overlay_encode_classmap(const uint16_t *map, uint32_t w, uint32_t h, size_t 
     int channels = num_classes <= 255 ? 1 : 3;
     uint8_t *px = malloc(n * (size_t)channels + 1);
     if (!px)
-        return fail(err, err_len, SEGLOSS_ENOMEM, "out of memory encoding a class map");
+        return detail_fail(err, err_len, SEGLOSS_ENOMEM, "out of memory encoding a class map");
     for (size_t i = 0; i < n; i++) {
         size_t v = map[i] > num_classes ? num_classes : map[i];
         if (channels == 1) {
@@ -106,7 +101,7 @@ int overlay_decode_classmap(const uint8_t *png, size_t png_len, size_t num_class
         size_t n = (size_t)info.width * info.height;
         uint16_t *out = malloc(n * sizeof *out + 1);
         if (!out)
-            return fail(err, err_len, SEGLOSS_ENOMEM, "out of memory decoding a class map");
+            return detail_fail(err, err_len, SEGLOSS_ENOMEM, "out of memory decoding a class map");
         rc = segloss_png_mask_decode(png, png_len, &lim, SEGLOSS_U16, out, n * sizeof *out, err,
                                      err_len);
         if (rc) {
@@ -126,7 +121,7 @@ int overlay_decode_classmap(const uint8_t *png, size_t png_len, size_t num_class
     uint16_t *out = malloc(n * sizeof *out + 1);
     if (!out) {
         free(rgb);
-        return fail(err, err_len, SEGLOSS_ENOMEM, "out of memory decoding a class map");
+        return detail_fail(err, err_len, SEGLOSS_ENOMEM, "out of memory decoding a class map");
     }
     for (size_t i = 0; i < n; i++)
         out[i] = (uint16_t)(rgb[3 * i] << 8 | rgb[3 * i + 1]);
@@ -239,7 +234,8 @@ int overlay_items_build(const uint16_t *argmax, const segloss_tensor *labels,
     limits = limits_or_default(limits, &fallback);
     memset(out, 0, sizeof *out);
     if (!argmax || !labels || (labels->rank != 2 && labels->rank != 3))
-        return fail(err, err_len, SEGLOSS_EINVAL, "overlay items need the arg-max map and labels");
+        return detail_fail(err, err_len, SEGLOSS_EINVAL,
+                           "overlay items need the arg-max map and labels");
     size_t n = labels->rank == 3 ? labels->shape[0] : 1;
     size_t h = labels->shape[labels->rank - 2], w = labels->shape[labels->rank - 1];
     size_t plane = h * w;
@@ -249,7 +245,7 @@ int overlay_items_build(const uint16_t *argmax, const segloss_tensor *labels,
     out->count = n;
     int rc = 0;
     if (!truth || !out->items || !out->owned) {
-        rc = fail(err, err_len, SEGLOSS_ENOMEM, "out of memory keeping overlay data");
+        rc = detail_fail(err, err_len, SEGLOSS_ENOMEM, "out of memory keeping overlay data");
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
@@ -430,7 +426,8 @@ int overlay_render(const store_item *item, size_t num_classes, const segloss_lim
     if (rc)
         goto done;
     if (tw != pw32 || th != ph32 || !tw || !th) {
-        rc = fail(err, err_len, SEGLOSS_EFORMAT, "stored prediction and labels differ in size");
+        rc = detail_fail(err, err_len, SEGLOSS_EFORMAT,
+                         "stored prediction and labels differ in size");
         goto done;
     }
     if (item->image && item->image_len) {
@@ -464,7 +461,7 @@ int overlay_render(const store_item *item, size_t num_classes, const segloss_lim
     cv.px = malloc(cv.w * cv.h * 3);
     base = malloc(g.pw * g.ph * 3);
     if (!cv.px || !base) {
-        rc = fail(err, err_len, SEGLOSS_ENOMEM, "out of memory drawing an overlay");
+        rc = detail_fail(err, err_len, SEGLOSS_ENOMEM, "out of memory drawing an overlay");
         goto done;
     }
     for (size_t i = 0; i < cv.w * cv.h; i++)
@@ -500,29 +497,29 @@ int overlay_render(const store_item *item, size_t num_classes, const segloss_lim
             size_t kt = truth[m], kp = pred[m] > num_classes ? num_classes : pred[m];
             int ignored = kt >= num_classes;
             const uint8_t *b = base + (y * g.pw + x) * 3;
-            uint8_t colour[3], out[3];
+            uint8_t color[3], out[3];
             double alpha = image ? OVERLAY_CLASS_ALPHA : 1.0;
 
             /* ground truth */
             if (ignored) {
                 hatch(out, x, y);
             } else {
-                overlay_class_colour(kt, colour);
+                overlay_class_color(kt, color);
                 if (kt == 0 && image)
                     memcpy(out, b, 3);
                 else
-                    blend(out, b, colour, alpha);
+                    blend(out, b, color, alpha);
                 if (borders_t && is_border(&g, truth, x, y))
                     blend(out, out, border_rgb, OVERLAY_BORDER_ALPHA);
             }
             put(&cv, OVERLAY_MARGIN + x, top + y, out);
 
             /* prediction: where the truth is ignored, shown through the hatch */
-            overlay_class_colour(kp, colour);
+            overlay_class_color(kp, color);
             if (kp == 0 && image)
                 memcpy(out, b, 3);
             else
-                blend(out, b, colour, alpha);
+                blend(out, b, color, alpha);
             if (borders_p && is_border(&g, pred, x, y))
                 blend(out, out, border_rgb, OVERLAY_BORDER_ALPHA);
             if (ignored) {
@@ -533,18 +530,18 @@ int overlay_render(const store_item *item, size_t num_classes, const segloss_lim
             put(&cv, 2 * OVERLAY_MARGIN + g.pw + x, top + y, out);
 
             /* errors */
-            uint8_t grey = image ? (uint8_t)((b[0] * 30 + b[1] * 59 + b[2] * 11) / 200) : 20;
-            uint8_t dim[3] = {grey, grey, grey};
+            uint8_t gray = image ? (uint8_t)((b[0] * 30 + b[1] * 59 + b[2] * 11) / 200) : 20;
+            uint8_t dim[3] = {gray, gray, gray};
             if (ignored) {
                 hatch(out, x, y);
             } else if (kp != kt) {
                 memcpy(out, error_rgb, 3);
             } else {
-                overlay_class_colour(kt, colour);
+                overlay_class_color(kt, color);
                 if (kt == 0)
                     memcpy(out, dim, 3);
                 else
-                    blend(out, dim, colour, OVERLAY_CORRECT_ALPHA);
+                    blend(out, dim, color, OVERLAY_CORRECT_ALPHA);
             }
             put(&cv, 3 * OVERLAY_MARGIN + 2 * g.pw + x, top + y, out);
         }

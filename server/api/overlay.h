@@ -38,7 +38,7 @@
 #define OVERLAY_PANEL_MAX 768
 
 /* RGB of class k in the PASCAL VOC colour map (k >= 256 wraps onto distinct colours). */
-void overlay_class_colour(size_t k, uint8_t rgb[3]);
+void overlay_class_color(size_t k, uint8_t rgb[3]);
 
 /* Encodes w*h class values (values > num_classes become num_classes) as a PNG. */
 int overlay_encode_classmap(const uint16_t *map, uint32_t w, uint32_t h, size_t num_classes,

@@ -311,7 +311,7 @@ static int load_token_file(auth *a, const char *path, char *err, size_t err_len)
     if (!f || !line) {
         if (!line)
             snprintf(err, err_len, "out of memory");
-        goto fail;
+        goto done;
     }
     while (fgets(line, AUTH_MAX_LINE + 2, f)) {
         lineno++;
@@ -319,7 +319,7 @@ static int load_token_file(auth *a, const char *path, char *err, size_t err_len)
         snprintf(where, sizeof where, "--token-file %.1024s line %u", path, lineno);
         if (!strchr(line, '\n') && !feof(f)) {
             snprintf(err, err_len, "%s: longer than %d characters", where, AUTH_MAX_LINE);
-            goto fail;
+            goto done;
         }
         char *words[3];
         size_t n = split_words(line, words, 2);
@@ -332,45 +332,45 @@ static int load_token_file(auth *a, const char *path, char *err, size_t err_len)
             access = AUTH_READ;
         if (access == AUTH_NONE) {
             snprintf(err, err_len, "%s: expected 'rw TOKEN' or 'ro TOKEN'", where);
-            goto fail;
+            goto done;
         }
         if (a->count == AUTH_MAX_TOKENS) {
             snprintf(err, err_len, "%s: more than %d tokens", where, AUTH_MAX_TOKENS);
-            goto fail;
+            goto done;
         }
         if (a->count == cap) {
             size_t grown_cap = cap ? cap * 2 : 8;
             token_slot *grown = realloc(a->tokens, grown_cap * sizeof *grown);
             if (!grown) {
                 snprintf(err, err_len, "out of memory");
-                goto fail;
+                goto done;
             }
             a->tokens = grown;
             cap = grown_cap;
         }
         token_slot *slot = &a->tokens[a->count];
         if (slot_set(slot, words[1], strlen(words[1]), access, where, err, err_len) != 0)
-            goto fail;
+            goto done;
         for (size_t i = 0; i < a->count; i++) {
             if (a->tokens[i].len == slot->len &&
                 memcmp(a->tokens[i].bytes, slot->bytes, slot->len) == 0) {
                 snprintf(err, err_len, "%s: the same token as an earlier line", where);
-                goto fail;
+                goto done;
             }
         }
         a->count++;
     }
     if (ferror(f)) {
         snprintf(err, err_len, "--token-file %s: read error", path);
-        goto fail;
+        goto done;
     }
     if (a->count == 0) {
         snprintf(err, err_len, "--token-file %s holds no token ('rw TOKEN' or 'ro TOKEN' lines)",
                  path);
-        goto fail;
+        goto done;
     }
     rc = 0;
-fail:
+done:
     if (line) {
         memset(line, 0, AUTH_MAX_LINE + 2);
         free(line);

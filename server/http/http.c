@@ -42,12 +42,14 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "detail.h"
 #include "http_head.h"
 #include "ids.h"
 #include "intake.h"
 #include "json_writer.h"
 #include "log.h"
 #include "metrics.h"
+#include "evaluate_parts.h"
 #include "multipart.h"
 #include "oip.h"
 #include "problem.h"
@@ -356,9 +358,8 @@ static void request_fail(request *req, int status, metrics_reject reason, const 
         return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(req->error_detail, sizeof req->error_detail, fmt, ap);
+    req->error_status = detail_vfail(req->error_detail, sizeof req->error_detail, status, fmt, ap);
     va_end(ap);
-    req->error_status = status;
     req->error_reason = reason;
 }
 
@@ -677,10 +678,10 @@ static enum MHD_Result upload_begin(request *req)
                              metrics_reason_for_status(400));
     const char *ctype = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
-    multipart_limits limits = {cfg->max_body_bytes, cfg->max_parts, cfg->max_params_bytes,
-                               s->pool};
-    int status = multipart_new(ctype, known ? (size_t)length : 0, &limits, &req->parser, detail,
-                               sizeof detail);
+    evaluate_parts_limits limits = {cfg->max_body_bytes, cfg->max_parts, cfg->max_params_bytes,
+                                    s->pool};
+    int status = evaluate_parts_new(ctype, known ? (size_t)length : 0, &limits, &req->parser,
+                                    detail, sizeof detail);
     if (status)
         return refuse_upload(req, status, detail, metrics_reason_for_status(status));
     req->intake = intake_new(s->intake, s->ext.on_result != NULL);
@@ -745,7 +746,7 @@ static enum MHD_Result upload_chunk(request *req, const char *data, size_t size)
     }
     char detail[EVALUATION_DETAIL_MAX];
     int status = req->oip ? oip_feed(req, data, size, detail, sizeof detail)
-                          : multipart_feed(req->parser, data, size, detail, sizeof detail);
+                          : evaluate_parts_feed(req->parser, data, size, detail, sizeof detail);
     if (status)
         request_fail(req, status, metrics_reason_for_status(status), "%s", detail);
     else if (!req->oip)
@@ -781,9 +782,9 @@ static void evaluate_job(void *arg)
 {
     request *req = arg;
     http_server *s = req->server;
-    size_t masks = multipart_count_kind(req->parser, MULTIPART_MASK);
-    size_t images = multipart_count_kind(req->parser, MULTIPART_IMAGE);
-    const multipart_part *logits = multipart_first(req->parser, MULTIPART_LOGITS);
+    size_t masks = multipart_count_kind(req->parser, EVALUATE_PART_MASK);
+    size_t images = multipart_count_kind(req->parser, EVALUATE_PART_IMAGE);
+    const multipart_part *logits = multipart_first(req->parser, EVALUATE_PART_LOGITS);
     evaluation_request er = {
         .logits = {logits->data, logits->len},
         .masks = req->blobs,
@@ -863,13 +864,13 @@ static enum MHD_Result upload_end(request *req)
     if (req->error_status)
         return respond_problem(req, req->error_status, req->error_detail, req->error_reason,
                                NULL);
-    const multipart_part *logits = multipart_first(req->parser, MULTIPART_LOGITS);
+    const multipart_part *logits = multipart_first(req->parser, EVALUATE_PART_LOGITS);
     bool safetensors = logits && segloss_detect_format(logits->data, logits->len) ==
                                      SEGLOSS_FORMAT_SAFETENSORS;
-    int status = multipart_finish(req->parser, safetensors, detail, sizeof detail);
+    int status = evaluate_parts_finish(req->parser, safetensors, detail, sizeof detail);
     if (status)
         return respond_problem(req, status, detail, metrics_reason_for_status(status), NULL);
-    const multipart_part *params = multipart_first(req->parser, MULTIPART_PARAMS);
+    const multipart_part *params = multipart_first(req->parser, EVALUATE_PART_PARAMS);
     if (params) {
         status = params_set_json(&req->params, (const char *)params->data, params->len,
                                  s->cfg->max_params_bytes, detail, sizeof detail);
@@ -878,8 +879,8 @@ static enum MHD_Result upload_end(request *req)
                                    NULL);
     }
     /* Masks first, then images, each in body order. */
-    size_t masks = multipart_count_kind(req->parser, MULTIPART_MASK);
-    size_t images = multipart_count_kind(req->parser, MULTIPART_IMAGE);
+    size_t masks = multipart_count_kind(req->parser, EVALUATE_PART_MASK);
+    size_t images = multipart_count_kind(req->parser, EVALUATE_PART_IMAGE);
     req->blobs = calloc(masks + images + 1, sizeof *req->blobs);
     if (!req->blobs)
         return respond_problem(req, 503, "out of memory; retry later", METRICS_REJECT_INTERNAL,
@@ -887,9 +888,9 @@ static enum MHD_Result upload_end(request *req)
     size_t mi = 0, ii = masks;
     for (size_t i = 0; i < multipart_count(req->parser); i++) {
         const multipart_part *p = multipart_get(req->parser, i);
-        if (p->kind == MULTIPART_MASK)
+        if (p->kind == EVALUATE_PART_MASK)
             req->blobs[mi++] = (evaluation_blob){p->data, p->len};
-        else if (p->kind == MULTIPART_IMAGE)
+        else if (p->kind == EVALUATE_PART_IMAGE)
             req->blobs[ii++] = (evaluation_blob){p->data, p->len};
     }
     return queue_evaluation(req, evaluate_job, &req->outcome.status, req->outcome.detail,

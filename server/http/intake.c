@@ -9,6 +9,8 @@
  */
 #include "intake.h"
 
+#include "evaluate_parts.h"
+
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -301,15 +303,15 @@ void intake_progress(intake *in, const multipart_parser *parser)
     bool params_part = false;
     for (size_t i = 0; i < count; i++) {
         const multipart_part *p = multipart_get(parser, i);
-        if (p->kind == MULTIPART_PARAMS)
+        if (p->kind == EVALUATE_PART_PARAMS)
             params_part = true;
-        if (p->kind == MULTIPART_LOGITS && p->fixed && p->expected && !in->logits_expected) {
+        if (p->kind == EVALUATE_PART_LOGITS && p->fixed && p->expected && !in->logits_expected) {
             in->logits = p->data;
             in->logits_expected = p->expected;
         }
-        if (p->kind == MULTIPART_LOGITS && p->data == in->logits)
+        if (p->kind == EVALUATE_PART_LOGITS && p->data == in->logits)
             in->logits_len = p->len;
-        if (p->kind != MULTIPART_MASK || i >= complete)
+        if (p->kind != EVALUATE_PART_MASK || i >= complete)
             continue;
         if (masks >= in->masks_complete && masks < INTAKE_MAX_MASKS)
             in->masks_in[masks] = (evaluation_blob){p->data, p->len};

@@ -9,19 +9,19 @@
  * restart at the failing byte, and the bytes it held are the delimiter's own prefix, written to
  * the part from there.
  *
- * The bulk of a .npy logits part is not scanned at all: its header says how long the file is
- * (segloss_npy_probe), so once the header is in, that many bytes are copied straight into the
- * part and the scan resumes after them, where the delimiter should be. RFC 2046 forbids the
- * delimiter inside a part, so a body that obeys it parses as before; one whose part is not as
- * long as its header says (a truncated file, bytes appended) is caught where the delimiter
- * should have been: the copied bytes are then scanned after all and, when a delimiter is in
- * them, the part ends there and the bytes after it are parsed again (unskip), so such a body
- * too parses exactly as if every byte had been scanned. The header is read at the same byte
- * whatever the chunking (the scan is stopped there as if a chunk ended).
+ * The bulk of a part whose own bytes say how long it is (a field's own_length: the .npy logits
+ * of POST /v1/evaluate) is not scanned at all: once its header is in, that many bytes are
+ * copied straight into the part and the scan resumes after them, where the delimiter should be.
+ * RFC 2046 forbids the delimiter inside a part, so a body that obeys it parses as before; one
+ * whose part is not as long as its header says (a truncated file, bytes appended) is caught
+ * where the delimiter should have been: the copied bytes are then scanned after all and, when
+ * a delimiter is in them, the part ends there and the bytes after it are parsed again
+ * (unskip), so such a body too parses exactly as if every byte had been scanned. The header is
+ * read at the same byte whatever the chunking (the scan is stopped there as if a chunk ended).
  */
 #include "multipart.h"
 
-#include "segloss/decode.h"
+#include "detail.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -52,14 +52,15 @@ typedef enum parse_state {
 
 struct multipart_parser {
     multipart_limits limits;
+    multipart_field fields[MULTIPART_MAX_FIELDS]; /* limits.fields points here */
     size_t body_len;    /* Content-Length, 0 = unknown */
     size_t fed;         /* bytes seen */
     parse_state state;
     char delim[4 + MULTIPART_MAX_BOUNDARY + 1];
     size_t delim_len;
     size_t match;       /* delimiter bytes matched so far */
-    /* the current part's own length (.npy logits): PROBE_WAIT until probe_need bytes of it
-     * are in, then PROBE_KNOWN (part->expected set) or PROBE_NONE */
+    /* the current part's own length (its field's own_length): PROBE_WAIT until probe_need
+     * bytes of it are in, then PROBE_KNOWN (part->expected set) or PROBE_NONE */
     enum { PROBE_NONE, PROBE_WAIT, PROBE_KNOWN } probe;
     size_t probe_need;
     size_t skip_from;   /* where in the part the unscanned copy began */
@@ -68,43 +69,22 @@ struct multipart_parser {
     size_t header_len, line_start;
     multipart_part *parts;
     size_t count, parts_cap;
-    int error_status;
+    int error_code;
     char error_detail[256];
 };
 
-static int fail(char *detail, size_t detail_len, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *detail, size_t detail_len, int status, const char *fmt, ...)
-{
-    if (detail && detail_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(detail, detail_len, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
-
 /* Records a sticky error, so later feeds answer the same. */
-static int parser_fail(multipart_parser *p, int status, const char *fmt, ...)
+static int parser_fail(multipart_parser *p, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int parser_fail(multipart_parser *p, int status, const char *fmt, ...)
+static int parser_fail(multipart_parser *p, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(p->error_detail, sizeof p->error_detail, fmt, ap);
+    p->error_code = detail_vfail(p->error_detail, sizeof p->error_detail, code, fmt, ap);
     va_end(ap);
     p->state = STATE_ERROR;
-    p->error_status = status;
-    return status;
-}
-
-static const char *kind_name(multipart_kind kind)
-{
-    static const char *const names[] = {"logits", "mask", "image", "params"};
-    return names[kind];
+    return code;
 }
 
 /* RFC 2046 bchars: DIGIT / ALPHA / ' ( ) + _ , - . / : = ? and space (not last). */
@@ -120,10 +100,9 @@ int multipart_boundary(const char *content_type, char *out, size_t out_len, char
     if (!content_type || strncasecmp(content_type, type, sizeof type - 1) != 0 ||
         (content_type[sizeof type - 1] != ';' && content_type[sizeof type - 1] != ' ' &&
          content_type[sizeof type - 1] != '\0'))
-        return fail(detail, detail_len, 415,
-                    "POST /v1/evaluate takes multipart/form-data (got Content-Type '%.80s'); "
-                    "e.g. curl -F logits=@logits.npy -F mask=@mask.png",
-                    content_type ? content_type : "none");
+        return detail_fail(detail, detail_len, MULTIPART_E_NOT_FORM,
+                           "the Content-Type is not multipart/form-data (got '%.80s')",
+                           content_type ? content_type : "none");
     const char *s = content_type + sizeof type - 1;
     while (*s) {
         while (*s == ';' || *s == ' ' || *s == '\t')
@@ -151,8 +130,8 @@ int multipart_boundary(const char *content_type, char *out, size_t out_len, char
                 s++;
             }
             if (*s != '"')
-                return fail(detail, detail_len, 400,
-                            "the boundary in Content-Type has no closing quote");
+                return detail_fail(detail, detail_len, MULTIPART_E_SYNTAX,
+                                   "the boundary in Content-Type has no closing quote");
             s++;
         } else {
             while (*s && *s != ';' && *s != ' ' && *s != '\t') {
@@ -170,17 +149,18 @@ int multipart_boundary(const char *content_type, char *out, size_t out_len, char
             for (size_t i = 0; ok && i < vlen; i++)
                 ok = boundary_char(value[i]);
             if (!ok)
-                return fail(detail, detail_len, 400,
-                            "the multipart boundary must be 1 to 70 characters of RFC 2046 "
-                            "(letters, digits, '()+_,-./:=?)");
+                return detail_fail(detail, detail_len, MULTIPART_E_SYNTAX,
+                                   "the multipart boundary must be 1 to 70 characters of RFC "
+                                   "2046 (letters, digits, '()+_,-./:=?)");
             if (vlen + 1 > out_len)
-                return fail(detail, detail_len, 400, "the multipart boundary is too long");
+                return detail_fail(detail, detail_len, MULTIPART_E_SYNTAX,
+                                   "the multipart boundary is too long");
             memcpy(out, value, vlen + 1);
             return 0;
         }
     }
-    return fail(detail, detail_len, 400,
-                "Content-Type multipart/form-data has no boundary parameter");
+    return detail_fail(detail, detail_len, MULTIPART_E_SYNTAX,
+                       "Content-Type multipart/form-data has no boundary parameter");
 }
 
 int multipart_new(const char *content_type, size_t body_len, const multipart_limits *limits,
@@ -193,8 +173,12 @@ int multipart_new(const char *content_type, size_t body_len, const multipart_lim
         return rc;
     multipart_parser *p = calloc(1, sizeof *p);
     if (!p)
-        return fail(detail, detail_len, 503, "out of memory");
+        return detail_fail(detail, detail_len, MULTIPART_E_NOMEM, "out of memory");
     p->limits = *limits;
+    if (p->limits.field_count > MULTIPART_MAX_FIELDS)
+        p->limits.field_count = MULTIPART_MAX_FIELDS;
+    memcpy(p->fields, limits->fields, p->limits.field_count * sizeof *p->fields);
+    p->limits.fields = p->fields;
     p->body_len = body_len;
     p->delim_len = (size_t)snprintf(p->delim, sizeof p->delim, "\r\n--%s", boundary);
     p->state = STATE_PREAMBLE;
@@ -213,7 +197,7 @@ void multipart_free(multipart_parser *p)
     free(p);
 }
 
-/* Makes room for `need` bytes in the part. exact: the size is known (the logits of a body with
+/* Makes room for `need` bytes in the part. exact: the size is known (a bulk part of a body with
  * Content-Length). Growth uses mremap: pages move, bytes are not copied again. */
 static int part_reserve(multipart_parser *p, multipart_part *part, size_t need, bool exact)
 {
@@ -231,8 +215,8 @@ static int part_reserve(multipart_parser *p, multipart_part *part, size_t need, 
         mem = bufpool_grow(part->data, &cap, want);
     }
     if (!mem)
-        return parser_fail(p, 503, "out of memory holding the %s part (%zu bytes)",
-                           kind_name(part->kind), need);
+        return parser_fail(p, MULTIPART_E_NOMEM, "out of memory holding the %s part (%zu bytes)",
+                           p->fields[part->kind].name, need);
     part->data = mem;
     part->cap = cap;
     return 0;
@@ -243,9 +227,10 @@ static int part_append(multipart_parser *p, const void *data, size_t n)
     if (n == 0)
         return 0;
     multipart_part *part = &p->parts[p->count - 1];
-    if (part->kind == MULTIPART_PARAMS && part->len + n > p->limits.max_params_bytes)
-        return parser_fail(p, 413, "the params part is over %zu bytes; send only the parameter "
-                           "object", p->limits.max_params_bytes);
+    const multipart_field *field = &p->fields[part->kind];
+    if (field->max_bytes && part->len + n > field->max_bytes)
+        return parser_fail(p, MULTIPART_E_PART_LIMIT, "the %s part is over %zu bytes",
+                           field->name, field->max_bytes);
     int rc = part_reserve(p, part, part->len + n, false);
     if (rc)
         return rc;
@@ -314,8 +299,8 @@ static int start_part(multipart_parser *p)
             while (*v == ' ' || *v == '\t')
                 v++;
             if (strncasecmp(v, "form-data", 9) != 0)
-                return parser_fail(p, 400, "part %zu: Content-Disposition must be form-data",
-                                   index);
+                return parser_fail(p, MULTIPART_E_SYNTAX,
+                                   "part %zu: Content-Disposition must be form-data", index);
             disposition = true;
             header_param(v, "name", name, sizeof name);
             header_param(v, "filename", filename, sizeof filename);
@@ -330,34 +315,26 @@ static int start_part(multipart_parser *p)
         line = eol + 2;
     }
     if (!disposition || !name[0])
-        return parser_fail(p, 400,
+        return parser_fail(p, MULTIPART_E_SYNTAX,
                            "part %zu has no Content-Disposition: form-data; name=\"...\" header",
                            index);
-    multipart_kind kind;
-    if (strcmp(name, "logits") == 0)
-        kind = MULTIPART_LOGITS;
-    else if (strcmp(name, "mask") == 0)
-        kind = MULTIPART_MASK;
-    else if (strcmp(name, "image") == 0)
-        kind = MULTIPART_IMAGE;
-    else if (strcmp(name, "params") == 0)
-        kind = MULTIPART_PARAMS;
-    else
-        return parser_fail(p, 400,
-                           "unknown part '%.64s'; the parts are logits (once), mask (one per "
-                           "batch item), image (optional) and params (optional)",
+    size_t kind = 0;
+    while (kind < p->limits.field_count && strcmp(name, p->fields[kind].name) != 0)
+        kind++;
+    if (kind == p->limits.field_count)
+        return parser_fail(p, MULTIPART_E_UNKNOWN, "unknown part '%.64s'", name);
+    const multipart_field *field = &p->fields[kind];
+    if (field->once && multipart_count_kind(p, kind) > 0)
+        return parser_fail(p, MULTIPART_E_REPEATED, "the %s part was given twice; send it once",
                            name);
-    if ((kind == MULTIPART_LOGITS || kind == MULTIPART_PARAMS) &&
-        multipart_count_kind(p, kind) > 0)
-        return parser_fail(p, 400, "the %s part was given twice; send it once", name);
     if (p->count >= p->limits.max_parts)
-        return parser_fail(p, 413, "more than %zu parts in one request (--max-parts)",
+        return parser_fail(p, MULTIPART_E_PART_COUNT, "more than %zu parts in one request",
                            p->limits.max_parts);
     if (p->count == p->parts_cap) {
         size_t cap = p->parts_cap ? p->parts_cap * 2 : 8;
         multipart_part *np = realloc(p->parts, cap * sizeof *np);
         if (!np)
-            return parser_fail(p, 503, "out of memory");
+            return parser_fail(p, MULTIPART_E_NOMEM, "out of memory");
         p->parts = np;
         p->parts_cap = cap;
     }
@@ -366,11 +343,11 @@ static int start_part(multipart_parser *p)
     part->kind = kind;
     snprintf(part->filename, sizeof part->filename, "%s", filename);
     snprintf(part->content_type, sizeof part->content_type, "%s", ctype);
-    p->probe = kind == MULTIPART_LOGITS ? PROBE_WAIT : PROBE_NONE;
-    p->probe_need = 8; /* the .npy magic and version */
-    /* The logits are most of the body: what is left of a body of known length bounds them, so
-     * one mapping holds them and they are copied once. Untouched pages cost no memory. */
-    if (kind == MULTIPART_LOGITS && p->body_len > p->fed) {
+    p->probe = field->own_length ? PROBE_WAIT : PROBE_NONE;
+    p->probe_need = field->first_bytes;
+    /* A bulk part is most of the body: what is left of a body of known length bounds it, so
+     * one mapping holds it and it is copied once. Untouched pages cost no memory. */
+    if (field->bulk && p->body_len > p->fed) {
         int rc = part_reserve(p, part, p->body_len - p->fed, true);
         part->fixed = rc == 0;
         return rc;
@@ -381,17 +358,16 @@ static int start_part(multipart_parser *p)
 static int scan(multipart_parser *p, const unsigned char *data, size_t len, bool keep,
                 size_t *used, bool *found);
 
-/* Reads the current part's .npy header once probe_need bytes of it are in: its length becomes
+/* Reads the current part's own length once probe_need bytes of it are in: it becomes
  * part->expected, or there is none to know. */
 static void probe_part(multipart_parser *p, multipart_part *part)
 {
-    size_t header = 0, total = 0;
+    size_t need = 0, total = 0;
     if (part->len < p->probe_need)
         return;
-    int rc = segloss_npy_probe(part->data, part->len, SEGLOSS_ROLE_LOGITS, NULL, &header,
-                               &total, NULL);
-    if (rc == 1 && header > part->len) {
-        p->probe_need = header;
+    int rc = p->fields[part->kind].own_length(part->data, part->len, &need, &total);
+    if (rc == 1 && need > part->len) {
+        p->probe_need = need;
     } else if (rc == 0) {
         part->expected = total;
         p->skip_from = part->len; /* everything before was scanned */
@@ -535,8 +511,8 @@ static int unskip(multipart_parser *p, bool found)
     p->state = STATE_AFTER_DELIM;
     p->match = 0;
     p->fed -= rest + tail; /* counted again as they are fed */
-    /* The logits part is closed for good (a second one is an error before any byte of it is
-     * kept), so its buffer still holds these bytes while they are parsed. */
+    /* The part is closed for good (the bytes parsed again go to parts after it), so its buffer
+     * still holds these bytes while they are parsed. */
     int rc = multipart_feed(p, hit + p->delim_len, rest, NULL, 0);
     if (rc == 0)
         rc = multipart_feed(p, p->delim, tail, NULL, 0);
@@ -548,11 +524,11 @@ int multipart_feed(multipart_parser *p, const void *data, size_t len, char *deta
 {
     const unsigned char *d = data;
     if (p->state == STATE_ERROR)
-        return fail(detail, detail_len, p->error_status, "%s", p->error_detail);
+        return detail_fail(detail, detail_len, p->error_code, "%s", p->error_detail);
     if (len > p->limits.max_body || p->fed > p->limits.max_body - len) {
-        parser_fail(p, 413, "the body is over the limit of %zu bytes (--max-body-mb)",
+        parser_fail(p, MULTIPART_E_BODY_LIMIT, "the body is over the limit of %zu bytes",
                     p->limits.max_body);
-        return fail(detail, detail_len, p->error_status, "%s", p->error_detail);
+        return detail_fail(detail, detail_len, p->error_code, "%s", p->error_detail);
     }
     size_t i = 0;
     int rc = 0;
@@ -577,33 +553,34 @@ int multipart_feed(multipart_parser *p, const void *data, size_t len, char *deta
             else if (d[i] == '\r')
                 p->state = STATE_DELIM_LF;
             else if (d[i] != ' ' && d[i] != '\t')
-                rc = parser_fail(p, 400, "malformed multipart body: a boundary line is "
-                                 "followed by 0x%02x instead of CRLF or \"--\"", d[i]);
+                rc = parser_fail(p, MULTIPART_E_SYNTAX, "malformed multipart body: a boundary "
+                                 "line is followed by 0x%02x instead of CRLF or \"--\"", d[i]);
             break;
         case STATE_CLOSE_DASH:
             if (d[i] == '-')
                 p->state = STATE_END;
             else
-                rc = parser_fail(p, 400, "malformed multipart body: \"-\" after a boundary "
-                                 "must be the closing \"--\"");
+                rc = parser_fail(p, MULTIPART_E_SYNTAX, "malformed multipart body: \"-\" after "
+                                 "a boundary must be the closing \"--\"");
             break;
         case STATE_DELIM_LF:
             if (d[i] == '\n') {
                 p->state = STATE_HEADERS;
                 p->header_len = p->line_start = 0;
             } else {
-                rc = parser_fail(p, 400, "malformed multipart body: CR without LF after a "
-                                 "boundary");
+                rc = parser_fail(p, MULTIPART_E_SYNTAX, "malformed multipart body: CR without "
+                                 "LF after a boundary");
             }
             break;
         case STATE_HEADERS:
             if (d[i] == '\0') {
-                rc = parser_fail(p, 400, "part %zu: a NUL byte in its headers", p->count);
+                rc = parser_fail(p, MULTIPART_E_SYNTAX, "part %zu: a NUL byte in its headers",
+                                 p->count);
                 break;
             }
             if (p->header_len + 1 >= sizeof p->header) {
-                rc = parser_fail(p, 400, "part %zu: headers longer than %d bytes", p->count,
-                                 MULTIPART_MAX_PART_HEADER);
+                rc = parser_fail(p, MULTIPART_E_SYNTAX, "part %zu: headers longer than %d bytes",
+                                 p->count, MULTIPART_MAX_PART_HEADER);
                 break;
             }
             p->header[p->header_len++] = (char)d[i];
@@ -627,7 +604,7 @@ int multipart_feed(multipart_parser *p, const void *data, size_t len, char *deta
             i = len;
             continue;
         case STATE_ERROR:
-            rc = p->error_status;
+            rc = p->error_code;
             break;
         }
         if (rc == 0) {
@@ -636,29 +613,22 @@ int multipart_feed(multipart_parser *p, const void *data, size_t len, char *deta
         }
     }
     if (rc)
-        return fail(detail, detail_len, p->error_status ? p->error_status : rc, "%s",
-                    p->error_detail);
+        return detail_fail(detail, detail_len, p->error_code ? p->error_code : rc, "%s",
+                           p->error_detail);
     return 0;
 }
 
-int multipart_finish(multipart_parser *p, bool allow_no_mask, char *detail, size_t detail_len)
+int multipart_finish(multipart_parser *p, char *detail, size_t detail_len)
 {
     if (skip_went_wrong(p, true))
         (void)unskip(p, false); /* an error is kept in the parser's state */
     if (p->state == STATE_ERROR)
-        return fail(detail, detail_len, p->error_status, "%s", p->error_detail);
+        return detail_fail(detail, detail_len, p->error_code, "%s", p->error_detail);
     if (p->state != STATE_END)
-        return fail(detail, detail_len, 400,
-                    "the multipart body ended before its closing boundary \"--%s--\" "
-                    "(truncated upload?)",
-                    p->delim + 4);
-    if (multipart_count_kind(p, MULTIPART_LOGITS) == 0)
-        return fail(detail, detail_len, 400,
-                    "the logits part is missing; send it as -F logits=@logits.npy");
-    if (!allow_no_mask && multipart_count_kind(p, MULTIPART_MASK) == 0)
-        return fail(detail, detail_len, 400,
-                    "no mask part; send one PNG per batch item (-F mask=@mask_0.png) or one "
-                    ".npy label array");
+        return detail_fail(detail, detail_len, MULTIPART_E_TRUNCATED,
+                           "the multipart body ended before its closing boundary \"--%s--\" "
+                           "(truncated upload?)",
+                           p->delim + 4);
     return 0;
 }
 
@@ -689,7 +659,7 @@ const multipart_part *multipart_get(const multipart_parser *p, size_t index)
     return index < p->count ? &p->parts[index] : NULL;
 }
 
-const multipart_part *multipart_first(const multipart_parser *p, multipart_kind kind)
+const multipart_part *multipart_first(const multipart_parser *p, size_t kind)
 {
     for (size_t i = 0; i < p->count; i++)
         if (p->parts[i].kind == kind)
@@ -697,7 +667,7 @@ const multipart_part *multipart_first(const multipart_parser *p, multipart_kind 
     return NULL;
 }
 
-size_t multipart_count_kind(const multipart_parser *p, multipart_kind kind)
+size_t multipart_count_kind(const multipart_parser *p, size_t kind)
 {
     size_t n = 0;
     for (size_t i = 0; i < p->count; i++)

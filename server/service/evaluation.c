@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "aligned.h"
+#include "detail.h"
 #include "problem.h"
 
 /* Label buffers are aligned like the part buffers, for the vector kernels. */
@@ -41,9 +43,8 @@ static void outcome_fail(evaluation_outcome *out, int status, const char *fmt, .
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(out->detail, sizeof out->detail, fmt, ap);
+    out->status = detail_vfail(out->detail, sizeof out->detail, status, fmt, ap);
     va_end(ap);
-    out->status = status;
 }
 
 void evaluation_outcome_clear(evaluation_outcome *out)
@@ -57,7 +58,7 @@ void evaluation_outcome_clear(evaluation_outcome *out)
 /* The decoded masks: one N x H x W buffer. */
 typedef struct label_set {
     segloss_tensor tensor;
-    void *buffer;  /* aligned_alloc'ed (PNG masks) */
+    void *buffer;  /* from aligned_buffer (PNG masks) */
     void *owned;   /* decoder copy (.npy masks), or NULL */
 } label_set;
 
@@ -104,9 +105,7 @@ static int decode_png_masks(const evaluation_request *req, const segloss_limits 
                      first.height);
         return -1;
     }
-    size_t rounded = (all + EVALUATION_LABEL_ALIGN - 1) / EVALUATION_LABEL_ALIGN *
-                     EVALUATION_LABEL_ALIGN;
-    labels->buffer = aligned_alloc(EVALUATION_LABEL_ALIGN, rounded ? rounded : 64);
+    labels->buffer = aligned_buffer(EVALUATION_LABEL_ALIGN, all);
     if (!labels->buffer) {
         outcome_fail(out, 503, "out of memory for %zu bytes of masks; retry later", all);
         return -1;

@@ -8,12 +8,12 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "detail.h"
 #include "segloss/limits.h"
 #include "text.h"
 
@@ -75,20 +75,6 @@ void params_free(params_request *p)
     params_init(p);
 }
 
-static int fail(char *detail, size_t detail_len, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *detail, size_t detail_len, int status, const char *fmt, ...)
-{
-    if (detail && detail_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(detail, detail_len, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
-
 /* ---- setters shared by both sources ---------------------------------------------------- */
 
 static int set_number(params_request *p, params_key key, double v, char *detail, size_t dl)
@@ -98,7 +84,7 @@ static int set_number(params_request *p, params_key key, double v, char *detail,
     case PARAMS_GAMMA:
     case PARAMS_SMOOTH:
         if (!isfinite(v) || v < 0)
-            return fail(detail, dl, 400, "%s must be a number >= 0", name);
+            return detail_fail(detail, dl, 400, "%s must be a number >= 0", name);
         if (key == PARAMS_GAMMA)
             p->loss.gamma = v;
         else
@@ -106,23 +92,24 @@ static int set_number(params_request *p, params_key key, double v, char *detail,
         return 0;
     case PARAMS_BETA:
         if (!isfinite(v) || v <= 0)
-            return fail(detail, dl, 400, "beta must be a number > 0");
+            return detail_fail(detail, dl, 400, "beta must be a number > 0");
         p->loss.beta = v;
         return 0;
     case PARAMS_THRESHOLD:
         if (!isfinite(v) || v < 0 || v > 1)
-            return fail(detail, dl, 400, "threshold must be a number from 0 to 1");
+            return detail_fail(detail, dl, 400, "threshold must be a number from 0 to 1");
         p->loss.threshold = v;
         return 0;
     case PARAMS_ALPHA:
         if (!isfinite(v) || v < 0 || v > SEGLOSS_MAX_WEIGHT)
-            return fail(detail, dl, 400, "alpha must be null, a number from 0 to %g, or a list",
-                        SEGLOSS_MAX_WEIGHT);
+            return detail_fail(detail, dl, 400,
+                               "alpha must be null, a number from 0 to %g, or a list",
+                               SEGLOSS_MAX_WEIGHT);
         p->loss.alpha_kind = SEGLOSS_ALPHA_SCALAR;
         p->loss.alpha = v;
         return 0;
     default:
-        return fail(detail, dl, 400, "%s must not be a number", name);
+        return detail_fail(detail, dl, 400, "%s must not be a number", name);
     }
 }
 
@@ -154,9 +141,9 @@ static int set_integer(params_request *p, params_key key, const char *text, size
         size_t shown_len = len < sizeof shown - 1 ? len : sizeof shown - 1;
         memcpy(shown, text, shown_len);
         shown[shown_len] = '\0';
-        return fail(detail, dl, 400, "%s must be an integer from %lld to %lld, not '%s'",
-                    key_names[key], (long long)min, (long long)max,
-                    text_echo(echo, sizeof echo, shown, 32));
+        return detail_fail(detail, dl, 400, "%s must be an integer from %lld to %lld, not '%s'",
+                           key_names[key], (long long)min, (long long)max,
+                           text_echo(echo, sizeof echo, shown, 32));
     }
     if (key == PARAMS_STEP) {
         p->has_step = true;
@@ -172,8 +159,8 @@ static int set_integer(params_request *p, params_key key, const char *text, size
 static int check_element(params_key key, size_t i, double v, char *detail, size_t dl)
 {
     if (!isfinite(v) || v < 0 || v > SEGLOSS_MAX_WEIGHT)
-        return fail(detail, dl, 400, "%s[%zu] must be a number >= 0 (and at most %g)",
-                    key_names[key], i, SEGLOSS_MAX_WEIGHT);
+        return detail_fail(detail, dl, 400, "%s[%zu] must be a number >= 0 (and at most %g)",
+                           key_names[key], i, SEGLOSS_MAX_WEIGHT);
     return 0;
 }
 
@@ -205,7 +192,7 @@ static int set_word(params_request *p, params_key key, const char *s, char *deta
         else if (strcmp(s, "focal") == 0)
             p->loss.main_loss = SEGLOSS_MAIN_FOCAL;
         else
-            return fail(detail, dl, 400, "main_loss must be \"ce\" or \"focal\"");
+            return detail_fail(detail, dl, 400, "main_loss must be \"ce\" or \"focal\"");
         return 0;
     case PARAMS_SEMANTICS:
         if (strcmp(s, "seed") == 0)
@@ -213,7 +200,7 @@ static int set_word(params_request *p, params_key key, const char *s, char *deta
         else if (strcmp(s, "standard") == 0)
             p->loss.semantics = SEGLOSS_STANDARD;
         else
-            return fail(detail, dl, 400, "semantics must be \"seed\" or \"standard\"");
+            return detail_fail(detail, dl, 400, "semantics must be \"seed\" or \"standard\"");
         return 0;
     case PARAMS_RUN:
     case PARAMS_SPLIT: {
@@ -226,20 +213,20 @@ static int set_word(params_request *p, params_key key, const char *s, char *deta
                  c == '.' || c == '_' || c == '-';
         }
         if (!ok)
-            return fail(detail, dl, 400,
-                        "%s must be 1 to %zu characters of A-Z a-z 0-9 . _ - (not starting "
-                        "with '.')",
-                        key_names[key], max);
+            return detail_fail(detail, dl, 400,
+                               "%s must be 1 to %zu characters of A-Z a-z 0-9 . _ - (not starting "
+                               "with '.')",
+                               key_names[key], max);
         char *copy = strdup(s);
         if (!copy)
-            return fail(detail, dl, 503, "out of memory");
+            return detail_fail(detail, dl, 503, "out of memory");
         char **slot = key == PARAMS_RUN ? &p->run : &p->split;
         free(*slot);
         *slot = copy;
         return 0;
     }
     default:
-        return fail(detail, dl, 400, "%s must not be a string", key_names[key]);
+        return detail_fail(detail, dl, 400, "%s must not be a string", key_names[key]);
     }
 }
 
@@ -250,7 +237,7 @@ static int set_bool(params_request *p, params_key key, bool v, char *detail, siz
     else if (key == PARAMS_CONFUSION_MATRIX)
         p->confusion_matrix = v;
     else
-        return fail(detail, dl, 400, "%s must not be true or false", key_names[key]);
+        return detail_fail(detail, dl, 400, "%s must not be true or false", key_names[key]);
     return 0;
 }
 
@@ -297,13 +284,13 @@ static int mark_given(params_request *p, params_key key, bool from_json, char *d
     uint32_t *mine = from_json ? &p->given_json : &p->given_query;
     uint32_t other = from_json ? p->given_query : p->given_json;
     if (other & bit)
-        return fail(detail, dl, 400,
-                    "%s was given both in the query string and in the params part; give it "
-                    "once",
-                    key_names[key]);
+        return detail_fail(detail, dl, 400,
+                           "%s was given both in the query string and in the params part; give it "
+                           "once",
+                           key_names[key]);
     if (*mine & bit)
-        return fail(detail, dl, 400, "%s was given twice in the %s; give it once",
-                    key_names[key], from_json ? "params part" : "query string");
+        return detail_fail(detail, dl, 400, "%s was given twice in the %s; give it once",
+                           key_names[key], from_json ? "params part" : "query string");
     *mine |= bit;
     return 0;
 }
@@ -337,11 +324,11 @@ static int query_list(params_request *p, params_key key, const char *value, char
     for (const char *c = value; *c; c++)
         n += *c == ',';
     if (n > p->max_classes)
-        return fail(detail, dl, 400, "%s has %zu values; at most %zu classes are supported",
-                    key_names[key], n, p->max_classes);
+        return detail_fail(detail, dl, 400, "%s has %zu values; at most %zu classes are supported",
+                           key_names[key], n, p->max_classes);
     double *values = calloc(n, sizeof *values);
     if (!values)
-        return fail(detail, dl, 503, "out of memory");
+        return detail_fail(detail, dl, 503, "out of memory");
     const char *s = value;
     for (size_t i = 0; i < n; i++) {
         const char *comma = strchr(s, ',');
@@ -352,8 +339,8 @@ static int query_list(params_request *p, params_key key, const char *value, char
             size_t shown_len = len < sizeof shown - 1 ? len : sizeof shown - 1;
             memcpy(shown, s, shown_len);
             shown[shown_len] = '\0';
-            rc = fail(detail, dl, 400, "%s[%zu] must be a number >= 0, not '%s'",
-                      key_names[key], i, text_echo(echo, sizeof echo, shown, 32));
+            rc = detail_fail(detail, dl, 400, "%s[%zu] must be a number >= 0, not '%s'",
+                             key_names[key], i, text_echo(echo, sizeof echo, shown, 32));
         }
         else
             rc = check_element(key, i, values[i], detail, dl);
@@ -373,11 +360,10 @@ static int set_class_names(params_request *p, const char *const *names, size_t n
                            size_t dl)
 {
     if (n == 0 || n > p->max_classes)
-        return fail(detail, dl, 400, "class_names must list 1 to %zu names",
-                    p->max_classes);
+        return detail_fail(detail, dl, 400, "class_names must list 1 to %zu names", p->max_classes);
     cJSON *array = cJSON_CreateArray();
     if (!array)
-        return fail(detail, dl, 503, "out of memory");
+        return detail_fail(detail, dl, 503, "out of memory");
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(names[i]);
         bool ok = text_printable(names[i], len);
@@ -385,18 +371,19 @@ static int set_class_names(params_request *p, const char *const *names, size_t n
         if (!ok || chars < 1 || chars > PARAMS_MAX_CLASS_NAME_LEN) {
             char echo[TEXT_ECHO_SIZE(TEXT_ECHO_MAX)];
             cJSON_Delete(array);
-            return fail(detail, dl, 400,
-                        "class_names[%zu] must be 1 to %d printable characters of UTF-8, not "
-                        "'%s'",
-                        i, PARAMS_MAX_CLASS_NAME_LEN,
-                        text_echo(echo, sizeof echo, names[i], TEXT_ECHO_MAX));
+            return detail_fail(
+                detail, dl, 400,
+                "class_names[%zu] must be 1 to %d printable characters of UTF-8, not "
+                "'%s'",
+                i, PARAMS_MAX_CLASS_NAME_LEN,
+                text_echo(echo, sizeof echo, names[i], TEXT_ECHO_MAX));
         }
         cJSON_AddItemToArray(array, cJSON_CreateString(names[i]));
     }
     char *json = cJSON_PrintUnformatted(array);
     cJSON_Delete(array);
     if (!json)
-        return fail(detail, dl, 503, "out of memory");
+        return detail_fail(detail, dl, 503, "out of memory");
     free(p->class_names_json);
     p->class_names_json = json;
     p->class_names_len = n;
@@ -408,14 +395,14 @@ static int json_class_names(params_request *p, const cJSON *item, char *detail, 
     int n = cJSON_GetArraySize(item);
     const char **names = calloc(n > 0 ? (size_t)n : 1, sizeof *names);
     if (!names)
-        return fail(detail, dl, 503, "out of memory");
+        return detail_fail(detail, dl, 503, "out of memory");
     size_t i = 0;
     const cJSON *el;
     cJSON_ArrayForEach(el, item)
     {
         if (!cJSON_IsString(el)) {
             free(names);
-            return fail(detail, dl, 400, "class_names[%zu] must be a string", i);
+            return detail_fail(detail, dl, 400, "class_names[%zu] must be a string", i);
         }
         names[i++] = el->valuestring;
     }
@@ -435,7 +422,7 @@ static int query_class_names(params_request *p, const char *value, char *detail,
     if (!copy || !names) {
         free(copy);
         free(names);
-        return fail(detail, dl, 503, "out of memory");
+        return detail_fail(detail, dl, 503, "out of memory");
     }
     size_t n = 0;
     char *save = NULL;
@@ -453,17 +440,17 @@ int params_set_query(params_request *p, const char *key, const char *value, char
     char echo[TEXT_ECHO_SIZE(TEXT_ECHO_MAX)];
     int k = find_key(key);
     if (k < 0)
-        return fail(detail, detail_len, 400,
-                    "unknown parameter '%s' in the query string; known: " KNOWN_KEYS,
-                    text_echo(echo, sizeof echo, key, TEXT_ECHO_MAX));
+        return detail_fail(detail, detail_len, 400,
+                           "unknown parameter '%s' in the query string; known: " KNOWN_KEYS,
+                           text_echo(echo, sizeof echo, key, TEXT_ECHO_MAX));
     int rc = mark_given(p, (params_key)k, false, detail, detail_len);
     if (rc)
         return rc;
     if (!value)
         value = "";
     if (!text_utf8_valid(value, strlen(value)))
-        return fail(detail, detail_len, 400, "%s is not valid UTF-8: '%s'", key,
-                    text_echo(echo, sizeof echo, value, TEXT_ECHO_MAX));
+        return detail_fail(detail, detail_len, 400, "%s is not valid UTF-8: '%s'", key,
+                           text_echo(echo, sizeof echo, value, TEXT_ECHO_MAX));
     double v = 0;
     switch ((params_key)k) {
     case PARAMS_CLASS_NAMES:
@@ -483,8 +470,9 @@ int params_set_query(params_request *p, const char *key, const char *value, char
     case PARAMS_SMOOTH:
     case PARAMS_THRESHOLD:
         if (!parse_double(value, strlen(value), &v))
-            return fail(detail, detail_len, 400, "%s must be %s, not '%s'", key,
-                        expected_type((params_key)k), text_echo(echo, sizeof echo, value, 32));
+            return detail_fail(detail, detail_len, 400, "%s must be %s, not '%s'", key,
+                               expected_type((params_key)k),
+                               text_echo(echo, sizeof echo, value, 32));
         return set_number(p, (params_key)k, v, detail, detail_len);
     case PARAMS_NUM_CLASSES:
     case PARAMS_STEP:
@@ -495,8 +483,8 @@ int params_set_query(params_request *p, const char *key, const char *value, char
             return set_bool(p, (params_key)k, true, detail, detail_len);
         if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
             return set_bool(p, (params_key)k, false, detail, detail_len);
-        return fail(detail, detail_len, 400, "%s must be true or false, not '%s'", key,
-                    text_echo(echo, sizeof echo, value, 32));
+        return detail_fail(detail, detail_len, 400, "%s must be true or false, not '%s'", key,
+                           text_echo(echo, sizeof echo, value, 32));
     default:
         return set_word(p, (params_key)k, value, detail, detail_len);
     }
@@ -508,21 +496,21 @@ static int json_list(params_request *p, params_key key, const cJSON *arr, char *
 {
     size_t n = (size_t)cJSON_GetArraySize(arr);
     if (n == 0)
-        return fail(detail, dl, 400, "%s must have one number per class, not be empty",
-                    key_names[key]);
+        return detail_fail(detail, dl, 400, "%s must have one number per class, not be empty",
+                           key_names[key]);
     if (n > p->max_classes)
-        return fail(detail, dl, 400, "%s has %zu values; at most %zu classes are supported",
-                    key_names[key], n, p->max_classes);
+        return detail_fail(detail, dl, 400, "%s has %zu values; at most %zu classes are supported",
+                           key_names[key], n, p->max_classes);
     double *values = calloc(n, sizeof *values);
     if (!values)
-        return fail(detail, dl, 503, "out of memory");
+        return detail_fail(detail, dl, 503, "out of memory");
     size_t i = 0;
     const cJSON *item;
     cJSON_ArrayForEach(item, arr)
     {
         int rc = 0;
         if (!cJSON_IsNumber(item) || cJSON_IsBool(item))
-            rc = fail(detail, dl, 400, "%s[%zu] must be a number >= 0", key_names[key], i);
+            rc = detail_fail(detail, dl, 400, "%s[%zu] must be a number >= 0", key_names[key], i);
         else
             rc = check_element(key, i, item->valuedouble, detail, dl);
         if (rc) {
@@ -586,7 +574,7 @@ static int json_value(params_request *p, params_key key, const cJSON *item, cons
     default:
         break;
     }
-    return fail(detail, dl, 400, "%s must be %s", name, expected_type(key));
+    return detail_fail(detail, dl, 400, "%s must be %s", name, expected_type(key));
 }
 
 /*
@@ -674,45 +662,46 @@ int params_set_json(params_request *p, const char *json, size_t len, size_t max_
     int rc = 0;
     cJSON *root = NULL;
     if (len > max_bytes)
-        return fail(detail, detail_len, 413, "the params part has %zu bytes; the limit is %zu",
-                    len, max_bytes);
+        return detail_fail(detail, detail_len, 413,
+                           "the params part has %zu bytes; the limit is %zu", len, max_bytes);
     if (!json || len == 0)
-        return fail(detail, detail_len, 400,
-                    "the params part is empty; send a JSON object such as {\"gamma\": 2}, or "
-                    "leave the part out for the defaults");
+        return detail_fail(
+            detail, detail_len, 400,
+            "the params part is empty; send a JSON object such as {\"gamma\": 2}, or "
+            "leave the part out for the defaults");
     if (memchr(json, '\0', len))
-        return fail(detail, detail_len, 400, "the params part contains a NUL byte");
+        return detail_fail(detail, detail_len, 400, "the params part contains a NUL byte");
     size_t utf8 = text_utf8_prefix(json, len);
     if (utf8 < len)
-        return fail(detail, detail_len, 400,
-                    "the params part is not valid UTF-8 (byte %zu); send its text in UTF-8",
-                    utf8);
+        return detail_fail(detail, detail_len, 400,
+                           "the params part is not valid UTF-8 (byte %zu); send its text in UTF-8",
+                           utf8);
     size_t nul = escaped_nul(json, len);
     if (nul < len)
-        return fail(detail, detail_len, 400,
-                    "the params part has a \\u0000 escape in a string (byte %zu); names and "
-                    "values may not contain NUL",
-                    nul);
+        return detail_fail(detail, detail_len, 400,
+                           "the params part has a \\u0000 escape in a string (byte %zu); names and "
+                           "values may not contain NUL",
+                           nul);
     const char *end = NULL;
     root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (!root) {
         size_t at = end && end >= json ? (size_t)(end - json) : 0;
-        rc = fail(detail, detail_len, 400,
-                  "the params part is not valid JSON (error near byte %zu)", at);
-        goto fail;
+        rc = detail_fail(detail, detail_len, 400,
+                         "the params part is not valid JSON (error near byte %zu)", at);
+        goto done;
     }
     for (const char *c = end; c && c < json + len; c++) {
         if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n') {
-            rc = fail(detail, detail_len, 400,
-                      "the params part has text after the JSON object (byte %zu)",
-                      (size_t)(c - json));
-            goto fail;
+            rc = detail_fail(detail, detail_len, 400,
+                             "the params part has text after the JSON object (byte %zu)",
+                             (size_t)(c - json));
+            goto done;
         }
     }
     if (!cJSON_IsObject(root)) {
-        rc = fail(detail, detail_len, 400,
-                  "the params part must be a JSON object, e.g. {\"gamma\": 2}");
-        goto fail;
+        rc = detail_fail(detail, detail_len, 400,
+                         "the params part must be a JSON object, e.g. {\"gamma\": 2}");
+        goto done;
     }
     const cJSON *item;
     const char *cursor = skip_space(json, json + len) + 1; /* after '{' */
@@ -724,20 +713,19 @@ int params_set_json(params_request *p, const char *json, size_t len, size_t max_
         int k = find_key(item->string ? item->string : "");
         if (k < 0) {
             char echo[TEXT_ECHO_SIZE(TEXT_ECHO_MAX)];
-            rc = fail(detail, detail_len, 400,
-                      "unknown parameter '%s' in params; known: " KNOWN_KEYS,
-                      text_echo(echo, sizeof echo, item->string ? item->string : "",
-                                TEXT_ECHO_MAX));
-            goto fail;
+            rc = detail_fail(
+                detail, detail_len, 400, "unknown parameter '%s' in params; known: " KNOWN_KEYS,
+                text_echo(echo, sizeof echo, item->string ? item->string : "", TEXT_ECHO_MAX));
+            goto done;
         }
         rc = mark_given(p, (params_key)k, true, detail, detail_len);
         if (rc)
-            goto fail;
+            goto done;
         rc = json_value(p, (params_key)k, item, raw, raw_len, detail, detail_len);
         if (rc)
-            goto fail;
+            goto done;
     }
-fail:
+done:
     cJSON_Delete(root);
     return rc;
 }
@@ -746,28 +734,29 @@ int params_check_classes(const params_request *p, size_t num_classes, char *deta
                          size_t detail_len)
 {
     if (p->has_num_classes && p->num_classes != num_classes)
-        return fail(detail, detail_len, 422,
-                    "num_classes is %zu but the logits have %zu classes (axis 1 of N,C,H,W)",
-                    p->num_classes, num_classes);
+        return detail_fail(detail, detail_len, 422,
+                           "num_classes is %zu but the logits have %zu classes (axis 1 of N,C,H,W)",
+                           p->num_classes, num_classes);
     if (p->class_weights && p->class_weights_len != num_classes)
-        return fail(detail, detail_len, 422,
-                    "class_weights has %zu values but the logits have %zu classes; give one "
-                    "weight per class",
-                    p->class_weights_len, num_classes);
+        return detail_fail(detail, detail_len, 422,
+                           "class_weights has %zu values but the logits have %zu classes; give one "
+                           "weight per class",
+                           p->class_weights_len, num_classes);
     if (p->class_names_json && p->class_names_len != num_classes)
-        return fail(detail, detail_len, 422,
-                    "class_names has %zu names but the logits have %zu classes; give one name "
-                    "per class",
-                    p->class_names_len, num_classes);
+        return detail_fail(
+            detail, detail_len, 422,
+            "class_names has %zu names but the logits have %zu classes; give one name "
+            "per class",
+            p->class_names_len, num_classes);
     if (p->loss.alpha_kind == SEGLOSS_ALPHA_PER_CLASS && p->alpha_len != num_classes)
-        return fail(detail, detail_len, 422,
-                    "alpha has %zu values but the logits have %zu classes; give one number, "
-                    "null, or one value per class",
-                    p->alpha_len, num_classes);
+        return detail_fail(detail, detail_len, 422,
+                           "alpha has %zu values but the logits have %zu classes; give one number, "
+                           "null, or one value per class",
+                           p->alpha_len, num_classes);
     char lib_detail[256] = "";
     int code = segloss_params_check(&p->loss, num_classes, lib_detail, sizeof lib_detail);
     if (code != 0)
-        return fail(detail, detail_len, 422, "%s",
-                    lib_detail[0] ? lib_detail : "invalid parameters");
+        return detail_fail(detail, detail_len, 422, "%s",
+                           lib_detail[0] ? lib_detail : "invalid parameters");
     return 0;
 }

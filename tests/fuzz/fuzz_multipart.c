@@ -1,8 +1,8 @@
 /*
  * fuzz_multipart.c - libFuzzer harness for the streaming multipart/form-data parser
- * (server/http/multipart.c) as POST /v1/evaluate drives it.
+ * (server/http/multipart.c) as POST /v1/evaluate drives it (server/http/evaluate_parts.c).
  *
- * fuzz-extra-src: server/http/multipart.c server/http/bufpool.c
+ * fuzz-extra-src: server/http/multipart.c server/http/evaluate_parts.c server/base/detail.c server/http/bufpool.c
  *
  * Input layout: byte 0 picks the chunking (the network may split a body anywhere, so the
  * parser must give the same answer whatever the split) and whether a Content-Length is
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "bufpool.h"
+#include "evaluate_parts.h"
 #include "multipart.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,8 +40,8 @@ static parsed parse(const char *ctype, const uint8_t *body, size_t len, size_t c
 {
     parsed out = {0, 0, NULL};
     char detail[256];
-    multipart_limits limits = {FUZZ_MAX_BODY, 16, 4096, pool};
-    out.status = multipart_new(ctype, declare_length ? len : 0, &limits, &out.parser, detail,
+    evaluate_parts_limits limits = {FUZZ_MAX_BODY, 16, 4096, pool};
+    out.status = evaluate_parts_new(ctype, declare_length ? len : 0, &limits, &out.parser, detail,
                                sizeof detail);
     if (out.status) {
         if (out.parser || strnlen(detail, sizeof detail) == sizeof detail)
@@ -50,11 +51,11 @@ static parsed parse(const char *ctype, const uint8_t *body, size_t len, size_t c
     size_t off = 0;
     while (off < len && !out.status) {
         size_t n = chunk && chunk < len - off ? chunk : len - off;
-        out.status = multipart_feed(out.parser, body + off, n, detail, sizeof detail);
+        out.status = evaluate_parts_feed(out.parser, body + off, n, detail, sizeof detail);
         off += n;
     }
     if (!out.status)
-        out.status = multipart_finish(out.parser, (len & 1) != 0, detail, sizeof detail);
+        out.status = evaluate_parts_finish(out.parser, (len & 1) != 0, detail, sizeof detail);
     if (strnlen(detail, sizeof detail) == sizeof detail)
         abort();
     if (out.status != 0 && out.status != 400 && out.status != 413 && out.status != 415 &&

@@ -81,7 +81,7 @@ static void test_jpeg_baseline_and_progressive(void)
     free(src);
 }
 
-static void test_jpeg_grey_becomes_rgb(void)
+static void test_jpeg_gray_becomes_rgb(void)
 {
     uint8_t *src = gradient(32, 32);
     unsigned long len;
@@ -152,7 +152,7 @@ static void test_jpeg_limits(void)
     free(src);
 }
 
-static void test_png_rgb_and_grey_roundtrip(void)
+static void test_png_rgb_and_gray_roundtrip(void)
 {
     uint8_t *src = gradient(40, 30);
     uint8_t *png = NULL, *rgb = NULL;
@@ -327,10 +327,10 @@ int main(void)
 {
     segloss_limits_default(&limits);
     RUN(test_jpeg_baseline_and_progressive);
-    RUN(test_jpeg_grey_becomes_rgb);
+    RUN(test_jpeg_gray_becomes_rgb);
     RUN(test_jpeg_corrupt);
     RUN(test_jpeg_limits);
-    RUN(test_png_rgb_and_grey_roundtrip);
+    RUN(test_png_rgb_and_gray_roundtrip);
     RUN(test_png_palette_and_16bit_rgba);
     RUN(test_image_other_formats_refused);
     RUN(test_png_encode_arguments);

@@ -32,13 +32,13 @@ static void save_artifact(const char *name, const uint8_t *png, size_t len)
 static void test_palette(void)
 {
     uint8_t rgb[3];
-    overlay_class_colour(0, rgb);
+    overlay_class_color(0, rgb);
     CHECK(rgb[0] == 0 && rgb[1] == 0 && rgb[2] == 0);
-    overlay_class_colour(1, rgb);
+    overlay_class_color(1, rgb);
     CHECK(rgb[0] == 128 && rgb[1] == 0 && rgb[2] == 0);
-    overlay_class_colour(15, rgb); /* person */
+    overlay_class_color(15, rgb); /* person */
     CHECK(rgb[0] == 192 && rgb[1] == 128 && rgb[2] == 128);
-    overlay_class_colour(700, rgb);
+    overlay_class_color(700, rgb);
     CHECK(rgb[0] || rgb[1] || rgb[2]);
 }
 

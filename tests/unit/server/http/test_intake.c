@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "intake.h"
+#include "evaluate_parts.h"
 #include "multipart.h"
 #include "result_json.h"
 #include "testing.h"
@@ -134,10 +135,10 @@ static answer *run(intake_worker *worker, const unsigned char *body, size_t len,
     answer *a = calloc(1, sizeof *a);
     segloss_limits limits;
     segloss_limits_default(&limits);
-    multipart_limits ml = {len, 16, 4096, NULL};
+    evaluate_parts_limits ml = {len, 16, 4096, NULL};
     multipart_parser *p = NULL;
     char detail[256];
-    CHECK_EQ_INT(multipart_new(CT, len, &ml, &p, detail, sizeof detail), 0);
+    CHECK_EQ_INT(evaluate_parts_new(CT, len, &ml, &p, detail, sizeof detail), 0);
     intake *in = worker ? intake_new(worker, recorded) : NULL;
     CHECK(!worker || in);
     for (size_t off = 0; off < len; off += 4096) {
@@ -148,18 +149,18 @@ static answer *run(intake_worker *worker, const unsigned char *body, size_t len,
                 break;
             nap();
         }
-        CHECK_EQ_INT(multipart_feed(p, body + off, n, detail, sizeof detail), 0);
+        CHECK_EQ_INT(evaluate_parts_feed(p, body + off, n, detail, sizeof detail), 0);
         intake_progress(in, p);
         if (in)
             nap();
     }
-    CHECK_EQ_INT(multipart_finish(p, false, detail, sizeof detail), 0);
+    CHECK_EQ_INT(evaluate_parts_finish(p, false, detail, sizeof detail), 0);
     evaluation_blob blobs[N];
     size_t m = 0;
     for (size_t i = 0; i < multipart_count(p); i++)
-        if (multipart_get(p, i)->kind == MULTIPART_MASK)
+        if (multipart_get(p, i)->kind == EVALUATE_PART_MASK)
             blobs[m++] = (evaluation_blob){multipart_get(p, i)->data, multipart_get(p, i)->len};
-    const multipart_part *l = multipart_first(p, MULTIPART_LOGITS);
+    const multipart_part *l = multipart_first(p, EVALUATE_PART_LOGITS);
     params_request params;
     params_init(&params);
     if (recorded) /* a run makes the evaluation keep what a store needs */

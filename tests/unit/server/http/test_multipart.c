@@ -1,16 +1,18 @@
 /*
- * test_multipart.c - the streaming multipart parser: every chunk split, delimiter look-alikes
- * inside data, truncation, header and size limits, and the Content-Type boundary.
+ * test_multipart.c - the streaming multipart parser as POST /v1/evaluate drives it
+ * (evaluate_parts.h): every chunk split, delimiter look-alikes inside data, truncation, header
+ * and size limits, the answers, and the Content-Type boundary.
  */
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "evaluate_parts.h"
 #include "multipart.h"
 #include "testing.h"
 
 #define CT "multipart/form-data; boundary=XyZ-123"
 
-static const multipart_limits default_limits = {1 << 20, 16, 1024, NULL};
+static const evaluate_parts_limits default_limits = {1 << 20, 16, 1024, NULL};
 
 /* A body with tricky data: CRs, a delimiter prefix, "--XyZ-123" without CRLF. */
 static const char logits_data[] = "\x93NUMPY\r\r\n--XyZ-12\r\n--XyZ-12x is not it\r\n--X\r\n-\r";
@@ -42,7 +44,7 @@ static int feed_chunks(multipart_parser *p, const char *body, size_t len, size_t
 {
     for (size_t i = 0; i < len; i += step) {
         size_t n = len - i < step ? len - i : step;
-        int rc = multipart_feed(p, body + i, n, detail, dl);
+        int rc = evaluate_parts_feed(p, body + i, n, detail, dl);
         if (rc)
             return rc;
     }
@@ -52,9 +54,9 @@ static int feed_chunks(multipart_parser *p, const char *body, size_t len, size_t
 static void check_parts(const multipart_parser *p)
 {
     CHECK_EQ_INT(multipart_count(p), 3);
-    const multipart_part *l = multipart_first(p, MULTIPART_LOGITS);
-    const multipart_part *m = multipart_first(p, MULTIPART_MASK);
-    const multipart_part *q = multipart_first(p, MULTIPART_PARAMS);
+    const multipart_part *l = multipart_first(p, EVALUATE_PART_LOGITS);
+    const multipart_part *m = multipart_first(p, EVALUATE_PART_MASK);
+    const multipart_part *q = multipart_first(p, EVALUATE_PART_PARAMS);
     CHECK(l && m && q);
     if (!l || !m || !q)
         return;
@@ -75,9 +77,9 @@ static void test_whole_body(void)
     char body[2048], detail[256] = "";
     size_t len = build_body(body, sizeof body, "{\"gamma\": 1}");
     multipart_parser *p = NULL;
-    CHECK_EQ_INT(multipart_new(CT, len, &default_limits, &p, detail, sizeof detail), 0);
-    CHECK_EQ_INT(multipart_feed(p, body, len, detail, sizeof detail), 0);
-    CHECK_EQ_INT(multipart_finish(p, false, detail, sizeof detail), 0);
+    CHECK_EQ_INT(evaluate_parts_new(CT, len, &default_limits, &p, detail, sizeof detail), 0);
+    CHECK_EQ_INT(evaluate_parts_feed(p, body, len, detail, sizeof detail), 0);
+    CHECK_EQ_INT(evaluate_parts_finish(p, false, detail, sizeof detail), 0);
     CHECK_EQ_INT(multipart_bytes(p), len);
     check_parts(p);
     multipart_free(p);
@@ -92,11 +94,11 @@ static void test_every_split(void)
     for (size_t cut = 0; cut <= len; cut++) {
         for (int known = 0; known < 2; known++) {
             multipart_parser *p = NULL;
-            int rc = multipart_new(CT, known ? len : 0, &default_limits, &p, detail,
+            int rc = evaluate_parts_new(CT, known ? len : 0, &default_limits, &p, detail,
                                    sizeof detail);
-            rc = rc ? rc : multipart_feed(p, body, cut, detail, sizeof detail);
-            rc = rc ? rc : multipart_feed(p, body + cut, len - cut, detail, sizeof detail);
-            rc = rc ? rc : multipart_finish(p, false, detail, sizeof detail);
+            rc = rc ? rc : evaluate_parts_feed(p, body, cut, detail, sizeof detail);
+            rc = rc ? rc : evaluate_parts_feed(p, body + cut, len - cut, detail, sizeof detail);
+            rc = rc ? rc : evaluate_parts_finish(p, false, detail, sizeof detail);
             if (rc) {
                 bad++;
                 fprintf(stderr, "  cut %zu: %d %s\n", cut, rc, detail);
@@ -117,21 +119,21 @@ static void test_small_chunks(void)
     size_t steps[] = {1, 3, 7, 64};
     for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
         multipart_parser *p = NULL;
-        CHECK_EQ_INT(multipart_new(CT, len, &default_limits, &p, detail, sizeof detail), 0);
+        CHECK_EQ_INT(evaluate_parts_new(CT, len, &default_limits, &p, detail, sizeof detail), 0);
         CHECK_EQ_INT(feed_chunks(p, body, len, steps[s], detail, sizeof detail), 0);
-        CHECK_EQ_INT(multipart_finish(p, false, detail, sizeof detail), 0);
+        CHECK_EQ_INT(evaluate_parts_finish(p, false, detail, sizeof detail), 0);
         check_parts(p);
         multipart_free(p);
     }
 }
 
-static int parse_all(const char *ct, const char *body, size_t len, const multipart_limits *lim,
+static int parse_all(const char *ct, const char *body, size_t len, const evaluate_parts_limits *lim,
                      char *detail, size_t dl)
 {
     multipart_parser *p = NULL;
-    int rc = multipart_new(ct, len, lim, &p, detail, dl);
-    rc = rc ? rc : multipart_feed(p, body, len, detail, dl);
-    rc = rc ? rc : multipart_finish(p, false, detail, dl);
+    int rc = evaluate_parts_new(ct, len, lim, &p, detail, dl);
+    rc = rc ? rc : evaluate_parts_feed(p, body, len, detail, dl);
+    rc = rc ? rc : evaluate_parts_finish(p, false, detail, dl);
     multipart_free(p);
     return rc;
 }
@@ -209,9 +211,9 @@ static void test_part_rules(void)
                          "\r\n--XyZ-123\r\nContent-Disposition: form-data; name=\"mask\"\r\n\r\n"
                          "\r\n--XyZ-123--";
     multipart_parser *p = NULL;
-    CHECK_EQ_INT(multipart_new(CT, 0, &default_limits, &p, detail, sizeof detail), 0);
-    CHECK_EQ_INT(multipart_feed(p, empty, sizeof empty - 1, detail, sizeof detail), 0);
-    CHECK_EQ_INT(multipart_finish(p, false, detail, sizeof detail), 0);
+    CHECK_EQ_INT(evaluate_parts_new(CT, 0, &default_limits, &p, detail, sizeof detail), 0);
+    CHECK_EQ_INT(evaluate_parts_feed(p, empty, sizeof empty - 1, detail, sizeof detail), 0);
+    CHECK_EQ_INT(evaluate_parts_finish(p, false, detail, sizeof detail), 0);
     CHECK_EQ_INT(multipart_count(p), 2);
     CHECK_EQ_INT(multipart_get(p, 0)->len, 0);
     multipart_free(p);
@@ -221,23 +223,23 @@ static void test_size_limits(void)
 {
     char body[4096], detail[256] = "";
     /* params over its limit: 413 */
-    multipart_limits small = {1 << 20, 16, 8, NULL};
+    evaluate_parts_limits small = {1 << 20, 16, 8, NULL};
     size_t len = build_body(body, sizeof body, "{\"gamma\": 1}");
     CHECK_EQ_INT(parse_all(CT, body, len, &small, detail, sizeof detail), 413);
     CHECK(strstr(detail, "params part") != NULL);
 
     /* too many parts: 413 */
-    multipart_limits two = {1 << 20, 2, 1024, NULL};
+    evaluate_parts_limits two = {1 << 20, 2, 1024, NULL};
     CHECK_EQ_INT(parse_all(CT, body, len, &two, detail, sizeof detail), 413);
     CHECK(strstr(detail, "parts") != NULL);
 
     /* the body over its limit, counted as it arrives (chunked: no length known): 413 */
-    multipart_limits tiny = {100, 16, 1024, NULL};
+    evaluate_parts_limits tiny = {100, 16, 1024, NULL};
     multipart_parser *p = NULL;
-    CHECK_EQ_INT(multipart_new(CT, 0, &tiny, &p, detail, sizeof detail), 0);
+    CHECK_EQ_INT(evaluate_parts_new(CT, 0, &tiny, &p, detail, sizeof detail), 0);
     CHECK_EQ_INT(feed_chunks(p, body, len, 10, detail, sizeof detail), 413);
     /* sticky: later chunks answer the same */
-    CHECK_EQ_INT(multipart_feed(p, "x", 1, detail, sizeof detail), 413);
+    CHECK_EQ_INT(evaluate_parts_feed(p, "x", 1, detail, sizeof detail), 413);
     multipart_free(p);
 
     /* A large part grows across many chunks and stays intact. */
@@ -255,11 +257,11 @@ static void test_size_limits(void)
     n += big;
     n += (size_t)snprintf(b + n, cap - n, "\r\n--XyZ-123\r\nContent-Disposition: form-data; "
                                           "name=logits\r\n\r\nL\r\n--XyZ-123--\r\n");
-    multipart_limits lim = {64 << 20, 16, 1024, NULL};
-    CHECK_EQ_INT(multipart_new(CT, 0, &lim, &p, detail, sizeof detail), 0);
+    evaluate_parts_limits lim = {64 << 20, 16, 1024, NULL};
+    CHECK_EQ_INT(evaluate_parts_new(CT, 0, &lim, &p, detail, sizeof detail), 0);
     CHECK_EQ_INT(feed_chunks(p, b, n, 4093, detail, sizeof detail), 0);
-    CHECK_EQ_INT(multipart_finish(p, false, detail, sizeof detail), 0);
-    const multipart_part *m = multipart_first(p, MULTIPART_MASK);
+    CHECK_EQ_INT(evaluate_parts_finish(p, false, detail, sizeof detail), 0);
+    const multipart_part *m = multipart_first(p, EVALUATE_PART_MASK);
     CHECK(m && m->len == big && memcmp(m->data, b + data_at, big) == 0);
     multipart_free(p);
     free(b);
@@ -269,14 +271,15 @@ static void test_content_type(void)
 {
     char out[MULTIPART_MAX_BOUNDARY + 1], detail[256];
     CHECK_EQ_INT(multipart_boundary("application/json", out, sizeof out, detail, sizeof detail),
-                 415);
-    CHECK_EQ_INT(multipart_boundary(NULL, out, sizeof out, detail, sizeof detail), 415);
+                 MULTIPART_E_NOT_FORM);
+    CHECK_EQ_INT(multipart_boundary(NULL, out, sizeof out, detail, sizeof detail),
+                 MULTIPART_E_NOT_FORM);
     CHECK_EQ_INT(multipart_boundary("multipart/form-data", out, sizeof out, detail,
-                                    sizeof detail), 400);
+                                    sizeof detail), MULTIPART_E_SYNTAX);
     CHECK_EQ_INT(multipart_boundary("multipart/form-data; boundary=", out, sizeof out, detail,
-                                    sizeof detail), 400);
+                                    sizeof detail), MULTIPART_E_SYNTAX);
     CHECK_EQ_INT(multipart_boundary("multipart/form-data; boundary=a\rb", out, sizeof out,
-                                    detail, sizeof detail), 400);
+                                    detail, sizeof detail), MULTIPART_E_SYNTAX);
     CHECK_EQ_INT(multipart_boundary("Multipart/Form-Data; charset=utf-8; boundary=\"a b:c\"",
                                     out, sizeof out, detail, sizeof detail), 0);
     CHECK(strcmp(out, "a b:c") == 0);
@@ -285,7 +288,8 @@ static void test_content_type(void)
     CHECK(strcmp(out, "----WebKitFormBoundary7MA4") == 0);
     char long_ct[200];
     snprintf(long_ct, sizeof long_ct, "multipart/form-data; boundary=%071d", 0);
-    CHECK_EQ_INT(multipart_boundary(long_ct, out, sizeof out, detail, sizeof detail), 400);
+    CHECK_EQ_INT(multipart_boundary(long_ct, out, sizeof out, detail, sizeof detail),
+                 MULTIPART_E_SYNTAX);
 }
 
 /* A Content-Length that lies: the logits mapping is sized from it, but only what arrived (plus
@@ -293,13 +297,13 @@ static void test_content_type(void)
 static void test_lying_length(void)
 {
     char detail[256];
-    multipart_limits lim = {(size_t)2 << 30, 16, 1024, NULL};
+    evaluate_parts_limits lim = {(size_t)2 << 30, 16, 1024, NULL};
     multipart_parser *p = NULL;
-    CHECK_EQ_INT(multipart_new(CT, (size_t)1 << 30, &lim, &p, detail, sizeof detail), 0);
+    CHECK_EQ_INT(evaluate_parts_new(CT, (size_t)1 << 30, &lim, &p, detail, sizeof detail), 0);
     const char head[] = "--XyZ-123\r\nContent-Disposition: form-data; name=\"logits\"\r\n\r\n";
-    CHECK_EQ_INT(multipart_feed(p, head, sizeof head - 1, detail, sizeof detail), 0);
-    CHECK_EQ_INT(multipart_feed(p, "abcdef", 6, detail, sizeof detail), 0);
-    const multipart_part *l = multipart_first(p, MULTIPART_LOGITS);
+    CHECK_EQ_INT(evaluate_parts_feed(p, head, sizeof head - 1, detail, sizeof detail), 0);
+    CHECK_EQ_INT(evaluate_parts_feed(p, "abcdef", 6, detail, sizeof detail), 0);
+    const multipart_part *l = multipart_first(p, EVALUATE_PART_LOGITS);
     CHECK(l && l->cap >= ((size_t)1 << 30) - 100); /* sized once, from the length */
     CHECK(l && l->prefaulted <= 6 + ((size_t)8 << 20));
     CHECK(l && l->len == 6);
@@ -337,16 +341,16 @@ static void test_random_mutations(void)
         size_t counts[2];
         for (int pass = 0; pass < 2; pass++) {
             multipart_parser *p = NULL;
-            int rc = multipart_new(CT, pass ? cut : 0, &default_limits, &p, detail,
+            int rc = evaluate_parts_new(CT, pass ? cut : 0, &default_limits, &p, detail,
                                    sizeof detail);
             for (size_t i = 0; rc == 0 && i < cut;) {
                 size_t step = pass ? 1 + rng() % 64 : cut;
                 if (step > cut - i)
                     step = cut - i;
-                rc = multipart_feed(p, copy + i, step, detail, sizeof detail);
+                rc = evaluate_parts_feed(p, copy + i, step, detail, sizeof detail);
                 i += step;
             }
-            rc = rc ? rc : multipart_finish(p, false, detail, sizeof detail);
+            rc = rc ? rc : evaluate_parts_finish(p, false, detail, sizeof detail);
             results[pass] = rc;
             counts[pass] = p ? multipart_count(p) : 0;
             size_t total = 0;
@@ -414,13 +418,13 @@ static parse_result parse_in_steps(const unsigned char *body, size_t len, size_t
     parse_result r;
     char detail[256];
     memset(&r, 0, sizeof r);
-    multipart_limits limits = {8 << 20, 16, 1024, NULL};
-    r.status = multipart_new(CT, len, &limits, &r.parser, detail, sizeof detail);
+    evaluate_parts_limits limits = {8 << 20, 16, 1024, NULL};
+    r.status = evaluate_parts_new(CT, len, &limits, &r.parser, detail, sizeof detail);
     for (size_t i = 0; i < len && !r.status; i += step)
-        r.status = multipart_feed(r.parser, body + i, len - i < step ? len - i : step, detail,
+        r.status = evaluate_parts_feed(r.parser, body + i, len - i < step ? len - i : step, detail,
                                   sizeof detail);
     if (!r.status)
-        r.status = multipart_finish(r.parser, true, detail, sizeof detail);
+        r.status = evaluate_parts_finish(r.parser, true, detail, sizeof detail);
     r.parts = multipart_count(r.parser);
     r.unscanned = multipart_bytes_unscanned(r.parser);
     for (size_t i = 0; i < r.parts && i < 4; i++) {
