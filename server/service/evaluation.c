@@ -265,7 +265,7 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
     double t0 = evaluation_now();
     if (req->logits.len == 0) {
         outcome_fail(out, 400, "the logits part is empty (was the file path right?)");
-        goto fail;
+        goto done;
     }
     segloss_format fmt = segloss_detect_format(req->logits.data, req->logits.len);
     int rc = 0;
@@ -284,11 +284,11 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
                      "safetensors file with a tensor named \"logits\"",
                      fmt == SEGLOSS_FORMAT_UNKNOWN ? "not .npy or safetensors"
                                                    : segloss_format_name(fmt));
-        goto fail;
+        goto done;
     }
     if (rc) {
         outcome_fail(out, problem_status_for_code(rc), "logits: %s", detail);
-        goto fail;
+        goto done;
     }
     size_t l4 = logits.rank == 4;
     size_t n = l4 ? logits.shape[0] : 1;
@@ -296,34 +296,34 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
     int status = params_check_classes(req->params, c, detail, sizeof detail);
     if (status) {
         outcome_fail(out, status, "%s", detail);
-        goto fail;
+        goto done;
     }
     if (req->mask_count == 0) {
         if (labels.tensor.rank == 0) {
             outcome_fail(out, 400,
                          "no mask part; send one PNG per batch item (-F mask=@mask_0.png), "
                          "one .npy label array, or a tensor \"mask\" in the safetensors file");
-            goto fail;
+            goto done;
         }
     } else if (decode_masks(req, limits, n, &labels, out) != 0) {
-        goto fail;
+        goto done;
     }
     if (req->image_count != 0 && req->image_count != n) {
         outcome_fail(out, 422, "%zu image parts for a batch of %zu; send one image per batch "
                      "item or none", req->image_count, n);
-        goto fail;
+        goto done;
     }
     for (size_t i = 0; i < req->image_count; i++) {
         segloss_format f = segloss_detect_format(req->images[i].data, req->images[i].len);
         if (f != SEGLOSS_FORMAT_JPEG && f != SEGLOSS_FORMAT_PNG) {
             outcome_fail(out, 415, "image %zu is not a JPEG or PNG file", i);
-            goto fail;
+            goto done;
         }
     }
     if (req->hook && req->params->run && check_image_work(req, &labels.tensor, out) != 0)
-        goto fail;
+        goto done;
     evaluation_finish(ctx, &logits, &labels.tensor, req, t0, out);
-fail:
+done:
     free(labels.buffer);
     free(labels.owned);
     free(owned_logits);
@@ -404,7 +404,7 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
     out->status = 200;
     if (argmax_buffer(labels, req->params, req->hook != NULL, &argmax)) {
         outcome_fail(out, 503, "out of memory for the predicted-class map; retry later");
-        goto fail;
+        goto done;
     }
     /* a recorded result keeps per-item figures, counted in the same pass */
     if (argmax) {
@@ -413,7 +413,7 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
         item_counts = calloc(SEGLOSS_ITEM_COUNTS(n, c) + 1, sizeof *item_counts);
         if (!item_counts) {
             outcome_fail(out, 503, "out of memory for the per-item counts; retry later");
-            goto fail;
+            goto done;
         }
     }
     double t1 = evaluation_now();
@@ -424,7 +424,7 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
     double t2 = evaluation_now();
     if (rc) {
         outcome_fail(out, problem_status_for_code(rc), "%s", detail);
-        goto fail;
+        goto done;
     }
     out->decode_ms = (t1 - decode_started) * 1e3;
     out->compute_ms = (t2 - t1) * 1e3;
@@ -451,7 +451,7 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
         if (status != 200) {
             outcome_fail(out, status, "%s",
                          detail[0] ? detail : "the result could not be recorded; retry later");
-            goto fail;
+            goto done;
         }
         /* the answer as recorded: the one the hook wrote, or, for a retry of a recorded
          * request, the first answer with its evaluation id */
@@ -463,7 +463,7 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
     result = NULL;
     out->item_counts = item_counts;
     item_counts = NULL;
-fail:
+done:
     segloss_result_free(result);
     free(argmax);
     free(item_counts);
