@@ -30,6 +30,7 @@ LAYERS = [
     ("server/text.*", "base"),
     ("server/request_hash.*", "base"),
     ("server/problem.*", "base"),
+    ("server/names.*", "base"),
     ("server/workqueue.*", "base"),
     ("server/store*", "store"),
     ("server/evaluation.*", "service"),

@@ -3,7 +3,7 @@
  * JSON request, JSON tensor data (flat and nested) and the binary tensor extension, as
  * POST /v2/models/segloss/infer reads them.
  *
- * fuzz-extra-src: server/oip.c server/params.c server/text.c lib/params.c server/json_writer.c server/problem.c server/result_json.c server/evaluation.c lib/evaluate.c lib/resize.c lib/exact_sum.c lib/stats.c lib/result.c lib/context.c lib/thread_pool.c lib/kernel_scalar.c lib/kernel_avx2.c lib/kernel_avx512.c
+ * fuzz-extra-src: server/oip.c server/params.c server/names.c server/text.c lib/params.c server/json_writer.c server/problem.c server/result_json.c server/evaluation.c lib/evaluate.c lib/resize.c lib/exact_sum.c lib/stats.c lib/result.c lib/context.c lib/thread_pool.c lib/kernel_scalar.c lib/kernel_avx2.c lib/kernel_avx512.c
  *
  * Input layout: byte 0 bit 0 says whether an Inference-Header-Content-Length is given, bits
  * 1-6 the body's offset from 64-byte alignment; bytes 1-4 the header length (little-endian,

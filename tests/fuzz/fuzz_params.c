@@ -2,7 +2,7 @@
  * fuzz_params.c - libFuzzer harness for the evaluation parameters (server/params.c): the
  * `params` JSON part and the query string, as POST /v1/evaluate reads them.
  *
- * fuzz-extra-src: server/params.c server/text.c lib/params.c
+ * fuzz-extra-src: server/params.c server/names.c server/text.c lib/params.c
  *
  * Input layout: byte 0 picks the class count C for params_check_classes (1..64) and whether
  * the query part comes first; then the query string up to the first '\n' ("a=1&b=x,y", split
