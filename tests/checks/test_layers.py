@@ -52,6 +52,8 @@ cases = [
     ("lib/tensor.c", "http.h", "lib/tensor.c (lib) includes server/http.h (transport)"),
     ("server/json_writer.c", "store.h", "server/json_writer.c (base) includes server/store.h"),
     ("server/store.c", "runs_api.h", "server/store.c (store) includes server/runs_api.h (api)"),
+    ("server/store_sqlite.c", "store.h",
+     "server/store_sqlite.c (store_backend) includes server/store.h (store)"),
     ("server/evaluation.c", "http.h", "server/evaluation.c (service) includes server/http.h"),
 ]
 for rel, header, expected in cases:
