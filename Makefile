@@ -23,7 +23,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
         -Wcast-qual -Wpointer-arith -Wvla -Wdouble-promotion
 # Every folder of lib/ and server/ is a layer (docs/ARCHITECTURE.md §2).
 LIB_DIRS := lib/common lib/decode lib/loss
-SRV_DIRS := server/base server/store server/service server/http server/api
+SRV_DIRS := server/base server/store/backend server/store server/service server/http server/api
 CPPFLAGS_ALL := -Iinclude $(addprefix -I,$(LIB_DIRS) server $(SRV_DIRS)) -I$(BUILD)/gen \
                 -I/usr/include/postgresql -D_GNU_SOURCE
 CFLAGS_ALL := -std=c11 $(OPT) -g -pthread -fno-strict-aliasing $(WARN) $(SAN) $(EXTRA_CFLAGS)

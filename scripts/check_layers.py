@@ -27,11 +27,12 @@ RANK = {
     "lib/loss": 1,
     "include": 2,          # the umbrella header segloss/segloss.h
     "server/base": 3,
-    "server/store": 4,
-    "server/service": 5,
-    "server/http": 6,
-    "server/api": 7,
-    "server/main": 8,
+    "server/store/backend": 4,  # the SQL steps a backend gives; never sees the facade
+    "server/store": 5,
+    "server/service": 6,
+    "server/http": 7,
+    "server/api": 8,
+    "server/main": 9,
 }
 LAYERS = [
     ("include/segloss/errors.h", "lib/common"),
@@ -44,6 +45,7 @@ LAYERS = [
     ("lib/decode/*", "lib/decode"),
     ("lib/loss/*", "lib/loss"),
     ("server/base/*", "server/base"),
+    ("server/store/backend/*", "server/store/backend"),
     ("server/store/*", "server/store"),
     ("server/service/*", "server/service"),
     ("server/http/*", "server/http"),
@@ -55,12 +57,6 @@ LAYER_ORDER = sorted(RANK, key=RANK.get)
 # (includer, included header): why the wrong-way include is still there. Remove a line when the
 # restructuring removes the include; the check then keeps it out.
 KNOWN_DEBTS = {
-    ("server/store/store.c", "server/service/params.h"):
-        "the store validates run names with params' rules",
-    ("server/store/store_sqlite.c", "server/service/params.h"):
-        "the store validates run names with params' rules",
-    ("server/store/store_postgres.c", "server/service/params.h"):
-        "the store validates run names with params' rules",
     ("server/http/auth.c", "server/api/assets.h"):
         "auth asks the dashboard's asset table which paths to protect",
     ("server/http/http.c", "server/api/oip.h"): "the OIP intake lives in http.c",
@@ -79,7 +75,7 @@ def layer_of(rel):
 
 # Where a quoted include is looked for: the including file's folder, then the Makefile's -I list.
 SEARCH = ["include", "lib/common", "lib/decode", "lib/loss", "server", "server/base",
-          "server/store", "server/service", "server/http", "server/api"]
+          "server/store/backend", "server/store", "server/service", "server/http", "server/api"]
 
 
 def resolve(root, rel, header):

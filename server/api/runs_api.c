@@ -29,6 +29,7 @@
 #include "params.h"
 #include "problem.h"
 #include "result_json.h"
+#include "store_finalise.h"
 #include "text.h"
 
 #define JSON_TYPE "application/json"
@@ -110,10 +111,19 @@ static void answer_problem(const runs_api_request *req, runs_api_response *out, 
     out->body = problem_json(status, detail, req->request_id, &out->body_len);
 }
 
+int runs_api_store_status(int rc)
+{
+    static const int status[] = {
+        [-STORE_OK] = 200,          [-STORE_NOT_FOUND] = 404,   [-STORE_CONFLICT] = 409,
+        [-STORE_INVALID] = 400,     [-STORE_FAILED] = 500,      [-STORE_UNAVAILABLE] = 503,
+        [-STORE_FULL] = 507,        [-STORE_KEY_REUSED] = 422};
+    return rc <= 0 && -rc < (int)(sizeof status / sizeof status[0]) ? status[-rc] : 500;
+}
+
 static void answer_store_error(const runs_api_request *req, runs_api_response *out, int rc,
                                const char *err)
 {
-    answer_problem(req, out, store_http_status(rc), "%s", err);
+    answer_problem(req, out, runs_api_store_status(rc), "%s", err);
 }
 
 static void answer_body(runs_api_response *out, const char *type, char *body, size_t len)
@@ -1237,7 +1247,7 @@ int runs_record(store *st, const runs_record_input *in, char *err, size_t err_le
         replay.answer = NULL;
     }
     store_replay_clear(&replay);
-    return rc == STORE_OK ? 200 : store_http_status(rc);
+    return rc == STORE_OK ? 200 : runs_api_store_status(rc);
 }
 
 void runs_api_response_free(runs_api_response *out)

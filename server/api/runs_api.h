@@ -113,6 +113,9 @@ typedef struct runs_record_input {
  */
 int runs_record(store *st, const runs_record_input *in, char *err, size_t err_len);
 
+/* The HTTP status of a store_status: 200, 404, 409, 400, 500, 503, 507, 422. */
+int runs_api_store_status(int rc);
+
 /* Whether the path belongs to these routes (/v1/runs, /v1/runs/..., /v1/evaluations/...);
  * route every method of such a path to runs_api_handle. */
 bool runs_api_owns_path(const char *path);

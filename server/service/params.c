@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "detail.h"
+#include "names.h"
 #include "segloss/limits.h"
 #include "text.h"
 
@@ -205,14 +206,7 @@ static int set_word(params_request *p, params_key key, const char *s, char *deta
     case PARAMS_RUN:
     case PARAMS_SPLIT: {
         size_t max = key == PARAMS_RUN ? PARAMS_MAX_RUN_LEN : PARAMS_MAX_SPLIT_LEN;
-        size_t len = strlen(s);
-        bool ok = len >= 1 && len <= max && s[0] != '.';
-        for (size_t i = 0; ok && i < len; i++) {
-            char c = s[i];
-            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '_' || c == '-';
-        }
-        if (!ok)
+        if (!names_new_ok(s, max))
             return detail_fail(detail, dl, 400,
                                "%s must be 1 to %zu characters of A-Z a-z 0-9 . _ - (not starting "
                                "with '.')",

@@ -20,12 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "names.h"
 #include "segloss/loss.h"
 
-/* A run name is a path segment in /v1/runs/{run}: short and URL-safe. */
-#define PARAMS_MAX_RUN_LEN 128
-/* A split is a word such as "val" or "test". */
-#define PARAMS_MAX_SPLIT_LEN 64
+/* The longest run name and split (names.h holds their rules). */
+#define PARAMS_MAX_RUN_LEN NAMES_RUN_MAX
+#define PARAMS_MAX_SPLIT_LEN NAMES_SPLIT_MAX
 /* A class name is a label on the dashboard ("pottedplant", "traffic sign"). */
 #define PARAMS_MAX_CLASS_NAME_LEN 64
 

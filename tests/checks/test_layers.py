@@ -61,6 +61,8 @@ cases = [
      "server/service/evaluation.c (server/service) includes server/http/http.h"),
     ("server/api/overlay.c", "loss_internal.h",
      "server/api/overlay.c includes lib/loss/loss_internal.h: the server uses the library only"),
+    ("server/store/backend/store_sqlite.c", "store.h",
+     "server/store/backend/store_sqlite.c (server/store/backend) includes server/store/store.h"),
 ]
 for rel, header, expected in cases:
     tmp = copy_tree()

@@ -3,7 +3,7 @@
  * JSON request, JSON tensor data (flat and nested) and the binary tensor extension, as
  * POST /v2/models/segloss/infer reads them.
  *
- * fuzz-extra-src: server/api/oip.c server/service/params.c server/base/text.c lib/loss/params.c server/base/json_writer.c server/base/problem.c server/api/result_json.c server/service/evaluation.c lib/loss/evaluate.c lib/loss/resize.c lib/loss/exact_sum.c lib/loss/stats.c lib/loss/result.c lib/loss/context.c lib/loss/thread_pool.c lib/loss/kernel_scalar.c lib/loss/kernel_avx2.c lib/loss/kernel_avx512.c server/base/detail.c server/base/aligned.c
+ * fuzz-extra-src: server/api/oip.c server/service/params.c server/base/text.c lib/loss/params.c server/base/json_writer.c server/base/problem.c server/api/result_json.c server/service/evaluation.c lib/loss/evaluate.c lib/loss/resize.c lib/loss/exact_sum.c lib/loss/stats.c lib/loss/result.c lib/loss/context.c lib/loss/thread_pool.c lib/loss/kernel_scalar.c lib/loss/kernel_avx2.c lib/loss/kernel_avx512.c server/base/detail.c server/base/aligned.c server/base/names.c
  *
  * Input layout: byte 0 bit 0 says whether an Inference-Header-Content-Length is given, bits
  * 1-6 the body's offset from 64-byte alignment; bytes 1-4 the header length (little-endian,

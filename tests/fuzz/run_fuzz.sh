@@ -20,7 +20,7 @@ HARNESSES=${FUZZ_HARNESSES:-$(ls tests/fuzz/fuzz_*.c | sed -E 's|.*/fuzz_(.*)\.c
 LIB_SRC=${FUZZ_LIB_SRC:-"lib/common/errors.c lib/common/tensor.c lib/decode/format.c lib/decode/npy.c lib/decode/safetensors.c
     lib/decode/tensor_checks.c lib/decode/png_reader.c lib/decode/png_mask.c lib/decode/png_encode.c lib/decode/image_rgb.c"}
 # The same include folders as the Makefile: every layer folder of lib/ and server/.
-INCLUDE_DIRS=$(for d in lib/*/ server server/*/; do [ "$d" = server/dashboard/ ] || printf -- "-I%s " "${d%/}"; done)
+INCLUDE_DIRS=$(find lib server -type d ! -path lib ! -path 'server/dashboard*' | sort | sed 's/^/-I/' | tr '\n' ' ')
 mkdir -p "$OUT"
 
 # A harness of server code names the files it needs beyond LIB_SRC in a comment line

@@ -19,6 +19,7 @@
 
 #include "golden_case.h"
 #include "json_writer.h"
+#include "runs_api.h"
 #include "store_fixture.h"
 #include "testing.h"
 
@@ -842,7 +843,7 @@ static void test_idempotency_key(void)
     scenario_keyed other = {.s = s, .key = "key-1", .hash = h2};
     scenario_keyed_record(&other);
     CHECK_MSG(other.rc == STORE_KEY_REUSED, "rc %d", other.rc);
-    CHECK_EQ_INT(store_http_status(STORE_KEY_REUSED), 422);
+    CHECK_EQ_INT(runs_api_store_status(STORE_KEY_REUSED), 422);
     CHECK_EQ_INT(scenario_idem_evaluations(s), 1);
     /* a key that is not a key */
     scenario_keyed bad = {.s = s, .key = "has space", .hash = h1};

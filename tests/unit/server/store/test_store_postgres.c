@@ -115,7 +115,7 @@ static void test_open_errors(void)
     CHECK(s == NULL);
     CHECK_MSG(strstr(err, "PostgreSQL") != NULL, "%s", err);
     CHECK_MSG(strstr(err, "s3cret") == NULL, "the password is in the message: %s", err);
-    CHECK(store_http_status(STORE_UNAVAILABLE) == 503);
+    CHECK(runs_api_store_status(STORE_UNAVAILABLE) == 503);
     CHECK(strstr(err, "someone:***@127.0.0.1:1") != NULL);
     opt.location = "postgresql://127.0.0.1:1/segloss?nonsense=1";
     CHECK(store_open(&opt, &s, err, sizeof err) == STORE_FAILED);
@@ -401,7 +401,7 @@ static void test_statement_timeout(void)
     int rc = store_record(s, &f.ev, err, sizeof err);
     double took = seconds_now() - t0;
     CHECK_EQ_INT(rc, STORE_UNAVAILABLE);
-    CHECK_EQ_INT(store_http_status(rc), 503);
+    CHECK_EQ_INT(runs_api_store_status(rc), 503);
     CHECK_MSG(strstr(err, "did not answer in time") && strstr(err, "retry later"), "%s", err);
     CHECK_MSG(took < 5.0, "the refused record took %.2f s", took);
     PQclear(PQexec(other, "ROLLBACK"));

@@ -11,6 +11,8 @@
  * Schema: versioned migrations (the `migrations` list below); schema_version holds the number
  * of migrations applied. A database newer than this binary is refused rather than guessed at.
  * Statements are prepared once per connection (SQLITE_PREPARE_PERSISTENT) and reset after use.
+ * The record's sequence and rules are store_record.c's; this file gives its SQL steps
+ * (store_backend.h).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,8 +24,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "params.h"
-#include "store.h"
+#include "names.h"
+#include "store_backend.h"
 
 /* A record waits this long for a lock held by another process before failing. */
 #define SQLITE_BUSY_TIMEOUT_MS 5000
@@ -400,7 +402,6 @@ static void bind_blob(sqlite3_stmt *st, int i, const void *v, size_t len)
         sqlite3_bind_null(st, i);
 }
 
-/* Refuses to merge stats made differently; says what differs. */
 /* A finite double, or NULL for NaN (undefined). */
 static void bind_real(sqlite3_stmt *st, int i, double v)
 {
@@ -415,74 +416,60 @@ static double column_real(sqlite3_stmt *st, int i)
     return sqlite3_column_type(st, i) == SQLITE_NULL ? (double)NAN : sqlite3_column_double(st, i);
 }
 
-static int check_mergeable(const segloss_stats *have, const char *have_params,
-                           const segloss_stats *add, const char *add_params,
-                           const store_evaluation *ev, const char *split, char *err,
-                           size_t err_len)
+/* One record's transaction (store_backend.h): the writer connection, locked throughout. */
+struct store_txn {
+    conn *c;
+    char *err;
+    size_t err_len;
+};
+
+static int txn_fail(store_txn *t, const char *what)
 {
-    const char *what = NULL;
-    char buf[160];
-    if (have->num_classes != add->num_classes) {
-        snprintf(buf, sizeof buf, "%zu classes; this result has %zu", have->num_classes,
-                 add->num_classes);
-        what = buf;
-    } else if (have->semantics != add->semantics) {
-        snprintf(buf, sizeof buf, "\"%s\" semantics; this result has \"%s\"",
-                 have->semantics == SEGLOSS_STANDARD ? "standard" : "seed",
-                 add->semantics == SEGLOSS_STANDARD ? "standard" : "seed");
-        what = buf;
-    } else if (strcmp(have_params, add_params) != 0) {
-        what = "other loss parameters (class_weights, alpha, gamma, beta, smooth, threshold, "
-               "main_loss or dice_loss differ)";
-    }
-    if (!what)
-        return STORE_OK;
-    snprintf(err, err_len,
-             "run \"%s\" split \"%s\" step %" PRId64 " was recorded with %s; record it under "
-             "another step or run",
-             ev->run, split, ev->step, what);
-    return STORE_CONFLICT;
+    return db_fail(t->c, what, t->err, t->err_len);
 }
 
-/*
- * The Idempotency-Key of a record, inside its transaction: 1 when the key was recorded before
- * with this request (ev->replay filled), 0 when it was not (the key is now written with this
- * evaluation), or a negative STORE_ status with a detail.
- */
-static int sq_claim_key(conn *c, const store_evaluation *ev, char *err, size_t err_len)
+static int sq_record_transaction(store *base, store_txn_body body, void *arg, char *err,
+                                 size_t err_len)
 {
-    sqlite3_stmt *st = stmt(c, ST_GET_KEY);
+    store_txn t = {.c = &as_sqlite(base)->writer, .err = err, .err_len = err_len};
+    pthread_mutex_lock(&t.c->mu);
+    int rc = body(&t, arg);
+    pthread_mutex_unlock(&t.c->mu);
+    return rc;
+}
+
+/* BEGIN IMMEDIATE takes the database's write lock: no other record reads what this one has not
+ * yet written (an Idempotency-Key, an aggregate) until COMMIT. */
+static int sq_begin(store_txn *t, const store_evaluation *ev)
+{
+    (void)ev;
+    return exec_simple(t->c, ST_BEGIN) == SQLITE_OK ? STORE_OK : txn_fail(t, "begin");
+}
+
+static int sq_claim_key(store_txn *t, const store_evaluation *ev, store_key_found *found)
+{
+    sqlite3_stmt *st = stmt(t->c, ST_GET_KEY);
     if (!st)
-        return db_fail(c, "idempotency key", err, err_len);
+        return txn_fail(t, "idempotency key");
     bind_text(st, 1, ev->idempotency_key);
     int step_rc = sqlite3_step(st);
     if (step_rc == SQLITE_ROW) {
         const void *hash = sqlite3_column_blob(st, 0);
-        int same = sqlite3_column_bytes(st, 0) == STORE_REQUEST_HASH_LEN && hash &&
-                   memcmp(hash, ev->request_hash, STORE_REQUEST_HASH_LEN) == 0;
+        found->hash_ok = sqlite3_column_bytes(st, 0) == STORE_REQUEST_HASH_LEN && hash;
+        if (found->hash_ok)
+            memcpy(found->request_hash, hash, STORE_REQUEST_HASH_LEN);
         const char *answer = (const char *)sqlite3_column_text(st, 1);
         size_t len = (size_t)sqlite3_column_bytes(st, 1);
-        int rc = 1;
-        if (!same) {
-            snprintf(err, err_len,
-                     "Idempotency-Key \"%s\" was used with another request (other data or "
-                     "parameters); use a new key for a new request",
-                     ev->idempotency_key);
-            rc = STORE_KEY_REUSED;
-        } else if (!answer || !(ev->replay->answer = malloc(len + 1))) {
-            snprintf(err, err_len, "runs store: out of memory");
-            rc = STORE_FAILED;
-        } else {
-            memcpy(ev->replay->answer, answer, len + 1);
-            ev->replay->answer_len = len;
-            ev->replay->replayed = true;
+        if (answer && (found->answer = malloc(len + 1))) {
+            memcpy(found->answer, answer, len + 1);
+            found->answer_len = len;
         }
         sqlite3_reset(st);
-        return rc;
+        return 1;
     }
     sqlite3_reset(st);
-    if (step_rc != SQLITE_DONE || !(st = stmt(c, ST_PUT_KEY)))
-        return db_fail(c, "idempotency key", err, err_len);
+    if (step_rc != SQLITE_DONE || !(st = stmt(t->c, ST_PUT_KEY)))
+        return txn_fail(t, "idempotency key");
     bind_text(st, 1, ev->idempotency_key);
     bind_text(st, 2, ev->run);
     bind_blob(st, 3, ev->request_hash, STORE_REQUEST_HASH_LEN);
@@ -490,53 +477,16 @@ static int sq_claim_key(conn *c, const store_evaluation *ev, char *err, size_t e
     sqlite3_bind_text64(st, 5, ev->answer_json, ev->answer_len, SQLITE_STATIC, SQLITE_UTF8);
     sqlite3_bind_int64(st, 6, ev->timestamp_ms);
     if (exec_stmt(st) != SQLITE_OK)
-        return db_fail(c, "idempotency key", err, err_len);
+        return txn_fail(t, "idempotency key");
     return 0;
 }
 
-static int sq_record(store *base, const store_evaluation *ev, char *err, size_t err_len)
+static int sq_insert_evaluation(store_txn *t, const store_evaluation *ev, const char *split,
+                                int64_t *seq)
 {
-    sqlite_store *s = as_sqlite(base);
-    conn *c = &s->writer;
-    const char *split = ev->split ? ev->split : STORE_DEFAULT_SPLIT;
-    segloss_stats *agg = NULL, *stored = NULL;
-    segloss_result *res = NULL;
-    uint8_t *blob = NULL;
-    char *stored_params = NULL;
-    char detail[256];
-    int rc = STORE_FAILED;
-    sqlite3_stmt *st;
-    char *loss_json = store_loss_params_json(ev->loss, ev->stats->num_classes);
-    if (!loss_json) {
-        snprintf(err, err_len, "runs store: out of memory");
-        return STORE_FAILED;
-    }
-    pthread_mutex_lock(&c->mu);
-    if (exec_simple(c, ST_BEGIN) != SQLITE_OK) {
-        rc = db_fail(c, "begin", err, err_len);
-        goto unlock;
-    }
-
-    /* BEGIN IMMEDIATE holds the write lock: no other record sees the key between the two. */
-    if (ev->idempotency_key) {
-        int claimed = sq_claim_key(c, ev, err, err_len);
-        if (claimed != 0) {
-            rc = claimed > 0 ? STORE_OK : claimed;
-            goto rollback;
-        }
-    }
-
-    /* The global revision; the run takes its new value, so run revisions are never reused. */
-    int64_t revision = 0;
-    if (!(st = stmt(c, ST_BUMP_REVISION)) || sqlite3_step(st) != SQLITE_ROW) {
-        rc = db_fail(c, "revision", err, err_len);
-        goto rollback;
-    }
-    revision = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-
-    if (!(st = stmt(c, ST_INSERT_EVALUATION)))
-        goto db_error;
+    sqlite3_stmt *st = stmt(t->c, ST_INSERT_EVALUATION);
+    if (!st)
+        return txn_fail(t, "record");
     bind_text(st, 1, ev->id);
     bind_text(st, 2, ev->run);
     bind_text(st, 3, split);
@@ -548,29 +498,37 @@ static int sq_record(store *base, const store_evaluation *ev, char *err, size_t 
     sqlite3_bind_int64(st, 9, (sqlite3_int64)ev->w);
     sqlite3_bind_int64(st, 10, ev->items ? (sqlite3_int64)ev->item_count : 0);
     sqlite3_bind_text64(st, 11, ev->answer_json, ev->answer_len, SQLITE_STATIC, SQLITE_UTF8);
-    if (exec_stmt(st) != SQLITE_OK) {
-        rc = db_fail(c, "evaluation", err, err_len);
-        goto rollback;
-    }
-    int64_t seq = sqlite3_last_insert_rowid(c->db);
+    if (exec_stmt(st) != SQLITE_OK)
+        return txn_fail(t, "evaluation");
+    *seq = sqlite3_last_insert_rowid(t->c->db);
+    return STORE_OK;
+}
 
-    for (size_t i = 0; ev->items && i < ev->item_count; i++) {
+static int sq_insert_items(store_txn *t, int64_t seq, const store_evaluation *ev)
+{
+    for (size_t i = 0; i < ev->item_count; i++) {
         const store_item *it = &ev->items[i];
-        if (!(st = stmt(c, ST_INSERT_ITEM)))
-            goto db_error;
+        sqlite3_stmt *st = stmt(t->c, ST_INSERT_ITEM);
+        if (!st)
+            return txn_fail(t, "record");
         sqlite3_bind_int64(st, 1, seq);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
         bind_blob(st, 3, it->prediction ? (const void *)it->prediction : "", it->prediction_len);
         bind_blob(st, 4, it->labels ? (const void *)it->labels : "", it->labels_len);
         bind_blob(st, 5, it->image, it->image_len);
         if (exec_stmt(st) != SQLITE_OK)
-            goto db_error;
+            return txn_fail(t, "record");
     }
+    return STORE_OK;
+}
 
-    for (size_t i = 0; ev->figures && i < ev->n; i++) {
+static int sq_insert_figures(store_txn *t, int64_t seq, const store_evaluation *ev)
+{
+    for (size_t i = 0; i < ev->n; i++) {
         const store_item_figures *f = &ev->figures[i];
-        if (!(st = stmt(c, ST_INSERT_FIGURES)))
-            goto db_error;
+        sqlite3_stmt *st = stmt(t->c, ST_INSERT_FIGURES);
+        if (!st)
+            return txn_fail(t, "record");
         sqlite3_bind_int64(st, 1, seq);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
         bind_real(st, 3, f->accuracy);
@@ -579,146 +537,128 @@ static int sq_record(store *base, const store_evaluation *ev, char *err, size_t 
         sqlite3_bind_int64(st, 6, (sqlite3_int64)f->present);
         bind_text(st, 7, f->iou_json ? f->iou_json : "[]");
         if (exec_stmt(st) != SQLITE_OK)
-            goto db_error;
+            return txn_fail(t, "record");
     }
+    return STORE_OK;
+}
 
-    /* The aggregate of (run, split, step): read, merge, write. */
-    size_t h = ev->h, w = ev->w;
-    if (!(st = stmt(c, ST_GET_AGGREGATE)))
-        goto db_error;
+/* The write lock of BEGIN IMMEDIATE is the aggregate's lock too. */
+static int sq_load_aggregate(store_txn *t, const store_evaluation *ev, const char *split,
+                             const char *loss_params_json, store_stored_aggregate *out)
+{
+    (void)loss_params_json;
+    sqlite3_stmt *st = stmt(t->c, ST_GET_AGGREGATE);
+    if (!st)
+        return txn_fail(t, "record");
     bind_text(st, 1, ev->run);
     bind_text(st, 2, split);
     sqlite3_bind_int64(st, 3, ev->step);
     int step_rc = sqlite3_step(st);
-    if (step_rc == SQLITE_ROW) {
-        const void *bytes = sqlite3_column_blob(st, 0);
-        size_t len = (size_t)sqlite3_column_bytes(st, 0);
-        const char *p = (const char *)sqlite3_column_text(st, 1);
-        stored_params = p ? strdup(p) : NULL;
-        if ((size_t)sqlite3_column_int64(st, 2) != h || (size_t)sqlite3_column_int64(st, 3) != w)
-            h = w = 0;
-        if (!bytes || !stored_params || segloss_stats_deserialize(bytes, len, &stored) != 0) {
-            sqlite3_reset(st);
-            snprintf(err, err_len, "runs store: the aggregate of run \"%s\" step %" PRId64
-                     " is unreadable", ev->run, ev->step);
-            goto rollback;
-        }
+    if (step_rc == SQLITE_DONE) {
         sqlite3_reset(st);
-        rc = check_mergeable(stored, stored_params, ev->stats, loss_json, ev, split, err,
-                             err_len);
-        if (rc != STORE_OK)
-            goto rollback;
-        rc = STORE_FAILED;
-        if (segloss_stats_merge(stored, ev->stats) != 0) {
-            snprintf(err, err_len, "runs store: merging into run \"%s\" step %" PRId64 " failed",
-                     ev->run, ev->step);
-            rc = STORE_CONFLICT;
-            goto rollback;
-        }
-        agg = stored;
-        stored = NULL;
-    } else if (step_rc == SQLITE_DONE) {
-        sqlite3_reset(st);
-        agg = segloss_stats_clone(ev->stats);
-        if (!agg) {
-            snprintf(err, err_len, "runs store: out of memory");
-            goto rollback;
-        }
-    } else {
-        goto db_error;
+        return 0;
     }
+    if (step_rc != SQLITE_ROW)
+        return txn_fail(t, "record");
+    const void *bytes = sqlite3_column_blob(st, 0);
+    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    const char *p = (const char *)sqlite3_column_text(st, 1);
+    out->loss_params_json = p ? strdup(p) : NULL;
+    out->h = (size_t)sqlite3_column_int64(st, 2);
+    out->w = (size_t)sqlite3_column_int64(st, 3);
+    if (bytes && segloss_stats_deserialize(bytes, len, &out->stats) != 0)
+        out->stats = NULL;
+    sqlite3_reset(st);
+    return 1;
+}
 
-    size_t need = 0;
-    segloss_stats_serialize(agg, NULL, 0, &need);
-    blob = malloc(need ? need : 1);
-    if (!blob || segloss_stats_serialize(agg, blob, need, &need) != 0) {
-        snprintf(err, err_len, "runs store: out of memory");
-        goto rollback;
-    }
-    if (!(st = stmt(c, ST_PUT_AGGREGATE)))
-        goto db_error;
+static int sq_save_aggregate(store_txn *t, const store_evaluation *ev, const char *split,
+                             const uint8_t *stats, size_t stats_len,
+                             const char *loss_params_json, size_t h, size_t w)
+{
+    sqlite3_stmt *st = stmt(t->c, ST_PUT_AGGREGATE);
+    if (!st)
+        return txn_fail(t, "record");
     bind_text(st, 1, ev->run);
     bind_text(st, 2, split);
     sqlite3_bind_int64(st, 3, ev->step);
-    bind_blob(st, 4, blob, need);
-    bind_text(st, 5, loss_json);
+    bind_blob(st, 4, stats, stats_len);
+    bind_text(st, 5, loss_params_json);
     sqlite3_bind_int64(st, 6, (sqlite3_int64)h);
     sqlite3_bind_int64(st, 7, (sqlite3_int64)w);
     sqlite3_bind_int64(st, 8, ev->timestamp_ms);
-    if (exec_stmt(st) != SQLITE_OK)
-        goto db_error;
+    return exec_stmt(st) == SQLITE_OK ? STORE_OK : txn_fail(t, "record");
+}
 
-    /* The step's finalised numbers, overwritten as more batches of the step arrive. */
-    if (segloss_result_from_stats(agg, ev->loss, &res, detail, sizeof detail) != 0) {
-        snprintf(err, err_len, "runs store: finalising the aggregate: %s", detail);
-        goto rollback;
-    }
+static int sq_put_history(store_txn *t, const store_evaluation *ev, const char *split,
+                          const double values[STORE_HISTORY_KEY_COUNT])
+{
     for (size_t k = 0; k < STORE_HISTORY_KEY_COUNT; k++) {
-        double v = store_history_value(res, k);
-        if (!(st = stmt(c, ST_PUT_HISTORY)))
-            goto db_error;
+        sqlite3_stmt *st = stmt(t->c, ST_PUT_HISTORY);
+        if (!st)
+            return txn_fail(t, "record");
         bind_text(st, 1, ev->run);
         bind_text(st, 2, split);
         sqlite3_bind_int64(st, 3, (sqlite3_int64)k);
         sqlite3_bind_int64(st, 4, ev->step);
-        if (isfinite(v))
-            sqlite3_bind_double(st, 5, v);
-        else
-            sqlite3_bind_null(st, 5);
+        bind_real(st, 5, values[k]);
         sqlite3_bind_int64(st, 6, ev->timestamp_ms);
         if (exec_stmt(st) != SQLITE_OK)
-            goto db_error;
+            return txn_fail(t, "record");
     }
+    return STORE_OK;
+}
 
-    if (!(st = stmt(c, ST_PUT_RUN)))
-        goto db_error;
+static int sq_retain(store_txn *t, const char *run, size_t keep)
+{
+    sqlite3_stmt *st = stmt(t->c, ST_RETAIN_FIND);
+    if (!st)
+        return txn_fail(t, "record");
+    bind_text(st, 1, run);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)keep);
+    int step_rc = sqlite3_step(st);
+    int64_t oldest_dropped = step_rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    if (step_rc != SQLITE_ROW && step_rc != SQLITE_DONE)
+        return txn_fail(t, "record");
+    for (stmt_id id = ST_RETAIN_ITEMS; oldest_dropped >= 0 && id <= ST_RETAIN_EVALUATIONS; id++) {
+        if (!(st = stmt(t->c, id)))
+            return txn_fail(t, "record");
+        bind_text(st, 1, run);
+        sqlite3_bind_int64(st, 2, oldest_dropped);
+        if (exec_stmt(st) != SQLITE_OK)
+            return txn_fail(t, "record");
+    }
+    return STORE_OK;
+}
+
+/* The global revision goes up; the run takes its new value, so run revisions are never
+ * reused. */
+static int sq_finish_run(store_txn *t, const store_evaluation *ev)
+{
+    sqlite3_stmt *st = stmt(t->c, ST_BUMP_REVISION);
+    if (!st || sqlite3_step(st) != SQLITE_ROW)
+        return txn_fail(t, "revision");
+    int64_t revision = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (!(st = stmt(t->c, ST_PUT_RUN)))
+        return txn_fail(t, "record");
     bind_text(st, 1, ev->run);
     sqlite3_bind_int64(st, 2, ev->timestamp_ms);
     sqlite3_bind_int64(st, 3, ev->step);
     sqlite3_bind_int64(st, 4, revision);
     bind_text(st, 5, ev->class_names_json);
-    if (exec_stmt(st) != SQLITE_OK)
-        goto db_error;
+    return exec_stmt(st) == SQLITE_OK ? STORE_OK : txn_fail(t, "record");
+}
 
-    if (base->retain_evaluations > 0) {
-        if (!(st = stmt(c, ST_RETAIN_FIND)))
-            goto db_error;
-        bind_text(st, 1, ev->run);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)base->retain_evaluations);
-        step_rc = sqlite3_step(st);
-        int64_t oldest_dropped = step_rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-        sqlite3_reset(st);
-        if (step_rc != SQLITE_ROW && step_rc != SQLITE_DONE)
-            goto db_error;
-        for (stmt_id id = ST_RETAIN_ITEMS; oldest_dropped >= 0 && id <= ST_RETAIN_EVALUATIONS;
-             id++) {
-            if (!(st = stmt(c, id)))
-                goto db_error;
-            bind_text(st, 1, ev->run);
-            sqlite3_bind_int64(st, 2, oldest_dropped);
-            if (exec_stmt(st) != SQLITE_OK)
-                goto db_error;
-        }
-    }
+static int sq_commit(store_txn *t)
+{
+    return exec_simple(t->c, ST_COMMIT) == SQLITE_OK ? STORE_OK : txn_fail(t, "record");
+}
 
-    if (exec_simple(c, ST_COMMIT) != SQLITE_OK)
-        goto db_error;
-    rc = STORE_OK;
-    goto unlock;
-
-db_error:
-    rc = db_fail(c, "record", err, err_len);
-rollback:
-    exec_simple(c, ST_ROLLBACK);
-unlock:
-    pthread_mutex_unlock(&c->mu);
-    segloss_stats_free(agg);
-    segloss_stats_free(stored);
-    segloss_result_free(res);
-    free(blob);
-    free(stored_params);
-    free(loss_json);
-    return rc;
+static void sq_rollback(store_txn *t)
+{
+    exec_simple(t->c, ST_ROLLBACK);
 }
 
 /* --- queries ------------------------------------------------------------------------------- */
@@ -743,11 +683,11 @@ static int sq_list_runs(store *base, size_t max_results, const char *page_token,
                         store_run_list *out, char *err, size_t err_len)
 {
     conn *c = &as_sqlite(base)->reader;
-    char after[PARAMS_MAX_RUN_LEN + 1] = "";
+    char after[NAMES_RUN_MAX + 1] = "";
     if (page_token && *page_token) {
         size_t n = strlen(page_token) / 2;
         if (n == 0 || n >= sizeof after || store__hex_decode(page_token, (uint8_t *)after, n) != 0 ||
-            (after[n] = '\0', !store_run_name_ok(after))) {
+            (after[n] = '\0', !names_run_ok(after))) {
             snprintf(err, err_len, "page_token is not one this server gave out");
             return STORE_INVALID;
         }
@@ -1314,7 +1254,19 @@ static void sq_close(store *base)
 static const store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
-    .record = sq_record,
+    .record_transaction = sq_record_transaction,
+    .record = {.begin = sq_begin,
+               .claim_key = sq_claim_key,
+               .insert_evaluation = sq_insert_evaluation,
+               .insert_items = sq_insert_items,
+               .insert_figures = sq_insert_figures,
+               .load_aggregate = sq_load_aggregate,
+               .save_aggregate = sq_save_aggregate,
+               .put_history = sq_put_history,
+               .retain = sq_retain,
+               .finish_run = sq_finish_run,
+               .commit = sq_commit,
+               .rollback = sq_rollback},
     .list_runs = sq_list_runs,
     .run_summary = sq_run_summary,
     .history = sq_history,
@@ -1327,7 +1279,7 @@ static const store_ops sqlite_ops = {
     .aggregates = sq_aggregates,
 };
 
-int store_sqlite_open(const store_options *opt, store **out, char *err, size_t err_len)
+static int sq_open(const store_options *opt, store **out, char *err, size_t err_len)
 {
     *out = NULL;
     sqlite_store *s = calloc(1, sizeof *s);
@@ -1370,3 +1322,6 @@ int store_sqlite_open(const store_options *opt, store **out, char *err, size_t e
     *out = &s->base;
     return STORE_OK;
 }
+
+/* Any location that no other backend takes: a data directory. */
+const store_backend store_sqlite_backend = {.name = "sqlite", .accepts = NULL, .open = sq_open};

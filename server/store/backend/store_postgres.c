@@ -3,10 +3,12 @@
  * replicas keep one history (`--store postgres://user:password@host/db`, issue 6).
  *
  * Same semantics as store_sqlite.c: one transaction per record, ids, history points and paging
- * tokens, revisions for ETags, retention and deletion behave alike. The tables are prefixed
- * `segloss_` (a database shared with other tools, MLflow's `runs` say, stays readable) and are
- * made in the first schema of the connection's search_path, so `?options=-csearch_path%3Dname`
- * in the URL gives a deployment, or a test, a namespace of its own.
+ * tokens, revisions for ETags, retention and deletion behave alike. The record itself (its
+ * order, the key replay, the merge) is store_record.c's; this file gives its SQL steps
+ * (store_backend.h). The tables are prefixed `segloss_` (a database shared with other tools,
+ * MLflow's `runs` say, stays readable) and are made in the first schema of the connection's
+ * search_path, so `?options=-csearch_path%3Dname` in the URL gives a deployment, or a test, a
+ * namespace of its own.
  *
  * Schema: versioned migrations as in SQLite, applied on open under a session-level advisory lock
  * (pg_advisory_lock on a key made of this file's constant and the schema's name), so replicas
@@ -64,8 +66,8 @@
 #include <libpq-fe.h>
 #endif
 
-#include "params.h"
-#include "store.h"
+#include "names.h"
+#include "store_backend.h"
 
 /* Connections per store: the daemon's workers record while its HTTP threads answer GETs; a few
  * more than both is plenty, and PostgreSQL's default max_connections (100) fits many replicas. */
@@ -517,44 +519,16 @@ static int with_connection(pg_store *s, pg_txn fn, void *arg, char *err, size_t 
 
 /* --- record -------------------------------------------------------------------------------- */
 
-/* Refuses to merge stats made differently; says what differs (as store_sqlite.c). */
-static int check_mergeable(const segloss_stats *have, const char *have_params,
-                           const segloss_stats *add, const char *add_params,
-                           const store_evaluation *ev, const char *split, char *err, size_t err_len)
-{
-    const char *what = NULL;
-    char buf[160];
-    if (have->num_classes != add->num_classes) {
-        snprintf(buf, sizeof buf, "%zu classes; this result has %zu", have->num_classes,
-                 add->num_classes);
-        what = buf;
-    } else if (have->semantics != add->semantics) {
-        snprintf(buf, sizeof buf, "\"%s\" semantics; this result has \"%s\"",
-                 have->semantics == SEGLOSS_STANDARD ? "standard" : "seed",
-                 add->semantics == SEGLOSS_STANDARD ? "standard" : "seed");
-        what = buf;
-    } else if (strcmp(have_params, add_params) != 0) {
-        what = "other loss parameters (class_weights, alpha, gamma, beta, smooth, threshold, "
-               "main_loss or dice_loss differ)";
-    }
-    if (!what)
-        return STORE_OK;
-    snprintf(err, err_len,
-             "run \"%s\" split \"%s\" step %" PRId64 " was recorded with %s; record it under "
-             "another step or run",
-             ev->run, split, ev->step, what);
-    return STORE_CONFLICT;
-}
-
-/* "{v0,v1,...}": the history values of a result as a float8[] literal (NULL = undefined). */
-static void history_values(const segloss_result *res, char *keys, size_t keys_len, char *vals,
-                           size_t vals_len)
+/* "{0,1,...}" and "{v0,v1,...}": the history keys and values as integer[] and float8[]
+ * literals (NULL = undefined). */
+static void history_values(const double values[STORE_HISTORY_KEY_COUNT], char *keys,
+                           size_t keys_len, char *vals, size_t vals_len)
 {
     size_t kn = 0, vn = 0;
     kn += (size_t)snprintf(keys + kn, keys_len - kn, "{");
     vn += (size_t)snprintf(vals + vn, vals_len - vn, "{");
     for (size_t k = 0; k < STORE_HISTORY_KEY_COUNT; k++) {
-        double v = store_history_value(res, k);
+        double v = values[k];
         const char *sep = k ? "," : "";
         kn += (size_t)snprintf(keys + kn, keys_len - kn, "%s%zu", sep, k);
         if (isfinite(v))
@@ -565,11 +539,6 @@ static void history_values(const segloss_result *res, char *keys, size_t keys_le
     snprintf(keys + kn, keys_len - kn, "}");
     snprintf(vals + vn, vals_len - vn, "}");
 }
-
-typedef struct record_arg {
-    const store_evaluation *ev;
-    const char *loss_json;
-} record_arg;
 
 /* A growing string; failed once an allocation failed. */
 typedef struct pg_text {
@@ -642,16 +611,74 @@ static int figure_arrays(const store_item_figures *f, size_t n, char *out[6])
     return rc;
 }
 
-/*
- * The Idempotency-Key of a record, inside its transaction and after the run's row lock: 1 when
- * the key was recorded before with this request (ev->replay filled), 0 when it was not (the
- * key is now written with this evaluation), or a negative STORE_ status. The insert comes
- * first: ON CONFLICT DO NOTHING waits for a transaction (any replica) that inserted the same key
- * and has not yet committed, so the SELECT after it sees that key once it is committed, and the
- * key's primary key lets only one of them record.
- */
-static int claim_key(pg_call *c, const store_evaluation *ev)
+/* One record's transaction (store_backend.h): a pooled connection, from BEGIN to COMMIT. The
+ * steps go in the order of the file comment's "Concurrency" and return failed(c) when a
+ * statement fails, so that with_connection can tell a retry from a failure. */
+struct store_txn {
+    pg_call *c;
+};
+
+typedef struct record_arg {
+    store_txn_body body;
+    void *arg;
+} record_arg;
+
+static int record_in_call(pg_call *c, void *arg)
 {
+    const record_arg *a = arg;
+    store_txn t = {.c = c};
+    return a->body(&t, a->arg);
+}
+
+static int pg_record_transaction(store *base, store_txn_body body, void *arg, char *err,
+                                 size_t err_len)
+{
+    record_arg a = {.body = body, .arg = arg};
+    return with_connection(as_pg(base), record_in_call, &a, err, err_len);
+}
+
+/* A statement of a record step: STORE_OK, or the status its failure means. */
+static int step_exec(pg_call *c, const char *what, const char *sql, const pg_params *p)
+{
+    return exec(c, what, sql, p) == 0 ? STORE_OK : failed(c);
+}
+
+/* 1. the run's row: created or updated, and locked until COMMIT */
+static int pg_begin(store_txn *t, const store_evaluation *ev)
+{
+    pg_call *c = t->c;
+    if (exec(c, "begin", "BEGIN", NULL) != 0)
+        return failed(c);
+    pg_params p = {0};
+    p_text(&p, ev->run);
+    p_int(&p, ev->timestamp_ms);
+    p_int(&p, ev->step);
+    p_text(&p, ev->class_names_json);
+    if (exec(c, "run",
+             "INSERT INTO segloss_runs(name, created_ms, updated_ms, last_step, evaluations, "
+             "revision, class_names) VALUES($1, $2, $2, $3, 1, 0, $4) "
+             "ON CONFLICT(name) DO UPDATE SET "
+             "updated_ms = greatest(segloss_runs.updated_ms, excluded.updated_ms), "
+             "last_step = greatest(segloss_runs.last_step, excluded.last_step), "
+             "evaluations = segloss_runs.evaluations + 1, "
+             "class_names = coalesce(excluded.class_names, segloss_runs.class_names)",
+             &p) != 0) {
+        int rc = failed(c);
+        rollback(c);
+        return rc;
+    }
+    return STORE_OK;
+}
+
+/*
+ * 1b. the Idempotency-Key, after the run's row lock. The insert comes first: ON CONFLICT DO
+ * NOTHING waits for a transaction (any replica) that inserted the same key and has not yet
+ * committed, so the SELECT after it sees that key once it is committed, and the key's primary
+ * key lets only one of them record.
+ */
+static int pg_claim_key(store_txn *t, const store_evaluation *ev, store_key_found *found)
+{
+    pg_call *c = t->c;
     pg_params p = {0};
     p_text(&p, ev->idempotency_key);
     p_text(&p, ev->run);
@@ -675,79 +702,37 @@ static int claim_key(pg_call *c, const store_evaluation *ev)
                   "SELECT request_hash, answer FROM segloss_idempotency_keys WHERE key = $1",
                   &p)))
         return failed(c);
-    int rc = 1, oom = 0;
-    size_t len = 0;
-    uint8_t *hash = PQntuples(r) == 1 ? get_bytes(r, 0, 0, &len, &oom) : NULL;
     if (PQntuples(r) != 1) {
         snprintf(c->err, c->err_len, "runs store: idempotency key \"%s\" vanished",
                  ev->idempotency_key);
-        rc = STORE_FAILED;
-    } else if (!hash || len != STORE_REQUEST_HASH_LEN ||
-               memcmp(hash, ev->request_hash, STORE_REQUEST_HASH_LEN) != 0) {
-        snprintf(c->err, c->err_len,
-                 "Idempotency-Key \"%s\" was used with another request (other data or "
-                 "parameters); use a new key for a new request",
-                 ev->idempotency_key);
-        rc = oom ? STORE_FAILED : STORE_KEY_REUSED;
-    } else if (!(ev->replay->answer = get_strdup(r, 0, 1))) {
-        snprintf(c->err, c->err_len, "runs store: out of memory");
-        rc = STORE_FAILED;
-    } else {
-        ev->replay->answer_len = strlen(ev->replay->answer);
-        ev->replay->replayed = true;
+        PQclear(r);
+        return STORE_FAILED;
     }
+    int oom = 0;
+    size_t len = 0;
+    uint8_t *hash = get_bytes(r, 0, 0, &len, &oom);
+    found->hash_ok = hash && len == STORE_REQUEST_HASH_LEN;
+    if (found->hash_ok)
+        memcpy(found->request_hash, hash, STORE_REQUEST_HASH_LEN);
+    found->answer = get_strdup(r, 0, 1);
+    found->answer_len = found->answer ? strlen(found->answer) : 0;
     free(hash);
     PQclear(r);
-    return rc;
+    if (oom) {
+        free(found->answer);
+        found->answer = NULL;
+        snprintf(c->err, c->err_len, "runs store: out of memory");
+        return STORE_FAILED;
+    }
+    return 1;
 }
 
-static int record_txn(pg_call *c, void *arg)
+/* 2. the evaluation; its id is unique */
+static int pg_insert_evaluation(store_txn *t, const store_evaluation *ev, const char *split,
+                                int64_t *seq)
 {
-    const record_arg *a = arg;
-    const store_evaluation *ev = a->ev;
-    const char *split = ev->split ? ev->split : STORE_DEFAULT_SPLIT;
-    segloss_stats *agg = NULL;
-    segloss_result *res = NULL;
-    uint8_t *blob = NULL;
-    char *stored_params = NULL;
-    PGresult *r = NULL;
-    char detail[256];
-    int rc = STORE_FAILED;
-    pg_params p;
-
-    if (exec(c, "begin", "BEGIN", NULL) != 0)
-        goto fail;
-
-    /* 1. the run's row: created or updated, and locked until COMMIT */
-    p = (pg_params){0};
-    p_text(&p, ev->run);
-    p_int(&p, ev->timestamp_ms);
-    p_int(&p, ev->step);
-    p_text(&p, ev->class_names_json);
-    if (exec(c, "run",
-             "INSERT INTO segloss_runs(name, created_ms, updated_ms, last_step, evaluations, "
-             "revision, class_names) VALUES($1, $2, $2, $3, 1, 0, $4) "
-             "ON CONFLICT(name) DO UPDATE SET "
-             "updated_ms = greatest(segloss_runs.updated_ms, excluded.updated_ms), "
-             "last_step = greatest(segloss_runs.last_step, excluded.last_step), "
-             "evaluations = segloss_runs.evaluations + 1, "
-             "class_names = coalesce(excluded.class_names, segloss_runs.class_names)",
-             &p) != 0)
-        goto fail;
-
-    /* 1b. the Idempotency-Key, when the request has one */
-    if (ev->idempotency_key) {
-        store_replay_clear(ev->replay);
-        int claimed = claim_key(c, ev);
-        if (claimed != 0) {
-            rc = claimed > 0 ? STORE_OK : claimed;
-            rollback(c);
-            goto done;
-        }
-    }
-
-    /* 2. the evaluation; its id is unique */
-    p = (pg_params){0};
+    pg_call *c = t->c;
+    pg_params p = {0};
     p_text(&p, ev->id);
     p_text(&p, ev->run);
     p_text(&p, split);
@@ -759,30 +744,32 @@ static int record_txn(pg_call *c, void *arg)
     p_int(&p, (int64_t)ev->w);
     p_int(&p, ev->items ? (int64_t)ev->item_count : 0);
     p_text(&p, ev->answer_json);
-    r = run(c, "evaluation",
-            "INSERT INTO segloss_evaluations(id, run, split, step, timestamp_ms, n, c, h, w, "
-            "items, answer) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-            "RETURNING seq",
-            &p);
+    PGresult *r = run(c, "evaluation",
+                      "INSERT INTO segloss_evaluations(id, run, split, step, timestamp_ms, n, c, "
+                      "h, w, items, answer) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+                      "RETURNING seq",
+                      &p);
     if (!r) {
         if (c->failure == PGF_UNIQUE && c->retry_after_gone) {
             /* the first try's COMMIT went through before the connection was lost */
             c->failure = PGF_NONE;
-            rollback(c);
-            rc = STORE_OK;
-            goto done;
+            return 1;
         }
         if (c->failure == PGF_UNIQUE)
             snprintf(c->err, c->err_len, "runs store: evaluation %s is stored already", ev->id);
-        goto fail;
+        return failed(c);
     }
-    int64_t seq = get_i64(r, 0, 0);
+    *seq = get_i64(r, 0, 0);
     PQclear(r);
-    r = NULL;
+    return STORE_OK;
+}
 
-    for (size_t i = 0; ev->items && i < ev->item_count; i++) {
+static int pg_insert_items(store_txn *t, int64_t seq, const store_evaluation *ev)
+{
+    pg_call *c = t->c;
+    for (size_t i = 0; i < ev->item_count; i++) {
         const store_item *it = &ev->items[i];
-        p = (pg_params){0};
+        pg_params p = {0};
         p_int(&p, seq);
         p_int(&p, (int64_t)i);
         p_bytes(&p, it->prediction, it->prediction ? it->prediction_len : 0);
@@ -795,186 +782,163 @@ static int record_txn(pg_call *c, void *arg)
                  "INSERT INTO segloss_items(evaluation, item, prediction, labels, image) "
                  "VALUES($1, $2, $3, $4, $5)",
                  &p) != 0)
-            goto fail;
+            return failed(c);
     }
+    return STORE_OK;
+}
 
-    if (ev->figures && ev->n) {
-        char *arrays[6] = {0};
-        if (figure_arrays(ev->figures, ev->n, arrays) != 0) {
-            for (int i = 0; i < 6; i++)
-                free(arrays[i]);
-            goto oom;
-        }
-        p = (pg_params){0};
-        p_int(&p, seq);
-        for (int i = 0; i < 6; i++)
-            p_text(&p, arrays[i]);
-        int frc = exec(c, "item figures",
-                       "INSERT INTO segloss_item_figures(evaluation, item, accuracy, miou, "
-                       "mean_dice, present, iou) SELECT $1, t.* FROM unnest($2::integer[], "
-                       "$3::float8[], $4::float8[], $5::float8[], $6::integer[], $7::text[]) "
-                       "AS t",
-                       &p);
+static int pg_insert_figures(store_txn *t, int64_t seq, const store_evaluation *ev)
+{
+    pg_call *c = t->c;
+    char *arrays[6] = {0};
+    if (figure_arrays(ev->figures, ev->n, arrays) != 0) {
         for (int i = 0; i < 6; i++)
             free(arrays[i]);
-        if (frc != 0)
-            goto fail;
+        snprintf(c->err, c->err_len, "runs store: out of memory");
+        return STORE_FAILED;
     }
+    pg_params p = {0};
+    p_int(&p, seq);
+    for (int i = 0; i < 6; i++)
+        p_text(&p, arrays[i]);
+    int frc = exec(c, "item figures",
+                   "INSERT INTO segloss_item_figures(evaluation, item, accuracy, miou, "
+                   "mean_dice, present, iou) SELECT $1, t.* FROM unnest($2::integer[], "
+                   "$3::float8[], $4::float8[], $5::float8[], $6::integer[], $7::text[]) "
+                   "AS t",
+                   &p);
+    for (int i = 0; i < 6; i++)
+        free(arrays[i]);
+    return frc == 0 ? STORE_OK : failed(c);
+}
 
-    /* 3. the aggregate of (run, split, step): created empty, locked, read, merged, written */
-    size_t h = ev->h, w = ev->w;
-    p = (pg_params){0};
+/* 3. the aggregate of (run, split, step): created empty, locked, read */
+static int pg_load_aggregate(store_txn *t, const store_evaluation *ev, const char *split,
+                             const char *loss_params_json, store_stored_aggregate *out)
+{
+    pg_call *c = t->c;
+    pg_params p = {0};
     p_text(&p, ev->run);
     p_text(&p, split);
     p_int(&p, ev->step);
-    p_text(&p, a->loss_json);
-    p_int(&p, (int64_t)h);
-    p_int(&p, (int64_t)w);
+    p_text(&p, loss_params_json);
+    p_int(&p, (int64_t)ev->h);
+    p_int(&p, (int64_t)ev->w);
     p_int(&p, ev->timestamp_ms);
     if (exec(c, "aggregate",
              "INSERT INTO segloss_aggregates(run, split, step, stats, loss_params, evaluations, "
              "h, w, updated_ms) VALUES($1, $2, $3, NULL, $4, 0, $5, $6, $7) "
              "ON CONFLICT(run, split, step) DO NOTHING",
              &p) != 0)
-        goto fail;
+        return failed(c);
     p.n = 3;
-    r = run(c, "aggregate",
-            "SELECT stats, loss_params, h, w FROM segloss_aggregates "
-            "WHERE run = $1 AND split = $2 AND step = $3 FOR UPDATE",
-            &p);
+    PGresult *r = run(c, "aggregate",
+                      "SELECT stats, loss_params, h, w FROM segloss_aggregates "
+                      "WHERE run = $1 AND split = $2 AND step = $3 FOR UPDATE",
+                      &p);
     if (!r)
-        goto fail;
+        return failed(c);
+    int rc = 1;
     if (PQntuples(r) != 1) {
         snprintf(c->err, c->err_len, "runs store: the aggregate row of run \"%s\" vanished",
                  ev->run);
-        goto fail;
-    }
-    if (PQgetisnull(r, 0, 0)) {
-        /* made just now by this transaction */
-        agg = segloss_stats_clone(ev->stats);
-        if (!agg)
-            goto oom;
+        rc = STORE_FAILED;
+    } else if (PQgetisnull(r, 0, 0)) {
+        rc = 0; /* made just now by this transaction */
     } else {
         int oom = 0;
         size_t len;
         uint8_t *bytes = get_bytes(r, 0, 0, &len, &oom);
-        stored_params = get_strdup(r, 0, 1);
-        if ((size_t)get_i64(r, 0, 2) != h || (size_t)get_i64(r, 0, 3) != w)
-            h = w = 0;
-        int bad = !bytes || !stored_params || segloss_stats_deserialize(bytes, len, &agg) != 0;
+        out->loss_params_json = get_strdup(r, 0, 1);
+        out->h = (size_t)get_i64(r, 0, 2);
+        out->w = (size_t)get_i64(r, 0, 3);
+        if (bytes && segloss_stats_deserialize(bytes, len, &out->stats) != 0)
+            out->stats = NULL;
         free(bytes);
-        if (bad) {
-            snprintf(c->err, c->err_len,
-                     "runs store: the aggregate of run \"%s\" step %" PRId64 " is unreadable",
-                     ev->run, ev->step);
-            goto fail;
-        }
-        rc = check_mergeable(agg, stored_params, ev->stats, a->loss_json, ev, split, c->err,
-                             c->err_len);
-        if (rc != STORE_OK)
-            goto fail;
-        rc = STORE_FAILED;
-        if (segloss_stats_merge(agg, ev->stats) != 0) {
-            snprintf(c->err, c->err_len,
-                     "runs store: merging into run \"%s\" step %" PRId64 " failed", ev->run,
-                     ev->step);
-            rc = STORE_CONFLICT;
-            goto fail;
-        }
     }
     PQclear(r);
-    r = NULL;
-    size_t need = 0;
-    segloss_stats_serialize(agg, NULL, 0, &need);
-    blob = malloc(need ? need : 1);
-    if (!blob || segloss_stats_serialize(agg, blob, need, &need) != 0)
-        goto oom;
-    p = (pg_params){0};
+    return rc;
+}
+
+/* 3b. merged (store_record.c) and written back */
+static int pg_save_aggregate(store_txn *t, const store_evaluation *ev, const char *split,
+                             const uint8_t *stats, size_t stats_len,
+                             const char *loss_params_json, size_t h, size_t w)
+{
+    (void)loss_params_json; /* written with the row (pg_load_aggregate) */
+    pg_call *c = t->c;
+    pg_params p = {0};
     p_text(&p, ev->run);
     p_text(&p, split);
     p_int(&p, ev->step);
-    p_bytes(&p, blob, need);
+    p_bytes(&p, stats, stats_len);
     p_int(&p, (int64_t)h);
     p_int(&p, (int64_t)w);
     p_int(&p, ev->timestamp_ms);
-    if (exec(c, "aggregate",
-             "UPDATE segloss_aggregates SET stats = $4, evaluations = evaluations + 1, "
-             "h = $5, w = $6, updated_ms = $7 WHERE run = $1 AND split = $2 AND step = $3",
-             &p) != 0)
-        goto fail;
+    return step_exec(c, "aggregate",
+                     "UPDATE segloss_aggregates SET stats = $4, evaluations = evaluations + 1, "
+                     "h = $5, w = $6, updated_ms = $7 "
+                     "WHERE run = $1 AND split = $2 AND step = $3",
+                     &p);
+}
 
-    /* the step's finalised numbers, overwritten as more batches of the step arrive */
-    if (segloss_result_from_stats(agg, ev->loss, &res, detail, sizeof detail) != 0) {
-        snprintf(c->err, c->err_len, "runs store: finalising the aggregate: %s", detail);
-        goto fail;
-    }
+static int pg_put_history(store_txn *t, const store_evaluation *ev, const char *split,
+                          const double values[STORE_HISTORY_KEY_COUNT])
+{
+    pg_call *c = t->c;
     char keys[64], vals[STORE_HISTORY_KEY_COUNT * 32 + 8];
-    history_values(res, keys, sizeof keys, vals, sizeof vals);
-    p = (pg_params){0};
+    history_values(values, keys, sizeof keys, vals, sizeof vals);
+    pg_params p = {0};
     p_text(&p, ev->run);
     p_text(&p, split);
     p_int(&p, ev->step);
     p_int(&p, ev->timestamp_ms);
     p_text(&p, keys);
     p_text(&p, vals);
-    if (exec(c, "history",
-             "INSERT INTO segloss_history(run, split, key, step, value, timestamp_ms) "
-             "SELECT $1, $2, t.k, $3, t.v, $4 "
-             "FROM unnest($5::integer[], $6::float8[]) WITH ORDINALITY AS t(k, v, o) "
-             "ORDER BY t.o "
-             "ON CONFLICT(run, split, key, step) DO UPDATE SET value = excluded.value, "
-             "timestamp_ms = excluded.timestamp_ms",
-             &p) != 0)
-        goto fail;
-
-    if (c->s->base.retain_evaluations > 0) {
-        p = (pg_params){0};
-        p_text(&p, ev->run);
-        p_int(&p, (int64_t)c->s->base.retain_evaluations);
-        if (exec(c, "retention",
-                 "DELETE FROM segloss_evaluations WHERE run = $1 AND seq <= "
-                 "(SELECT seq FROM segloss_evaluations WHERE run = $1 ORDER BY seq DESC "
-                 "LIMIT 1 OFFSET $2)",
-                 &p) != 0)
-            goto fail;
-    }
-
-    /* 4. the run's revision, taken while its row is locked */
-    p = (pg_params){0};
-    p_text(&p, ev->run);
-    if (exec(c, "revision",
-             "UPDATE segloss_runs SET revision = nextval('segloss_revisions') WHERE name = $1",
-             &p) != 0 ||
-        exec(c, "commit", "COMMIT", NULL) != 0)
-        goto fail;
-    rc = STORE_OK;
-    goto done;
-oom:
-    snprintf(c->err, c->err_len, "runs store: out of memory");
-fail:
-    if (rc == STORE_FAILED && c->failure != PGF_NONE)
-        rc = failed(c);
-    rollback(c);
-done:
-    PQclear(r);
-    segloss_stats_free(agg);
-    segloss_result_free(res);
-    free(blob);
-    free(stored_params);
-    return rc;
+    return step_exec(c, "history",
+                     "INSERT INTO segloss_history(run, split, key, step, value, timestamp_ms) "
+                     "SELECT $1, $2, t.k, $3, t.v, $4 "
+                     "FROM unnest($5::integer[], $6::float8[]) WITH ORDINALITY AS t(k, v, o) "
+                     "ORDER BY t.o "
+                     "ON CONFLICT(run, split, key, step) DO UPDATE SET value = excluded.value, "
+                     "timestamp_ms = excluded.timestamp_ms",
+                     &p);
 }
 
-static int pg_record(store *base, const store_evaluation *ev, char *err, size_t err_len)
+/* Items and figures go with their evaluation (ON DELETE CASCADE). */
+static int pg_retain(store_txn *t, const char *run_name, size_t keep)
 {
-    record_arg a = {.ev = ev,
-                    .loss_json = store_loss_params_json(ev->loss, ev->stats->num_classes)};
-    if (!a.loss_json) {
-        snprintf(err, err_len, "runs store: out of memory");
-        return STORE_FAILED;
-    }
-    int rc = with_connection(as_pg(base), record_txn, &a, err, err_len);
-    free((char *)(uintptr_t)a.loss_json);
-    return rc;
+    pg_call *c = t->c;
+    pg_params p = {0};
+    p_text(&p, run_name);
+    p_int(&p, (int64_t)keep);
+    return step_exec(c, "retention",
+                     "DELETE FROM segloss_evaluations WHERE run = $1 AND seq <= "
+                     "(SELECT seq FROM segloss_evaluations WHERE run = $1 ORDER BY seq DESC "
+                     "LIMIT 1 OFFSET $2)",
+                     &p);
+}
+
+/* 4. the run's revision, taken while its row is locked */
+static int pg_finish_run(store_txn *t, const store_evaluation *ev)
+{
+    pg_call *c = t->c;
+    pg_params p = {0};
+    p_text(&p, ev->run);
+    return step_exec(c, "revision",
+                     "UPDATE segloss_runs SET revision = nextval('segloss_revisions') "
+                     "WHERE name = $1",
+                     &p);
+}
+
+static int pg_commit(store_txn *t)
+{
+    return step_exec(t->c, "commit", "COMMIT", NULL);
+}
+
+static void pg_rollback(store_txn *t)
+{
+    rollback(t->c);
 }
 
 /* --- queries ------------------------------------------------------------------------------- */
@@ -1036,11 +1000,11 @@ static int list_txn(pg_call *c, void *arg)
 static int pg_list_runs(store *base, size_t max_results, const char *page_token,
                         store_run_list *out, char *err, size_t err_len)
 {
-    char after[PARAMS_MAX_RUN_LEN + 1] = "";
+    char after[NAMES_RUN_MAX + 1] = "";
     if (page_token && *page_token) {
         size_t n = strlen(page_token) / 2;
         if (n == 0 || n >= sizeof after || store__hex_decode(page_token, (uint8_t *)after, n) != 0 ||
-            (after[n] = '\0', !store_run_name_ok(after))) {
+            (after[n] = '\0', !names_run_ok(after))) {
             snprintf(err, err_len, "page_token is not one this server gave out");
             return STORE_INVALID;
         }
@@ -1759,7 +1723,7 @@ fail:
     return rc;
 }
 
-int store_postgres_open(const store_options *opt, store **out, char *err, size_t err_len)
+static int pg_open(const store_options *opt, store **out, char *err, size_t err_len)
 {
     *out = NULL;
     pg_store *s = calloc(1, sizeof *s);
@@ -1801,7 +1765,19 @@ int store_postgres_open(const store_options *opt, store **out, char *err, size_t
 static const store_ops postgres_ops = {
     .name = "postgres",
     .close = pg_close,
-    .record = pg_record,
+    .record_transaction = pg_record_transaction,
+    .record = {.begin = pg_begin,
+               .claim_key = pg_claim_key,
+               .insert_evaluation = pg_insert_evaluation,
+               .insert_items = pg_insert_items,
+               .insert_figures = pg_insert_figures,
+               .load_aggregate = pg_load_aggregate,
+               .save_aggregate = pg_save_aggregate,
+               .put_history = pg_put_history,
+               .retain = pg_retain,
+               .finish_run = pg_finish_run,
+               .commit = pg_commit,
+               .rollback = pg_rollback},
     .list_runs = pg_list_runs,
     .run_summary = pg_run_summary,
     .history = pg_history,
@@ -1813,3 +1789,12 @@ static const store_ops postgres_ops = {
     .items = pg_items,
     .aggregates = pg_aggregates,
 };
+
+static bool pg_accepts(const char *location)
+{
+    return strncmp(location, "postgres://", 11) == 0 ||
+           strncmp(location, "postgresql://", 13) == 0;
+}
+
+const store_backend store_postgres_backend = {
+    .name = "postgres", .accepts = pg_accepts, .open = pg_open};
