@@ -29,7 +29,7 @@
 #include "params.h"
 #include "problem.h"
 #include "result_json.h"
-#include "store_finalise.h"
+#include "store_finalize.h"
 #include "text.h"
 
 #define JSON_TYPE "application/json"
@@ -482,7 +482,7 @@ static int write_split(json_writer *w, const char *run, const store_split_summar
     params_request p;
     params_init(&p);
     p.max_classes = SEGLOSS_MAX_CLASSES_CEILING; /* stored: checked when it was recorded */
-    int rc = store_finalise(sp->stats, sp->loss_params_json, &res, err, err_len);
+    int rc = store_finalize(sp->stats, sp->loss_params_json, &res, err, err_len);
     if (rc)
         goto done;
     char detail[256];
@@ -759,7 +759,7 @@ static int class_history_page(store *st, const store_history_query *q, const cla
     for (size_t i = 0; !rc && i < use; i++) {
         const store_aggregate *a = &list.rows[i];
         segloss_result *res = NULL;
-        rc = store_finalise(a->stats, a->loss_params_json, &res, err, err_len);
+        rc = store_finalize(a->stats, a->loss_params_json, &res, err, err_len);
         for (size_t j = 0; !rc && j < ck->count; j++) {
             double v = class_value(res, ck->figure[j], ck->cls[j]);
             hist->points[hist->count++] = (store_history_point){

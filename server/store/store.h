@@ -121,7 +121,7 @@ bool store_idempotency_key_ok(const char *key);
 
 /*
  * The loss parameters as a canonical JSON object (keys of params_set_json, doubles with 17
- * digits): the aggregate keeps it to finalise later (store_finalise.h) and to refuse merging
+ * digits): the aggregate keeps it to finalise later (store_finalize.h) and to refuse merging
  * stats made with other parameters. Caller frees. NULL on OOM.
  */
 char *store_loss_params_json(const segloss_params *loss, size_t num_classes);

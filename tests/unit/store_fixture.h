@@ -20,7 +20,7 @@
 #include "result_json.h"
 #include "segloss/segloss.h"
 #include "store.h"
-#include "store_finalise.h"
+#include "store_finalize.h"
 
 /* A new empty directory under /tmp; the path is written into dir (at least 64 bytes). */
 static inline int fixture_tmpdir(char *dir)

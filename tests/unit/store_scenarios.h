@@ -308,7 +308,7 @@ static void check_exact_case(const char *dirname)
         CHECK_MSG(segloss_stats_equal(sp->stats, whole->stats), "%s: merged stats differ",
                   g.name);
         segloss_result *agg = NULL;
-        CHECK(store_finalise(sp->stats, sp->loss_params_json, &agg, err, sizeof err) == 0);
+        CHECK(store_finalize(sp->stats, sp->loss_params_json, &agg, err, sizeof err) == 0);
         if (agg) {
             /* bit-identical to the one request holding every image */
             CHECK(memcmp(&agg->ce, &whole->ce, sizeof agg->ce) == 0);

@@ -165,18 +165,18 @@ static void test_png_rgb_and_gray_roundtrip(void)
     free(rgb);
     free(png);
     /* Grey: a mask-shaped image, also readable by the mask decoder. */
-    uint8_t grey[40 * 30];
-    for (size_t i = 0; i < sizeof grey; i++)
-        grey[i] = (uint8_t)(i % 21);
-    CHECK_EQ_INT(segloss_png_encode(grey, 40, 30, 1, &png, &len, detail, sizeof detail), 0);
+    uint8_t gray[40 * 30];
+    for (size_t i = 0; i < sizeof gray; i++)
+        gray[i] = (uint8_t)(i % 21);
+    CHECK_EQ_INT(segloss_png_encode(gray, 40, 30, 1, &png, &len, detail, sizeof detail), 0);
     CHECK_EQ_INT(decode(png, len, &rgb, &w, &h), 0);
-    for (size_t i = 0; i < sizeof grey; i++)
-        CHECK(rgb[3 * i] == grey[i] && rgb[3 * i + 1] == grey[i] && rgb[3 * i + 2] == grey[i]);
+    for (size_t i = 0; i < sizeof gray; i++)
+        CHECK(rgb[3 * i] == gray[i] && rgb[3 * i + 1] == gray[i] && rgb[3 * i + 2] == gray[i]);
     uint8_t back[40 * 30];
     CHECK_EQ_INT(segloss_png_mask_decode(png, len, &limits, SEGLOSS_U8, back, sizeof back,
                                          detail, sizeof detail),
                  0);
-    CHECK(memcmp(back, grey, sizeof grey) == 0);
+    CHECK(memcmp(back, gray, sizeof gray) == 0);
     free(rgb);
     free(png);
     free(src);

@@ -176,7 +176,7 @@ static void test_grey8(void)
     free(m.data);
 }
 
-static void test_palette_indices_not_colours(void)
+static void test_palette_indices_not_colors(void)
 {
     /* Every palette entry is the same red: expanding would lose all information. */
     membuf m = write_png(64, 33, PNG_COLOR_TYPE_PALETTE, 8, 0, pattern8, 0);
@@ -231,7 +231,7 @@ static void test_ancillary_chunks_skipped(void)
     free(m.data);
 }
 
-static void test_colour_images_refused(void)
+static void test_color_images_refused(void)
 {
     static const struct {
         int type;
@@ -492,12 +492,12 @@ int main(void)
 {
     segloss_limits_default(&limits);
     RUN(test_grey8);
-    RUN(test_palette_indices_not_colours);
+    RUN(test_palette_indices_not_colors);
     RUN(test_grey16);
     RUN(test_low_bit_depths);
     RUN(test_interlaced);
     RUN(test_ancillary_chunks_skipped);
-    RUN(test_colour_images_refused);
+    RUN(test_color_images_refused);
     RUN(test_crc_errors);
     RUN(test_every_truncation_fails);
     RUN(test_limits_before_decode);

@@ -660,7 +660,7 @@ static void test_items_route(void)
     CHECK(store_get_run(st, "figs", &sum, err, sizeof err) == 0);
     segloss_result *agg = NULL;
     CHECK(sum.split_count == 1 &&
-          store_finalise(sum.splits[0].stats, sum.splits[0].loss_params_json, &agg, err,
+          store_finalize(sum.splits[0].stats, sum.splits[0].loss_params_json, &agg, err,
                          sizeof err) == 0);
     if (agg && cJSON_GetArraySize(m) == 4) {
         const cJSON *p2 = cJSON_GetArrayItem(m, 2), *p3 = cJSON_GetArrayItem(m, 3);

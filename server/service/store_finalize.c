@@ -1,14 +1,14 @@
 /*
- * store_finalise.c - the numbers of a stored aggregate (store_finalise.h).
+ * store_finalize.c - the numbers of a stored aggregate (store_finalize.h).
  */
-#include "store_finalise.h"
+#include "store_finalize.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "params.h"
 
-int store_finalise(const segloss_stats *stats, const char *loss_params_json, segloss_result **out,
+int store_finalize(const segloss_stats *stats, const char *loss_params_json, segloss_result **out,
                    char *err, size_t err_len)
 {
     params_request p;
