@@ -44,7 +44,8 @@ static const option_spec options[] = {
     {"max-body-mb", OPT_SIZE, FIELD(max_body_mb), 1, CONFIG_MAX_BODY_MB_CEILING,
      "largest request body in MiB; larger is 413 (default 1024)"},
     {"buffer-cache-mb", OPT_SIZE, FIELD(buffer_cache_mb), 0, CONFIG_MAX_BODY_MB_CEILING,
-     "upload buffers kept for reuse between requests, MiB (default 256; 0 = none)"},
+     "upload buffers kept for reuse between requests, MiB (default 1024, at most the default "
+     "--max-inflight-mb; 0 = none)"},
     {"max-inflight-mb", OPT_SIZE, FIELD(max_inflight_mb), 1, CONFIG_MAX_BODY_MB_CEILING,
      "request bodies held at once, MiB; beyond is 503, a larger body 413 (default a quarter "
      "of RAM or of the cgroup limit, at least 64)"},
@@ -147,8 +148,10 @@ void config_defaults(server_config *cfg)
     cfg->workers = CONFIG_DEFAULT_WORKERS;
     cfg->queue_depth = CONFIG_DEFAULT_QUEUE_DEPTH;
     cfg->max_body_mb = CONFIG_DEFAULT_MAX_BODY_MB;
-    cfg->buffer_cache_mb = CONFIG_DEFAULT_BUFFER_CACHE_MB;
     cfg->max_inflight_mb = config_default_inflight_mb(config_memory_bytes());
+    cfg->buffer_cache_mb = CONFIG_DEFAULT_BUFFER_CACHE_MB < cfg->max_inflight_mb
+                               ? CONFIG_DEFAULT_BUFFER_CACHE_MB
+                               : cfg->max_inflight_mb;
     cfg->max_parts = CONFIG_DEFAULT_MAX_PARTS;
     cfg->max_params_bytes = CONFIG_DEFAULT_MAX_PARAMS_BYTES;
     cfg->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;

@@ -56,9 +56,14 @@
 /* Finished uploads waiting for a worker; beyond this a request is refused with 503 and
  * Retry-After instead of holding its body in memory for an unbounded wait. */
 #define CONFIG_DEFAULT_QUEUE_DEPTH 16
-/* Part buffers kept for the next request (bufpool.h): 256 MiB holds the buffers of an
- * 8x21x512x512 float32 batch (176 MiB), so steady training traffic reuses warm pages. */
-#define CONFIG_DEFAULT_BUFFER_CACHE_MB 256
+/* Part buffers kept for the next request (bufpool.h), so steady training traffic reuses warm
+ * pages: 1 GiB holds the buffers of four 8x21x512x512 float32 batches (176 MiB each) and their
+ * masks, what four clients posting such batches hold at once. With 256 MiB (one batch) three of
+ * the four bodies went to fresh pages each time: 0.13-0.16 CPU-seconds per request in the
+ * daemon against 0.07-0.08 with the buffers reused, measured with
+ * tests/bench/cpu_per_request.py. Never more than the default --max-inflight-mb, so a small
+ * machine or container does not keep more at rest than it may hold in flight. */
+#define CONFIG_DEFAULT_BUFFER_CACHE_MB 1024
 /* Request bodies held in memory at once (--max-inflight-mb), by default a quarter of the memory
  * the daemon may use (physical memory, or the cgroup's memory.max when lower): a body being
  * evaluated costs about as much again in decoded tensors, and the buffer cache

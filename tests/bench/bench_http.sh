@@ -14,7 +14,10 @@
 #     22 MiB, 176 MiB and 1 GiB bodies (target <= 1.1x; the 1 GiB row runs a daemon with
 #     --max-body-mb 1100 --buffer-cache-mb 1100, HUGE_ROUNDS rounds);
 #  5. requests per second, 4 concurrent curl clients posting the 8-image batch on kept-alive
-#     connections, RPS_REQUESTS requests in all (target >= 0.8x the floor's);
+#     connections, RPS_REQUESTS requests in all (target >= 0.8x the floor's), with the
+#     CPU-seconds per request of each server and of the clients (tests/bench/cpu_per_request.py)
+#     and from them the best ratio the machine allows when the clients share its cores;
+#  5b. the answer's own timing (decode, compute, total) of the seglossd rows that answer 200;
 #  6. peak RSS (VmHWM) of a fresh daemon answering one 8-image request (target <= 1.3 x body
 #     + 64 MiB).
 #
@@ -156,11 +159,16 @@ in_22m=(-F "logits=@$tmp/logits_1.npy")
 in_176m=(-F "logits=@$tmp/logits_8.npy")
 in_1g=(-F "logits=@$tmp/blob_1g.npy")
 : >"$tmp/rounds"
+: >"$tmp/timing"
 # round ROW_INDEX LABEL SEG_BASE ARRAY WANT PATH: seglossd then the floor, one line per round
 one_round() {
-    local r=$1 label=$2 base=$3 arr=$4 want=$5 path=$6 a b
+    local r=$1 label=$2 base=$3 arr=$4 want=$5 path=$6 a b t
     local -n args=$arr
     a=$(post "$base$path" "$want" "${args[@]}")
+    # the answer's own split: decode (masks left after the upload), compute, total
+    t=$(sed -n 's/.*"timing":{"decode_ms":\([^,]*\),"compute_ms":\([^,]*\),"total_ms":\([^}]*\)}.*/'\
+'\1|\2|\3/p' "$tmp/answer")
+    [ -z "$t" ] || echo "$label|$t" >>"$tmp/timing"
     b=$(post "$floor" 200 "${args[@]}")
     echo "$label|$r|$a|$b" >>"$tmp/rounds"
     printf '  round %s  %-40s seglossd %7.1f ms  floor %7.1f ms  %.2fx\n' "$r" "$label" \
@@ -184,32 +192,32 @@ for r in $(seq "$ROUNDS"); do
     done
 done
 
-# ---- requests per second, 4 clients -----------------------------------------------------------
-# rps URL: RPS_REQUESTS 8-image requests over 4 curl processes, each sending its share one after
-# another on one kept-alive connection. Prints requests per second; fails unless all are 200.
-rps() {
-    local start end c i args clients=() codes=$tmp/rps.codes
-    : >"$codes"
-    start=$(date +%s.%N)
-    for c in 1 2 3 4; do
-        args=()
-        for i in $(seq "$c" 4 "$RPS_REQUESTS"); do args+=(-o /dev/null "$1"); done
-        curl -s --max-time "$CURL_MAX_S" -w '%{http_code}\n' "${eight[@]}" "${args[@]}" \
-            >>"$codes" &
-        clients+=($!)
-    done
-    wait "${clients[@]}" || true
-    end=$(date +%s.%N)
-    [ "$(grep -c '^200$' "$codes")" -eq "$RPS_REQUESTS" ] ||
-        die "$1: not every answer was 200: $(sort "$codes" | uniq -c | xargs)"
-    awk -v n="$RPS_REQUESTS" -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", n / (b - a) }'
-}
+# ---- requests per second and CPU-seconds per request, 4 clients ------------------------------
+# RPS_REQUESTS 8-image requests over 4 curl processes, each sending its share one after another
+# on one kept-alive connection (tests/bench/cpu_per_request.py), seglossd then the floor in each
+# round. Besides requests/s it takes the CPU-seconds per request of the server (its utime+stime)
+# and of the curl clients, figures the machine's load hardly moves. On a machine whose cores the
+# clients share with the server, requests/s at saturation is at most the CPU per request's
+# inverse, so seglossd's requests/s over the floor's can be no better than
+#   (floor server + floor clients) / (floor server + floor clients + seglossd's extra server CPU).
+server_pid() { awk '{ print $1 }' "/proc/$1/task/$1/children"; } # timeout's one child
+seg_daemon=$(server_pid "$seg_pid")
+floor_server=$(server_pid "$floor_pid")
+# one unmeasured request per client first, as for the other rows: the daemon's buffer cache then
+# holds what four bodies at once need, as it does for a client posting batch after batch
+"$PY" tests/bench/cpu_per_request.py "$seg_daemon" "$seg/v1/evaluate" 200 4 4 "${eight[@]}" \
+    >/dev/null
+"$PY" tests/bench/cpu_per_request.py "$floor_server" "$floor" 200 4 4 "${eight[@]}" >/dev/null
 : >"$tmp/rps"
 for r in 1 2 3; do
-    a=$(rps "$seg/v1/evaluate")
-    b=$(rps "$floor")
-    echo "$r $a $b" >>"$tmp/rps"
-    echo "  round $r  requests/s, 4 clients, 8-image batch: seglossd $a  floor $b"
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    a=$("$PY" tests/bench/cpu_per_request.py "$seg_daemon" "$seg/v1/evaluate" 200 4 \
+        "$RPS_REQUESTS" "${eight[@]}") || die "seglossd, 4 clients: $a"
+    b=$("$PY" tests/bench/cpu_per_request.py "$floor_server" "$floor" 200 4 \
+        "$RPS_REQUESTS" "${eight[@]}") || die "floor, 4 clients: $b"
+    echo "$r $load $a $b" >>"$tmp/rps"
+    echo "  round $r  load $load  4 clients, 8-image batch: seglossd $a"
+    echo "                               floor    $b"
 done
 stop_server "$floor_pid"
 stop_server "$seg_pid"
@@ -245,10 +253,11 @@ stop_server "$pid"
 
 # ---- the table ---------------------------------------------------------------------------------
 echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$PY" - "$tmp/rounds" "$tmp/rps" "$body_eight" "$rss_start_kib" "$peak_kib" <<'EOF2'
+"$PY" - "$tmp/rounds" "$tmp/rps" "$body_eight" "$rss_start_kib" "$peak_kib" "$tmp/timing" <<'EOF2'
 import statistics, sys
 rounds, rps_file = sys.argv[1], sys.argv[2]
 body8, start_kib, peak_kib = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+timing_file = sys.argv[6]
 MiB = 1 << 20
 targets = {"1x21x512x512 + 1 PNG": 1.3, "8x21x512x512 + 8 PNG, logits first": 1.15,
            "8x21x512x512 + 8 PNG, masks first": 1.15}
@@ -277,11 +286,44 @@ for label, v in rows.items():
     verdict = f"<= {t}x: {met(statistics.median(ratio) <= t)} (median)" if t else ""
     print(f"| {label}, {len(v)} rounds | {rng(seg)} | {rng(flo)} | {rng(ratio, '{:.2f}')}x"
           f" | {verdict} |")
-r = [tuple(map(float, l.split()[1:])) for l in open(rps_file)]
-ratio = [a / b for a, b in r]
-print(f"| requests/s, 4 clients, 8-image batch, {len(r)} rounds | {rng([a for a, _ in r], '{:.2f}')}"
-      f" | {rng([b for _, b in r], '{:.2f}')} | {rng(ratio, '{:.2f}')}x"
+# rps file: round load seglossd-fields floor-fields, each "key=value" from cpu_per_request.py
+r = []
+for line in open(rps_file):
+    words = line.split()
+    seg = dict(w.split("=") for w in words[2:6])
+    flo = dict(w.split("=") for w in words[6:10])
+    r.append(({k: float(v) for k, v in seg.items()}, {k: float(v) for k, v in flo.items()},
+              float(words[1])))
+ratio = [a["rps"] / b["rps"] for a, b, _ in r]
+loads = [x for _, _, x in r]
+print(f"| requests/s, 4 clients, 8-image batch, {len(r)} rounds (load {min(loads):.1f}-"
+      f"{max(loads):.1f}) | {rng([a['rps'] for a, _, _ in r], '{:.2f}')}"
+      f" | {rng([b['rps'] for _, b, _ in r], '{:.2f}')} | {rng(ratio, '{:.2f}')}x"
       f" | >= 0.8x: {met(statistics.median(ratio) >= 0.8)} (median) |")
+# The physical limit: requests/s at saturation is the CPU's over the CPU-seconds a request takes,
+# the curl clients' included when they share the cores, so the best ratio is the floor's total
+# over the floor's total plus what seglossd spends beyond the floor.
+extra = [a["server_cpu_s"] - b["server_cpu_s"] for a, b, _ in r]
+bound = [(b["server_cpu_s"] + b["client_cpu_s"]) /
+         (b["server_cpu_s"] + b["client_cpu_s"] + max(a["server_cpu_s"] - b["server_cpu_s"], 0))
+         for a, b, _ in r]
+ms = "{:.1f}"
+print(f"| CPU ms per request, 4 clients: server (curl clients) | "
+      f"{rng([a['server_cpu_s'] * 1e3 for a, _, _ in r], ms)}"
+      f" ({rng([a['client_cpu_s'] * 1e3 for a, _, _ in r], ms)})"
+      f" | {rng([b['server_cpu_s'] * 1e3 for _, b, _ in r], ms)}"
+      f" ({rng([b['client_cpu_s'] * 1e3 for _, b, _ in r], ms)})"
+      f" | seglossd's extra {rng([e * 1e3 for e in extra], ms)} ms"
+      f" | bound on the 4-client ratio where clients share the cores: "
+      f"{rng(bound, '{:.2f}')}x |")
+timing = {}
+for line in open(timing_file):
+    label, d, c, t = line.strip().split("|")
+    timing.setdefault(label, []).append((float(d), float(c), float(t)))
+for label, v in timing.items():
+    print(f"| the answer's timing, {label}, {len(v)} rounds | decode {rng([d for d, _, _ in v])}"
+          f" ms | compute {rng([c for _, c, _ in v])} ms | total {rng([t for _, _, t in v])} ms"
+          f" | |")
 limit = 1.3 * body8 + 64 * MiB
 peak = peak_kib * 1024
 print(f"| peak RSS (VmHWM), one 8-image request ({body8 / MiB:.1f} MiB body) | {peak / MiB:.1f} MiB"
