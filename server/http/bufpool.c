@@ -83,6 +83,12 @@ static void *map_huge(size_t size, size_t *cap)
     return mem;
 }
 
+/* The biggest cached buffer handed out for a need of size bytes. */
+static size_t reuse_limit(size_t size)
+{
+    return size > (SIZE_MAX - BUFPOOL_HUGE_PAGE) / 2 ? SIZE_MAX : 2 * size + BUFPOOL_HUGE_PAGE;
+}
+
 void *bufpool_get(bufpool *pool, size_t need, size_t *cap)
 {
     size_t size = page_round(need);
@@ -90,9 +96,12 @@ void *bufpool_get(bufpool *pool, size_t need, size_t *cap)
         return NULL;
     if (pool) {
         pthread_mutex_lock(&pool->lock);
+        /* The smallest cached buffer that fits, and none more than twice the need (plus a huge
+         * page of rounding): a 64 KiB mask part that took a cached body-sized buffer would send
+         * the next body to fresh pages, which cost the host more than the copy itself. */
         size_t best = pool->count;
         for (size_t i = 0; i < pool->count; i++)
-            if (pool->entries[i].cap >= size &&
+            if (pool->entries[i].cap >= size && pool->entries[i].cap <= reuse_limit(size) &&
                 (best == pool->count || pool->entries[i].cap < pool->entries[best].cap))
                 best = i;
         if (best < pool->count) {

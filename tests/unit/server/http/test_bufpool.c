@@ -29,6 +29,26 @@ static void test_reuse(void)
     bufpool_free(pool);
 }
 
+/* A small need does not take a cached buffer many times its size: the next big body would then
+ * have to map fresh pages (the masks of a masks-first upload before its logits). */
+static void test_small_need_leaves_big_buffer(void)
+{
+    bufpool *pool = bufpool_new((size_t)64 << 20);
+    size_t big_cap = 0, small_cap = 0, again_cap = 0;
+    void *big = bufpool_get(pool, (size_t)16 << 20, &big_cap);
+    CHECK(big != NULL);
+    bufpool_put(pool, big, big_cap);
+    void *small = bufpool_get(pool, (size_t)64 << 10, &small_cap);
+    CHECK(small != NULL && small != big);
+    CHECK(small_cap < big_cap);
+    CHECK_EQ_INT(bufpool_cached_bytes(pool), big_cap);
+    void *again = bufpool_get(pool, (size_t)15 << 20, &again_cap);
+    CHECK(again == big && again_cap == big_cap);
+    bufpool_put(pool, small, small_cap);
+    bufpool_put(pool, again, again_cap);
+    bufpool_free(pool);
+}
+
 static void test_grow_keeps_contents(void)
 {
     size_t cap = 0;
@@ -127,6 +147,7 @@ static void test_large_buffers_are_huge_pages(void)
 int main(void)
 {
     RUN(test_reuse);
+    RUN(test_small_need_leaves_big_buffer);
     RUN(test_grow_keeps_contents);
     RUN(test_bound);
     RUN(test_large_buffers_are_huge_pages);
