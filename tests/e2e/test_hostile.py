@@ -14,7 +14,7 @@
   The buffer pool keeps part buffers for reuse on purpose, bounded by --buffer-cache-mb, and
   a kept buffer stays as resident as the furthest an upload wrote into it (the copy faults
   pages in 8 MiB windows ahead, so where the abort lands moves that by a window). So with the
-  pool on (64 MiB: room for one 50 MB buffer; and the default 256 MiB) the baseline is taken
+  pool on (64 MiB: room for one 50 MB buffer; and the default, 1024 MiB) the baseline is taken
   after 10 warm-up aborts and the growth must stay within 10% plus the pool's bound: bounded,
   not a leak.
 
@@ -311,7 +311,7 @@ def main():
     aborted_uploads(["--buffer-cache-mb", "64"], "--buffer-cache-mb 64, after 10 warm-up aborts",
                     10, allowance_kib=64 << 10)
     aborted_uploads(["--buffer-cache-mb", "0"], "--buffer-cache-mb 0", 0)
-    aborted_uploads([], "default --buffer-cache-mb 256", 10, allowance_kib=256 << 10)
+    aborted_uploads([], "default --buffer-cache-mb 1024", 10, allowance_kib=1024 << 10)
     h.finish()
 
 
