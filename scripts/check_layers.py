@@ -35,6 +35,7 @@ LAYERS = [
     ("server/evaluation.*", "service"),
     ("server/params.*", "service"),
     ("server/http.*", "transport"),
+    ("server/route.*", "transport"),
     ("server/http_head.*", "transport"),
     ("server/multipart.*", "transport"),
     ("server/intake.*", "transport"),
@@ -43,7 +44,9 @@ LAYERS = [
     ("server/healthcheck.*", "transport"),
     ("server/runs_api.*", "api"),
     ("server/oip.*", "api"),
-    ("server/extensions.*", "api"),
+    ("server/routes.*", "api"),
+    ("server/evaluate_route.*", "api"),
+    ("server/oip_route.*", "api"),
     ("server/result_json.*", "api"),
     ("server/overlay.*", "api"),
     ("server/assets.*", "api"),
@@ -56,8 +59,6 @@ KNOWN_DEBTS = {
     ("server/store_sqlite.c", "server/params.h"): "the store validates run names with params' rules",
     ("server/store_postgres.c", "server/params.h"): "the store validates run names with params' rules",
     ("server/evaluation.c", "server/result_json.h"): "the service writes the /v1 answer itself",
-    ("server/auth.c", "server/assets.h"): "auth asks the dashboard's asset table which paths to protect",
-    ("server/http.c", "server/oip.h"): "the OIP intake lives in http.c",
 }
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
