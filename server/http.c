@@ -913,7 +913,10 @@ static int make_labels(http_server *s)
         return -1;
     size_t n = 0;
     for (size_t i = 0; i < t->count; i++) {
-        const char *label = t->entries[i].label;
+        const route_entry *e = &t->entries[i];
+        const char *label = (e->flags & ROUTE_UNLABELLED) ? NULL
+                            : e->label                    ? e->label
+                                                          : e->pattern;
         size_t k = 0;
         while (label && k < n && strcmp(s->labels[k], label) != 0)
             k++;

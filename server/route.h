@@ -128,12 +128,13 @@ enum route_flags {
     ROUTE_PROBE = 2,  /* its answers (a 503 of readyz too) are states, not refused requests */
     ROUTE_PAGE = 4,   /* a page a browser opens: needs a token (when tokens are on), asked for
                          with the browser's own login prompt */
+    ROUTE_UNLABELLED = 8, /* counted in the metrics as unmatched, under no label of its own */
 };
 
 struct route_entry {
     const char *method;           /* "GET" (HEAD too), "POST", "DELETE" */
     const char *pattern;          /* "/v1/runs/{run}" */
-    const char *label;            /* the metrics route label; NULL: counted as unmatched */
+    const char *label;            /* the metrics route label; NULL: the pattern */
     unsigned flags;               /* route_flags */
     const route_errors *errors;   /* NULL: route_problem_errors */
     bool (*accepts)(const char *path); /* NULL, or whether a path the pattern fits is this
