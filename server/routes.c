@@ -306,43 +306,41 @@ static int record_result(void *arg, const evaluation_record *rec, char *detail,
 #define LISTED ROUTE_LISTED
 #define PROBE (ROUTE_LISTED | ROUTE_PROBE)
 #define PAGE ROUTE_PAGE
-/* A route whose metrics label is its pattern, without and with a body. */
-#define ROUTE(method, pattern, flags, errors, handler)                                        \
-    {method, pattern, NULL, flags, errors, NULL, handler, NULL}
-#define UPLOAD(pattern, errors, upload) {"POST", pattern, NULL, LISTED, errors, NULL, NULL, upload}
 
 /* The order is that of GET /v1/info; a path's first route labels its 405s. The metrics labels
  * are the tests' and dashboards' names: keep them. */
 // clang-format off
 static const route_entry seglossd_routes[] = {
-    UPLOAD("/v1/evaluate",                           NULL, &evaluate_route),
-    ROUTE("GET", "/v1/info",                         PROBE, NULL, handle_info),
-    ROUTE("GET", "/livez",                           PROBE, NULL, handle_livez),
-    ROUTE("GET", "/healthz",                         PROBE, NULL, handle_livez),
-    ROUTE("GET", "/readyz",                          PROBE, NULL, handle_readyz),
-    ROUTE("GET", "/metrics",                         PROBE, NULL, handle_metrics),
+    /* method, pattern, label (NULL: the pattern), flags, errors (NULL: problem+json), accepts,
+     * handler, upload */
+    {"POST", "/v1/evaluate", NULL, LISTED, NULL, NULL, NULL, &evaluate_route},
+    {"GET", "/v1/info", NULL, PROBE, NULL, NULL, handle_info, NULL},
+    {"GET", "/livez", NULL, PROBE, NULL, NULL, handle_livez, NULL},
+    {"GET", "/healthz", NULL, PROBE, NULL, NULL, handle_livez, NULL},
+    {"GET", "/readyz", NULL, PROBE, NULL, NULL, handle_readyz, NULL},
+    {"GET", "/metrics", NULL, PROBE, NULL, NULL, handle_metrics, NULL},
     /* Open Inference Protocol v2 (KServe / Triton REST), oip_route.h */
-    UPLOAD("/v2/models/segloss/infer",               V2, &oip_route_infer),
-    UPLOAD("/v2/models/segloss/versions/1/infer",    V2, &oip_route_infer),
-    ROUTE("GET", "/v2",                              PROBE, V2, oip_route_get),
-    ROUTE("GET", "/v2/health/live",                  PROBE, V2, oip_route_get),
-    ROUTE("GET", "/v2/health/ready",                 PROBE, V2, oip_route_get),
-    ROUTE("GET", "/v2/models/segloss",               PROBE, V2, oip_route_get),
-    ROUTE("GET", "/v2/models/segloss/ready",         PROBE, V2, oip_route_get),
-    ROUTE("GET", "/v2/models/segloss/versions/1",    PROBE, V2, oip_route_get),
-    ROUTE("GET", "/v2/models/segloss/versions/1/ready", PROBE, V2, oip_route_get),
+    {"POST", "/v2/models/segloss/infer", NULL, LISTED, V2, NULL, NULL, &oip_route_infer},
+    {"POST", "/v2/models/segloss/versions/1/infer", NULL, LISTED, V2, NULL, NULL, &oip_route_infer},
+    {"GET", "/v2", NULL, PROBE, V2, NULL, oip_route_get, NULL},
+    {"GET", "/v2/health/live", NULL, PROBE, V2, NULL, oip_route_get, NULL},
+    {"GET", "/v2/health/ready", NULL, PROBE, V2, NULL, oip_route_get, NULL},
+    {"GET", "/v2/models/segloss", NULL, PROBE, V2, NULL, oip_route_get, NULL},
+    {"GET", "/v2/models/segloss/ready", NULL, PROBE, V2, NULL, oip_route_get, NULL},
+    {"GET", "/v2/models/segloss/versions/1", NULL, PROBE, V2, NULL, oip_route_get, NULL},
+    {"GET", "/v2/models/segloss/versions/1/ready", NULL, PROBE, V2, NULL, oip_route_get, NULL},
     /* the runs API (runs_api.h); "/v1/runs/" is "/v1/runs", and the items are counted as
      * unmatched (they have no latency series of their own) */
-    ROUTE("GET", "/v1/runs",                         LISTED, NULL, runs_list),
+    {"GET", "/v1/runs", NULL, LISTED, NULL, NULL, runs_list, NULL},
     {"GET", "/v1/runs/", "/v1/runs", 0, NULL, NULL, runs_list, NULL},
-    ROUTE("GET", "/v1/runs/{run}",                   LISTED, NULL, runs_run),
-    ROUTE("DELETE", "/v1/runs/{run}",                LISTED, NULL, runs_delete),
-    ROUTE("GET", "/v1/runs/{run}/history",           LISTED, NULL, runs_history),
-    ROUTE("GET", "/v1/runs/{run}/items",             LISTED | ROUTE_UNLABELLED, NULL, runs_items),
-    ROUTE("GET", "/v1/evaluations/{id}",             LISTED, NULL, runs_evaluation),
-    ROUTE("GET", "/v1/evaluations/{id}/overlay.png", LISTED, NULL, runs_overlay),
+    {"GET", "/v1/runs/{run}", NULL, LISTED, NULL, NULL, runs_run, NULL},
+    {"DELETE", "/v1/runs/{run}", NULL, LISTED, NULL, NULL, runs_delete, NULL},
+    {"GET", "/v1/runs/{run}/history", NULL, LISTED, NULL, NULL, runs_history, NULL},
+    {"GET", "/v1/runs/{run}/items", NULL, LISTED | ROUTE_UNLABELLED, NULL, NULL, runs_items, NULL},
+    {"GET", "/v1/evaluations/{id}", NULL, LISTED, NULL, NULL, runs_evaluation, NULL},
+    {"GET", "/v1/evaluations/{id}/overlay.png", NULL, LISTED, NULL, NULL, runs_overlay, NULL},
     /* the dashboard: GET / and its files */
-    ROUTE("GET", "/",                                LISTED | PAGE, NULL, handle_dashboard),
+    {"GET", "/", NULL, LISTED | PAGE, NULL, NULL, handle_dashboard, NULL},
     {"GET", "/{asset}", NULL, PAGE, NULL, dashboard_has, handle_dashboard, NULL},
 };
 // clang-format on
