@@ -20,7 +20,6 @@
 #include "aligned.h"
 #include "config.h"
 #include "evaluation.h"
-#include "extensions.h"
 #include "healthcheck.h"
 #include "http.h"
 #include "ids.h"
@@ -28,6 +27,7 @@
 #include "params.h"
 #include "problem.h"
 #include "result_json.h"
+#include "routes.h"
 #include "segloss/segloss.h"
 
 /* Exit statuses of `eval`: 1 the input is bad (problem JSON on stderr), 2 usage. */
@@ -271,16 +271,15 @@ static int run_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     http_server *server = NULL;
-    /* The runs store, its API and the dashboard plug into the server's seams. */
-    http_extensions ext;
-    extensions *x = NULL;
-    if (extensions_open(&cfg, &x, &ext, err, sizeof err) != 0) {
+    /* Every route, the runs store and what evaluations run with (routes.h). */
+    routes *r = NULL;
+    if (routes_open(&cfg, &r, err, sizeof err) != 0) {
         log_event("error", "%s", err);
         return 1;
     }
-    if (http_server_start(&cfg, &ext, &server, err, sizeof err) != 0) {
+    if (http_server_start(&cfg, routes_table(r), &server, err, sizeof err) != 0) {
         log_event("error", "%s", err);
-        extensions_close(x);
+        routes_close(r);
         return 1;
     }
     log_event("info", "seglossd %s listening on %s:%u (max body %zu MiB, %u workers%s%s)",
@@ -299,7 +298,7 @@ static int run_serve(int argc, char **argv)
     if (idle != 0)
         log_event("warn", "shutdown deadline passed with requests in flight; stopping anyway");
     http_server_stop(server);
-    extensions_close(x);
+    routes_close(r);
     log_event("info", "stopped");
     return 0;
 }

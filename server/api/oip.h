@@ -15,8 +15,9 @@
  * by each binary input's raw little-endian row-major bytes, in input order, sized by the input's
  * parameters.binary_data_size (= shape product x datatype size; the sizes add up to exactly the
  * rest of the body). Binary tensors are used in place, as views into the body buffer; only data
- * that is not aligned to its element size is copied (into aligned memory). http.c places the
- * body in its buffer so that the binary section starts 64-byte aligned, so that copy is rare.
+ * that is not aligned to its element size is copied (into aligned memory). oip_route.c places
+ * the body in its buffer so that the binary section starts 64-byte aligned, so that copy is
+ * rare.
  *
  * Outputs: ce, focal, dice, total (FP32 [1]), dice_per_class, iou_per_class, f_score_per_class
  * (FP32 [C]) by default, confusion_matrix (INT64 [C,C]) when the parameter confusion_matrix is
@@ -29,8 +30,9 @@
  * per output parameters.binary_data) follow the JSON header of the answer, whose length is the
  * answer's Inference-Header-Content-Length header.
  *
- * Errors are a status and a detail; http.c answers every /v2 error as application/json
- * {"error": detail} (oip_error_json), the error object of the KServe and Triton REST APIs.
+ * Errors are a status and a detail; every /v2 error is answered as application/json
+ * {"error": detail} (oip_error_json, oip_route.h), the error object of the KServe and Triton
+ * REST APIs.
  */
 #ifndef SERVER_OIP_H
 #define SERVER_OIP_H
@@ -140,7 +142,7 @@ char *oip_server_metadata(size_t *len);
 char *oip_model_metadata(size_t *len);
 
 /*
- * The GET routes of /v2, for http.c's table: fills status and body for path (draining: the
+ * The GET routes of /v2, for the route table (oip_route.c): fills status and body for path (draining: the
  * server is shutting down, so ready answers 503). Health and ready answers are {"live": true}
  * and {"ready": true} ({"ready": false} with the 503). Returns false when the path is not one
  * of them.

@@ -38,7 +38,7 @@
 /* Polling clients revalidate every time; 304 makes that cheap. */
 #define CACHE_REVALIDATE "no-cache"
 /* A segment of a path: a run name (128) or an evaluation id (32); longer is no name at all. */
-#define RUNS_API_MAX_SEGMENT 400
+#define RUNS_API_MAX_SEGMENT ROUTE_MAX_SEGMENT
 /* Bump when an answer's shape changes, so old ETags stop matching. */
 #define RUNS_API_ETAG_VERSION 1
 
@@ -93,10 +93,10 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
 
 /* --- answers --------------------------------------------------------------------------------- */
 
-static void answer_problem(const runs_api_request *req, runs_api_response *out, int status,
+static void answer_problem(const route_request *req, route_response *out, int status,
                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static void answer_problem(const runs_api_request *req, runs_api_response *out, int status,
+static void answer_problem(const route_request *req, route_response *out, int status,
                            const char *fmt, ...)
 {
     char detail[600];
@@ -120,13 +120,13 @@ int runs_api_store_status(int rc)
     return rc <= 0 && -rc < (int)(sizeof status / sizeof status[0]) ? status[-rc] : 500;
 }
 
-static void answer_store_error(const runs_api_request *req, runs_api_response *out, int rc,
+static void answer_store_error(const route_request *req, route_response *out, int rc,
                                const char *err)
 {
     answer_problem(req, out, runs_api_store_status(rc), "%s", err);
 }
 
-static void answer_body(runs_api_response *out, const char *type, char *body, size_t len)
+static void answer_body(route_response *out, const char *type, char *body, size_t len)
 {
     out->status = 200;
     out->content_type = type;
@@ -135,7 +135,7 @@ static void answer_body(runs_api_response *out, const char *type, char *body, si
 }
 
 /* Answers the JSON w holds (a 503 when memory ran out writing it). */
-static void answer_json(const runs_api_request *req, runs_api_response *out, json_writer *w)
+static void answer_json(const route_request *req, route_response *out, json_writer *w)
 {
     size_t len;
     char *body = json_writer_finish(w, &len);
@@ -157,7 +157,7 @@ static uint64_t fnv1a(uint64_t h, const char *s)
 }
 
 /* "<tag>-<revision>-<hash of the parts>" */
-static void make_etag(runs_api_response *out, const char *tag, uint64_t revision,
+static void make_etag(route_response *out, const char *tag, uint64_t revision,
                       const char *const *parts, size_t n)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
@@ -191,7 +191,7 @@ static bool etag_matches(const char *header, const char *etag)
 }
 
 /* 304 when the client has the answer already (the ETag stays set). */
-static bool not_modified(const runs_api_request *req, runs_api_response *out)
+static bool not_modified(const route_request *req, route_response *out)
 {
     if (!etag_matches(req->if_none_match, out->etag))
         return false;
@@ -205,7 +205,7 @@ static bool not_modified(const runs_api_request *req, runs_api_response *out)
 
 /* Reads the revision (of run; of the run list when run is NULL) and sets the ETag made from it
  * and the parts. true when that answered the request: a store error, or 304. */
-static bool answered_by_revision(store *st, const runs_api_request *req, runs_api_response *out,
+static bool answered_by_revision(store *st, const route_request *req, route_response *out,
                                  const char *run, const char *tag, const char *const *parts,
                                  size_t n)
 {
@@ -222,7 +222,7 @@ static bool answered_by_revision(store *st, const runs_api_request *req, runs_ap
 
 /* --- parameters ------------------------------------------------------------------------------ */
 
-static const char *query(const runs_api_request *req, const char *key)
+static const char *query(const route_request *req, const char *key)
 {
     const char *v = req->query ? req->query(req->query_arg, key) : NULL;
     return v;
@@ -233,7 +233,7 @@ static const char *query(const runs_api_request *req, const char *key)
  * 400. */
 /* The `split` query parameter into *split (NULL when absent); false, with the 400 answered,
  * when it is not a valid split name. */
-static bool split_param(const runs_api_request *req, runs_api_response *out, const char **split)
+static bool split_param(const route_request *req, route_response *out, const char **split)
 {
     *split = query(req, "split");
     if (*split && !store_split_name_ok(*split)) {
@@ -244,7 +244,7 @@ static bool split_param(const runs_api_request *req, runs_api_response *out, con
     return true;
 }
 
-static bool int_param(const runs_api_request *req, runs_api_response *out, const char *key,
+static bool int_param(const route_request *req, route_response *out, const char *key,
                       int64_t min, int64_t max, int64_t *v)
 {
     const char *s = query(req, key);
@@ -265,7 +265,7 @@ static bool int_param(const runs_api_request *req, runs_api_response *out, const
     return true;
 }
 
-static bool bool_param(const runs_api_request *req, runs_api_response *out, const char *key,
+static bool bool_param(const route_request *req, route_response *out, const char *key,
                        bool *v)
 {
     const char *s = query(req, key);
@@ -284,66 +284,7 @@ static bool bool_param(const runs_api_request *req, runs_api_response *out, cons
     return true;
 }
 
-/* Copies one path segment into out; false when it does not fit. The path is decoded already
- * (http.c decodes it once): a '%' here is part of the name. */
-static bool copy_segment(const char *s, size_t n, char *out, size_t out_len)
-{
-    if (n >= out_len)
-        return false;
-    memcpy(out, s, n);
-    out[n] = '\0';
-    return true;
-}
-
 /* --- the routes ------------------------------------------------------------------------------ */
-
-typedef enum route_id {
-    R_NONE,
-    R_RUNS,
-    R_RUN,
-    R_HISTORY,
-    R_ITEMS,
-    R_EVALUATION,
-    R_OVERLAY
-} route_id;
-
-bool runs_api_owns_path(const char *path)
-{
-    return path && (strcmp(path, "/v1/runs") == 0 || strncmp(path, "/v1/runs/", 9) == 0 ||
-                    strncmp(path, "/v1/evaluations/", 16) == 0);
-}
-
-/* Splits the (decoded) path into a route and its one parameter. */
-static route_id match(const char *path, char *param, size_t param_len, bool *bad_segment)
-{
-    *bad_segment = false;
-    param[0] = '\0';
-    if (strcmp(path, "/v1/runs") == 0 || strcmp(path, "/v1/runs/") == 0)
-        return R_RUNS;
-    const char *rest;
-    bool runs = strncmp(path, "/v1/runs/", 9) == 0;
-    if (runs)
-        rest = path + 9;
-    else if (strncmp(path, "/v1/evaluations/", 16) == 0)
-        rest = path + 16;
-    else
-        return R_NONE;
-    const char *slash = strchr(rest, '/');
-    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
-    if (n == 0)
-        return R_NONE;
-    if (!copy_segment(rest, n, param, param_len)) {
-        *bad_segment = true;
-        return R_NONE;
-    }
-    const char *tail = slash ? slash : "";
-    if (runs)
-        return !*tail                          ? R_RUN
-               : strcmp(tail, "/history") == 0 ? R_HISTORY
-               : strcmp(tail, "/items") == 0   ? R_ITEMS
-                                               : R_NONE;
-    return !*tail ? R_EVALUATION : strcmp(tail, "/overlay.png") == 0 ? R_OVERLAY : R_NONE;
-}
 
 /* Whether id is 1 to 64 hex digits; those are lowered in place, as the ids are stored
  * (ids.h: lowercase), so the check and the lookup agree: an id is case-insensitive. */
@@ -415,7 +356,7 @@ static void write_stored_json(json_writer *w, const char *text)
     cJSON_Delete(v);
 }
 
-static void handle_runs(store *st, const runs_api_request *req, runs_api_response *out)
+static void handle_runs(store *st, const route_request *req, route_response *out)
 {
     char err[512];
     int64_t max = RUNS_API_DEFAULT_RUNS;
@@ -583,7 +524,7 @@ static int splits_at_step(store *st, const char *run, store_run_summary *sum, in
     return 0;
 }
 
-static void handle_run(store *st, const runs_api_request *req, runs_api_response *out,
+static void handle_run(store *st, const route_request *req, route_response *out,
                        const char *run)
 {
     char err[512];
@@ -662,7 +603,7 @@ typedef struct class_keys {
 } class_keys;
 
 /* Parses key=per_class.iou.3,per_class.dice.3,...; false after answering 400. */
-static bool parse_class_keys(const runs_api_request *req, runs_api_response *out,
+static bool parse_class_keys(const route_request *req, route_response *out,
                              const char *keys, class_keys *ck)
 {
     const char *p = keys;
@@ -785,7 +726,7 @@ static int class_history_page(store *st, const store_history_query *q, const cla
 /* Default items per answer of GET /v1/runs/{run}/items. */
 #define RUNS_API_DEFAULT_ITEMS 20
 
-static void handle_items(store *st, const runs_api_request *req, runs_api_response *out,
+static void handle_items(store *st, const route_request *req, route_response *out,
                          const char *run)
 {
     char err[512];
@@ -884,7 +825,7 @@ static void handle_items(store *st, const runs_api_request *req, runs_api_respon
 }
 
 /* A history page as CSV (key,value,step,timestamp); the next token in X-Next-Page-Token. */
-static void answer_history_csv(const runs_api_request *req, runs_api_response *out,
+static void answer_history_csv(const route_request *req, route_response *out,
                                const store_history *hist)
 {
     strbuf b = {0};
@@ -910,7 +851,7 @@ static void answer_history_csv(const runs_api_request *req, runs_api_response *o
 }
 
 /* A history page in MLflow's get-history shape. */
-static void answer_history_json(const runs_api_request *req, runs_api_response *out,
+static void answer_history_json(const route_request *req, route_response *out,
                                 const store_history *hist)
 {
     json_writer w;
@@ -940,7 +881,7 @@ static void answer_history_json(const runs_api_request *req, runs_api_response *
     answer_json(req, out, &w);
 }
 
-static void handle_history(store *st, const runs_api_request *req, runs_api_response *out,
+static void handle_history(store *st, const route_request *req, route_response *out,
                            const char *run)
 {
     char err[512];
@@ -1023,7 +964,7 @@ static void handle_history(store *st, const runs_api_request *req, runs_api_resp
     store_history_free(&hist);
 }
 
-static void handle_evaluation(store *st, const runs_api_request *req, runs_api_response *out,
+static void handle_evaluation(store *st, const route_request *req, route_response *out,
                               char *id)
 {
     char err[512];
@@ -1046,7 +987,7 @@ static void handle_evaluation(store *st, const runs_api_request *req, runs_api_r
     not_modified(req, out);
 }
 
-static void handle_overlay(store *st, const runs_api_request *req, runs_api_response *out,
+static void handle_overlay(store *st, const route_request *req, route_response *out,
                            char *id)
 {
     char err[512];
@@ -1081,72 +1022,83 @@ static void handle_overlay(store *st, const runs_api_request *req, runs_api_resp
     store_overlay_input_free(&in);
 }
 
-void runs_api_handle(store *st, const runs_api_request *req, runs_api_response *out)
+/* What every route does first: the answers revalidate, a run name is checked (a 404 naming
+ * it) and the store must be open. The path's segment is copied into param (an id is lowered
+ * there). false when answered. */
+static bool route_begin(store *st, const route_request *req, route_response *out, bool run,
+                        char *param, size_t param_len)
 {
     memset(out, 0, sizeof *out);
     out->cache_control = CACHE_REVALIDATE;
-    char param[RUNS_API_MAX_SEGMENT];
-    bool bad;
-    route_id r = match(req->path ? req->path : "", param, sizeof param, &bad);
-    if (r == R_NONE) {
-        answer_problem(req, out, 404, bad ? "the name in the path is too long"
-                                          : "no such route; see GET /v1/info");
-        return;
-    }
-    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-    bool del = strcmp(req->method, "DELETE") == 0;
-    if (!get && !(del && r == R_RUN)) {
-        out->header_name = "Allow";
-        snprintf(out->header_value, sizeof out->header_value, "%s",
-                 r == R_RUN ? "GET, HEAD, DELETE" : "GET, HEAD");
-        answer_problem(req, out, 405, "%s is not allowed here; allowed: %s", req->method,
-                       out->header_value);
-        return;
-    }
-    if ((r == R_RUN || r == R_HISTORY || r == R_ITEMS) && !store_run_name_ok(param)) {
+    snprintf(param, param_len, "%s", req->segment ? req->segment : "");
+    if (run && !store_run_name_ok(param)) {
         char echo[TEXT_ECHO_SIZE(PARAMS_MAX_RUN_LEN + 12)];
         answer_problem(req, out, 404,
                        "no run named \"%s\" (run names are 1 to %d characters of A-Z a-z "
                        "0-9 . _ -)",
                        text_echo(echo, sizeof echo, param, PARAMS_MAX_RUN_LEN + 12),
                        PARAMS_MAX_RUN_LEN);
-        return;
+        return false;
     }
     if (!st) {
         answer_problem(req, out, 503, "the runs store is not open");
-        return;
+        return false;
     }
-    switch (r) {
-    case R_RUNS:
+    return true;
+}
+
+void runs_api_list(store *st, const route_request *req, route_response *out)
+{
+    char param[RUNS_API_MAX_SEGMENT];
+    if (route_begin(st, req, out, false, param, sizeof param))
         handle_runs(st, req, out);
-        break;
-    case R_RUN:
-        if (del) {
-            char err[512];
-            int rc = store_delete_run(st, param, err, sizeof err);
-            if (rc)
-                answer_store_error(req, out, rc, err);
-            else
-                out->status = 204;
-        } else {
-            handle_run(st, req, out, param);
-        }
-        break;
-    case R_HISTORY:
+}
+
+void runs_api_run(store *st, const route_request *req, route_response *out)
+{
+    char param[RUNS_API_MAX_SEGMENT];
+    if (route_begin(st, req, out, true, param, sizeof param))
+        handle_run(st, req, out, param);
+}
+
+void runs_api_delete_run(store *st, const route_request *req, route_response *out)
+{
+    char param[RUNS_API_MAX_SEGMENT], err[512];
+    if (!route_begin(st, req, out, true, param, sizeof param))
+        return;
+    int rc = store_delete_run(st, param, err, sizeof err);
+    if (rc)
+        answer_store_error(req, out, rc, err);
+    else
+        out->status = 204;
+}
+
+void runs_api_history(store *st, const route_request *req, route_response *out)
+{
+    char param[RUNS_API_MAX_SEGMENT];
+    if (route_begin(st, req, out, true, param, sizeof param))
         handle_history(st, req, out, param);
-        break;
-    case R_ITEMS:
+}
+
+void runs_api_items(store *st, const route_request *req, route_response *out)
+{
+    char param[RUNS_API_MAX_SEGMENT];
+    if (route_begin(st, req, out, true, param, sizeof param))
         handle_items(st, req, out, param);
-        break;
-    case R_EVALUATION:
+}
+
+void runs_api_evaluation(store *st, const route_request *req, route_response *out)
+{
+    char param[RUNS_API_MAX_SEGMENT];
+    if (route_begin(st, req, out, false, param, sizeof param))
         handle_evaluation(st, req, out, param);
-        break;
-    case R_OVERLAY:
+}
+
+void runs_api_overlay(store *st, const route_request *req, route_response *out)
+{
+    char param[RUNS_API_MAX_SEGMENT];
+    if (route_begin(st, req, out, false, param, sizeof param))
         handle_overlay(st, req, out, param);
-        break;
-    default:
-        break;
-    }
 }
 
 int runs_record(store *st, const runs_record_input *in, char *err, size_t err_len)
@@ -1248,13 +1200,4 @@ int runs_record(store *st, const runs_record_input *in, char *err, size_t err_le
     }
     store_replay_clear(&replay);
     return rc == STORE_OK ? 200 : runs_api_store_status(rc);
-}
-
-void runs_api_response_free(runs_api_response *out)
-{
-    if (!out)
-        return;
-    free(out->body);
-    out->body = NULL;
-    out->body_len = 0;
 }

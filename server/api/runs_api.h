@@ -2,9 +2,10 @@
  * runs_api.h - the runs, history and evaluations routes (docs/ARCHITECTURE.md §6), free of HTTP
  * library types so they can be tested by calling them.
  *
- * The HTTP layer hands over the method, the path (without the query string), a getter for
- * decoded query parameters and the If-None-Match header; it gets back a status, a content type,
- * a body, an ETag and at most one extra header, and sends them as they are.
+ * Each route is one function taking a route_request (route.h: the path's run name or id, a
+ * getter for decoded query parameters, the If-None-Match header) and filling a route_response
+ * (a status, a content type, a body, an ETag and at most one extra header) that the server
+ * sends as it is; the route table (routes.c) lists them.
  *
  *   GET    /v1/runs                      ?max_results=1..1000 (100) &page_token=
  *   GET    /v1/runs/{run}                ?confusion_matrix=true
@@ -30,8 +31,8 @@
  *
  * Every GET answer carries an ETag made from the store's revision and the query, and a matching
  * If-None-Match gives 304 with no body (ETags are strong; W/ prefixes and lists are accepted).
- * Errors are problem+json: 400 naming the bad parameter, 404 for an unknown run, id, item or
- * route under these prefixes, 405 with Allow for a wrong method, 409/500 from the store.
+ * Errors are problem+json: 400 naming the bad parameter, 404 for an unknown run, id or item,
+ * 409/500 from the store (404 and 405 for unknown routes and methods come from the table).
  *
  * Thread-safe (the store is); one call per request.
  */
@@ -42,36 +43,13 @@
 #include <stddef.h>
 
 #include "evaluation.h"
+#include "route.h"
 #include "segloss/loss.h"
 #include "segloss/tensor.h"
 #include "store.h"
 
 /* Runs listed per page when max_results is not given. */
 #define RUNS_API_DEFAULT_RUNS 100
-
-/* A query parameter's decoded value, or NULL when absent. */
-typedef const char *(*runs_api_query_fn)(void *arg, const char *key);
-
-typedef struct runs_api_request {
-    const char *method;          /* "GET", "HEAD", "DELETE", ... */
-    const char *path;            /* without the query string; percent-escapes are decoded */
-    runs_api_query_fn query;     /* may be NULL: no parameters */
-    void *query_arg;
-    const char *if_none_match;   /* the header, or NULL */
-    const char *request_id;      /* echoed in problem bodies; may be NULL */
-    const segloss_limits *limits; /* the configured shape limits for overlays; NULL: defaults */
-} runs_api_request;
-
-typedef struct runs_api_response {
-    int status;                  /* 200, 204, 304, 400, 404, 405, 409, 500 */
-    const char *content_type;    /* static; NULL when there is no body */
-    char *body;                  /* malloc'ed; NULL for 204 and 304 */
-    size_t body_len;
-    char etag[96];               /* with its quotes; "" when none */
-    const char *cache_control;   /* static, e.g. "no-cache" */
-    const char *header_name;     /* one extra header ("Allow", "X-Next-Page-Token") or NULL */
-    char header_value[128];
-} runs_api_response;
 
 /* --- the write side: one call from the daemon's result hook --------------------------------- */
 
@@ -116,12 +94,17 @@ int runs_record(store *st, const runs_record_input *in, char *err, size_t err_le
 /* The HTTP status of a store_status: 200, 404, 409, 400, 500, 503, 507, 422. */
 int runs_api_store_status(int rc);
 
-/* Whether the path belongs to these routes (/v1/runs, /v1/runs/..., /v1/evaluations/...);
- * route every method of such a path to runs_api_handle. */
-bool runs_api_owns_path(const char *path);
-
-/* Answers one request; *out is always filled. Free with runs_api_response_free. */
-void runs_api_handle(store *st, const runs_api_request *req, runs_api_response *out);
-void runs_api_response_free(runs_api_response *out);
+/*
+ * The routes, one function each, for the route table (routes.c). The request's segment is the
+ * run name or the evaluation id of the path; *out is filled (free with route_response_free).
+ * Each answers 503 when st is NULL (the store is not open).
+ */
+void runs_api_list(store *st, const route_request *req, route_response *out);
+void runs_api_run(store *st, const route_request *req, route_response *out);
+void runs_api_delete_run(store *st, const route_request *req, route_response *out);
+void runs_api_history(store *st, const route_request *req, route_response *out);
+void runs_api_items(store *st, const route_request *req, route_response *out);
+void runs_api_evaluation(store *st, const route_request *req, route_response *out);
+void runs_api_overlay(store *st, const route_request *req, route_response *out);
 
 #endif

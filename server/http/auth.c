@@ -15,7 +15,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "assets.h"
 #include "log.h"
 
 typedef struct token_slot {
@@ -31,7 +30,7 @@ struct auth {
     token_slot metrics; /* --metrics-token */
 };
 
-/* Paths that need a token besides /v1, /v2 and the dashboard's files (add a prefix here to
+/* Paths that need a token besides /v1, /v2 and the pages (add a prefix here to
  * protect a new door). /v2/models/... is the Open Inference Protocol's inference and metadata;
  * its /v2/health/... probes stay open like /livez and /readyz. */
 static const char *const protected_prefixes[] = {"/v1/", "/v2/models/"};
@@ -39,7 +38,7 @@ static const char *const protected_prefixes[] = {"/v1/", "/v2/models/"};
 #define CHALLENGE_BEARER "Bearer realm=\"segloss\""
 #define CHALLENGE_INVALID "Bearer realm=\"segloss\", error=\"invalid_token\""
 #define CHALLENGE_SCOPE "Bearer realm=\"segloss\", error=\"insufficient_scope\""
-/* On the dashboard's own files: Basic first, so a browser shows its login prompt. */
+/* On the pages (the dashboard's own files): Basic first, so a browser shows its login prompt. */
 #define CHALLENGE_DASHBOARD "Basic realm=\"segloss\", charset=\"UTF-8\", Bearer realm=\"segloss\""
 
 static bool token_char(unsigned char c)
@@ -95,14 +94,14 @@ bool auth_path_protected(const char *path)
     for (size_t i = 0; i < sizeof protected_prefixes / sizeof protected_prefixes[0]; i++)
         if (strncmp(path, protected_prefixes[i], strlen(protected_prefixes[i])) == 0)
             return true;
-    return asset_find(path) != NULL;
+    return false;
 }
 
-auth_scope auth_scope_of(const char *method, const char *path)
+auth_scope auth_scope_of(const char *method, const char *path, bool page)
 {
     if (path && strcmp(path, "/metrics") == 0)
         return AUTH_SCOPE_METRICS;
-    if (!auth_path_protected(path))
+    if (!page && !auth_path_protected(path))
         return AUTH_SCOPE_OPEN;
     if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
         strcmp(method, "OPTIONS") == 0)
@@ -182,23 +181,22 @@ static long presented_token(const char *header, const char **tok, char *buf, siz
     return -1;
 }
 
-auth_verdict auth_check(const auth *a, const char *method, const char *path,
+auth_verdict auth_check(const auth *a, const char *method, const char *path, bool page,
                         const char *authorization)
 {
     auth_verdict v = {0, NULL, NULL};
     if (!a)
         return v;
-    auth_scope scope = auth_scope_of(method, path);
+    auth_scope scope = auth_scope_of(method, path, page);
     if (scope == AUTH_SCOPE_OPEN)
         return v;
     if (scope == AUTH_SCOPE_METRICS && !a->has_metrics)
         return v;
     if ((scope == AUTH_SCOPE_READ || scope == AUTH_SCOPE_WRITE) && a->count == 0)
         return v; /* only --metrics-token was given */
-    bool dashboard = asset_find(path) != NULL;
     if (!authorization || !*authorization) {
         v.status = 401;
-        v.challenge = dashboard ? CHALLENGE_DASHBOARD : CHALLENGE_BEARER;
+        v.challenge = page ? CHALLENGE_DASHBOARD : CHALLENGE_BEARER;
         v.detail = "this route needs a token: send Authorization: Bearer <token>";
         return v;
     }
@@ -211,7 +209,7 @@ auth_verdict auth_check(const auth *a, const char *method, const char *path,
     memset(buf, 0, sizeof buf);
     if (acc == AUTH_NONE) {
         v.status = 401;
-        v.challenge = dashboard ? CHALLENGE_DASHBOARD : CHALLENGE_INVALID;
+        v.challenge = page ? CHALLENGE_DASHBOARD : CHALLENGE_INVALID;
         v.detail = len < 0 ? "the Authorization header must be Bearer <token>"
                            : "the token is not valid";
         return v;

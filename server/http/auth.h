@@ -9,7 +9,8 @@
  *
  * A token is 16 to AUTH_MAX_TOKEN characters of RFC 6750's b64token alphabet (A-Z a-z 0-9
  * - . _ ~ + / and trailing =). Once a file is given, every protected path (auth_path_protected:
- * /v1/..., /v2, /v2/models/... and the dashboard's files) needs `Authorization: Bearer <token>`;
+ * /v1/..., /v2, /v2/models/...; and the pages, the dashboard's files, which the route table
+ * marks) needs `Authorization: Bearer <token>`;
  * methods other than GET, HEAD and OPTIONS need an rw token. HTTP Basic with the token as the
  * password (any user name) is accepted too, so a browser's own login prompt opens the
  * dashboard, and the browser then sends the same credentials with the dashboard's fetches.
@@ -64,11 +65,12 @@ int auth_load(const char *token_file, const char *metrics_token, auth **out, cha
 void auth_free(auth *a);
 
 /* Whether a path needs a token when a token file is loaded: /v1, /v1/..., /v2, /v2/models/...
- * and the dashboard's files. Add a prefix to the table in auth.c to protect more. */
+ * Add a prefix to the table in auth.c to protect more. The pages (the dashboard's files) need
+ * one too: the caller says which paths are pages (route.h's ROUTE_PAGE). */
 bool auth_path_protected(const char *path);
 
-/* The scope of one request. */
-auth_scope auth_scope_of(const char *method, const char *path);
+/* The scope of one request; page: the path is a page (protected). */
+auth_scope auth_scope_of(const char *method, const char *path, bool page);
 
 typedef struct auth_verdict {
     int status;              /* 0 = let through, 401 or 403 */
@@ -77,8 +79,9 @@ typedef struct auth_verdict {
 } auth_verdict;
 
 /* Checks the Authorization header (NULL when absent) of a request. a may be NULL (no tokens
- * configured: everything passes). */
-auth_verdict auth_check(const auth *a, const char *method, const char *path,
+ * configured: everything passes). page: the path is a page a browser opens (protected; a
+ * missing or wrong token asks for the browser's login prompt, HTTP Basic). */
+auth_verdict auth_check(const auth *a, const char *method, const char *path, bool page,
                         const char *authorization);
 
 /* The access a presented token grants (constant-time over every token); for tests. */

@@ -1,16 +1,20 @@
 /*
- * test_runs_api.c - the runs routes called directly: answers and their JSON, ETags and 304,
+ * test_runs_api.c - the runs routes called through the route table (routes.h, route_answer):
+ * answers and their JSON, ETags and 304,
  * problem+json errors (404 for unknown runs, ids and items; 400 naming the bad parameter; 405),
  * history paging tokens and CSV, overlays, DELETE.
  */
 #include <cjson/cJSON.h>
 
+#include "routes.h"
 #include "runs_api.h"
 #include "store_fixture.h"
 #include "testing.h"
 
 static segloss_ctx *ctx;
 static store *st;
+static server_config cfg;
+static routes *rt; /* seglossd's route table over st */
 
 /* Query parameters as "k1", "v1", "k2", "v2", ..., NULL. */
 static const char *lookup(void *arg, const char *key)
@@ -22,27 +26,28 @@ static const char *lookup(void *arg, const char *key)
     return NULL;
 }
 
-static runs_api_response call(const char *method, const char *path, const char *const *query,
+static route_response call(const char *method, const char *path, const char *const *query,
                               const char *if_none_match)
 {
-    runs_api_request req = {.method = method,
+    route_request req = {.method = method,
                             .path = path,
                             .query = lookup,
                             .query_arg = (void *)(uintptr_t)query,
                             .if_none_match = if_none_match,
                             .request_id = "req-1"};
-    runs_api_response res;
-    runs_api_handle(st, &req, &res);
+    route_response res;
+    rt->store = st;
+    route_answer(routes_table(rt), &req, &res);
     return res;
 }
 
-static cJSON *body_json(const runs_api_response *r)
+static cJSON *body_json(const route_response *r)
 {
     return r->body ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
 }
 
 /* A problem+json answer with this status whose detail contains want. */
-static int is_problem(const runs_api_response *r, int status, const char *want)
+static int is_problem(const route_response *r, int status, const char *want)
 {
     cJSON *j = body_json(r);
     const cJSON *d = cJSON_GetObjectItem(j, "detail");
@@ -59,29 +64,29 @@ static int is_problem(const runs_api_response *r, int status, const char *want)
 
 static void test_runs_list_and_etag(void)
 {
-    runs_api_response r = call("GET", "/v1/runs", NULL, NULL);
+    route_response r = call("GET", "/v1/runs", NULL, NULL);
     CHECK_EQ_INT(r.status, 200);
     CHECK(r.body && strcmp(r.body, "{\"runs\":[],\"next_page_token\":null}") == 0);
     CHECK(r.etag[0] == '"');
     CHECK(r.cache_control && strcmp(r.cache_control, "no-cache") == 0);
     char etag[96];
     strcpy(etag, r.etag);
-    runs_api_response_free(&r);
+    route_response_free(&r);
 
     r = call("GET", "/v1/runs", NULL, etag);
     CHECK_EQ_INT(r.status, 304);
     CHECK(r.body == NULL && strcmp(r.etag, etag) == 0);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     char listed[200];
     snprintf(listed, sizeof listed, "\"x\", W/%s", etag);
     r = call("GET", "/v1/runs", NULL, listed);
     CHECK_EQ_INT(r.status, 304);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     /* another query is another answer */
     const char *q1[] = {"max_results", "5", NULL};
     r = call("GET", "/v1/runs", q1, etag);
     CHECK_EQ_INT(r.status, 200);
-    runs_api_response_free(&r);
+    route_response_free(&r);
 
     CHECK(fixture_record(st, ctx, 1, 3, "alpha", NULL, 0, NULL) == 0);
     CHECK(fixture_record(st, ctx, 2, 3, "beta", "train", 0, NULL) == 0);
@@ -98,7 +103,7 @@ static void test_runs_list_and_etag(void)
     CHECK(cJSON_GetArraySize(splits) == 1 &&
           strcmp(cJSON_GetArrayItem(splits, 0)->valuestring, "val") == 0);
     cJSON_Delete(j);
-    runs_api_response_free(&r);
+    route_response_free(&r);
 
     const char *q2[] = {"max_results", "1", NULL};
     r = call("GET", "/v1/runs", q2, NULL);
@@ -107,22 +112,22 @@ static void test_runs_list_and_etag(void)
     CHECK(cJSON_IsString(tok));
     if (cJSON_IsString(tok)) {
         const char *q3[] = {"max_results", "1", "page_token", tok->valuestring, NULL};
-        runs_api_response r2 = call("GET", "/v1/runs", q3, NULL);
+        route_response r2 = call("GET", "/v1/runs", q3, NULL);
         CHECK(r2.body && strstr(r2.body, "\"beta\"") && strstr(r2.body, "\"train\"") &&
               strstr(r2.body, "\"next_page_token\":null"));
-        runs_api_response_free(&r2);
+        route_response_free(&r2);
     }
     cJSON_Delete(j);
-    runs_api_response_free(&r);
+    route_response_free(&r);
 
     const char *bad1[] = {"max_results", "0", NULL};
     r = call("GET", "/v1/runs", bad1, NULL);
     CHECK(is_problem(&r, 400, "max_results"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     const char *bad2[] = {"page_token", "%%%", NULL};
     r = call("GET", "/v1/runs", bad2, NULL);
     CHECK(is_problem(&r, 400, "page_token"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
 }
 
 static void test_run_summary(void)
@@ -139,7 +144,7 @@ static void test_run_summary(void)
     segloss_result *want = NULL;
     CHECK(segloss_result_from_stats(merged, &a.params.loss, &want, err, sizeof err) == 0);
 
-    runs_api_response r = call("GET", "/v1/runs/sum", NULL, NULL);
+    route_response r = call("GET", "/v1/runs/sum", NULL, NULL);
     CHECK_EQ_INT(r.status, 200);
     cJSON *j = body_json(&r);
     CHECK(j != NULL);
@@ -181,11 +186,11 @@ static void test_run_summary(void)
     cJSON_Delete(j);
     char etag[96];
     strcpy(etag, r.etag);
-    runs_api_response_free(&r);
+    route_response_free(&r);
 
     r = call("GET", "/v1/runs/sum", NULL, etag);
     CHECK_EQ_INT(r.status, 304);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     const char *cm[] = {"confusion_matrix", "true", NULL};
     r = call("GET", "/v1/runs/sum", cm, etag);
     CHECK_EQ_INT(r.status, 200);
@@ -197,49 +202,49 @@ static void test_run_summary(void)
     CHECK(matrix && cJSON_GetArrayItem(cJSON_GetArrayItem(matrix, 1), 1)->valuedouble ==
                         (double)merged->confusion[4]);
     cJSON_Delete(j);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     /* a record elsewhere leaves this run's ETag valid; one here does not */
     CHECK(fixture_record(st, ctx, 12, 3, "elsewhere", NULL, 0, NULL) == 0);
     r = call("GET", "/v1/runs/sum", NULL, etag);
     CHECK_EQ_INT(r.status, 304);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     CHECK(fixture_record(st, ctx, 13, 3, "sum", NULL, 5, NULL) == 0);
     r = call("GET", "/v1/runs/sum", NULL, etag);
     CHECK_EQ_INT(r.status, 200);
-    runs_api_response_free(&r);
+    route_response_free(&r);
 
     const char *badcm[] = {"confusion_matrix", "maybe", NULL};
     r = call("GET", "/v1/runs/sum", badcm, NULL);
     CHECK(is_problem(&r, 400, "confusion_matrix"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", "/v1/runs/nosuchrun", NULL, NULL);
     CHECK(is_problem(&r, 404, "nosuchrun"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     /* The path arrives decoded (http.c decodes it once): a '%' left in it is part of the
      * name, never decoded a second time. */
     r = call("GET", "/v1/runs/bad%2Fname", NULL, NULL);
     CHECK(is_problem(&r, 404, "bad%2Fname"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", "/v1/runs/%zz", NULL, NULL);
     CHECK(is_problem(&r, 404, "%zz"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", "/v1/runs/s%75m", NULL, NULL);
     CHECK(is_problem(&r, 404, "s%75m"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("DELETE", "/v1/runs/s%75m", NULL, NULL);
     CHECK(is_problem(&r, 404, "s%75m"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", "/v1/runs/sum", NULL, NULL);
     CHECK_EQ_INT(r.status, 200);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", "/v1/runs/sum/nothing", NULL, NULL);
     CHECK(is_problem(&r, 404, "route"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("POST", "/v1/runs/sum", NULL, NULL);
     CHECK(is_problem(&r, 405, "POST"));
     CHECK(r.header_name && strcmp(r.header_name, "Allow") == 0 &&
           strstr(r.header_value, "DELETE"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
 
     segloss_result_free(want);
     segloss_stats_free(merged);
@@ -254,7 +259,7 @@ static void test_history_json_csv_paging(void)
     CHECK(fixture_record(st, ctx, FIXTURE_ALL_IGNORED, 3, "hist", NULL, 9, NULL) == 0);
 
     const char *all[] = {NULL};
-    runs_api_response r = call("GET", "/v1/runs/hist/history", all, NULL);
+    route_response r = call("GET", "/v1/runs/hist/history", all, NULL);
     CHECK_EQ_INT(r.status, 200);
     cJSON *j = body_json(&r);
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "metrics")),
@@ -266,7 +271,7 @@ static void test_history_json_csv_paging(void)
           cJSON_GetObjectItem(p0, "step")->valueint == 0 &&
           cJSON_IsNumber(cJSON_GetObjectItem(p0, "timestamp")));
     cJSON_Delete(j);
-    runs_api_response_free(&r);
+    route_response_free(&r);
 
     /* loss.total two at a time: 3 pages, steps in order */
     int64_t steps[16];
@@ -290,7 +295,7 @@ static void test_history_json_csv_paging(void)
         if (more)
             snprintf(token, sizeof token, "%s", tok->valuestring);
         cJSON_Delete(j);
-        runs_api_response_free(&r);
+        route_response_free(&r);
         if (!more)
             break;
     }
@@ -311,14 +316,14 @@ static void test_history_json_csv_paging(void)
     cJSON_Delete(j);
     char etag[96];
     strcpy(etag, r.etag);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", "/v1/runs/hist/history", q2, etag);
     CHECK_EQ_INT(r.status, 304);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     const char *q2b[] = {"key", "metrics.miou,loss.ce", "since_step", "4", NULL};
     r = call("GET", "/v1/runs/hist/history", q2b, etag);
     CHECK_EQ_INT(r.status, 200);
-    runs_api_response_free(&r);
+    route_response_free(&r);
 
     /* CSV */
     const char *q3[] = {"key", "loss.ce", "format", "csv", "max_results", "4", NULL};
@@ -334,13 +339,13 @@ static void test_history_json_csv_paging(void)
     if (r.header_name) {
         const char *q4[] = {"key",         "loss.ce", "format",     "csv",
                             "max_results", "4",       "page_token", r.header_value, NULL};
-        runs_api_response r2 = call("GET", "/v1/runs/hist/history", q4, NULL);
+        route_response r2 = call("GET", "/v1/runs/hist/history", q4, NULL);
         /* steps 4 and 9; 9's CE is empty */
         CHECK(r2.body && strstr(r2.body, "\nloss.ce,,9,"));
         CHECK(r2.header_name == NULL);
-        runs_api_response_free(&r2);
+        route_response_free(&r2);
     }
-    runs_api_response_free(&r);
+    route_response_free(&r);
 
     struct {
         const char *key, *value, *want;
@@ -354,11 +359,11 @@ static void test_history_json_csv_paging(void)
         const char *q[] = {bad[i].key, bad[i].value, NULL};
         r = call("GET", "/v1/runs/hist/history", q, NULL);
         CHECK_MSG(is_problem(&r, 400, bad[i].want), "%s=%s", bad[i].key, bad[i].value);
-        runs_api_response_free(&r);
+        route_response_free(&r);
     }
     r = call("GET", "/v1/runs/nohist/history", NULL, NULL);
     CHECK(is_problem(&r, 404, "nohist"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
 }
 
 static void test_evaluations_and_overlay(void)
@@ -369,16 +374,16 @@ static void test_evaluations_and_overlay(void)
     CHECK(store_record(st, &f.ev, err, sizeof err) == 0);
     char path[128];
     snprintf(path, sizeof path, "/v1/evaluations/%s", f.id);
-    runs_api_response r = call("GET", path, NULL, NULL);
+    route_response r = call("GET", path, NULL, NULL);
     CHECK_EQ_INT(r.status, 200);
     CHECK(r.body_len == f.answer_len && memcmp(r.body, f.answer, f.answer_len) == 0);
     CHECK(r.etag[0]);
     char etag[96];
     strcpy(etag, r.etag);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", path, NULL, etag);
     CHECK_EQ_INT(r.status, 304);
-    runs_api_response_free(&r);
+    route_response_free(&r);
 
     snprintf(path, sizeof path, "/v1/evaluations/%s/overlay.png", f.id);
     const char *item1[] = {"item", "1", NULL};
@@ -395,44 +400,44 @@ static void test_evaluations_and_overlay(void)
     CHECK(w > 3 * 12 && h > 16);
     free(rgb);
     strcpy(etag, r.etag);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", path, item1, etag);
     CHECK_EQ_INT(r.status, 304);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", path, NULL, etag); /* item 0 is another picture */
     CHECK_EQ_INT(r.status, 200);
-    runs_api_response_free(&r);
+    route_response_free(&r);
 
     const char *item2[] = {"item", "2", NULL};
     r = call("GET", path, item2, NULL);
     CHECK(is_problem(&r, 404, "item 2"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     const char *neg[] = {"item", "-1", NULL};
     r = call("GET", path, neg, NULL);
     CHECK(is_problem(&r, 400, "item"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", "/v1/evaluations/0123456789abcdef0123456789abcdef", NULL, NULL);
     CHECK(is_problem(&r, 404, "0123456789abcdef"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", "/v1/evaluations/not-an-id/overlay.png", NULL, NULL);
     CHECK(is_problem(&r, 404, "not-an-id"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("DELETE", "/v1/evaluations/abc", NULL, NULL);
     CHECK(is_problem(&r, 405, "DELETE"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
 
     /* DELETE the run: its evaluations go too */
     r = call("DELETE", "/v1/runs/ev", NULL, NULL);
     CHECK_EQ_INT(r.status, 204);
     CHECK(r.body == NULL);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("DELETE", "/v1/runs/ev", NULL, NULL);
     CHECK(is_problem(&r, 404, "ev"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     snprintf(path, sizeof path, "/v1/evaluations/%s", f.id);
     r = call("GET", path, NULL, NULL);
     CHECK_EQ_INT(r.status, 404);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     fixture_eval_free(&f);
 }
 
@@ -451,12 +456,12 @@ static void test_runs_record(void)
     char path[128];
     snprintf(path, sizeof path, "/v1/evaluations/%s/overlay.png", f.id);
     const char *item1[] = {"item", "1", NULL};
-    runs_api_response r = call("GET", path, item1, NULL);
+    route_response r = call("GET", path, item1, NULL);
     CHECK_EQ_INT(r.status, 200);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", "/v1/runs/hook", NULL, NULL);
     CHECK(r.status == 200 && strstr(r.body, "\"step\":3") && strstr(r.body, "\"c\"]"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     /* the same step with other parameters: 409, nothing stored */
     char id2[IDS_LEN + 1];
     ids_new(id2);
@@ -509,7 +514,7 @@ static void test_runs_record(void)
     snprintf(path, sizeof path, "/v1/evaluations/%s/overlay.png", id2);
     r = call("GET", path, NULL, NULL);
     CHECK(is_problem(&r, 404, "no overlay"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     CHECK_EQ_INT(runs_record(NULL, &in, err, sizeof err), 503);
     fixture_eval_free(&f);
 
@@ -529,13 +534,13 @@ static void test_runs_record(void)
     const char *ql[] = {"item", last, NULL}, *qb[] = {"item", beyond, NULL};
     r = call("GET", path, ql, NULL);
     CHECK_EQ_INT(r.status, 200);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", path, qb, NULL);
     CHECK(is_problem(&r, 404, "items 0 to 63"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", "/v1/runs/big", NULL, NULL);
     CHECK(r.body && strstr(r.body, "\"n\":70,\"overlay_items\":64,"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     fixture_eval_free(&big);
 }
 
@@ -571,7 +576,7 @@ static void test_items_route(void)
     CHECK(record_with_items(701, 4, 2, &f[1], &counts[1]) == 0);
     CHECK(record_with_items(702, 2, 2, &f[2], &counts[2]) == 0);
     const char *q[] = {"sort", "accuracy", "order", "asc", "limit", "5", NULL};
-    runs_api_response r = call("GET", "/v1/runs/figs/items", q, NULL);
+    route_response r = call("GET", "/v1/runs/figs/items", q, NULL);
     CHECK_EQ_INT(r.status, 200);
     cJSON *j = body_json(&r);
     const cJSON *items = cJSON_GetObjectItem(j, "items");
@@ -609,10 +614,10 @@ static void test_items_route(void)
     cJSON_Delete(j);
     char etag[96];
     strcpy(etag, r.etag);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", "/v1/runs/figs/items", q, etag);
     CHECK_EQ_INT(r.status, 304);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     /* step 1, highest mIoU first */
     const char *q1[] = {"step", "1", "sort", "miou", "order", "desc", NULL};
     r = call("GET", "/v1/runs/figs/items", q1, NULL);
@@ -623,31 +628,31 @@ static void test_items_route(void)
         CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(items, i - 1), "miou")->valuedouble >=
               cJSON_GetObjectItem(cJSON_GetArrayItem(items, i), "miou")->valuedouble);
     cJSON_Delete(j);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     /* the stored answer has the same figures */
     char path[128];
     snprintf(path, sizeof path, "/v1/evaluations/%s", f[0].id);
     r = call("GET", path, NULL, NULL);
     CHECK(r.status == 200 && r.body && !strstr(r.body, "\"items\"")); /* fixture: no counts */
-    runs_api_response_free(&r);
+    route_response_free(&r);
     const char *bad1[] = {"sort", "loss", NULL}, *bad2[] = {"order", "up", NULL},
                *bad3[] = {"limit", "0", NULL};
     r = call("GET", "/v1/runs/figs/items", bad1, NULL);
     CHECK(is_problem(&r, 400, "sort must be"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", "/v1/runs/figs/items", bad2, NULL);
     CHECK(is_problem(&r, 400, "order must be"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", "/v1/runs/figs/items", bad3, NULL);
     CHECK(is_problem(&r, 400, "limit"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     const char *bad4[] = {"split", "a/b", NULL};
     r = call("GET", "/v1/runs/figs/items", bad4, NULL);
     CHECK(is_problem(&r, 400, "split must be"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", "/v1/runs/nosuch/items", NULL, NULL);
     CHECK(is_problem(&r, 404, "nosuch"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
 
     /* per-class history: the finalised aggregate of each step, class by class */
     const char *qc[] = {"key", "per_class.iou.1,per_class.support.2", NULL};
@@ -672,7 +677,7 @@ static void test_items_route(void)
     segloss_result_free(agg);
     store_run_summary_free(&sum);
     cJSON_Delete(j);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     /* one key per page: two pages, the token says where the second starts */
     const char *qp[] = {"key", "per_class.dice.0", "max_results", "1", NULL};
     r = call("GET", "/v1/runs/figs/history", qp, NULL);
@@ -684,7 +689,7 @@ static void test_items_route(void)
     if (cJSON_IsString(tok))
         snprintf(token, sizeof token, "%s", tok->valuestring);
     cJSON_Delete(j);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     const char *qn[] = {"key", "per_class.dice.0", "max_results", "1", "page_token", token,
                         NULL};
     r = call("GET", "/v1/runs/figs/history", qn, NULL);
@@ -694,15 +699,15 @@ static void test_items_route(void)
           cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "step")->valueint == 2 &&
           cJSON_IsNull(cJSON_GetObjectItem(j, "next_page_token")));
     cJSON_Delete(j);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     const char *qb1[] = {"key", "per_class.iou.1,loss.total", NULL},
                *qb2[] = {"key", "per_class.bogus.1", NULL};
     r = call("GET", "/v1/runs/figs/history", qb1, NULL);
     CHECK(is_problem(&r, 400, "per-class key"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     r = call("GET", "/v1/runs/figs/history", qb2, NULL);
     CHECK(is_problem(&r, 400, "per-class key"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
 
     /* a run at an earlier step: its aggregate, confusion matrix included */
     const char *qs[] = {"step", "1", "confusion_matrix", "true", NULL};
@@ -714,29 +719,38 @@ static void test_items_route(void)
           cJSON_GetObjectItem(val, "batches")->valueint == 3 &&
           cJSON_GetArraySize(cJSON_GetObjectItem(val, "confusion_matrix")) == 3);
     cJSON_Delete(j);
-    runs_api_response_free(&r);
+    route_response_free(&r);
     const char *qs9[] = {"step", "9", NULL};
     r = call("GET", "/v1/runs/figs", qs9, NULL);
     CHECK(r.status == 200 && strstr(r.body, "\"splits\":{}"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     for (int e = 0; e < 3; e++) {
         fixture_eval_free(&f[e]);
         free(counts[e]);
     }
 }
 
+/* Whether the table gives GET path to a route of the runs API. */
+static bool runs_route(const char *path)
+{
+    route_match m;
+    route_find(routes_table(rt), "GET", path, &m);
+    return m.route && (strncmp(m.route->pattern, "/v1/runs", 8) == 0 ||
+                       strncmp(m.route->pattern, "/v1/evaluations/", 16) == 0);
+}
+
 static void test_routes_and_no_store(void)
 {
-    CHECK(runs_api_owns_path("/v1/runs"));
-    CHECK(runs_api_owns_path("/v1/runs/x/history"));
-    CHECK(runs_api_owns_path("/v1/evaluations/abc"));
-    CHECK(!runs_api_owns_path("/v1/evaluate"));
-    CHECK(!runs_api_owns_path("/v1/runsx"));
+    CHECK(runs_route("/v1/runs"));
+    CHECK(runs_route("/v1/runs/x/history"));
+    CHECK(runs_route("/v1/evaluations/abc"));
+    CHECK(!runs_route("/v1/evaluate"));
+    CHECK(!runs_route("/v1/runsx"));
     store *keep = st;
     st = NULL;
-    runs_api_response r = call("GET", "/v1/runs", NULL, NULL);
+    route_response r = call("GET", "/v1/runs", NULL, NULL);
     CHECK(is_problem(&r, 503, "store"));
-    runs_api_response_free(&r);
+    route_response_free(&r);
     st = keep;
 }
 
@@ -750,6 +764,13 @@ int main(void)
         fprintf(stderr, "%s\n", err);
         return 2;
     }
+    config_defaults(&cfg);
+    cfg.eval_threads = 1;
+    routes_options ro = {.store = st};
+    if (routes_new(&cfg, &ro, &rt, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
     RUN(test_runs_list_and_etag);
     RUN(test_run_summary);
     RUN(test_history_json_csv_paging);
@@ -757,6 +778,7 @@ int main(void)
     RUN(test_runs_record);
     RUN(test_routes_and_no_store);
     RUN(test_items_route);
+    routes_close(rt);
     store_close(st);
     fixture_rmdir(dir);
     segloss_ctx_free(ctx);

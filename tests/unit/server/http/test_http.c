@@ -1,7 +1,7 @@
 /*
- * test_http.c - the HTTP layer in-process: extension routes (the seam of the runs API and the
- * dashboard) get plain request values and send ETag, Cache-Control and an extra header; the
- * result hook sees every successful evaluation and can turn it into an error; drain and stop.
+ * test_http.c - the HTTP layer in-process: routes added to the table (route.h) get plain
+ * request values and send ETag, Cache-Control and an extra header; the result hook sees every
+ * successful evaluation and can turn it into an error; drain and stop.
  * The end-to-end behaviour of the daemon is tests/e2e/test_http.py.
  */
 #include <arpa/inet.h>
@@ -15,17 +15,12 @@
 
 #include "http.h"
 #include "log.h"
+#include "routes.h"
 #include "testing.h"
 
 static atomic_int hook_calls;
 
-static bool ext_owns(void *arg, const char *path)
-{
-    (void)arg;
-    return strncmp(path, "/x/", 3) == 0;
-}
-
-static void ext_handle(void *arg, const http_route_request *req, http_route_response *out)
+static void ext_handle(void *arg, const route_request *req, route_response *out)
 {
     (void)arg;
     if (strcmp(req->path, "/x/cached") == 0 && req->if_none_match &&
@@ -145,16 +140,22 @@ static void test_server(void)
     cfg.threads = 2;
     cfg.workers = 1;
     cfg.eval_threads = 1;
-    http_extensions ext = {.on_result = result_hook};
-    static const char *const described[] = {"GET /x/{thing}", NULL};
-    ext.routes[0] = (http_extension){
-        .label = "/x", .owns = ext_owns, .handle = ext_handle, .describe = described};
-    ext.route_count = 1;
+    static const route_entry x_routes[] = {
+        {"GET", "/x/{thing}", "/x", ROUTE_LISTED, NULL, NULL, ext_handle, NULL},
+        {"DELETE", "/x/{thing}", "/x", 0, NULL, NULL, ext_handle, NULL},
+    };
+    routes_options ro = {.on_result = result_hook, .extra = x_routes, .extra_count = 2};
+    routes *rt = NULL;
     http_server *s = NULL;
     char err[256] = "";
-    CHECK_MSG(http_server_start(&cfg, &ext, &s, err, sizeof err) == 0, "%s", err);
-    if (!s)
+    CHECK_MSG(routes_new(&cfg, &ro, &rt, err, sizeof err) == 0, "%s", err);
+    if (!rt)
         return;
+    CHECK_MSG(http_server_start(&cfg, routes_table(rt), &s, err, sizeof err) == 0, "%s", err);
+    if (!s) {
+        routes_close(rt);
+        return;
+    }
     size_t len = 0;
     char *r = exchange((unsigned short)cfg.port, "GET /x/abc?q=7 HTTP/1.0\r\n\r\n", NULL, 0, &len);
     CHECK_EQ_INT(status_of(r), 200);
@@ -169,7 +170,7 @@ static void test_server(void)
     CHECK_EQ_INT(status_of(r), 304);
     free(r);
     r = exchange((unsigned short)cfg.port, "DELETE /x/y HTTP/1.0\r\n\r\n", NULL, 0, &len);
-    CHECK(r && strstr(r, "DELETE /x/y q=-")); /* every method of an owned path */
+    CHECK(r && strstr(r, "DELETE /x/y q=-")); /* each method its route */
     free(r);
     r = exchange((unsigned short)cfg.port, "GET /v1/info HTTP/1.0\r\n\r\n", NULL, 0, &len);
     CHECK(r && strstr(r, "\"GET /x/{thing}\"") && strstr(r, "\"POST /v1/evaluate\""));
@@ -210,6 +211,7 @@ static void test_server(void)
     CHECK(r == NULL || len == 0); /* no longer listening */
     free(r);
     http_server_stop(s);
+    routes_close(rt);
 }
 
 int main(void)
