@@ -69,9 +69,9 @@ def layer_of(rel):
     return None
 
 
-# Where a quoted include is looked for: the including file's folder, then the Makefile's -I list.
-SEARCH = ["include", "lib/common", "lib/decode", "lib/loss", "server", "server/base",
-          "server/store/backend", "server/store", "server/service", "server/http", "server/api"]
+# Where a quoted include is looked for: the including file's folder, then the Makefile's -I list
+# (an include names the folder it reaches into: "base/log.h", "decode/decode_internal.h").
+SEARCH = ["include", "lib", "server"]
 
 
 def resolve(root, rel, header):

@@ -17,17 +17,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "aligned.h"
-#include "config.h"
-#include "evaluation.h"
-#include "healthcheck.h"
-#include "http.h"
-#include "ids.h"
-#include "log.h"
-#include "params.h"
-#include "problem.h"
-#include "result_json.h"
-#include "routes.h"
+#include "base/aligned.h"
+#include "base/config.h"
+#include "service/evaluation.h"
+#include "http/healthcheck.h"
+#include "http/http.h"
+#include "base/ids.h"
+#include "base/log.h"
+#include "service/params.h"
+#include "base/problem.h"
+#include "api/result_json.h"
+#include "api/routes.h"
 #include "segloss/segloss.h"
 
 /* Exit statuses of `eval`: 1 the input is bad (problem JSON on stderr), 2 usage. */

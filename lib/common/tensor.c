@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common_internal.h"
+#include "common/common_internal.h"
 #include "segloss/errors.h"
 #include "segloss/limits.h"
 #include "segloss/tensor.h"

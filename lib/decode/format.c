@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "decode_internal.h"
+#include "decode/decode_internal.h"
 #include "segloss/decode.h"
 #include "segloss/errors.h"
 

@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common_internal.h"
-#include "decode_internal.h"
+#include "common/common_internal.h"
+#include "decode/decode_internal.h"
 #include "segloss/decode.h"
 #include "segloss/errors.h"
 

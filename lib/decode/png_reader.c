@@ -11,7 +11,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "decode_internal.h"
+#include "decode/decode_internal.h"
 #include "segloss/decode.h"
 #include "segloss/errors.h"
 

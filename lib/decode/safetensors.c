@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decode_internal.h"
+#include "decode/decode_internal.h"
 #include "segloss/decode.h"
 #include "segloss/errors.h"
 

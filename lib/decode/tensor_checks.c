@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common_internal.h"
-#include "decode_internal.h"
+#include "common/common_internal.h"
+#include "decode/decode_internal.h"
 #include "segloss/errors.h"
 
 char *segloss__format_shape(const size_t *shape, int rank, char *buf, size_t buf_len)

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "loss_internal.h"
+#include "loss/loss_internal.h"
 #include "segloss/errors.h"
 
 struct segloss_ctx {

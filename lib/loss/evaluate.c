@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common_internal.h"
-#include "loss_internal.h"
+#include "common/common_internal.h"
+#include "loss/loss_internal.h"
 #include "segloss/errors.h"
 
 /* Cache-line aligned: each worker writes its own accumulators and labels every block, and two

@@ -7,7 +7,7 @@
  */
 #include <math.h>
 
-#include "loss_internal.h"
+#include "loss/loss_internal.h"
 #include "segloss/errors.h"
 
 segloss__i128 segloss__sum_get(segloss_sum s)

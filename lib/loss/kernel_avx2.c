@@ -14,8 +14,8 @@
  * exponential is about a third of the time and the FMA ports are the first resource to run
  * out, which is what the choices below are made for.
  */
-#include "kernel_constants.h"
-#include "loss_internal.h"
+#include "loss/kernel_constants.h"
+#include "loss/loss_internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 

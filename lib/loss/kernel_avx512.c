@@ -12,8 +12,8 @@
  * segloss__cpu_has_avx512() said yes (context.c), so a CPU without AVX-512 never executes one
  * of its instructions; the rest of the library is built for baseline x86-64.
  */
-#include "kernel_constants.h"
-#include "loss_internal.h"
+#include "loss/kernel_constants.h"
+#include "loss/loss_internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 

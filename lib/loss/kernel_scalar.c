@@ -11,7 +11,7 @@
  */
 #include <math.h>
 
-#include "loss_internal.h"
+#include "loss/loss_internal.h"
 
 void segloss__kernel_scalar(const segloss__kernel_params *kp, const segloss__block *b,
                             segloss__acc *acc, float *scratch)

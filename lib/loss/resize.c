@@ -4,7 +4,7 @@
  */
 #include <stdlib.h>
 
-#include "loss_internal.h"
+#include "loss/loss_internal.h"
 #include "segloss/errors.h"
 
 void segloss__resize_axis(size_t in, size_t out, size_t *i0, size_t *i1, float *l1)

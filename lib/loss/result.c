@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "loss_internal.h"
+#include "loss/loss_internal.h"
 #include "segloss/errors.h"
 
 void segloss_result_free(segloss_result *r)

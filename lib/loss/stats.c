@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loss_internal.h"
+#include "loss/loss_internal.h"
 #include "segloss/errors.h"
 
 typedef struct stats_layout {

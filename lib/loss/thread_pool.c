@@ -21,7 +21,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "loss_internal.h"
+#include "loss/loss_internal.h"
 #include "segloss/errors.h"
 
 /* Pause-loop rounds a thread spins before it sleeps on a condition variable: about 50 us. */

@@ -3,7 +3,7 @@
  */
 #include <string.h>
 
-#include "assets.h"
+#include "api/assets.h"
 
 const embedded_asset *asset_find(const char *path)
 {

@@ -6,18 +6,18 @@
  * same parameters. An Idempotency-Key binds the request's fingerprint (request_hash.h) only
  * when a hook records the result.
  */
-#include "evaluate_route.h"
+#include "api/evaluate_route.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "evaluate_parts.h"
-#include "multipart.h"
-#include "metrics.h"
-#include "request_hash.h"
-#include "result_json.h"
-#include "routes.h"
+#include "http/evaluate_parts.h"
+#include "http/multipart.h"
+#include "base/metrics.h"
+#include "base/request_hash.h"
+#include "api/result_json.h"
+#include "api/routes.h"
 #include "segloss/segloss.h"
 
 #define JSON_TYPE "application/json"

@@ -7,7 +7,7 @@
 #ifndef SERVER_EVALUATE_ROUTE_H
 #define SERVER_EVALUATE_ROUTE_H
 
-#include "route.h"
+#include "http/route.h"
 
 extern const route_upload evaluate_route;
 

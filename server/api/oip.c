@@ -1,7 +1,7 @@
 /*
  * oip.c - Open Inference Protocol v2 requests and answers (see oip.h).
  */
-#include "oip.h"
+#include "api/oip.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aligned.h"
-#include "detail.h"
-#include "json_writer.h"
+#include "base/aligned.h"
+#include "base/detail.h"
+#include "base/json_writer.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "binary tensors are read and written in place: little-endian hosts only"

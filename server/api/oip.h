@@ -41,8 +41,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "evaluation.h"
-#include "params.h"
+#include "service/evaluation.h"
+#include "service/params.h"
 #include "segloss/segloss.h"
 
 #define OIP_MODEL_NAME "segloss"

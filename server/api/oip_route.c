@@ -6,15 +6,15 @@
  * OIP_BODY_ALIGN-aligned and the tensors are used in place. A declared body gets its mapping at
  * once; a chunked one starts small and doubles up to --max-body-mb.
  */
-#include "oip_route.h"
+#include "api/oip_route.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "oip.h"
-#include "metrics.h"
-#include "routes.h"
+#include "api/oip.h"
+#include "base/metrics.h"
+#include "api/routes.h"
 
 #define JSON_TYPE "application/json"
 /* A chunked body starts in a mapping this large and doubles (mremap) up to --max-body-mb. */

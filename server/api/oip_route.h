@@ -8,7 +8,7 @@
 #ifndef SERVER_OIP_ROUTE_H
 #define SERVER_OIP_ROUTE_H
 
-#include "route.h"
+#include "http/route.h"
 
 extern const route_upload oip_route_infer;
 extern const route_errors oip_route_errors;

@@ -4,14 +4,14 @@
  * See overlay.h for the picture. Everything is drawn in one RGB buffer and encoded with the
  * library's PNG encoder; captions use a built-in 5x7 pixel font (the daemon loads no files).
  */
-#include "overlay.h"
+#include "api/overlay.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "detail.h"
+#include "base/detail.h"
 #include "segloss/decode.h"
 #include "segloss/errors.h"
 #include "segloss/limits.h"

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #include "segloss/tensor.h"
-#include "store.h"
+#include "store/store.h"
 
 /* The longest side of an uploaded image as kept for overlays; more only costs disk. */
 #define OVERLAY_IMAGE_MAX_SIDE 512

@@ -2,7 +2,7 @@
  * result_json.c - writes a segloss_result as the answer of POST /v1/evaluate (see
  * result_json.h).
  */
-#include "result_json.h"
+#include "api/result_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>

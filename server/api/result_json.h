@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "evaluation.h"
-#include "json_writer.h"
-#include "params.h"
+#include "service/evaluation.h"
+#include "base/json_writer.h"
+#include "service/params.h"
 #include "segloss/loss.h"
 
 typedef struct result_timing {

@@ -2,19 +2,19 @@
  * routes.c - seglossd's route table and the routes too small for a file of their own: the
  * probes, GET /v1/info, GET /metrics and the dashboard's files (see routes.h).
  */
-#include "routes.h"
+#include "api/routes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "assets.h"
-#include "evaluate_route.h"
-#include "json_writer.h"
-#include "metrics.h"
-#include "oip_route.h"
-#include "result_json.h"
-#include "runs_api.h"
+#include "api/assets.h"
+#include "api/evaluate_route.h"
+#include "base/json_writer.h"
+#include "base/metrics.h"
+#include "api/oip_route.h"
+#include "api/result_json.h"
+#include "api/runs_api.h"
 #include "segloss/segloss.h"
 
 #define JSON_TYPE "application/json"

@@ -19,12 +19,12 @@
 
 #include <stddef.h>
 
-#include "bufpool.h"
-#include "config.h"
-#include "evaluation.h"
-#include "intake.h"
-#include "route.h"
-#include "store.h"
+#include "http/bufpool.h"
+#include "base/config.h"
+#include "service/evaluation.h"
+#include "http/intake.h"
+#include "http/route.h"
+#include "store/store.h"
 
 /* What the routes share; the handlers get it as their table's arg. */
 typedef struct routes {

@@ -9,7 +9,7 @@
  * result_json_members, the writer of the POST /v1/evaluate answer's members, so both read the
  * same; the members that make no sense for an aggregate ("id", "timing") are left out.
  */
-#include "runs_api.h"
+#include "api/runs_api.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -24,13 +24,13 @@
 
 #include <cjson/cJSON.h>
 
-#include "json_writer.h"
-#include "overlay.h"
-#include "params.h"
-#include "problem.h"
-#include "result_json.h"
-#include "store_finalize.h"
-#include "text.h"
+#include "base/json_writer.h"
+#include "api/overlay.h"
+#include "service/params.h"
+#include "base/problem.h"
+#include "api/result_json.h"
+#include "service/store_finalize.h"
+#include "base/text.h"
 
 #define JSON_TYPE "application/json"
 #define CSV_TYPE "text/csv; charset=utf-8"

@@ -42,11 +42,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "evaluation.h"
-#include "route.h"
+#include "service/evaluation.h"
+#include "http/route.h"
 #include "segloss/loss.h"
 #include "segloss/tensor.h"
-#include "store.h"
+#include "store/store.h"
 
 /* Runs listed per page when max_results is not given. */
 #define RUNS_API_DEFAULT_RUNS 100

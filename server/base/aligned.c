@@ -1,7 +1,7 @@
 /*
  * aligned.c - aligned buffers (see aligned.h).
  */
-#include "aligned.h"
+#include "base/aligned.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * two cannot drift apart), the field, its range and the help text. --help prints the table, so
  * the documentation cannot drift either.
  */
-#include "config.h"
+#include "base/config.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -1,7 +1,7 @@
 /*
  * detail.c - an error's detail into a caller's buffer (see detail.h).
  */
-#include "detail.h"
+#include "base/detail.h"
 
 #include <stdio.h>
 

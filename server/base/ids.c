@@ -2,7 +2,7 @@
  * ids.c - identifiers from getrandom(2), with a clock-and-counter fallback when the kernel
  * refuses (an id must never fail: it is needed to report the failure).
  */
-#include "ids.h"
+#include "base/ids.h"
 
 #include <stdatomic.h>
 #include <stdint.h>

@@ -1,14 +1,14 @@
 /*
  * json_writer.c - appends JSON text to a growing buffer (see json_writer.h for why not cJSON).
  */
-#include "json_writer.h"
+#include "base/json_writer.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "text.h"
+#include "base/text.h"
 
 /* First allocation: most answers (C up to ~30) fit in 4 KiB. */
 #define JSON_WRITER_INITIAL_CAP 4096

@@ -3,7 +3,7 @@
  *
  * The format and the output are the process-wide state: set once at start, read afterwards.
  */
-#include "log.h"
+#include "base/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "json_writer.h"
+#include "base/json_writer.h"
 
 static config_log_format log_format = CONFIG_LOG_JSON;
 static int log_fd = STDERR_FILENO;

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "base/config.h"
 
 typedef struct log_request_line {
     const char *request_id;

@@ -1,7 +1,7 @@
 /*
  * metrics.c - counters and histograms behind GET /metrics.
  */
-#include "metrics.h"
+#include "base/metrics.h"
 
 #include <pthread.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /*
  * names.c - the rules for run and split names (names.h).
  */
-#include "names.h"
+#include "base/names.h"
 
 bool names_ok(const char *name, size_t max)
 {

@@ -1,9 +1,9 @@
 /*
  * problem.c - RFC 9457 problem documents and the code-to-status mapping.
  */
-#include "problem.h"
+#include "base/problem.h"
 
-#include "json_writer.h"
+#include "base/json_writer.h"
 #include "segloss/errors.h"
 
 int problem_status_for_code(int code)

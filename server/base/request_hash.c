@@ -1,7 +1,7 @@
 /*
  * request_hash.c - SHA-256 of a request's fields through GnuTLS (see request_hash.h).
  */
-#include "request_hash.h"
+#include "base/request_hash.h"
 
 #include <gnutls/crypto.h>
 #include <stdlib.h>

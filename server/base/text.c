@@ -1,7 +1,7 @@
 /*
  * text.c - UTF-8 well-formedness (RFC 3629, Unicode table 3-7) and echoes of client text.
  */
-#include "text.h"
+#include "base/text.h"
 
 #include <stdint.h>
 #include <stdio.h>

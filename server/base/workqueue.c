@@ -1,7 +1,7 @@
 /*
  * workqueue.c - worker threads fed from a ring buffer under one mutex.
  */
-#include "workqueue.h"
+#include "base/workqueue.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -5,7 +5,7 @@
  * comparison below reads the same number of bytes for every slot and every presented token and
  * never stops early: what it costs depends only on the number of tokens.
  */
-#include "auth.h"
+#include "http/auth.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -15,7 +15,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "log.h"
+#include "base/log.h"
 
 typedef struct token_slot {
     unsigned char bytes[AUTH_MAX_TOKEN];

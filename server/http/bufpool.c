@@ -1,7 +1,7 @@
 /*
  * bufpool.c - the mapping cache (see bufpool.h): best fit on get, evict-smallest on put.
  */
-#include "bufpool.h"
+#include "http/bufpool.h"
 
 #include <pthread.h>
 #include <stdint.h>

@@ -6,9 +6,9 @@
  * this route should do about it (the parts it takes, the flag that sets a limit). The 415 is
  * this route's own sentence.
  */
-#include "evaluate_parts.h"
+#include "http/evaluate_parts.h"
 
-#include "detail.h"
+#include "base/detail.h"
 #include "segloss/decode.h"
 
 #include <stdio.h>

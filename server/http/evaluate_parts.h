@@ -15,8 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "bufpool.h"
-#include "multipart.h"
+#include "http/bufpool.h"
+#include "http/multipart.h"
 
 /* A part's kind (multipart_part.kind). The numbers are part of a request's fingerprint
  * (request_hash.h): do not renumber. */

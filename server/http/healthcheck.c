@@ -6,7 +6,7 @@
  * only whether it answers. A certificate issued for a public name would not match 127.0.0.1, and
  * a probe that fails on that would restart a healthy container.
  */
-#include "healthcheck.h"
+#include "http/healthcheck.h"
 
 #include <errno.h>
 #include <gnutls/gnutls.h>

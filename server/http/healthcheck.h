@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "base/config.h"
 
 /* Seconds the probe waits for each of connect, the TLS handshake, the request and the answer. */
 #define HEALTHCHECK_TIMEOUT_S 3

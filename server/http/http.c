@@ -27,7 +27,7 @@
  *
  * Every answer leaves through send_answer, which adds the headers all answers share.
  */
-#include "http.h"
+#include "http/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,13 +44,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "detail.h"
-#include "http_head.h"
-#include "ids.h"
-#include "log.h"
-#include "metrics.h"
-#include "workqueue.h"
+#include "http/auth.h"
+#include "base/detail.h"
+#include "http/http_head.h"
+#include "base/ids.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/workqueue.h"
 
 /* After an error found mid-body, bytes still read and dropped so the client can get the
  * answer; beyond this the connection is closed instead. */

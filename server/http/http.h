@@ -28,8 +28,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
-#include "route.h"
+#include "base/config.h"
+#include "http/route.h"
 
 typedef struct http_server http_server;
 

@@ -1,7 +1,7 @@
 /*
  * http_head.c - request head checks and the percent-decoder (see http_head.h).
  */
-#include "http_head.h"
+#include "http/http_head.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -26,9 +26,9 @@
 
 #include <stdbool.h>
 
-#include "evaluation.h"
-#include "multipart.h"
-#include "params.h"
+#include "service/evaluation.h"
+#include "http/multipart.h"
+#include "service/params.h"
 #include "segloss/segloss.h"
 
 typedef struct intake_worker intake_worker;

@@ -19,9 +19,9 @@
  * (unskip), so such a body too parses exactly as if every byte had been scanned. The header is
  * read at the same byte whatever the chunking (the scan is stopped there as if a chunk ended).
  */
-#include "multipart.h"
+#include "http/multipart.h"
 
-#include "detail.h"
+#include "base/detail.h"
 
 #include <ctype.h>
 #include <stdarg.h>

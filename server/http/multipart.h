@@ -25,7 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "bufpool.h"
+#include "http/bufpool.h"
 
 /* RFC 2046: a boundary is 1 to 70 characters. */
 #define MULTIPART_MAX_BOUNDARY 70

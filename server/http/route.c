@@ -2,13 +2,13 @@
  * route.c - finding a request's route in the table, and the answers every route shares (404,
  * 405, errors in a route's format); see route.h.
  */
-#include "route.h"
+#include "http/route.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "problem.h"
+#include "base/problem.h"
 
 const route_errors route_problem_errors = {PROBLEM_CONTENT_TYPE, problem_json};
 

@@ -1,7 +1,7 @@
 /*
  * evaluation.c - decode, check, evaluate, record (see evaluation.h).
  */
-#include "evaluation.h"
+#include "service/evaluation.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -11,9 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "aligned.h"
-#include "detail.h"
-#include "problem.h"
+#include "base/aligned.h"
+#include "base/detail.h"
+#include "base/problem.h"
 
 /* Label buffers are aligned like the part buffers, for the vector kernels. */
 #define EVALUATION_LABEL_ALIGN 64

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "params.h"
+#include "service/params.h"
 #include "segloss/segloss.h"
 
 /* Room for a detail: the library's details plus a part prefix. */

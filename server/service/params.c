@@ -4,7 +4,7 @@
  * Both sources end in the same setters (set_number, set_weights, ...), so the rules and the
  * messages are the same whichever way a client sends a key.
  */
-#include "params.h"
+#include "service/params.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detail.h"
-#include "names.h"
+#include "base/detail.h"
+#include "base/names.h"
 #include "segloss/limits.h"
-#include "text.h"
+#include "base/text.h"
 
 /* The largest integer every JSON reader keeps exactly (a double's 53 bits; JavaScript's
  * Number.MAX_SAFE_INTEGER): the dashboard and most clients read step as a double. */

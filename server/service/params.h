@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "names.h"
+#include "base/names.h"
 #include "segloss/loss.h"
 
 /* The longest run name and split (names.h holds their rules). */

@@ -1,12 +1,12 @@
 /*
  * store_finalize.c - the numbers of a stored aggregate (store_finalize.h).
  */
-#include "store_finalize.h"
+#include "service/store_finalize.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "params.h"
+#include "service/params.h"
 
 int store_finalize(const segloss_stats *stats, const char *loss_params_json, segloss_result **out,
                    char *err, size_t err_len)

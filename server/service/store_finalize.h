@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 #include "segloss/loss.h"
-#include "store.h"
+#include "store/store.h"
 
 /*
  * Finalises stats made with loss parameters loss_params_json (store_loss_params_json) into a

@@ -3,17 +3,17 @@
  * them to the backend's table (store_backend.h), and the helpers of store.h (names, the
  * canonical loss-parameter JSON, the history values). The record is store_record.c.
  */
-#include "store.h"
+#include "store/store.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_writer.h"
-#include "names.h"
-#include "request_hash.h"
-#include "store_backend.h"
+#include "base/json_writer.h"
+#include "base/names.h"
+#include "base/request_hash.h"
+#include "store/backend/store_backend.h"
 
 /* The backends store_open chooses from: the first that accepts the location. */
 static const store_backend *const backends[] = {&store_postgres_backend, &store_sqlite_backend};

@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #include "segloss/loss.h"
-#include "store_types.h"
+#include "store/backend/store_types.h"
 
 /* --- the calls --------------------------------------------------------------------------- */
 

@@ -6,7 +6,7 @@
  * in one order in one transaction, and the whole of it runs again when the backend says so
  * (PostgreSQL: a serialization failure or deadlock, a connection lost before COMMIT).
  */
-#include "store.h"
+#include "store/store.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_backend.h"
+#include "store/backend/store_backend.h"
 
 /* What one record's transaction works with. */
 typedef struct record_ctx {

@@ -49,19 +49,19 @@ rc, out = run(ROOT)
 result(rc == 0, "the tree keeps its layers", out.strip().splitlines()[-5:])
 
 cases = [
-    ("lib/common/tensor.c", "http.h",
+    ("lib/common/tensor.c", "http/http.h",
      "lib/common/tensor.c (lib/common) includes server/http/http.h (server/http)"),
-    ("lib/loss/evaluate.c", "decode_internal.h",
+    ("lib/loss/evaluate.c", "decode/decode_internal.h",
      "lib/loss/evaluate.c (lib/loss) includes lib/decode/decode_internal.h (lib/decode)"),
-    ("server/base/json_writer.c", "store.h",
+    ("server/base/json_writer.c", "store/store.h",
      "server/base/json_writer.c (server/base) includes server/store/store.h"),
-    ("server/store/store.c", "runs_api.h",
+    ("server/store/store.c", "api/runs_api.h",
      "server/store/store.c (server/store) includes server/api/runs_api.h (server/api)"),
-    ("server/service/evaluation.c", "http.h",
+    ("server/service/evaluation.c", "http/http.h",
      "server/service/evaluation.c (server/service) includes server/http/http.h"),
-    ("server/api/overlay.c", "loss_internal.h",
+    ("server/api/overlay.c", "loss/loss_internal.h",
      "server/api/overlay.c includes lib/loss/loss_internal.h: the server uses the library only"),
-    ("server/store/backend/store_sqlite.c", "store.h",
+    ("server/store/backend/store_sqlite.c", "store/store.h",
      "server/store/backend/store_sqlite.c (server/store/backend) includes server/store/store.h"),
 ]
 for rel, header, expected in cases:
@@ -98,7 +98,7 @@ finally:
 tmp = copy_tree()
 try:
     with open(os.path.join(tmp, "server", "stray.c"), "w", encoding="utf-8") as f:
-        f.write('#include "log.h"\n')
+        f.write('#include "base/log.h"\n')
     rc, out = run(tmp)
     result(rc != 0 and "server/stray.c: no layer" in out, "a file outside the layer folders fails",
            out.strip())

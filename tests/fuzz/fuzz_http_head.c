@@ -21,7 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http_head.h"
+#include "http/http_head.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int segloss_fuzz_decode(const uint8_t *data, size_t size);

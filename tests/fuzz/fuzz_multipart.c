@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bufpool.h"
-#include "evaluate_parts.h"
-#include "multipart.h"
+#include "http/bufpool.h"
+#include "http/evaluate_parts.h"
+#include "http/multipart.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int segloss_fuzz_decode(const uint8_t *data, size_t size);

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "oip.h"
+#include "api/oip.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int segloss_fuzz_decode(const uint8_t *data, size_t size);

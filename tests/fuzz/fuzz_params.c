@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "params.h"
+#include "service/params.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int segloss_fuzz_decode(const uint8_t *data, size_t size);

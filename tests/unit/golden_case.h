@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "params.h"
+#include "service/params.h"
 #include "segloss/segloss.h"
 
 typedef struct golden_case {

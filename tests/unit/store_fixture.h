@@ -14,13 +14,13 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "ids.h"
-#include "overlay.h"
-#include "params.h"
-#include "result_json.h"
+#include "base/ids.h"
+#include "api/overlay.h"
+#include "service/params.h"
+#include "api/result_json.h"
 #include "segloss/segloss.h"
-#include "store.h"
-#include "store_finalize.h"
+#include "store/store.h"
+#include "service/store_finalize.h"
 
 /* A new empty directory under /tmp; the path is written into dir (at least 64 bytes). */
 static inline int fixture_tmpdir(char *dir)

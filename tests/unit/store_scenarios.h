@@ -18,8 +18,8 @@
 #include <stdbool.h>
 
 #include "golden_case.h"
-#include "json_writer.h"
-#include "runs_api.h"
+#include "base/json_writer.h"
+#include "api/runs_api.h"
 #include "store_fixture.h"
 #include "testing.h"
 

@@ -2,7 +2,7 @@
  * store_backend.c - what the backends share (store_backend.h): hex and the history page tokens,
  * so that a token means the same whichever backend made it.
  */
-#include "store_backend.h"
+#include "store/backend/store_backend.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "segloss/loss.h"
-#include "store_types.h"
+#include "store/backend/store_types.h"
 
 /* One record's transaction, as the backend keeps it (its connection and error buffer). */
 typedef struct store_txn store_txn;

@@ -66,8 +66,8 @@
 #include <libpq-fe.h>
 #endif
 
-#include "names.h"
-#include "store_backend.h"
+#include "base/names.h"
+#include "store/backend/store_backend.h"
 
 /* Connections per store: the daemon's workers record while its HTTP threads answer GETs; a few
  * more than both is plenty, and PostgreSQL's default max_connections (100) fits many replicas. */

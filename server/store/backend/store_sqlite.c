@@ -24,8 +24,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "names.h"
-#include "store_backend.h"
+#include "base/names.h"
+#include "store/backend/store_backend.h"
 
 /* A record waits this long for a lock held by another process before failing. */
 #define SQLITE_BUSY_TIMEOUT_MS 5000

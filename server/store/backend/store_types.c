@@ -2,7 +2,7 @@
  * store_types.c - the history keys and the functions that free what the store's queries give
  * (store_types.h): shared by the facade's callers and the backends' error paths.
  */
-#include "store_types.h"
+#include "store/backend/store_types.h"
 
 #include <stdlib.h>
 #include <string.h>

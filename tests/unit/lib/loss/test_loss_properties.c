@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "loss_internal.h"
+#include "loss/loss_internal.h"
 #include "segloss/segloss.h"
 #include "testing.h"
 

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "oip.h"
+#include "api/oip.h"
 #include "testing.h"
 
 static char detail[512];

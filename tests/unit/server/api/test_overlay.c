@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "golden_case.h"
-#include "overlay.h"
+#include "api/overlay.h"
 #include "segloss/segloss.h"
 #include "testing.h"
 

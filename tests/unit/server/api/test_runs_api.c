@@ -6,8 +6,8 @@
  */
 #include <cjson/cJSON.h>
 
-#include "routes.h"
-#include "runs_api.h"
+#include "api/routes.h"
+#include "api/runs_api.h"
 #include "store_fixture.h"
 #include "testing.h"
 

@@ -5,7 +5,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 
-#include "config.h"
+#include "base/config.h"
 #include "testing.h"
 
 static void test_defaults(void)

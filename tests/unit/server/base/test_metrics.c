@@ -4,7 +4,7 @@
  */
 #include <stdlib.h>
 
-#include "metrics.h"
+#include "base/metrics.h"
 #include "testing.h"
 
 static const char *const routes[] = {"/v1/evaluate", "/livez"};

@@ -6,8 +6,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "json_writer.h"
-#include "problem.h"
+#include "base/json_writer.h"
+#include "base/problem.h"
 #include "segloss/errors.h"
 #include "testing.h"
 

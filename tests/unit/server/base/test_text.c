@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_writer.h"
+#include "base/json_writer.h"
 #include "testing.h"
-#include "text.h"
+#include "base/text.h"
 
 static void test_sequences(void)
 {

@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "testing.h"
-#include "workqueue.h"
+#include "base/workqueue.h"
 
 static atomic_int ran;
 static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;

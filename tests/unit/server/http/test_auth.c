@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "auth.h"
+#include "http/auth.h"
 #include "testing.h"
 
 #define RW "rw-token-0123456789abcdef"

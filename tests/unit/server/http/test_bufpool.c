@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bufpool.h"
+#include "http/bufpool.h"
 #include "testing.h"
 
 static void test_reuse(void)

@@ -13,9 +13,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "http.h"
-#include "log.h"
-#include "routes.h"
+#include "http/http.h"
+#include "base/log.h"
+#include "api/routes.h"
 #include "testing.h"
 
 static atomic_int hook_calls;

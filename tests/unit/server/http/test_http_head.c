@@ -3,7 +3,7 @@
  */
 #include <string.h>
 
-#include "http_head.h"
+#include "http/http_head.h"
 #include "testing.h"
 
 #define H(n, v) ((http_header){(n), (v)})

@@ -13,10 +13,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "intake.h"
-#include "evaluate_parts.h"
-#include "multipart.h"
-#include "result_json.h"
+#include "http/intake.h"
+#include "http/evaluate_parts.h"
+#include "http/multipart.h"
+#include "api/result_json.h"
 #include "testing.h"
 
 #define N 4

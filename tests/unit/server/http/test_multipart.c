@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "evaluate_parts.h"
-#include "multipart.h"
+#include "http/evaluate_parts.h"
+#include "http/multipart.h"
 #include "testing.h"
 
 #define CT "multipart/form-data; boundary=XyZ-123"

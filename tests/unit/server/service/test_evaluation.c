@@ -6,8 +6,8 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 
-#include "evaluation.h"
-#include "result_json.h"
+#include "service/evaluation.h"
+#include "api/result_json.h"
 #include "testing.h"
 
 static segloss_ctx *ctx;

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "params.h"
+#include "service/params.h"
 #include "testing.h"
 
 static char detail[512];
