@@ -17,18 +17,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/aligned.h"
-#include "base/config.h"
-#include "service/evaluation.h"
-#include "http/healthcheck.h"
-#include "http/http.h"
-#include "base/ids.h"
-#include "base/log.h"
-#include "service/params.h"
-#include "base/problem.h"
 #include "api/result_json.h"
 #include "api/routes.h"
+#include "base/aligned.h"
+#include "base/config.h"
+#include "base/ids.h"
+#include "base/log.h"
+#include "base/problem.h"
+#include "http/healthcheck.h"
+#include "http/http.h"
 #include "segloss/segloss.h"
+#include "service/evaluation.h"
+#include "service/params.h"
 
 /* Exit statuses of `eval`: 1 the input is bad (problem JSON on stderr), 2 usage. */
 #define EXIT_BAD_INPUT 1
@@ -74,8 +74,8 @@ static int read_file(const char *path, void **data, size_t *len, char *err, size
     }
     size_t size = (size_t)st.st_size;
     if ((unsigned long long)st.st_size > EVAL_MAX_FILE_BYTES) {
-        snprintf(err, err_len, "%s has %lld bytes; the limit is %zu", path,
-                 (long long)st.st_size, EVAL_MAX_FILE_BYTES);
+        snprintf(err, err_len, "%s has %lld bytes; the limit is %zu", path, (long long)st.st_size,
+                 EVAL_MAX_FILE_BYTES);
         goto done;
     }
     buf = aligned_buffer(EVAL_FILE_ALIGN, size);
@@ -328,7 +328,6 @@ int main(int argc, char **argv)
         return run_serve(argc - 2, argv + 2);
     if (strncmp(cmd, "--", 2) == 0)
         return run_serve(argc - 1, argv + 1);
-    fprintf(stderr, "seglossd: unknown command '%s' (serve, eval, healthcheck; see --help)\n",
-            cmd);
+    fprintf(stderr, "seglossd: unknown command '%s' (serve, eval, healthcheck; see --help)\n", cmd);
     return EXIT_USAGE;
 }

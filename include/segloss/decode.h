@@ -72,9 +72,8 @@ int segloss_npy_probe(const void *buf, size_t len, segloss_tensor_role role,
  * *owned_logits / *owned_labels as described above.
  */
 int segloss_safetensors_decode(const void *buf, size_t len, const segloss_limits *limits,
-                               segloss_tensor *logits, void **owned_logits,
-                               segloss_tensor *labels, void **owned_labels, char *detail,
-                               size_t detail_len);
+                               segloss_tensor *logits, void **owned_logits, segloss_tensor *labels,
+                               void **owned_labels, char *detail, size_t detail_len);
 
 /* Logits from either format, detected from the bytes (labels in a safetensors file ignored). */
 int segloss_logits_decode(const void *buf, size_t len, const segloss_limits *limits,
@@ -83,8 +82,8 @@ int segloss_logits_decode(const void *buf, size_t len, const segloss_limits *lim
 /* PNG header facts, read from IHDR alone. */
 typedef struct segloss_png_info {
     uint32_t width, height;
-    int bit_depth;      /* 1, 2, 4, 8, 16 */
-    int color_type;     /* PNG colour type: 0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA */
+    int bit_depth;  /* 1, 2, 4, 8, 16 */
+    int color_type; /* PNG colour type: 0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA */
     int interlaced;
 } segloss_png_info;
 

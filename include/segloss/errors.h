@@ -12,16 +12,16 @@
 #include <stddef.h>
 
 /* X(name, value, message, http_status) */
-#define SEGLOSS_ERRORS(X)                                                                    \
-    X(SEGLOSS_EINVAL, -1, "invalid argument", 400)                                           \
-    X(SEGLOSS_EFORMAT, -2, "malformed input", 400)                                           \
-    X(SEGLOSS_EUNSUPPORTED, -3, "unsupported format", 415)                                   \
-    X(SEGLOSS_ESHAPE, -4, "inconsistent shapes", 422)                                        \
-    X(SEGLOSS_ENONFINITE, -5, "non-finite logits", 422)                                      \
-    X(SEGLOSS_EPARAM, -6, "parameter does not fit the inputs", 422)                          \
-    X(SEGLOSS_ELIMIT, -7, "input over a size limit", 413)                                    \
-    X(SEGLOSS_ENOMEM, -8, "out of memory", 503)                                              \
-    X(SEGLOSS_EINTERNAL, -9, "internal error", 500)                                          \
+#define SEGLOSS_ERRORS(X)                                                                          \
+    X(SEGLOSS_EINVAL, -1, "invalid argument", 400)                                                 \
+    X(SEGLOSS_EFORMAT, -2, "malformed input", 400)                                                 \
+    X(SEGLOSS_EUNSUPPORTED, -3, "unsupported format", 415)                                         \
+    X(SEGLOSS_ESHAPE, -4, "inconsistent shapes", 422)                                              \
+    X(SEGLOSS_ENONFINITE, -5, "non-finite logits", 422)                                            \
+    X(SEGLOSS_EPARAM, -6, "parameter does not fit the inputs", 422)                                \
+    X(SEGLOSS_ELIMIT, -7, "input over a size limit", 413)                                          \
+    X(SEGLOSS_ENOMEM, -8, "out of memory", 503)                                                    \
+    X(SEGLOSS_EINTERNAL, -9, "internal error", 500)                                                \
     X(SEGLOSS_EKERNEL, -10, "the CPU cannot run the kernel asked for", 500)
 
 enum segloss_error {

@@ -48,7 +48,7 @@
 typedef struct segloss_limits {
     size_t max_classes;
     size_t max_side;
-    size_t max_pixels;   /* H*W of one image */
+    size_t max_pixels; /* H*W of one image */
     size_t max_batch;
     size_t max_elements; /* of one tensor */
 } segloss_limits;

@@ -27,26 +27,26 @@
 typedef enum segloss_semantics { SEGLOSS_SEED = 0, SEGLOSS_STANDARD = 1 } segloss_semantics;
 typedef enum segloss_main_loss { SEGLOSS_MAIN_CE = 0, SEGLOSS_MAIN_FOCAL = 1 } segloss_main_loss;
 typedef enum segloss_alpha_kind {
-    SEGLOSS_ALPHA_NONE = 0,      /* JSON null: no alpha factor */
-    SEGLOSS_ALPHA_SCALAR = 1,    /* one number for every class */
-    SEGLOSS_ALPHA_PER_CLASS = 2  /* C numbers */
+    SEGLOSS_ALPHA_NONE = 0,     /* JSON null: no alpha factor */
+    SEGLOSS_ALPHA_SCALAR = 1,   /* one number for every class */
+    SEGLOSS_ALPHA_PER_CLASS = 2 /* C numbers */
 } segloss_alpha_kind;
 
 /* Effective parameters. Arrays are borrowed for the duration of the call that takes them. */
 typedef struct segloss_params {
-    const double *class_weights;   /* num_classes values >= 0, or NULL for all 1 */
-    size_t class_weights_len;      /* must be C when class_weights is set */
+    const double *class_weights; /* num_classes values >= 0, or NULL for all 1 */
+    size_t class_weights_len;    /* must be C when class_weights is set */
     segloss_alpha_kind alpha_kind;
     double alpha;                  /* SEGLOSS_ALPHA_SCALAR */
     const double *alpha_per_class; /* SEGLOSS_ALPHA_PER_CLASS: alpha_len values */
     size_t alpha_len;
-    double gamma;                  /* >= 0 */
-    double beta;                   /* Dice and f_score beta, > 0 */
-    double smooth;                 /* >= 0 */
-    double threshold;              /* f_score: p > threshold counts as predicted */
+    double gamma;     /* >= 0 */
+    double beta;      /* Dice and f_score beta, > 0 */
+    double smooth;    /* >= 0 */
+    double threshold; /* f_score: p > threshold counts as predicted */
     segloss_semantics semantics;
     segloss_main_loss main_loss;
-    bool dice_loss;                /* add the Dice loss to the total */
+    bool dice_loss; /* add the Dice loss to the total */
 } segloss_params;
 
 /* The defaults of docs/ARCHITECTURE.md §5.4: weights 1, alpha 0.5, gamma 2, beta 1, smooth 1e-5,
@@ -77,19 +77,19 @@ double segloss_sum_value(segloss_sum s);
  * parameters are the same (the caller's responsibility; the library checks C and semantics).
  */
 typedef struct segloss_stats {
-    size_t num_classes;           /* C */
-    segloss_semantics semantics;  /* seed stats count ignored pixels' probability mass */
-    uint64_t batches;             /* images accumulated */
-    uint64_t pixels_total;        /* N*H*W at mask resolution */
-    uint64_t pixels_valid;        /* label < C */
-    segloss_sum ce_num;           /* sum over valid pixels of w[y] * -log p[y] */
-    segloss_sum ce_den;           /* sum over valid pixels of w[y] */
-    segloss_sum focal_num;        /* sum of per-pixel focal terms (0 on ignored pixels) */
-    segloss_sum *dice_tp;         /* [C] sum of p[k] where y == k */
-    segloss_sum *dice_psum;       /* [C] sum of p[k] (seed: all pixels, standard: valid) */
-    uint64_t *fscore_tp;          /* [C] count of p[k] > threshold where y == k */
-    uint64_t *fscore_pos;         /* [C] count of p[k] > threshold (same pixels as dice_psum) */
-    uint64_t *confusion;          /* [C*C] row = ground truth, column = argmax, valid only */
+    size_t num_classes;          /* C */
+    segloss_semantics semantics; /* seed stats count ignored pixels' probability mass */
+    uint64_t batches;            /* images accumulated */
+    uint64_t pixels_total;       /* N*H*W at mask resolution */
+    uint64_t pixels_valid;       /* label < C */
+    segloss_sum ce_num;          /* sum over valid pixels of w[y] * -log p[y] */
+    segloss_sum ce_den;          /* sum over valid pixels of w[y] */
+    segloss_sum focal_num;       /* sum of per-pixel focal terms (0 on ignored pixels) */
+    segloss_sum *dice_tp;        /* [C] sum of p[k] where y == k */
+    segloss_sum *dice_psum;      /* [C] sum of p[k] (seed: all pixels, standard: valid) */
+    uint64_t *fscore_tp;         /* [C] count of p[k] > threshold where y == k */
+    uint64_t *fscore_pos;        /* [C] count of p[k] > threshold (same pixels as dice_psum) */
+    uint64_t *confusion;         /* [C*C] row = ground truth, column = argmax, valid only */
 } segloss_stats;
 
 /* A zeroed stats for C classes (one allocation; free with segloss_stats_free). NULL on OOM. */
@@ -108,24 +108,23 @@ int segloss_stats_equal(const segloss_stats *a, const segloss_stats *b);
  * into buf when buf_len is enough and always sets *needed. segloss_stats_deserialize checks
  * everything it reads and allocates *out (free with segloss_stats_free).
  */
-int segloss_stats_serialize(const segloss_stats *stats, void *buf, size_t buf_len,
-                            size_t *needed);
+int segloss_stats_serialize(const segloss_stats *stats, void *buf, size_t buf_len, size_t *needed);
 int segloss_stats_deserialize(const void *buf, size_t len, segloss_stats **out);
 
 /* The finalised answer. Owned by the caller; free with segloss_result_free. */
 typedef struct segloss_result {
-    size_t n, c, h, w;       /* batch, classes, and the mask size the losses are evaluated at */
+    size_t n, c, h, w; /* batch, classes, and the mask size the losses are evaluated at */
     size_t num_classes;
     uint64_t pixels_total, pixels_valid, pixels_ignored;
-    double ce, focal, dice, total;   /* NaN when undefined */
-    double *dice_per_class;  /* [C] */
-    double *f_score;         /* [C] */
-    double *iou;             /* [C] NaN = null (standard semantics) */
-    double *precision;       /* [C] */
-    double *recall;          /* [C] */
-    uint64_t *support;       /* [C] ground-truth pixels per class */
+    double ce, focal, dice, total; /* NaN when undefined */
+    double *dice_per_class;        /* [C] */
+    double *f_score;               /* [C] */
+    double *iou;                   /* [C] NaN = null (standard semantics) */
+    double *precision;             /* [C] */
+    double *recall;                /* [C] */
+    uint64_t *support;             /* [C] ground-truth pixels per class */
     double mean_dice, mean_f_score, miou, mpa, accuracy;
-    segloss_stats *stats;    /* owned by the result; includes the confusion matrix */
+    segloss_stats *stats; /* owned by the result; includes the confusion matrix */
 } segloss_result;
 
 /*
@@ -190,9 +189,9 @@ const segloss_limits *segloss_ctx_limits(const segloss_ctx *ctx);
  * detail names the first offending element as logits[n,c,h,w]), SEGLOSS_EPARAM, SEGLOSS_ELIMIT,
  * SEGLOSS_ENOMEM.
  */
-int segloss_evaluate(segloss_ctx *ctx, const segloss_tensor *logits,
-                     const segloss_tensor *labels, const segloss_params *params,
-                     segloss_result **out, char *detail, size_t detail_len);
+int segloss_evaluate(segloss_ctx *ctx, const segloss_tensor *logits, const segloss_tensor *labels,
+                     const segloss_params *params, segloss_result **out, char *detail,
+                     size_t detail_len);
 
 /*
  * As segloss_evaluate, and also writes the predicted class (first arg-max of the logits, at
@@ -211,7 +210,7 @@ int segloss_evaluate_with_argmax(segloss_ctx *ctx, const segloss_tensor *logits,
  * pixels count nowhere, so these are the row sums, column sums and diagonal of the item's own
  * confusion matrix, and the sums over the items are those of the batch.
  */
-#define SEGLOSS_ITEM_COUNTS(n, c) ((size_t)(n) * 3 * (size_t)(c))
+#define SEGLOSS_ITEM_COUNTS(n, c) ((size_t)(n)*3 * (size_t)(c))
 
 /*
  * The per-item counts of SEGLOSS_ITEM_COUNTS(1, C) values (ground truth, predicted, both, per
@@ -239,8 +238,8 @@ int segloss_evaluate_items(segloss_ctx *ctx, const segloss_tensor *logits,
  */
 typedef struct segloss_item_figures {
     double accuracy, miou, mean_dice;
-    size_t present;           /* classes with ground-truth pixels */
-    uint64_t valid;           /* pixels with a label < C */
+    size_t present; /* classes with ground-truth pixels */
+    uint64_t valid; /* pixels with a label < C */
 } segloss_item_figures;
 
 void segloss_item_figures_from_counts(const uint64_t *counts, size_t num_classes,

@@ -28,9 +28,9 @@ typedef enum segloss_dtype {
 #define SEGLOSS_MAX_RANK 4
 
 typedef struct segloss_tensor {
-    const void *data;              /* borrowed; aligned to the element size at least */
+    const void *data; /* borrowed; aligned to the element size at least */
     segloss_dtype dtype;
-    int rank;                      /* 0 means "no tensor" */
+    int rank; /* 0 means "no tensor" */
     size_t shape[SEGLOSS_MAX_RANK];
 } segloss_tensor;
 
@@ -52,6 +52,6 @@ int segloss_mul_size(size_t a, size_t b, size_t *out);
 /* IEEE half and bfloat16 to float, exactly (scalar helpers shared by kernels and tests). */
 float segloss_half_to_float(uint16_t h);
 float segloss_bf16_to_float(uint16_t b);
-uint16_t segloss_float_to_half(float f);   /* round to nearest even; for tests and fixtures */
+uint16_t segloss_float_to_half(float f); /* round to nearest even; for tests and fixtures */
 
 #endif

@@ -10,30 +10,24 @@
 const char *segloss_strerror(int code)
 {
     switch (code) {
-#define SEGLOSS__ERROR_MESSAGE(name, value, message, status)                                 \
-    case value:                                                                              \
-        return message;
+#define SEGLOSS__ERROR_MESSAGE(name, value, message, status)                                       \
+    case value: return message;
         SEGLOSS_ERRORS(SEGLOSS__ERROR_MESSAGE)
 #undef SEGLOSS__ERROR_MESSAGE
-    case 0:
-        return "success";
-    default:
-        return "unknown error";
+    case 0: return "success";
+    default: return "unknown error";
     }
 }
 
 const char *segloss_error_name(int code)
 {
     switch (code) {
-#define SEGLOSS__ERROR_NAME(name, value, message, status)                                    \
-    case value:                                                                              \
-        return #name;
+#define SEGLOSS__ERROR_NAME(name, value, message, status)                                          \
+    case value: return #name;
         SEGLOSS_ERRORS(SEGLOSS__ERROR_NAME)
 #undef SEGLOSS__ERROR_NAME
-    case 0:
-        return "SEGLOSS_OK";
-    default:
-        return "SEGLOSS_EUNKNOWN";
+    case 0: return "SEGLOSS_OK";
+    default: return "SEGLOSS_EUNKNOWN";
     }
 }
 

@@ -29,8 +29,8 @@
  * the container in the detail (".npy", "safetensors tensor 'logits'"). Returns 0, SEGLOSS_ESHAPE
  * or SEGLOSS_ELIMIT; *elements receives the element count on success.
  */
-int segloss__check_shape(const char *what, segloss_tensor_role role, const size_t *shape,
-                         int rank, const segloss_limits *limits, size_t *elements, char *detail,
+int segloss__check_shape(const char *what, segloss_tensor_role role, const size_t *shape, int rank,
+                         const segloss_limits *limits, size_t *elements, char *detail,
                          size_t detail_len);
 
 /*
@@ -81,8 +81,8 @@ int segloss__png_read_create(segloss__png_src *src, const void *buf, size_t len,
  * row to nowhere, so without the cap a 1x1 image followed by 100 MB of deflated zeros would
  * cost minutes of CPU. row_bytes is png_get_rowbytes after the transforms.
  */
-void segloss__png_begin_rows(png_structp png, segloss__png_src *src,
-                             const segloss_png_info *info, size_t row_bytes);
+void segloss__png_begin_rows(png_structp png, segloss__png_src *src, const segloss_png_info *info,
+                             size_t row_bytes);
 
 /* Call after png_read_image: ends the cap (png_read_end reads only small chunks). */
 void segloss__png_end_rows(segloss__png_src *src);

@@ -17,9 +17,8 @@
 #include "segloss/decode.h"
 #include "segloss/errors.h"
 
-static int decode_jpeg(const uint8_t *buf, size_t len, const segloss_limits *limits,
-                       uint8_t **rgb, uint32_t *width, uint32_t *height, char *detail,
-                       size_t detail_len)
+static int decode_jpeg(const uint8_t *buf, size_t len, const segloss_limits *limits, uint8_t **rgb,
+                       uint32_t *width, uint32_t *height, char *detail, size_t detail_len)
 {
     tjhandle tj = NULL;
     uint8_t *pixels = NULL;
@@ -37,8 +36,8 @@ static int decode_jpeg(const uint8_t *buf, size_t len, const segloss_limits *lim
         goto done;
     }
     if (w <= 0 || h <= 0) {
-        rc = segloss_fail(detail, detail_len, SEGLOSS_EFORMAT, "JPEG has an empty size %dx%d",
-                          w, h);
+        rc =
+            segloss_fail(detail, detail_len, SEGLOSS_EFORMAT, "JPEG has an empty size %dx%d", w, h);
         goto done;
     }
     if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
@@ -52,8 +51,8 @@ static int decode_jpeg(const uint8_t *buf, size_t len, const segloss_limits *lim
         goto done;
     pixels = malloc((size_t)w * (size_t)h * 3);
     if (!pixels) {
-        rc = segloss_fail(detail, detail_len, SEGLOSS_ENOMEM,
-                          "out of memory decoding a %dx%d JPEG", w, h);
+        rc = segloss_fail(detail, detail_len, SEGLOSS_ENOMEM, "out of memory decoding a %dx%d JPEG",
+                          w, h);
         goto done;
     }
     if (tjDecompress2(tj, buf, (unsigned long)len, pixels, w, 0, h, TJPF_RGB,
@@ -78,8 +77,8 @@ done:
  * changes: every resource belongs to the caller. Returns 0 or the error libpng raised.
  */
 static int read_rgb_rows(segloss__png_src *src, png_structp png, png_infop png_info,
-                         const segloss_png_info *info, png_bytep *rows, size_t stride,
-                         char *detail, size_t detail_len)
+                         const segloss_png_info *info, png_bytep *rows, size_t stride, char *detail,
+                         size_t detail_len)
 {
     if (setjmp(png_jmpbuf(png)))
         return segloss__png_read_error(src, detail, detail_len);
@@ -88,7 +87,7 @@ static int read_rgb_rows(segloss__png_src *src, png_structp png, png_infop png_i
         png_get_image_height(png, png_info) != info->height)
         png_error(png, "IHDR changed between probe and decode");
     /* tRNS is skipped when reading, so these yield RGB (or grey) without alpha. */
-    png_set_expand(png);            /* palette to RGB, 1/2/4-bit grey to 8-bit */
+    png_set_expand(png); /* palette to RGB, 1/2/4-bit grey to 8-bit */
     png_set_scale_16(png);
     png_set_strip_alpha(png);
     png_set_gray_to_rgb(png);
@@ -103,9 +102,8 @@ static int read_rgb_rows(segloss__png_src *src, png_structp png, png_infop png_i
     return 0;
 }
 
-static int decode_png(const uint8_t *buf, size_t len, const segloss_limits *limits,
-                      uint8_t **rgb, uint32_t *width, uint32_t *height, char *detail,
-                      size_t detail_len)
+static int decode_png(const uint8_t *buf, size_t len, const segloss_limits *limits, uint8_t **rgb,
+                      uint32_t *width, uint32_t *height, char *detail, size_t detail_len)
 {
     segloss_png_info info;
     segloss__png_src src;
@@ -126,9 +124,8 @@ static int decode_png(const uint8_t *buf, size_t len, const segloss_limits *limi
     pixels = malloc(stride * info.height);
     rows = malloc((size_t)info.height * sizeof *rows);
     if (!pixels || !rows) {
-        rc = segloss_fail(detail, detail_len, SEGLOSS_ENOMEM,
-                          "out of memory decoding a %ux%u PNG", (unsigned)info.width,
-                          (unsigned)info.height);
+        rc = segloss_fail(detail, detail_len, SEGLOSS_ENOMEM, "out of memory decoding a %ux%u PNG",
+                          (unsigned)info.width, (unsigned)info.height);
         goto done;
     }
     for (uint32_t y = 0; y < info.height; y++)
@@ -210,8 +207,7 @@ int segloss_image_probe(const void *buf, size_t len, uint32_t *width, uint32_t *
     if (!buf)
         return segloss_fail(detail, detail_len, SEGLOSS_EINVAL, "image_probe: NULL argument");
     switch (segloss_detect_format(buf, len)) {
-    case SEGLOSS_FORMAT_JPEG:
-        return probe_jpeg(buf, len, width, height, scans, detail, detail_len);
+    case SEGLOSS_FORMAT_JPEG: return probe_jpeg(buf, len, width, height, scans, detail, detail_len);
     case SEGLOSS_FORMAT_PNG: {
         segloss_png_info info;
         int rc = segloss__png_read_ihdr(buf, len, &info, detail, detail_len);
@@ -235,8 +231,9 @@ int segloss_image_decode_rgb(const void *buf, size_t len, const segloss_limits *
     if (rgb)
         *rgb = NULL;
     if (!rgb || !width || !height || !limits || (!buf && len))
-        return segloss_fail(detail, detail_len, SEGLOSS_EINVAL, "image_decode_rgb: NULL "
-                                                                "argument");
+        return segloss_fail(detail, detail_len, SEGLOSS_EINVAL,
+                            "image_decode_rgb: NULL "
+                            "argument");
     *width = *height = 0;
     switch (segloss_detect_format(buf, len)) {
     case SEGLOSS_FORMAT_JPEG:

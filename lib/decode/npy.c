@@ -189,9 +189,8 @@ static int parse_header(const char *text, size_t len, npy_header *h, char *detai
         return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
                             ".npy header: unexpected bytes after the dict");
     if (!h->have_descr || !h->have_fortran || !h->have_shape)
-        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
-                            ".npy header lacks '%s'",
-                            !h->have_descr ? "descr"
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT, ".npy header lacks '%s'",
+                            !h->have_descr     ? "descr"
                             : !h->have_fortran ? "fortran_order"
                                                : "shape");
     return 0;
@@ -211,8 +210,8 @@ static const npy_dtype_entry npy_dtypes[] = {
     {"<i4", SEGLOSS_I32, SEGLOSS_ROLE_LABELS}, {"<i8", SEGLOSS_I64, SEGLOSS_ROLE_LABELS},
 };
 
-static int lookup_dtype(const char *descr, segloss_tensor_role role, segloss_dtype *out,
-                        int *swap, char *detail, size_t detail_len)
+static int lookup_dtype(const char *descr, segloss_tensor_role role, segloss_dtype *out, int *swap,
+                        char *detail, size_t detail_len)
 {
     char little[8];
     *swap = 0;
@@ -249,8 +248,8 @@ static int lookup_dtype(const char *descr, segloss_tensor_role role, segloss_dty
  * element (i0, i1, i2, i3) of a Fortran-ordered array is at i0 + s0 * (i1 + s1 * (i2 + s2 * i3)).
  * The shape was checked against the limits, so the element count fits.
  */
-static int reorder_copy(const uint8_t *src, size_t elem, const size_t *shape, int rank,
-                        int swap, int fortran, const void **view, void **owned, char *detail,
+static int reorder_copy(const uint8_t *src, size_t elem, const size_t *shape, int rank, int swap,
+                        int fortran, const void **view, void **owned, char *detail,
                         size_t detail_len)
 {
     size_t dims[4] = {1, 1, 1, 1}, count = 1;
@@ -284,8 +283,8 @@ static int reorder_copy(const uint8_t *src, size_t elem, const size_t *shape, in
             for (size_t c = 0; c < dims[2]; c++)
                 for (size_t d = 0; d < dims[3]; d++) {
                     const uint8_t *from =
-                        src + (a * stride[0] + b * stride[1] + c * stride[2] + d * stride[3]) *
-                                  elem;
+                        src +
+                        (a * stride[0] + b * stride[1] + c * stride[2] + d * stride[3]) * elem;
                     for (size_t k = 0; k < elem; k++)
                         dst[k] = from[swap ? elem - 1 - k : k];
                     dst += elem;
@@ -357,19 +356,17 @@ int segloss_npy_decode(const void *buf, size_t len, segloss_tensor_role role,
     char shape_text[96];
     if (segloss_mul_size(elements, elem, &need) != 0)
         return segloss_fail(detail, detail_len, SEGLOSS_ELIMIT, ".npy shape %s is too large",
-                            segloss__format_shape(h.shape, h.rank, shape_text,
-                                                  sizeof shape_text));
+                            segloss__format_shape(h.shape, h.rank, shape_text, sizeof shape_text));
     if (need != have)
         return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
                             ".npy data is %zu bytes; shape %s of %s needs %zu%s", have,
-                            segloss__format_shape(h.shape, h.rank, shape_text,
-                                                  sizeof shape_text),
+                            segloss__format_shape(h.shape, h.rank, shape_text, sizeof shape_text),
                             segloss_dtype_name(dtype), need,
                             have < need ? " (truncated upload?)" : "");
 
     if (swap || h.fortran_order)
-        rc = reorder_copy(bytes + prefix + header_len, elem, h.shape, h.rank, swap,
-                          h.fortran_order, &out->data, owned, detail, detail_len);
+        rc = reorder_copy(bytes + prefix + header_len, elem, h.shape, h.rank, swap, h.fortran_order,
+                          &out->data, owned, detail, detail_len);
     else
         rc = segloss__view_or_copy(bytes + prefix + header_len, need, elem, &out->data, owned,
                                    detail, detail_len);

@@ -103,12 +103,10 @@ int segloss_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, i
         return segloss_fail(detail, detail_len, SEGLOSS_EINVAL, "png_encode: NULL argument");
     if (channels != 1 && channels != 3)
         return segloss_fail(detail, detail_len, SEGLOSS_EINVAL,
-                            "png_encode: %d channels; 1 (grey) or 3 (RGB) are supported",
-                            channels);
+                            "png_encode: %d channels; 1 (grey) or 3 (RGB) are supported", channels);
     if (width == 0 || height == 0 || width > 0x7fffffffu || height > 0x7fffffffu)
-        return segloss_fail(detail, detail_len, SEGLOSS_EINVAL,
-                            "png_encode: invalid size %ux%u", (unsigned)width,
-                            (unsigned)height);
+        return segloss_fail(detail, detail_len, SEGLOSS_EINVAL, "png_encode: invalid size %ux%u",
+                            (unsigned)width, (unsigned)height);
     size_t stride = (size_t)width * (size_t)channels;
     rows = malloc((size_t)height * sizeof *rows);
     if (!rows)

@@ -24,8 +24,8 @@
 int segloss_png_mask_probe(const void *buf, size_t len, const segloss_limits *limits,
                            segloss_png_info *info, char *detail, size_t detail_len)
 {
-    static const char *const type_names[] = {"grey", "?", "RGB", "palette", "grey+alpha", "?",
-                                             "RGBA"};
+    static const char *const type_names[] = {"grey",       "?", "RGB", "palette",
+                                             "grey+alpha", "?", "RGBA"};
     if (!info || !limits)
         return segloss_fail(detail, detail_len, SEGLOSS_EINVAL, "png_mask_probe: NULL argument");
     int rc = segloss__png_read_ihdr(buf, len, info, detail, detail_len);
@@ -65,10 +65,10 @@ static int read_mask_rows(segloss__png_src *src, png_structp png, png_infop png_
         png_get_bit_depth(png, png_info) != info->bit_depth)
         png_error(png, "IHDR changed between probe and decode");
     if (info->bit_depth < 8)
-        png_set_packing(png);   /* one byte per index, values kept, never scaled */
+        png_set_packing(png); /* one byte per index, values kept, never scaled */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     if (info->bit_depth == 16)
-        png_set_swap(png);      /* PNG stores big-endian samples */
+        png_set_swap(png); /* PNG stores big-endian samples */
 #endif
     (void)png_set_interlace_handling(png);
     png_read_update_info(png, png_info);
@@ -77,7 +77,7 @@ static int read_mask_rows(segloss__png_src *src, png_structp png, png_infop png_
     segloss__png_begin_rows(png, src, info, row_bytes);
     png_read_image(png, rows);
     segloss__png_end_rows(src);
-    png_read_end(png, NULL);   /* CRCs of the last IDAT and IEND, and truncation */
+    png_read_end(png, NULL); /* CRCs of the last IDAT and IEND, and truncation */
     return 0;
 }
 
@@ -103,8 +103,8 @@ int segloss_png_mask_decode(const void *buf, size_t len, const segloss_limits *l
         return segloss_fail(detail, detail_len, SEGLOSS_EINVAL,
                             "png_mask_decode: a 16-bit PNG mask needs a uint16 output");
     /* out_len is in bytes: width x height x the output element size. */
-    if (segloss_mul_size((size_t)info.width * info.height, segloss_dtype_size(out_dtype),
-                         &need) != 0 ||
+    if (segloss_mul_size((size_t)info.width * info.height, segloss_dtype_size(out_dtype), &need) !=
+            0 ||
         !out || out_len < need)
         return segloss_fail(detail, detail_len, SEGLOSS_EINVAL,
                             "png_mask_decode: output buffer of %zu bytes, %ux%u %s needs %zu",

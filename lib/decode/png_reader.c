@@ -74,8 +74,8 @@ int segloss__png_read_create(segloss__png_src *src, const void *buf, size_t len,
     src->buf = buf;
     src->len = len;
 
-    *png = png_create_read_struct(PNG_LIBPNG_VER_STRING, src, png_read_error_fn,
-                                  png_read_warning_fn);
+    *png =
+        png_create_read_struct(PNG_LIBPNG_VER_STRING, src, png_read_error_fn, png_read_warning_fn);
     *info = *png ? png_create_info_struct(*png) : NULL;
     if (!*png || !*info) {
         png_destroy_read_struct(png, info, NULL);
@@ -89,8 +89,7 @@ int segloss__png_read_create(segloss__png_src *src, const void *buf, size_t len,
     png_set_chunk_cache_max(*png, PNG_CHUNK_CACHE_MAX);
     png_set_crc_action(*png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
     png_set_keep_unknown_chunks(*png, PNG_HANDLE_CHUNK_NEVER, NULL, 0);
-    png_set_keep_unknown_chunks(*png, PNG_HANDLE_CHUNK_NEVER, skipped_chunks,
-                                SKIPPED_CHUNK_COUNT);
+    png_set_keep_unknown_chunks(*png, PNG_HANDLE_CHUNK_NEVER, skipped_chunks, SKIPPED_CHUNK_COUNT);
     return 0;
 }
 
@@ -106,8 +105,8 @@ static void png_row_done_fn(png_structp png, png_uint_32 row, int pass)
     }
 }
 
-void segloss__png_begin_rows(png_structp png, segloss__png_src *src,
-                             const segloss_png_info *info, size_t row_bytes)
+void segloss__png_begin_rows(png_structp png, segloss__png_src *src, const segloss_png_info *info,
+                             size_t row_bytes)
 {
     uint32_t reads = info->height;
     if (info->interlaced) {
@@ -149,8 +148,7 @@ int segloss__png_read_ihdr(const void *buf, size_t len, segloss_png_info *info, 
 
     memset(info, 0, sizeof *info);
     if (!buf || len < 8 || memcmp(b, sig, 8) != 0)
-        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
-                            "not a PNG file (bad signature)");
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT, "not a PNG file (bad signature)");
     if (len < 33)
         return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
                             "PNG is truncated after %zu bytes, inside its IHDR header", len);
@@ -158,8 +156,9 @@ int segloss__png_read_ihdr(const void *buf, size_t len, segloss_png_info *info, 
         return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
                             "PNG does not start with a 13-byte IHDR chunk");
     if (crc32(0L, b + 12, 17) != be32(b + 29))
-        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT, "PNG is corrupt: IHDR: CRC "
-                                                                 "error");
+        return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
+                            "PNG is corrupt: IHDR: CRC "
+                            "error");
     const uint8_t *h = b + 16;
     uint32_t w = be32(h), ht = be32(h + 4);
     int depth = h[8], type = h[9];
@@ -179,8 +178,7 @@ int segloss__png_read_ihdr(const void *buf, size_t len, segloss_png_info *info, 
     }
     if (!depth_ok)
         return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
-                            "PNG IHDR gives bit depth %d, invalid for colour type %d", depth,
-                            type);
+                            "PNG IHDR gives bit depth %d, invalid for colour type %d", depth, type);
     if (h[10] != 0 || h[11] != 0 || h[12] > 1)
         return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
                             "PNG IHDR gives an unknown compression, filter or interlace method");
@@ -202,7 +200,7 @@ int segloss__check_image_size(const char *what, uint32_t width, uint32_t height,
                             (unsigned)width, (unsigned)height, limits->max_side);
     if (segloss_mul_size(width, height, &pixels) != 0 || pixels > limits->max_pixels)
         return segloss_fail(detail, detail_len, SEGLOSS_ELIMIT,
-                            "%s is %ux%u; an image is limited to %zu pixels", what,
-                            (unsigned)width, (unsigned)height, limits->max_pixels);
+                            "%s is %ux%u; an image is limited to %zu pixels", what, (unsigned)width,
+                            (unsigned)height, limits->max_pixels);
     return 0;
 }

@@ -24,27 +24,35 @@
 
 typedef struct st_dtype_entry {
     const char *name;
-    size_t size;            /* bytes per element; 0 when elements are not whole bytes */
-    segloss_dtype dtype;    /* SEGLOSS_DTYPE_NONE: known to safetensors, not used by segloss */
+    size_t size;         /* bytes per element; 0 when elements are not whole bytes */
+    segloss_dtype dtype; /* SEGLOSS_DTYPE_NONE: known to safetensors, not used by segloss */
 } st_dtype_entry;
 
 /* Every dtype safetensors defines, so other tensors in the file can be validated too. */
 static const st_dtype_entry st_dtypes[] = {
-    {"F32", 4, SEGLOSS_F32},          {"F16", 2, SEGLOSS_F16},
-    {"BF16", 2, SEGLOSS_BF16},        {"F64", 8, SEGLOSS_F64},
-    {"U8", 1, SEGLOSS_U8},            {"I8", 1, SEGLOSS_I8},
-    {"U16", 2, SEGLOSS_U16},          {"I32", 4, SEGLOSS_I32},
-    {"I64", 8, SEGLOSS_I64},          {"BOOL", 1, SEGLOSS_DTYPE_NONE},
-    {"I16", 2, SEGLOSS_DTYPE_NONE},   {"U32", 4, SEGLOSS_DTYPE_NONE},
-    {"U64", 8, SEGLOSS_DTYPE_NONE},   {"F8_E4M3", 1, SEGLOSS_DTYPE_NONE},
-    {"F8_E5M2", 1, SEGLOSS_DTYPE_NONE}, {"E8M0", 1, SEGLOSS_DTYPE_NONE},
+    {"F32", 4, SEGLOSS_F32},
+    {"F16", 2, SEGLOSS_F16},
+    {"BF16", 2, SEGLOSS_BF16},
+    {"F64", 8, SEGLOSS_F64},
+    {"U8", 1, SEGLOSS_U8},
+    {"I8", 1, SEGLOSS_I8},
+    {"U16", 2, SEGLOSS_U16},
+    {"I32", 4, SEGLOSS_I32},
+    {"I64", 8, SEGLOSS_I64},
+    {"BOOL", 1, SEGLOSS_DTYPE_NONE},
+    {"I16", 2, SEGLOSS_DTYPE_NONE},
+    {"U32", 4, SEGLOSS_DTYPE_NONE},
+    {"U64", 8, SEGLOSS_DTYPE_NONE},
+    {"F8_E4M3", 1, SEGLOSS_DTYPE_NONE},
+    {"F8_E5M2", 1, SEGLOSS_DTYPE_NONE},
+    {"E8M0", 1, SEGLOSS_DTYPE_NONE},
 };
 
 typedef struct st_tensor {
-    const char *name;        /* points into the cJSON tree */
+    const char *name; /* points into the cJSON tree */
     const st_dtype_entry *dtype;
     int rank;
-    size_t shape[SEGLOSS_MAX_RANK];  /* filled only up to SEGLOSS_MAX_RANK */
+    size_t shape[SEGLOSS_MAX_RANK]; /* filled only up to SEGLOSS_MAX_RANK */
     size_t elements;
     size_t begin, end;
 } st_tensor;
@@ -93,7 +101,7 @@ static int parse_tensor(const cJSON *entry, st_tensor *t, char *detail, size_t d
                             "safetensors tensor '%.64s' has unknown dtype '%.32s'", name,
                             dtype->valuestring);
     t->elements = 1;
-    cJSON_ArrayForEach(dim, shape) {
+    cJSON_ArrayForEach (dim, shape) {
         size_t d;
         if (json_size(dim, &d) != 0)
             return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
@@ -122,8 +130,7 @@ static int parse_tensor(const cJSON *entry, st_tensor *t, char *detail, size_t d
         return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
                             "safetensors tensor '%.64s' has %zu bytes of data; its shape "
                             "of %s needs %zu x %zu",
-                            name, t->end - t->begin, t->dtype->name, t->elements,
-                            t->dtype->size);
+                            name, t->end - t->begin, t->dtype->name, t->elements, t->dtype->size);
     return 0;
 }
 
@@ -144,8 +151,8 @@ static int export_tensor(const st_tensor *t, segloss_tensor_role role, const uin
     size_t elements;
     int logits = role == SEGLOSS_ROLE_LOGITS;
     segloss_dtype d = t->dtype->dtype;
-    int fits = logits ? segloss_dtype_is_float(d) : (d != SEGLOSS_DTYPE_NONE &&
-                                                     !segloss_dtype_is_float(d));
+    int fits = logits ? segloss_dtype_is_float(d)
+                      : (d != SEGLOSS_DTYPE_NONE && !segloss_dtype_is_float(d));
 
     if (!fits)
         return segloss_fail(detail, detail_len, SEGLOSS_EUNSUPPORTED,
@@ -154,12 +161,12 @@ static int export_tensor(const st_tensor *t, segloss_tensor_role role, const uin
                                    : "masks must be U8, I8, U16, I32 or I64 class indices");
     snprintf(what, sizeof what, "safetensors tensor '%s'", t->name);
     if (t->rank > SEGLOSS_MAX_RANK)
-        return segloss_fail(detail, detail_len, SEGLOSS_ESHAPE,
-                            "%s has %d dimensions; %s", what, t->rank,
+        return segloss_fail(detail, detail_len, SEGLOSS_ESHAPE, "%s has %d dimensions; %s", what,
+                            t->rank,
                             logits ? "logits must be (N, C, H, W) or (C, H, W)"
                                    : "masks must be (N, H, W) or (H, W)");
-    int rc = segloss__check_shape(what, role, t->shape, t->rank, limits, &elements, detail,
-                                  detail_len);
+    int rc =
+        segloss__check_shape(what, role, t->shape, t->rank, limits, &elements, detail, detail_len);
     if (rc != 0)
         return rc;
     rc = segloss__view_or_copy(data + t->begin, t->end - t->begin, t->dtype->size, &out->data,
@@ -173,9 +180,8 @@ static int export_tensor(const st_tensor *t, segloss_tensor_role role, const uin
 }
 
 int segloss_safetensors_decode(const void *buf, size_t len, const segloss_limits *limits,
-                               segloss_tensor *logits, void **owned_logits,
-                               segloss_tensor *labels, void **owned_labels, char *detail,
-                               size_t detail_len)
+                               segloss_tensor *logits, void **owned_logits, segloss_tensor *labels,
+                               void **owned_labels, char *detail, size_t detail_len)
 {
     const uint8_t *bytes = buf;
     cJSON *root = NULL;
@@ -198,8 +204,7 @@ int segloss_safetensors_decode(const void *buf, size_t len, const segloss_limits
 
     if (len < 8)
         return segloss_fail(detail, detail_len, SEGLOSS_EFORMAT,
-                            "safetensors file is %zu bytes; even the header length needs 8",
-                            len);
+                            "safetensors file is %zu bytes; even the header length needs 8", len);
     uint64_t declared = 0;
     for (int i = 7; i >= 0; i--)
         declared = declared << 8 | bytes[i];
@@ -239,7 +244,7 @@ int segloss_safetensors_decode(const void *buf, size_t len, const segloss_limits
     }
     const cJSON *entry;
     int n_logits = 0, n_labels = 0;
-    cJSON_ArrayForEach(entry, root) {
+    cJSON_ArrayForEach (entry, root) {
         if (entry->string && strcmp(entry->string, "__metadata__") == 0)
             continue;
         rc = parse_tensor(entry, &tensors[count], detail, detail_len);
@@ -297,11 +302,11 @@ int segloss_safetensors_decode(const void *buf, size_t len, const segloss_limits
     }
 
     const uint8_t *data = bytes + 8 + header_len;
-    rc = export_tensor(want_logits, SEGLOSS_ROLE_LOGITS, data, limits, logits, owned_logits,
-                       detail, detail_len);
+    rc = export_tensor(want_logits, SEGLOSS_ROLE_LOGITS, data, limits, logits, owned_logits, detail,
+                       detail_len);
     if (rc == 0 && labels && want_labels)
-        rc = export_tensor(want_labels, SEGLOSS_ROLE_LABELS, data, limits, labels,
-                           owned_labels, detail, detail_len);
+        rc = export_tensor(want_labels, SEGLOSS_ROLE_LABELS, data, limits, labels, owned_labels,
+                           detail, detail_len);
 
 done:
     if (rc != 0) {

@@ -34,8 +34,8 @@ char *segloss__format_shape(const size_t *shape, int rank, char *buf, size_t buf
     return buf;
 }
 
-int segloss__check_shape(const char *what, segloss_tensor_role role, const size_t *shape,
-                         int rank, const segloss_limits *limits, size_t *elements, char *detail,
+int segloss__check_shape(const char *what, segloss_tensor_role role, const size_t *shape, int rank,
+                         const segloss_limits *limits, size_t *elements, char *detail,
                          size_t detail_len)
 {
     char text[128];
@@ -45,15 +45,13 @@ int segloss__check_shape(const char *what, segloss_tensor_role role, const size_
 
     segloss__format_shape(shape, rank, text, sizeof text);
     if (rank < min_rank || rank > min_rank + 1)
-        return segloss_fail(detail, detail_len, SEGLOSS_ESHAPE,
-                            "%s has shape %s; %s", what, text,
+        return segloss_fail(detail, detail_len, SEGLOSS_ESHAPE, "%s has shape %s; %s", what, text,
                             logits ? "logits must be (N, C, H, W) or (C, H, W)"
                                    : "masks must be (N, H, W) or (H, W)");
     for (int i = 0; i < rank; i++) {
         if (shape[i] == 0)
             return segloss_fail(detail, detail_len, SEGLOSS_ESHAPE,
-                                "%s has shape %s; every dimension must be at least 1", what,
-                                text);
+                                "%s has shape %s; every dimension must be at least 1", what, text);
     }
     size_t h = shape[rank - 2], w = shape[rank - 1], pixels;
     if (h > limits->max_side || w > limits->max_side)
@@ -95,8 +93,7 @@ int segloss__view_or_copy(const void *data, size_t nbytes, size_t elem_size, con
     void *copy = segloss__aligned_alloc(SEGLOSS__COPY_ALIGN, nbytes);
     if (!copy)
         return segloss_fail(detail, detail_len, SEGLOSS_ENOMEM,
-                            "out of memory copying %zu bytes of misaligned tensor data",
-                            nbytes);
+                            "out of memory copying %zu bytes of misaligned tensor data", nbytes);
     memcpy(copy, data, nbytes);
     *view = copy;
     *owned = copy;

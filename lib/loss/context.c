@@ -21,7 +21,7 @@ struct segloss_ctx {
     segloss__kernel_fn kernel_fn;
     segloss__convert_fn convert_fn;
     segloss__lerp_fn lerp_fn;
-    pthread_mutex_t lock; /* one evaluation at a time uses the pool */
+    pthread_mutex_t lock;  /* one evaluation at a time uses the pool */
     segloss_limits limits; /* the shapes evaluations are checked against */
 };
 
@@ -77,7 +77,8 @@ int segloss__kernel_resolve(segloss_kernel wanted, const char *env, unsigned cpu
         if (wanted == SEGLOSS_KERNEL_AUTO)
             return segloss_fail(detail, detail_len, SEGLOSS_EINVAL,
                                 "SEGLOSS_KERNEL=%.40s names no kernel; use scalar, avx2, avx512 "
-                                "or auto", env);
+                                "or auto",
+                                env);
     }
     if (wanted != SEGLOSS_KERNEL_AUTO && wanted != SEGLOSS_KERNEL_SCALAR &&
         wanted != SEGLOSS_KERNEL_AVX2 && wanted != SEGLOSS_KERNEL_AVX512)
@@ -92,11 +93,12 @@ int segloss__kernel_resolve(segloss_kernel wanted, const char *env, unsigned cpu
         return 0;
     }
     if (!kernel_runs_on(wanted, cpu)) {
-        const char *needs = wanted == SEGLOSS_KERNEL_AVX512 ? "AVX-512 (F, BW, DQ, VL)"
-                                                            : "AVX2, FMA and F16C";
+        const char *needs =
+            wanted == SEGLOSS_KERNEL_AVX512 ? "AVX-512 (F, BW, DQ, VL)" : "AVX2, FMA and F16C";
         return segloss_fail(detail, detail_len, SEGLOSS_EKERNEL,
                             "%s asked for the %s kernel, but this CPU (or build) has no %s; it "
-                            "can run: %s%s", asked_by, segloss_kernel_name(wanted), needs,
+                            "can run: %s%s",
+                            asked_by, segloss_kernel_name(wanted), needs,
                             cpu & SEGLOSS__CPU_AVX512 ? "avx512, " : "",
                             cpu & SEGLOSS__CPU_AVX2 ? "avx2, scalar" : "scalar");
     }
@@ -107,8 +109,8 @@ int segloss__kernel_resolve(segloss_kernel wanted, const char *env, unsigned cpu
 int segloss_kernel_choose(segloss_kernel wanted, segloss_kernel *out, char *detail,
                           size_t detail_len)
 {
-    return segloss__kernel_resolve(wanted, getenv("SEGLOSS_KERNEL"), segloss__cpu_features(),
-                                   out, detail, detail_len);
+    return segloss__kernel_resolve(wanted, getenv("SEGLOSS_KERNEL"), segloss__cpu_features(), out,
+                                   detail, detail_len);
 }
 
 int segloss_kernel_supported(segloss_kernel kernel)

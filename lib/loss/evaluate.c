@@ -24,12 +24,12 @@
 typedef struct worker_state {
     _Alignas(64) segloss_stats *totals;
     segloss__acc acc;
-    double *chunk_sums;       /* 2(C+1): dice_tp, dice_psum of the current chunk */
-    uint64_t *chunk_counts;   /* 2(C+1): fscore_tp, fscore_pos of the current chunk */
-    uint64_t *confusion;      /* (C+1) x C packed (loss_internal.h); row C: ignored pixels */
-    uint64_t unfolded;        /* pixels counted into it since it was last unpacked */
-    float *xbuf;              /* C * PLANE converted or interpolated logits */
-    float *scratch;           /* SEGLOSS__SCRATCH_FLOATS(C) for the kernel */
+    double *chunk_sums;     /* 2(C+1): dice_tp, dice_psum of the current chunk */
+    uint64_t *chunk_counts; /* 2(C+1): fscore_tp, fscore_pos of the current chunk */
+    uint64_t *confusion;    /* (C+1) x C packed (loss_internal.h); row C: ignored pixels */
+    uint64_t unfolded;      /* pixels counted into it since it was last unpacked */
+    float *xbuf;            /* C * PLANE converted or interpolated logits */
+    float *scratch;         /* SEGLOSS__SCRATCH_FLOATS(C) for the kernel */
     /* Source rows converted to float (resize, non-f32): both rows of every class, reused while
      * the output rows map to the same pair (rows_cached), or one class's at a time. */
     float *row0, *row1;
@@ -37,26 +37,26 @@ typedef struct worker_state {
     size_t rows_n, rows_r0, rows_r1;
     uint16_t labels[SEGLOSS__BLOCK];
     uint16_t argmax[SEGLOSS__BLOCK]; /* the block's predictions when the job keeps no map */
-    uint64_t *item_acc;       /* 3C: the current chunk's item counts (item_counts != NULL) */
+    uint64_t *item_acc;              /* 3C: the current chunk's item counts (item_counts != NULL) */
     int rc;
 } worker_state;
 
 typedef struct eval_job {
     const segloss_tensor *logits, *labels;
-    size_t n, c, h, w;        /* logits */
-    size_t ht, wt;            /* labels: the grid the losses are evaluated on */
+    size_t n, c, h, w; /* logits */
+    size_t ht, wt;     /* labels: the grid the losses are evaluated on */
     int resize;
     segloss__kernel_params kp;
     segloss__kernel_fn kernel;
     segloss__convert_fn convert;
-    uint16_t *argmax_map;     /* NULL, or N * ht * wt predicted classes */
-    uint64_t *item_counts;    /* NULL, or SEGLOSS_ITEM_COUNTS(N, C), added to atomically */
+    uint16_t *argmax_map;  /* NULL, or N * ht * wt predicted classes */
+    uint64_t *item_counts; /* NULL, or SEGLOSS_ITEM_COUNTS(N, C), added to atomically */
     size_t rows_per_chunk, chunks_per_image, total_chunks;
     atomic_size_t next_chunk;
     /* align_corners=True bilinear source positions, per output column and row */
     size_t *col0, *col1, *row0, *row1;
     float *col_l1, *row_l1;
-    int32_t *col_tables;      /* c0, c1, off0, off1 and window behind `cols` */
+    int32_t *col_tables; /* c0, c1, off0, off1 and window behind `cols` */
     segloss__lerp_cols cols;
     segloss__lerp_fn lerp;
     worker_state *workers;
@@ -136,8 +136,7 @@ static void interpolate_block(const eval_job *job, worker_state *ws, size_t n, s
         size_t at = ws->rows_cached ? k * job->w : 0;
         const float *s0 = reuse ? ws->row0 + at : source_row(job, plane, r0, ws->row0 + at);
         const float *s1 = reuse ? ws->row1 + at : source_row(job, plane, r1, ws->row1 + at);
-        job->lerp(s0, s1, job->row_l1[row], &job->cols, col, count,
-                  ws->xbuf + k * SEGLOSS__PLANE);
+        job->lerp(s0, s1, job->row_l1[row], &job->cols, col, count, ws->xbuf + k * SEGLOSS__PLANE);
     }
     if (ws->rows_cached) {
         ws->rows_valid = 1;
@@ -320,8 +319,7 @@ static int worker_init(worker_state *ws, const eval_job *job, segloss_semantics 
     if (job->item_counts && !(ws->item_acc = calloc(3 * c, sizeof(uint64_t))))
         return SEGLOSS_ENOMEM;
     if (!ws->totals || !ws->chunk_sums || !ws->chunk_counts || !ws->confusion || !ws->xbuf ||
-        !ws->scratch ||
-        !ws->row0 || !ws->row1)
+        !ws->scratch || !ws->row0 || !ws->row1)
         return SEGLOSS_ENOMEM;
     ws->acc.dice_tp = ws->chunk_sums;
     ws->acc.dice_psum = ws->chunk_sums + c + 1;
@@ -342,8 +340,14 @@ static int report_nonfinite(const segloss_tensor *t, char *detail, size_t detail
         double v;
         float seen;
         switch (t->dtype) {
-        case SEGLOSS_F32: seen = ((const float *)t->data)[i]; v = (double)seen; break;
-        case SEGLOSS_F64: v = ((const double *)t->data)[i]; seen = (float)v; break;
+        case SEGLOSS_F32:
+            seen = ((const float *)t->data)[i];
+            v = (double)seen;
+            break;
+        case SEGLOSS_F64:
+            v = ((const double *)t->data)[i];
+            seen = (float)v;
+            break;
         case SEGLOSS_F16:
             seen = segloss_half_to_float(((const uint16_t *)t->data)[i]);
             v = (double)seen;
@@ -419,7 +423,8 @@ static int check_shapes(const segloss_limits *limits, const segloss_tensor *logi
     if (!job->n || !job->c || !job->h || !job->w || !job->ht || !job->wt)
         return segloss_fail(detail, detail_len, SEGLOSS_ESHAPE,
                             "a dimension is 0: logits (%zu, %zu, %zu, %zu), labels (%zu, %zu, "
-                            "%zu)", job->n, job->c, job->h, job->w, mn, job->ht, job->wt);
+                            "%zu)",
+                            job->n, job->c, job->h, job->w, mn, job->ht, job->wt);
     if (mn != job->n)
         return segloss_fail(detail, detail_len, SEGLOSS_ESHAPE,
                             "logits hold %zu images but there are %zu masks", job->n, mn);
@@ -431,7 +436,8 @@ static int check_shapes(const segloss_limits *limits, const segloss_tensor *logi
         job->h > lim.max_side || job->w > lim.max_side || job->ht * job->wt > lim.max_pixels)
         return segloss_fail(detail, detail_len, SEGLOSS_ELIMIT,
                             "shape over the limits: at most %zu images of %zu x %zu and %zu "
-                            "pixels", lim.max_batch, lim.max_side, lim.max_side, lim.max_pixels);
+                            "pixels",
+                            lim.max_batch, lim.max_side, lim.max_side, lim.max_pixels);
     job->resize = job->h != job->ht || job->w != job->wt;
     return 0;
 }
@@ -605,12 +611,11 @@ int segloss_evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
     return evaluate_stats(ctx, logits, labels, params, NULL, NULL, out, detail, detail_len);
 }
 
-int segloss_evaluate(segloss_ctx *ctx, const segloss_tensor *logits,
-                     const segloss_tensor *labels, const segloss_params *params,
-                     segloss_result **out, char *detail, size_t detail_len)
+int segloss_evaluate(segloss_ctx *ctx, const segloss_tensor *logits, const segloss_tensor *labels,
+                     const segloss_params *params, segloss_result **out, char *detail,
+                     size_t detail_len)
 {
-    return segloss_evaluate_with_argmax(ctx, logits, labels, params, NULL, out, detail,
-                                        detail_len);
+    return segloss_evaluate_with_argmax(ctx, logits, labels, params, NULL, out, detail, detail_len);
 }
 
 int segloss_evaluate_with_argmax(segloss_ctx *ctx, const segloss_tensor *logits,

@@ -61,11 +61,11 @@ static inline AVX2 __m256 exp_nonpositive(__m256 x)
     const __m256i table = _mm256_setr_epi32(SEGLOSS__EXP_TABLE);
     x = _mm256_max_ps(_mm256_set1_ps(SEGLOSS__EXP_CLAMP), x); /* 2nd operand on NaN */
     __m256 tn = _mm256_fmadd_ps(x, _mm256_set1_ps(SEGLOSS__EXP_8_OVER_LN2), magic);
-    __m256 r = _mm256_fnmadd_ps(_mm256_sub_ps(tn, magic), _mm256_set1_ps(SEGLOSS__EXP_LN2_OVER_8),
-                                x);
+    __m256 r =
+        _mm256_fnmadd_ps(_mm256_sub_ps(tn, magic), _mm256_set1_ps(SEGLOSS__EXP_LN2_OVER_8), x);
     __m256i bits = _mm256_castps_si256(tn);
-    __m256i scale = _mm256_add_epi32(_mm256_permutevar8x32_epi32(table, bits),
-                                     _mm256_slli_epi32(bits, 20));
+    __m256i scale =
+        _mm256_add_epi32(_mm256_permutevar8x32_epi32(table, bits), _mm256_slli_epi32(bits, 20));
     __m256 p = _mm256_fmadd_ps(r, _mm256_set1_ps(SEGLOSS__EXP_P3), _mm256_set1_ps(SEGLOSS__EXP_P2));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
@@ -116,7 +116,7 @@ static inline AVX2 __m256 one_minus_exp(__m256 e)
     __m256 is_zero = _mm256_cmp_ps(e, _mm256_set1_ps(-20.0f), _CMP_LT_OQ);
     __m256 safe_u = _mm256_blendv_ps(u, _mm256_set1_ps(0.5f), _mm256_or_ps(is_one, is_zero));
     __m256 r = _mm256_div_ps(_mm256_mul_ps(um1, e), log_positive(safe_u));
-    r = _mm256_blendv_ps(r, e, is_one);     /* exp(e) rounds to 1: expm1(e) = e */
+    r = _mm256_blendv_ps(r, e, is_one); /* exp(e) rounds to 1: expm1(e) = e */
     r = _mm256_blendv_ps(r, _mm256_set1_ps(-1.0f), is_zero);
     return _mm256_sub_ps(_mm256_setzero_ps(), r);
 }
@@ -154,23 +154,21 @@ static inline AVX2 __m256d widen_sum(__m256d acc, __m256 v)
 
 /* Pass B's common case (every pixel counts, no per-class threshold): sum of e[k] * inv over
  * the block in four float chains of at most 8 terms each, then once into double. */
-static inline AVX2 __attribute__((always_inline)) void
-class_psum(const float *e, const float *inv, size_t groups, double *psum)
+static inline AVX2 __attribute__((always_inline)) void class_psum(const float *e, const float *inv,
+                                                                  size_t groups, double *psum)
 {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     size_t g = 0;
     for (; g + 4 <= groups; g += 4) {
         s0 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g), _mm256_load_ps(inv + 8 * g), s0);
         s1 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 8), _mm256_load_ps(inv + 8 * g + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 16), _mm256_load_ps(inv + 8 * g + 16),
-                             s2);
-        s3 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 24), _mm256_load_ps(inv + 8 * g + 24),
-                             s3);
+        s2 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 16), _mm256_load_ps(inv + 8 * g + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g + 24), _mm256_load_ps(inv + 8 * g + 24), s3);
     }
     for (; g < groups; g++)
         s0 = _mm256_fmadd_ps(_mm256_load_ps(e + 8 * g), _mm256_load_ps(inv + 8 * g), s0);
-    __m256d wide = widen_sum(widen_sum(_mm256_setzero_pd(), _mm256_add_ps(s0, s1)),
-                             _mm256_add_ps(s2, s3));
+    __m256d wide =
+        widen_sum(widen_sum(_mm256_setzero_pd(), _mm256_add_ps(s0, s1)), _mm256_add_ps(s2, s3));
     *psum += hsum_pd(wide);
 }
 
@@ -194,8 +192,8 @@ class_sums(const float *e, const float *inv, const float *masks, size_t groups, 
         for (; g < end; g++) {
             __m256 ev = _mm256_load_ps(e + 8 * g), iv = _mm256_load_ps(inv + 8 * g);
             __m256 p = _mm256_mul_ps(ev, iv);
-            __m256 mask = masked ? _mm256_load_ps(masks + 8 * g)
-                                 : _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+            __m256 mask =
+                masked ? _mm256_load_ps(masks + 8 * g) : _mm256_castsi256_ps(_mm256_set1_epi32(-1));
             part = _mm256_add_ps(part, masked ? _mm256_and_ps(p, mask) : p);
             if (count_positive)
                 cnt = _mm256_sub_epi32(cnt, _mm256_castps_si256(_mm256_and_ps(
@@ -215,12 +213,12 @@ class_sums(const float *e, const float *inv, const float *masks, size_t groups, 
 }
 
 /* All classes of a block through class_sums, with the flags made constant. */
-static AVX2 void all_class_sums(const float *e_buf, const float *inv, const float *masks,
-                                size_t c, size_t groups, int masked, int count_positive,
-                                __m256 thr, double *psum, uint64_t *pos)
+static AVX2 void all_class_sums(const float *e_buf, const float *inv, const float *masks, size_t c,
+                                size_t groups, int masked, int count_positive, __m256 thr,
+                                double *psum, uint64_t *pos)
 {
-#define CLASS_SUMS_LOOP(M, P)                                                                \
-    for (size_t k = 0; k < c; k++)                                                           \
+#define CLASS_SUMS_LOOP(M, P)                                                                      \
+    for (size_t k = 0; k < c; k++)                                                                 \
         class_sums(e_buf + k * SEGLOSS__PLANE, inv, masks, groups, M, P, thr, &psum[k], &pos[k]);
     if (masked && count_positive) {
         CLASS_SUMS_LOOP(1, 1)
@@ -240,19 +238,19 @@ typedef struct pass_a_state {
     const segloss__kernel_params *kp;
     const segloss__block *b;
     segloss__acc *acc;
-    const float *src;      /* the block's logits as given, class rows src_cs apart */
-    const float *xb;       /* where pass 2 reads them: src, or their copy xs in scratch */
+    const float *src; /* the block's logits as given, class rows src_cs apart */
+    const float *xb;  /* where pass 2 reads them: src, or their copy xs in scratch */
     float *xs;
     size_t c, src_cs, cs;
-    const float *next;     /* NULL, or the next block's logits to prefetch */
+    const float *next; /* NULL, or the next block's logits to prefetch */
     float *e_buf, *inv_buf, *mask_buf;
-    float *t_buf, *m_buf;  /* per pixel: the sum t off the arg-max, the largest logit */
-    int32_t *am_buf;       /* per pixel: the arg-max */
+    float *t_buf, *m_buf; /* per pixel: the sum t off the arg-max, the largest logit */
+    int32_t *am_buf;      /* per pixel: the arg-max */
     int gamma_kind, argmax_threshold;
     float gamma, thr;
     __m256 thr_v;
     __m256d ce_num, ce_den, focal;
-    __m256 bad;            /* set once a NaN or a logit beyond +-SEGLOSS_MAX_LOGIT was seen */
+    __m256 bad; /* set once a NaN or a logit beyond +-SEGLOSS_MAX_LOGIT was seen */
     __m256 abs_mask, max_logit;
     uint64_t valid_count;
 } pass_a_state;
@@ -281,7 +279,8 @@ pass_a(pass_a_state *st, size_t g, const int NG, const int COPY, const int PREFE
     float *dst[2];
     __m256i ami[2];
     __m256 m[2], am[2], t[2];
-    _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
+#pragma GCC unroll 2
+    for (int u = 0; u < NG; u++) {
         x[u] = st->xb + 8 * (g + (size_t)u);
         src[u] = st->src + 8 * (g + (size_t)u);
         dst[u] = st->xs + 8 * (g + (size_t)u);
@@ -299,10 +298,12 @@ pass_a(pass_a_state *st, size_t g, const int NG, const int COPY, const int PREFE
     if (PREFETCH)
         _mm_prefetch((const char *)ahead, _MM_HINT_NTA);
     __m256i kvec = ione;
-    _Pragma("GCC unroll 2") for (size_t k = 1; k < c; k++) {
+#pragma GCC unroll 2
+    for (size_t k = 1; k < c; k++) {
         if (PREFETCH)
             _mm_prefetch((const char *)(ahead + k * st->src_cs), _MM_HINT_NTA);
-        _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
+#pragma GCC unroll 2
+        for (int u = 0; u < NG; u++) {
             __m256 v = _mm256_loadu_ps(src[u] + k * st->src_cs);
             if (COPY)
                 _mm256_store_ps(dst[u] + k * SEGLOSS__PLANE, v);
@@ -313,14 +314,17 @@ pass_a(pass_a_state *st, size_t g, const int NG, const int COPY, const int PREFE
         }
         kvec = _mm256_add_epi32(kvec, ione);
     }
-    /* exponentials and their sum off the arg-max (whose term is exactly 1) */
-    _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
+/* exponentials and their sum off the arg-max (whose term is exactly 1) */
+#pragma GCC unroll 2
+    for (int u = 0; u < NG; u++) {
         ami[u] = _mm256_castps_si256(am[u]);
         t[u] = zero;
     }
     kvec = _mm256_setzero_si256();
-    _Pragma("GCC unroll 2") for (size_t k = 0; k < c; k++) {
-        _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
+#pragma GCC unroll 2
+    for (size_t k = 0; k < c; k++) {
+#pragma GCC unroll 2
+        for (int u = 0; u < NG; u++) {
             __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x[u] + k * cs), m[u]));
             _mm256_store_ps(st->e_buf + k * SEGLOSS__PLANE + 8 * (g + (size_t)u), e);
             __m256 is_am = _mm256_castsi256_ps(_mm256_cmpeq_epi32(ami[u], kvec));
@@ -328,7 +332,8 @@ pass_a(pass_a_state *st, size_t g, const int NG, const int COPY, const int PREFE
         }
         kvec = _mm256_add_epi32(kvec, ione);
     }
-    _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
+#pragma GCC unroll 2
+    for (int u = 0; u < NG; u++) {
         size_t gu = g + (size_t)u;
         _mm256_store_ps(st->t_buf + 8 * gu, t[u]);
         _mm256_store_ps(st->m_buf + 8 * gu, m[u]);
@@ -349,8 +354,8 @@ static inline AVX2 __attribute__((always_inline)) void label_terms(pass_a_state 
     const __m256i vc = _mm256_set1_epi32((int)c), vcm1 = _mm256_set1_epi32((int)c - 1);
     const __m256i lane_off = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const float *x = st->xb + 8 * g;
-    const __m256i y = _mm256_cvtepu16_epi32(
-        _mm_loadu_si128((const __m128i *)(st->b->labels + 8 * g)));
+    const __m256i y =
+        _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(st->b->labels + 8 * g)));
     const __m256 validf = _mm256_castsi256_ps(_mm256_cmpgt_epi32(vc, y));
     const __m256 t = _mm256_load_ps(st->t_buf + 8 * g), m = _mm256_load_ps(st->m_buf + 8 * g);
     const __m256i ami = _mm256_load_si256((const __m256i *)(const void *)(st->am_buf + 8 * g));
@@ -361,15 +366,12 @@ static inline AVX2 __attribute__((always_inline)) void label_terms(pass_a_state 
     /* the label's terms: log p[y] = (x[y] - m) - log1p(t); CE and focal */
     __m256i yc = _mm256_min_epi32(y, vcm1);
     __m256 dy = _mm256_sub_ps(
-        _mm256_i32gather_ps(x, _mm256_add_epi32(_mm256_mullo_epi32(
-                                                       yc, _mm256_set1_epi32((int)cs)),
-                                                   lane_off),
-                            4),
+        _mm256_i32gather_ps(
+            x, _mm256_add_epi32(_mm256_mullo_epi32(yc, _mm256_set1_epi32((int)cs)), lane_off), 4),
         m);
     __m256 ey = _mm256_i32gather_ps(
         st->e_buf + 8 * g,
-        _mm256_add_epi32(_mm256_mullo_epi32(yc, _mm256_set1_epi32(SEGLOSS__PLANE)), lane_off),
-        4);
+        _mm256_add_epi32(_mm256_mullo_epi32(yc, _mm256_set1_epi32(SEGLOSS__PLANE)), lane_off), 4);
     __m256 lp = _mm256_and_ps(_mm256_sub_ps(dy, log1p_from_sum(t, sum, inv)), validf);
     __m256 wy, fexp, fm, q;
     if (st->kp->uniform_tables) {
@@ -394,8 +396,7 @@ static inline AVX2 __attribute__((always_inline)) void label_terms(pass_a_state 
     }
     st->ce_num = widen_sum(st->ce_num, _mm256_mul_ps(wy, _mm256_sub_ps(zero, lp)));
     st->ce_den = widen_sum(st->ce_den, wy);
-    __m256 term =
-        _mm256_mul_ps(_mm256_mul_ps(fm, pow_unit(q, st->gamma, st->gamma_kind)), fexp);
+    __m256 term = _mm256_mul_ps(_mm256_mul_ps(fm, pow_unit(q, st->gamma, st->gamma_kind)), fexp);
     st->focal = widen_sum(st->focal, _mm256_sub_ps(zero, term));
 
     /* the label-indexed sums, one pixel at a time and without branches: an ignored pixel
@@ -416,20 +417,24 @@ static inline AVX2 __attribute__((always_inline)) void label_terms(pass_a_state 
     double pyd[8];
     _mm256_storeu_si256((__m256i *)(void *)cells, cell);
     _mm256_storeu_si256((__m256i *)(void *)ys, y);
-    _mm256_storeu_si256((__m256i *)(void *)incs,
-                        _mm256_or_si256(one64, _mm256_slli_epi64(_mm256_cvtepu32_epi64(
-                                                   _mm256_castsi256_si128(passed)), 32)));
-    _mm256_storeu_si256((__m256i *)(void *)(incs + 4),
-                        _mm256_or_si256(one64, _mm256_slli_epi64(_mm256_cvtepu32_epi64(
-                                                   _mm256_extracti128_si256(passed, 1)), 32)));
+    _mm256_storeu_si256(
+        (__m256i *)(void *)incs,
+        _mm256_or_si256(
+            one64, _mm256_slli_epi64(_mm256_cvtepu32_epi64(_mm256_castsi256_si128(passed)), 32)));
+    _mm256_storeu_si256(
+        (__m256i *)(void *)(incs + 4),
+        _mm256_or_si256(
+            one64,
+            _mm256_slli_epi64(_mm256_cvtepu32_epi64(_mm256_extracti128_si256(passed, 1)), 32)));
     _mm256_storeu_pd(pyd, _mm256_cvtps_pd(_mm256_castps256_ps128(py)));
     _mm256_storeu_pd(pyd + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(py, 1)));
     if (st->b->argmax)
-        _mm_storeu_si128((__m128i *)(void *)(st->b->argmax + 8 * g),
-                         _mm_packus_epi32(_mm256_castsi256_si128(ami),
-                                          _mm256_extracti128_si256(ami, 1)));
+        _mm_storeu_si128(
+            (__m128i *)(void *)(st->b->argmax + 8 * g),
+            _mm_packus_epi32(_mm256_castsi256_si128(ami), _mm256_extracti128_si256(ami, 1)));
     segloss__acc *acc = st->acc;
-    _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) {
+    _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++)
+    {
         acc->confusion[cells[l]] += incs[l];
         acc->dice_tp[ys[l]] += pyd[l];
     }
@@ -439,8 +444,7 @@ static inline AVX2 __attribute__((always_inline)) void label_terms(pass_a_state 
         for (int l = 0; l < 8; l++)
             acc->fscore_tp[ys[l]] += pys[l] > st->thr;
     }
-    st->valid_count += (uint64_t)__builtin_popcount(
-        (unsigned)_mm256_movemask_ps(validf));
+    st->valid_count += (uint64_t)__builtin_popcount((unsigned)_mm256_movemask_ps(validf));
 }
 
 AVX2 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__block *b,
@@ -454,7 +458,10 @@ AVX2 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__
         .c = c,
         /* scratch: logits copy | e[k] (both class-major, PLANE apart) | 1 / sum | mask */
         .e_buf = scratch + c * SEGLOSS__PLANE,
-        .gamma_kind = kp->gamma == 0 ? 0 : kp->gamma == 1 ? 1 : kp->gamma == 2 ? 2 : 3,
+        .gamma_kind = kp->gamma == 0   ? 0
+                      : kp->gamma == 1 ? 1
+                      : kp->gamma == 2 ? 2
+                                       : 3,
         /* With a threshold of at least 0.5 only the arg-max class can pass it (probabilities
          * sum to 1): f_score's positive count is one check per pixel, not one per class. */
         .argmax_threshold = kp->threshold >= 0.5,
@@ -501,9 +508,8 @@ AVX2 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__
         label_terms(&st, g);
 
     /* pass B, per class over the whole block: probabilities into Dice / f_score sums */
-    all_class_sums(st.e_buf, st.inv_buf, st.mask_buf, c, groups, !kp->seed,
-                   !st.argmax_threshold, _mm256_set1_ps(st.thr), acc->dice_psum,
-                   acc->fscore_pos);
+    all_class_sums(st.e_buf, st.inv_buf, st.mask_buf, c, groups, !kp->seed, !st.argmax_threshold,
+                   _mm256_set1_ps(st.thr), acc->dice_psum, acc->fscore_pos);
 
     acc->ce_num += hsum_pd(st.ce_num);
     acc->ce_den += hsum_pd(st.ce_den);
@@ -569,8 +575,7 @@ AVX2 void segloss__convert_avx2(segloss_dtype dtype, const void *src, size_t cou
         for (; i + 4 <= count; i += 4)
             _mm_storeu_ps(dst + i, _mm256_cvtpd_ps(_mm256_loadu_pd((const double *)src + i)));
         break;
-    default:
-        break;
+    default: break;
     }
     size_t esize = segloss_dtype_size(dtype);
     segloss__convert_scalar(dtype, (const char *)src + i * esize, count - i, dst + i);
@@ -594,8 +599,8 @@ void segloss__convert_avx2(segloss_dtype dtype, const void *src, size_t count, f
     segloss__convert_scalar(dtype, src, count, dst);
 }
 
-void segloss__lerp_avx2(const float *s0, const float *s1, float l1y,
-                        const segloss__lerp_cols *cols, size_t col, size_t count, float *dst)
+void segloss__lerp_avx2(const float *s0, const float *s1, float l1y, const segloss__lerp_cols *cols,
+                        size_t col, size_t count, float *dst)
 {
     segloss__lerp_scalar(s0, s1, l1y, cols, col, count, dst);
 }

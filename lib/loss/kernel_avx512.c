@@ -53,11 +53,11 @@ static inline AVX512 __m512 exp_nonpositive(__m512 x)
     const __m512i table = SETR16(SEGLOSS__EXP_TABLE, SEGLOSS__EXP_TABLE);
     x = _mm512_max_ps(_mm512_set1_ps(SEGLOSS__EXP_CLAMP), x); /* 2nd operand on NaN */
     __m512 tn = _mm512_fmadd_ps(x, _mm512_set1_ps(SEGLOSS__EXP_8_OVER_LN2), magic);
-    __m512 r = _mm512_fnmadd_ps(_mm512_sub_ps(tn, magic), _mm512_set1_ps(SEGLOSS__EXP_LN2_OVER_8),
-                                x);
+    __m512 r =
+        _mm512_fnmadd_ps(_mm512_sub_ps(tn, magic), _mm512_set1_ps(SEGLOSS__EXP_LN2_OVER_8), x);
     __m512i bits = _mm512_castps_si512(tn);
-    __m512i scale = _mm512_add_epi32(_mm512_permutexvar_epi32(bits, table),
-                                     _mm512_slli_epi32(bits, 20));
+    __m512i scale =
+        _mm512_add_epi32(_mm512_permutexvar_epi32(bits, table), _mm512_slli_epi32(bits, 20));
     __m512 p = _mm512_fmadd_ps(r, _mm512_set1_ps(SEGLOSS__EXP_P3), _mm512_set1_ps(SEGLOSS__EXP_P2));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
@@ -128,8 +128,8 @@ static inline AVX512 __m512 pow_unit(__m512 q, float gamma, int gamma_kind)
 static inline AVX512 __m512d widen_sum(__m512d acc, __m512 v)
 {
     acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
-    return _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(
-                                  _mm512_castps_pd(v), 1))));
+    return _mm512_add_pd(
+        acc, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
 }
 
 /* Pass B's common case (every pixel counts, no per-class threshold): sum of e[k] * inv over
@@ -142,8 +142,8 @@ class_psum(const float *e, const float *inv, size_t groups, double *psum)
     size_t g = 0;
     for (; g + 2 <= groups; g += 2) {
         s0 = _mm512_fmadd_ps(_mm512_load_ps(e + 16 * g), _mm512_load_ps(inv + 16 * g), s0);
-        s1 = _mm512_fmadd_ps(_mm512_load_ps(e + 16 * g + 16), _mm512_load_ps(inv + 16 * g + 16),
-                             s1);
+        s1 =
+            _mm512_fmadd_ps(_mm512_load_ps(e + 16 * g + 16), _mm512_load_ps(inv + 16 * g + 16), s1);
     }
     if (g < groups)
         s0 = _mm512_fmadd_ps(_mm512_load_ps(e + 16 * g), _mm512_load_ps(inv + 16 * g), s0);
@@ -177,8 +177,8 @@ static AVX512 void all_class_sums(const float *e_buf, const float *inv, const __
                                   size_t c, size_t groups, int masked, int count_positive,
                                   __m512 thr, double *psum, uint64_t *pos)
 {
-#define CLASS_SUMS_LOOP(M, P)                                                                \
-    for (size_t k = 0; k < c; k++)                                                           \
+#define CLASS_SUMS_LOOP(M, P)                                                                      \
+    for (size_t k = 0; k < c; k++)                                                                 \
         class_sums(e_buf + k * SEGLOSS__PLANE, inv, masks, groups, M, P, thr, &psum[k], &pos[k]);
     if (masked && count_positive) {
         CLASS_SUMS_LOOP(1, 1)
@@ -201,19 +201,19 @@ typedef struct pass_state {
     const segloss__kernel_params *kp;
     const segloss__block *b;
     segloss__acc *acc;
-    const float *src;      /* the block's logits as given, class rows src_cs apart */
-    const float *xb;       /* where the later passes read them: src, or their copy xs */
+    const float *src; /* the block's logits as given, class rows src_cs apart */
+    const float *xb;  /* where the later passes read them: src, or their copy xs */
     float *xs;
     size_t c, src_cs, cs;
-    const float *next;     /* NULL, or the next block's logits to prefetch */
+    const float *next; /* NULL, or the next block's logits to prefetch */
     float *e_buf, *inv_buf;
-    float *t_buf, *m_buf;  /* per pixel: the sum t off the arg-max, the largest logit */
-    int32_t *am_buf;       /* per pixel: the arg-max */
+    float *t_buf, *m_buf;        /* per pixel: the sum t off the arg-max, the largest logit */
+    int32_t *am_buf;             /* per pixel: the arg-max */
     __mmask16 valid[GROUPS_MAX]; /* per group: the pixels whose label is a class */
     int gamma_kind, argmax_threshold;
     float gamma, thr;
     __m512d ce_num, ce_den, focal;
-    __mmask16 bad;         /* set once a NaN or a logit beyond +-SEGLOSS_MAX_LOGIT was seen */
+    __mmask16 bad; /* set once a NaN or a logit beyond +-SEGLOSS_MAX_LOGIT was seen */
     __m512 max_logit;
     uint64_t valid_count;
 } pass_state;
@@ -240,7 +240,8 @@ pass_a(pass_state *st, size_t g, const int NG, const int COPY, const int PREFETC
     float *dst[2];
     __m512i am[2];
     __m512 m[2], t[2];
-    _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
+    _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++)
+    {
         x[u] = st->xb + 16 * (g + (size_t)u);
         src[u] = st->src + 16 * (g + (size_t)u);
         dst[u] = st->xs + 16 * (g + (size_t)u);
@@ -257,12 +258,14 @@ pass_a(pass_state *st, size_t g, const int NG, const int COPY, const int PREFETC
         _mm_prefetch((const char *)(ahead + 16), _MM_HINT_NTA);
     }
     __m512i kvec = ione;
-    _Pragma("GCC unroll 2") for (size_t k = 1; k < c; k++) {
+    _Pragma("GCC unroll 2") for (size_t k = 1; k < c; k++)
+    {
         if (PREFETCH) {
             _mm_prefetch((const char *)(ahead + k * st->src_cs), _MM_HINT_NTA);
             _mm_prefetch((const char *)(ahead + k * st->src_cs + 16), _MM_HINT_NTA);
         }
-        _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
+        _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++)
+        {
             __m512 v = _mm512_loadu_ps(src[u] + k * st->src_cs);
             if (COPY)
                 _mm512_store_ps(dst[u] + k * SEGLOSS__PLANE, v);
@@ -275,8 +278,10 @@ pass_a(pass_state *st, size_t g, const int NG, const int COPY, const int PREFETC
     }
     _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) t[u] = _mm512_setzero_ps();
     kvec = _mm512_setzero_si512();
-    _Pragma("GCC unroll 2") for (size_t k = 0; k < c; k++) {
-        _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
+    _Pragma("GCC unroll 2") for (size_t k = 0; k < c; k++)
+    {
+        _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++)
+        {
             __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(x[u] + k * cs), m[u]));
             _mm512_store_ps(st->e_buf + k * SEGLOSS__PLANE + 16 * (g + (size_t)u), e);
             __mmask16 off_am = _mm512_cmpneq_epi32_mask(am[u], kvec);
@@ -284,7 +289,8 @@ pass_a(pass_state *st, size_t g, const int NG, const int COPY, const int PREFETC
         }
         kvec = _mm512_add_epi32(kvec, ione);
     }
-    _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++) {
+    _Pragma("GCC unroll 2") for (int u = 0; u < NG; u++)
+    {
         size_t gu = g + (size_t)u;
         _mm512_store_ps(st->t_buf + 16 * gu, t[u]);
         _mm512_store_ps(st->m_buf + 16 * gu, m[u]);
@@ -315,8 +321,7 @@ static inline AVX512 __attribute__((always_inline)) void label_terms(pass_state 
     __m512i yc = _mm512_min_epi32(y, vcm1);
     __m512 dy = _mm512_sub_ps(
         _mm512_i32gather_ps(
-            _mm512_add_epi32(_mm512_mullo_epi32(yc, _mm512_set1_epi32((int)cs)), lane_off), x,
-            4),
+            _mm512_add_epi32(_mm512_mullo_epi32(yc, _mm512_set1_epi32((int)cs)), lane_off), x, 4),
         m);
     __m512 ey = _mm512_i32gather_ps(
         _mm512_add_epi32(_mm512_mullo_epi32(yc, _mm512_set1_epi32(SEGLOSS__PLANE)), lane_off),
@@ -344,8 +349,7 @@ static inline AVX512 __attribute__((always_inline)) void label_terms(pass_state 
     }
     st->ce_num = widen_sum(st->ce_num, _mm512_mul_ps(wy, _mm512_sub_ps(zero, lp)));
     st->ce_den = widen_sum(st->ce_den, wy);
-    __m512 term =
-        _mm512_mul_ps(_mm512_mul_ps(fm, pow_unit(q, st->gamma, st->gamma_kind)), fexp);
+    __m512 term = _mm512_mul_ps(_mm512_mul_ps(fm, pow_unit(q, st->gamma, st->gamma_kind)), fexp);
     st->focal = widen_sum(st->focal, _mm512_sub_ps(zero, term));
 
     /* the label-indexed sums, one pixel at a time and without branches (ignored pixels land
@@ -364,8 +368,7 @@ static inline AVX512 __attribute__((always_inline)) void label_terms(pass_state 
     double pyd[16];
     _mm512_storeu_si512((void *)cells, cell);
     _mm512_storeu_si512((void *)ys, y);
-    _mm512_storeu_si512((void *)incs,
-                        _mm512_mask_mov_epi64(one64, (__mmask8)passed, one64_passed));
+    _mm512_storeu_si512((void *)incs, _mm512_mask_mov_epi64(one64, (__mmask8)passed, one64_passed));
     _mm512_storeu_si512((void *)(incs + 8),
                         _mm512_mask_mov_epi64(one64, (__mmask8)(passed >> 8), one64_passed));
     _mm512_storeu_pd(pyd, _mm512_cvtps_pd(_mm512_castps512_ps256(py)));
@@ -375,7 +378,8 @@ static inline AVX512 __attribute__((always_inline)) void label_terms(pass_state 
         _mm256_storeu_si256((__m256i *)(void *)(st->b->argmax + 16 * g),
                             _mm512_cvtepi32_epi16(ami));
     segloss__acc *acc = st->acc;
-    _Pragma("GCC unroll 16") for (int l = 0; l < 16; l++) {
+    _Pragma("GCC unroll 16") for (int l = 0; l < 16; l++)
+    {
         acc->confusion[cells[l]] += incs[l];
         acc->dice_tp[ys[l]] += pyd[l];
     }
@@ -398,7 +402,10 @@ AVX512 void segloss__kernel_avx512(const segloss__kernel_params *kp, const seglo
         .c = c,
         /* scratch: logits copy | e[k] (both class-major, PLANE apart) | 1 / sum | t | m | am */
         .e_buf = scratch + c * SEGLOSS__PLANE,
-        .gamma_kind = kp->gamma == 0 ? 0 : kp->gamma == 1 ? 1 : kp->gamma == 2 ? 2 : 3,
+        .gamma_kind = kp->gamma == 0   ? 0
+                      : kp->gamma == 1 ? 1
+                      : kp->gamma == 2 ? 2
+                                       : 3,
         .argmax_threshold = kp->threshold >= 0.5,
         .gamma = (float)kp->gamma,
         .thr = (float)kp->threshold,

@@ -101,7 +101,6 @@ void segloss__convert_scalar(segloss_dtype dtype, const void *src, size_t count,
         for (size_t i = 0; i < count; i++)
             dst[i] = ((const float *)src)[i];
         break;
-    default:
-        break;
+    default: break;
     }
 }

@@ -50,9 +50,9 @@ int segloss__sum_add(segloss_sum *s, segloss_sum t);
 /* Per-class tables the kernels index by label; entry C (the ignore class) is 0 everywhere. */
 typedef struct segloss__kernel_params {
     size_t c;
-    const double *ce_w;      /* [C+1] CE weight w[y] */
-    const double *focal_e;   /* [C+1] seed: w[y] (logpt = w*log p); standard: 1 */
-    const double *focal_m;   /* [C+1] seed: alpha[y]; standard: alpha[y] * w[y] */
+    const double *ce_w;    /* [C+1] CE weight w[y] */
+    const double *focal_e; /* [C+1] seed: w[y] (logpt = w*log p); standard: 1 */
+    const double *focal_m; /* [C+1] seed: alpha[y]; standard: alpha[y] * w[y] */
     const float *ce_w_f, *focal_e_f, *focal_m_f; /* the same, in float, for vector kernels */
     double gamma, threshold;
     int seed;                /* 1: Dice/f_score probability sums include ignored pixels */
@@ -61,13 +61,13 @@ typedef struct segloss__kernel_params {
 } segloss__kernel_params;
 
 typedef struct segloss__block {
-    const float *x;          /* logits: x[k * class_stride + i] */
+    const float *x; /* logits: x[k * class_stride + i] */
     size_t class_stride;
-    size_t count;            /* pixels in the block, 1..SEGLOSS__BLOCK */
-    const float *next_x;     /* NULL, or the next block's logits (same class stride): a kernel
-                              * may prefetch them while it computes this one */
-    const uint16_t *labels;  /* count labels, the ignore class is C */
-    uint16_t *argmax;        /* NULL, or where the count predicted classes go */
+    size_t count;           /* pixels in the block, 1..SEGLOSS__BLOCK */
+    const float *next_x;    /* NULL, or the next block's logits (same class stride): a kernel
+                             * may prefetch them while it computes this one */
+    const uint16_t *labels; /* count labels, the ignore class is C */
+    uint16_t *argmax;       /* NULL, or where the count predicted classes go */
 } segloss__block;
 
 /* What a kernel adds to; the evaluation owns it and zeroes the sums per chunk. Every
@@ -75,7 +75,7 @@ typedef struct segloss__block {
  * kernel can add an ignored pixel's (zero) terms there without a branch; they are dropped. */
 typedef struct segloss__acc {
     double ce_num, ce_den, focal_num;
-    double *dice_tp, *dice_psum; /* [C+1] */
+    double *dice_tp, *dice_psum;      /* [C+1] */
     uint64_t *fscore_tp, *fscore_pos; /* [C+1] */
     /* [(C+1)*C] row = label: pixel counts in the low 32 bits; a kernel may count, in the high
      * 32 bits, the pixels whose arg-max probability passes a threshold of 0.5 or more (then
@@ -83,8 +83,8 @@ typedef struct segloss__acc {
      * The evaluation unpacks it before the low half can overflow (SEGLOSS__CONFUSION_FOLD). */
     uint64_t *confusion;
     uint64_t valid;
-    int nonfinite;           /* set when the block held a NaN, an infinity or a logit beyond
-                              * +-SEGLOSS_MAX_LOGIT */
+    int nonfinite; /* set when the block held a NaN, an infinity or a logit beyond
+                    * +-SEGLOSS_MAX_LOGIT */
 } segloss__acc;
 
 /* Class stride of planar buffers in scratch: one block plus a cache line, so that the C rows
@@ -124,8 +124,7 @@ typedef void (*segloss__lerp_fn)(const float *s0, const float *s1, float l1y,
                                  const segloss__lerp_cols *cols, size_t col, size_t count,
                                  float *dst);
 /* Converts count logits of a non-f32 dtype to float. */
-typedef void (*segloss__convert_fn)(segloss_dtype dtype, const void *src, size_t count,
-                                    float *dst);
+typedef void (*segloss__convert_fn)(segloss_dtype dtype, const void *src, size_t count, float *dst);
 
 void segloss__kernel_scalar(const segloss__kernel_params *kp, const segloss__block *b,
                             segloss__acc *acc, float *scratch);
@@ -136,8 +135,8 @@ void segloss__lerp_scalar(const float *s0, const float *s1, float l1y,
 void segloss__kernel_avx2(const segloss__kernel_params *kp, const segloss__block *b,
                           segloss__acc *acc, float *scratch);
 void segloss__convert_avx2(segloss_dtype dtype, const void *src, size_t count, float *dst);
-void segloss__lerp_avx2(const float *s0, const float *s1, float l1y,
-                        const segloss__lerp_cols *cols, size_t col, size_t count, float *dst);
+void segloss__lerp_avx2(const float *s0, const float *s1, float l1y, const segloss__lerp_cols *cols,
+                        size_t col, size_t count, float *dst);
 int segloss__cpu_has_avx2(void);
 /* Same interface, 16 pixels per vector; callers check segloss__cpu_has_avx512(). */
 void segloss__kernel_avx512(const segloss__kernel_params *kp, const segloss__block *b,

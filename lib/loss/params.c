@@ -39,13 +39,11 @@ static int check_per_class(const char *name, const double *values, size_t len, s
 int segloss_params_check(const segloss_params *p, size_t c, char *detail, size_t detail_len)
 {
     int rc;
-    if (p->class_weights &&
-        (rc = check_per_class("class_weights", p->class_weights, p->class_weights_len, c, detail,
-                              detail_len)))
+    if (p->class_weights && (rc = check_per_class("class_weights", p->class_weights,
+                                                  p->class_weights_len, c, detail, detail_len)))
         return rc;
     switch (p->alpha_kind) {
-    case SEGLOSS_ALPHA_NONE:
-        break;
+    case SEGLOSS_ALPHA_NONE: break;
     case SEGLOSS_ALPHA_SCALAR:
         if (!isfinite(p->alpha) || fabs(p->alpha) > SEGLOSS_MAX_WEIGHT)
             return segloss_fail(detail, detail_len, SEGLOSS_EINVAL,
@@ -55,12 +53,11 @@ int segloss_params_check(const segloss_params *p, size_t c, char *detail, size_t
     case SEGLOSS_ALPHA_PER_CLASS:
         if (!p->alpha_per_class)
             return segloss_fail(detail, detail_len, SEGLOSS_EINVAL, "alpha array is missing");
-        if ((rc = check_per_class("alpha", p->alpha_per_class, p->alpha_len, c, detail,
-                                  detail_len)))
+        if ((rc =
+                 check_per_class("alpha", p->alpha_per_class, p->alpha_len, c, detail, detail_len)))
             return rc;
         break;
-    default:
-        return segloss_fail(detail, detail_len, SEGLOSS_EINVAL, "alpha kind is unknown");
+    default: return segloss_fail(detail, detail_len, SEGLOSS_EINVAL, "alpha kind is unknown");
     }
     if (!isfinite(p->gamma) || p->gamma < 0 || p->gamma > 100)
         return segloss_fail(detail, detail_len, SEGLOSS_EINVAL,

@@ -32,15 +32,15 @@
 
 /* The counters are written under the lock and read without it while spinning. */
 struct segloss__pool {
-    unsigned threads;        /* including the caller */
-    pthread_t *workers;      /* threads - 1 */
+    unsigned threads;   /* including the caller */
+    pthread_t *workers; /* threads - 1 */
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
     atomic_uint_fast64_t generation; /* bumped per job; workers run each generation once */
-    atomic_uint running;     /* workers still busy with the current job */
-    atomic_uint parked;      /* workers waiting on `wake` */
-    atomic_uint_fast64_t prewakes; /* bumped by segloss__pool_prewake */
-    atomic_uint_fast64_t prewoken; /* times a parked worker got up for a prewake */
+    atomic_uint running;             /* workers still busy with the current job */
+    atomic_uint parked;              /* workers waiting on `wake` */
+    atomic_uint_fast64_t prewakes;   /* bumped by segloss__pool_prewake */
+    atomic_uint_fast64_t prewoken;   /* times a parked worker got up for a prewake */
     atomic_int stopping;
     segloss__job_fn fn;
     void *arg;

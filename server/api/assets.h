@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 typedef struct embedded_asset {
-    const char *path;          /* "/index.html", "/app.js", ... */
+    const char *path; /* "/index.html", "/app.js", ... */
     const char *content_type;
     const unsigned char *data;
     size_t size;

@@ -12,23 +12,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/evaluate_parts.h"
-#include "http/multipart.h"
-#include "base/metrics.h"
-#include "base/request_hash.h"
 #include "api/result_json.h"
 #include "api/routes.h"
+#include "base/metrics.h"
+#include "base/request_hash.h"
+#include "http/evaluate_parts.h"
+#include "http/multipart.h"
 #include "segloss/segloss.h"
 
 #define JSON_TYPE "application/json"
 
 typedef struct evaluate_upload {
     const routes *routes;
-    const route_request *req;   /* valid until free */
+    const route_request *req; /* valid until free */
     multipart_parser *parser;
-    intake *intake;             /* work done while the body arrives, or NULL */
+    intake *intake; /* work done while the body arrives, or NULL */
     params_request params;
-    evaluation_blob *blobs;     /* masks then images, pointing into the parser's parts */
+    evaluation_blob *blobs; /* masks then images, pointing into the parser's parts */
     evaluation_outcome outcome;
     const char *idempotency_key; /* the header, or NULL */
     uint8_t request_hash[REQUEST_HASH_LEN];
@@ -63,14 +63,15 @@ static int evaluate_begin(void *arg, const route_request *req, bool length_known
     }
     u->idempotency_key = header(req, "Idempotency-Key");
     if (u->idempotency_key && !request_key_ok(u->idempotency_key)) {
-        snprintf(detail, detail_len, "Idempotency-Key must be 1 to 255 printable ASCII "
-                                     "characters without spaces (a UUID, say)");
+        snprintf(detail, detail_len,
+                 "Idempotency-Key must be 1 to 255 printable ASCII "
+                 "characters without spaces (a UUID, say)");
         return 400;
     }
     evaluate_parts_limits limits = {cfg->max_body_bytes, cfg->max_parts, cfg->max_params_bytes,
                                     r->pool};
-    int status = evaluate_parts_new(header(req, "Content-Type"), length_known ? length : 0,
-                                    &limits, &u->parser, detail, detail_len);
+    int status = evaluate_parts_new(header(req, "Content-Type"), length_known ? length : 0, &limits,
+                                    &u->parser, detail, detail_len);
     if (status)
         return status;
     u->intake = intake_new(r->intake, r->on_result != NULL);
@@ -107,8 +108,8 @@ static int evaluate_end(void *state, char *detail, size_t detail_len)
 {
     evaluate_upload *u = state;
     const multipart_part *logits = multipart_first(u->parser, EVALUATE_PART_LOGITS);
-    bool safetensors = logits && segloss_detect_format(logits->data, logits->len) ==
-                                     SEGLOSS_FORMAT_SAFETENSORS;
+    bool safetensors =
+        logits && segloss_detect_format(logits->data, logits->len) == SEGLOSS_FORMAT_SAFETENSORS;
     int status = evaluate_parts_finish(u->parser, safetensors, detail, detail_len);
     if (status)
         return status;

@@ -30,12 +30,11 @@ typedef struct oip_type {
 } oip_type;
 
 static const oip_type types[] = {
-    {"FP32", SEGLOSS_F32},   {"FP16", SEGLOSS_F16},   {"BF16", SEGLOSS_BF16},
-    {"FP64", SEGLOSS_F64},   {"UINT8", SEGLOSS_U8},   {"INT8", SEGLOSS_I8},
-    {"UINT16", SEGLOSS_U16}, {"INT32", SEGLOSS_I32},  {"INT64", SEGLOSS_I64},
-    {"BOOL", SEGLOSS_DTYPE_NONE}, {"UINT32", SEGLOSS_DTYPE_NONE},
-    {"UINT64", SEGLOSS_DTYPE_NONE}, {"INT16", SEGLOSS_DTYPE_NONE},
-    {"BYTES", SEGLOSS_DTYPE_NONE},
+    {"FP32", SEGLOSS_F32},         {"FP16", SEGLOSS_F16},          {"BF16", SEGLOSS_BF16},
+    {"FP64", SEGLOSS_F64},         {"UINT8", SEGLOSS_U8},          {"INT8", SEGLOSS_I8},
+    {"UINT16", SEGLOSS_U16},       {"INT32", SEGLOSS_I32},         {"INT64", SEGLOSS_I64},
+    {"BOOL", SEGLOSS_DTYPE_NONE},  {"UINT32", SEGLOSS_DTYPE_NONE}, {"UINT64", SEGLOSS_DTYPE_NONE},
+    {"INT16", SEGLOSS_DTYPE_NONE}, {"BYTES", SEGLOSS_DTYPE_NONE},
 };
 
 static const char *type_name(segloss_dtype d)
@@ -56,12 +55,9 @@ static const char *const role_types[ROLE_COUNT] = {
 static bool role_takes(oip_role role, segloss_dtype d)
 {
     switch (role) {
-    case ROLE_LOGITS:
-        return segloss_dtype_is_float(d);
-    case ROLE_LABELS:
-        return d != SEGLOSS_DTYPE_NONE && !segloss_dtype_is_float(d);
-    default:
-        return d == SEGLOSS_F32 || d == SEGLOSS_F64;
+    case ROLE_LOGITS: return segloss_dtype_is_float(d);
+    case ROLE_LABELS: return d != SEGLOSS_DTYPE_NONE && !segloss_dtype_is_float(d);
+    default: return d == SEGLOSS_F32 || d == SEGLOSS_F64;
     }
 }
 
@@ -129,9 +125,9 @@ typedef struct input_slot {
     bool given;
     segloss_tensor t;
     void *owned;
-    const cJSON *data;        /* JSON data, or NULL */
+    const cJSON *data; /* JSON data, or NULL */
     bool binary;
-    size_t binary_size;       /* bytes, binary inputs */
+    size_t binary_size; /* bytes, binary inputs */
     size_t elements;
 } input_slot;
 
@@ -199,11 +195,26 @@ static int fill_one(filler *f, const cJSON *v, char *detail, size_t dl)
     if (!segloss_dtype_is_float(f->dtype)) {
         double lo = 0, hi = 0;
         switch (f->dtype) {
-        case SEGLOSS_U8: lo = 0; hi = 255; break;
-        case SEGLOSS_I8: lo = -128; hi = 127; break;
-        case SEGLOSS_U16: lo = 0; hi = 65535; break;
-        case SEGLOSS_I32: lo = -2147483648.0; hi = 2147483647.0; break;
-        default: lo = -9223372036854775808.0; hi = 9223372036854775808.0; break;
+        case SEGLOSS_U8:
+            lo = 0;
+            hi = 255;
+            break;
+        case SEGLOSS_I8:
+            lo = -128;
+            hi = 127;
+            break;
+        case SEGLOSS_U16:
+            lo = 0;
+            hi = 65535;
+            break;
+        case SEGLOSS_I32:
+            lo = -2147483648.0;
+            hi = 2147483647.0;
+            break;
+        default:
+            lo = -9223372036854775808.0;
+            hi = 9223372036854775808.0;
+            break;
         }
         if (x != floor(x) || x < lo || x > hi)
             return detail_fail(detail, dl, 400,
@@ -222,8 +233,7 @@ static int fill_one(filler *f, const cJSON *v, char *detail, size_t dl)
     case SEGLOSS_I64: /* 2^63 saturates: any label >= C is ignored alike */
         ((int64_t *)(void *)f->dst)[i] = x >= 9223372036854775807.0 ? INT64_MAX : (int64_t)x;
         break;
-    default:
-        return detail_fail(detail, dl, 400, "input %s: no datatype", name);
+    default: return detail_fail(detail, dl, 400, "input %s: no datatype", name);
     }
     return 0;
 }
@@ -244,8 +254,7 @@ static int fill_nested(filler *f, const cJSON *arr, const segloss_tensor *t, int
             role_names[f->role], shape, depth, cJSON_IsArray(arr) ? "wrong length" : "not a list");
     }
     const cJSON *item;
-    cJSON_ArrayForEach(item, arr)
-    {
+    cJSON_ArrayForEach (item, arr) {
         int rc = fill_nested(f, item, t, depth + 1, detail, dl);
         if (rc)
             return rc;
@@ -274,8 +283,7 @@ static int fill_json(oip_role role, input_slot *s, char *detail, size_t dl)
         rc = fill_nested(&f, s->data, &s->t, 0, detail, dl);
     } else {
         const cJSON *item;
-        cJSON_ArrayForEach(item, s->data)
-        {
+        cJSON_ArrayForEach (item, s->data) {
             rc = fill_one(&f, item, detail, dl);
             if (rc)
                 break;
@@ -347,8 +355,7 @@ static int parse_input(const cJSON *in, size_t index, input_slot slots[ROLE_COUN
     s->t.rank = rank;
     int d = 0;
     const cJSON *dim;
-    cJSON_ArrayForEach(dim, shape)
-    {
+    cJSON_ArrayForEach (dim, shape) {
         double v = cJSON_IsNumber(dim) ? dim->valuedouble : -1;
         if (v < 0 || v != floor(v) || v > OIP_MAX_EXACT_INT)
             return detail_fail(detail, dl, 400, "input %s: shape[%d] must be an integer >= 0", rn,
@@ -437,9 +444,8 @@ static int parse_parameters(const cJSON *root, const input_slot *weights, size_t
             goto done;
         }
         for (size_t i = 0; i < weights->elements; i++) {
-            double v = weights->t.dtype == SEGLOSS_F32
-                           ? (double)((const float *)weights->t.data)[i]
-                           : ((const double *)weights->t.data)[i];
+            double v = weights->t.dtype == SEGLOSS_F32 ? (double)((const float *)weights->t.data)[i]
+                                                       : ((const double *)weights->t.data)[i];
             if (!isfinite(v)) {
                 rc = detail_fail(detail, dl, 400, "class_weights[%zu] must be a number >= 0", i);
                 goto done;
@@ -471,8 +477,7 @@ static int parse_outputs(const cJSON *root, oip_request *out, char *detail, size
     if (cJSON_GetArraySize(list) > 0) {
         size_t i = 0;
         const cJSON *o;
-        cJSON_ArrayForEach(o, list)
-        {
+        cJSON_ArrayForEach (o, list) {
             const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
             if (!cJSON_IsObject(o) || !cJSON_IsString(name))
                 return detail_fail(detail, dl, 400, "outputs[%zu] must be an object with a name",
@@ -611,8 +616,7 @@ int oip_parse(const void *body, size_t len, const char *header_len, const seglos
     size_t bin_len = len - json_len, bin_used = 0;
     size_t index = 0;
     const cJSON *in;
-    cJSON_ArrayForEach(in, inputs)
-    {
+    cJSON_ArrayForEach (in, inputs) {
         oip_role role = ROLE_COUNT;
         rc = parse_input(in, index++, slots, &role, limits, detail, dl);
         if (rc)

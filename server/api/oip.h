@@ -41,9 +41,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "segloss/segloss.h"
 #include "service/evaluation.h"
 #include "service/params.h"
-#include "segloss/segloss.h"
 
 #define OIP_MODEL_NAME "segloss"
 #define OIP_MODEL_VERSION "1"
@@ -81,12 +81,12 @@ typedef enum oip_output {
 /* A parsed inference request. Tensor views point into the body (binary data used in place) or
  * into the owned_* copies. */
 typedef struct oip_request {
-    char *id;                      /* the request's "id", echoed; NULL when absent */
+    char *id; /* the request's "id", echoed; NULL when absent */
     segloss_tensor logits, labels;
     void *owned_logits, *owned_labels; /* aligned copies (JSON data, misaligned binary) */
-    params_request params;         /* parameters (and the class_weights input) */
-    bool binary_output;            /* parameters.binary_data_output */
-    size_t output_count;           /* answered outputs, in order */
+    params_request params;             /* parameters (and the class_weights input) */
+    bool binary_output;                /* parameters.binary_data_output */
+    size_t output_count;               /* answered outputs, in order */
     oip_output outputs[OIP_OUT_COUNT];
     bool output_binary[OIP_OUT_COUNT];
 } oip_request;
@@ -114,20 +114,20 @@ char *oip_response(const oip_request *req, const segloss_result *result, const c
 typedef struct oip_infer_input {
     const void *body;
     size_t len;
-    const char *header_len;        /* the request's Inference-Header-Content-Length, or NULL */
+    const char *header_len; /* the request's Inference-Header-Content-Length, or NULL */
     const segloss_limits *limits;
     size_t max_params_bytes;
-    const char *id;                /* the evaluation id (runs store, logs) */
-    double started;                /* evaluation_now() at the start of the request */
-    evaluation_hook hook;          /* as for /v1/evaluate: results carrying `run` are recorded */
+    const char *id;       /* the evaluation id (runs store, logs) */
+    double started;       /* evaluation_now() at the start of the request */
+    evaluation_hook hook; /* as for /v1/evaluate: results carrying `run` are recorded */
     void *hook_arg;
 } oip_infer_input;
 
 typedef struct oip_outcome {
-    int status;                    /* 200 or the error status */
-    char *body;                    /* 200: the answer (owned; oip_outcome_clear) */
+    int status; /* 200 or the error status */
+    char *body; /* 200: the answer (owned; oip_outcome_clear) */
     size_t body_len;
-    size_t json_len;               /* < body_len when binary outputs follow the JSON */
+    size_t json_len; /* < body_len when binary outputs follow the JSON */
     char detail[EVALUATION_DETAIL_MAX];
     double decode_ms, compute_ms;
 } oip_outcome;
@@ -142,10 +142,10 @@ char *oip_server_metadata(size_t *len);
 char *oip_model_metadata(size_t *len);
 
 /*
- * The GET routes of /v2, for the route table (oip_route.c): fills status and body for path (draining: the
- * server is shutting down, so ready answers 503). Health and ready answers are {"live": true}
- * and {"ready": true} ({"ready": false} with the 503). Returns false when the path is not one
- * of them.
+ * The GET routes of /v2, for the route table (oip_route.c): fills status and body for path
+ * (draining: the server is shutting down, so ready answers 503). Health and ready answers are
+ * {"live": true} and {"ready": true} ({"ready": false} with the 503). Returns false when the path
+ * is not one of them.
  */
 bool oip_get(const char *path, bool draining, int *status, char **body, size_t *len);
 

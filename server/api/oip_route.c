@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "api/oip.h"
-#include "base/metrics.h"
 #include "api/routes.h"
+#include "base/metrics.h"
 
 #define JSON_TYPE "application/json"
 /* A chunked body starts in a mapping this large and doubles (mremap) up to --max-body-mb. */
@@ -26,10 +26,10 @@
 
 typedef struct oip_upload {
     const routes *routes;
-    const route_request *req;   /* valid until free */
+    const route_request *req; /* valid until free */
     unsigned char *buf;
     size_t cap, pad, len, prefaulted;
-    const char *header_len;     /* Inference-Header-Content-Length, or NULL */
+    const char *header_len; /* Inference-Header-Content-Length, or NULL */
     oip_outcome out;
 } oip_upload;
 
@@ -90,8 +90,10 @@ static int oip_feed(void *state, const char *data, size_t size, char *detail, si
     oip_upload *u = state;
     size_t max = u->routes->cfg->max_body_bytes;
     if (size > max - u->len) {
-        snprintf(detail, dl, "the body is over the limit of %zu bytes (--max-body-mb): send a "
-                             "smaller batch", max);
+        snprintf(detail, dl,
+                 "the body is over the limit of %zu bytes (--max-body-mb): send a "
+                 "smaller batch",
+                 max);
         return 413;
     }
     size_t need = u->pad + u->len + size;

@@ -87,8 +87,8 @@ static const segloss_limits *limits_or_default(const segloss_limits *limits,
 }
 
 int overlay_decode_classmap(const uint8_t *png, size_t png_len, size_t num_classes,
-                            const segloss_limits *limits, uint16_t **map, uint32_t *w,
-                            uint32_t *h, char *err, size_t err_len)
+                            const segloss_limits *limits, uint16_t **map, uint32_t *w, uint32_t *h,
+                            char *err, size_t err_len)
 {
     segloss_limits fallback;
     const segloss_limits lim = *limits_or_default(limits, &fallback);
@@ -130,30 +130,18 @@ int overlay_decode_classmap(const uint8_t *png, size_t png_len, size_t num_class
     return 0;
 }
 
-
 /* --- building the items of a batch ------------------------------------------------------- */
 
 static size_t label_at(const segloss_tensor *t, size_t i, size_t num_classes)
 {
     int64_t v;
     switch (t->dtype) {
-    case SEGLOSS_U8:
-        v = ((const uint8_t *)t->data)[i];
-        break;
-    case SEGLOSS_I8:
-        v = ((const int8_t *)t->data)[i];
-        break;
-    case SEGLOSS_U16:
-        v = ((const uint16_t *)t->data)[i];
-        break;
-    case SEGLOSS_I32:
-        v = ((const int32_t *)t->data)[i];
-        break;
-    case SEGLOSS_I64:
-        v = ((const int64_t *)t->data)[i];
-        break;
-    default:
-        v = -1;
+    case SEGLOSS_U8: v = ((const uint8_t *)t->data)[i]; break;
+    case SEGLOSS_I8: v = ((const int8_t *)t->data)[i]; break;
+    case SEGLOSS_U16: v = ((const uint16_t *)t->data)[i]; break;
+    case SEGLOSS_I32: v = ((const int32_t *)t->data)[i]; break;
+    case SEGLOSS_I64: v = ((const int64_t *)t->data)[i]; break;
+    default: v = -1;
     }
     return v < 0 || (uint64_t)v >= num_classes ? num_classes : (size_t)v;
 }
@@ -216,8 +204,8 @@ static uint8_t *image_for_store(const void *bytes, size_t len, const segloss_lim
             goto done;
         rgb_reduce(rgb, w, h, small, dw, dh);
     }
-    if (segloss_png_encode(small ? small : rgb, dw, dh, 3, &png, out_len, detail,
-                           sizeof detail) != 0)
+    if (segloss_png_encode(small ? small : rgb, dw, dh, 3, &png, out_len, detail, sizeof detail) !=
+        0)
         png = NULL;
 done:
     free(rgb);
@@ -225,10 +213,10 @@ done:
     return png;
 }
 
-int overlay_items_build(const uint16_t *argmax, const segloss_tensor *labels,
-                        size_t num_classes, const segloss_limits *limits,
-                        const void *const *images, const size_t *image_lens, size_t image_count,
-                        overlay_items *out, char *err, size_t err_len)
+int overlay_items_build(const uint16_t *argmax, const segloss_tensor *labels, size_t num_classes,
+                        const segloss_limits *limits, const void *const *images,
+                        const size_t *image_lens, size_t image_count, overlay_items *out, char *err,
+                        size_t err_len)
 {
     segloss_limits fallback;
     limits = limits_or_default(limits, &fallback);
@@ -262,7 +250,8 @@ int overlay_items_build(const uint16_t *argmax, const segloss_tensor *labels,
         it->prediction = out->owned[3 * i];
         it->labels = out->owned[3 * i + 1];
         if (images && i < image_count) {
-            out->owned[3 * i + 2] = image_for_store(images[i], image_lens[i], limits, &it->image_len);
+            out->owned[3 * i + 2] =
+                image_for_store(images[i], image_lens[i], limits, &it->image_len);
             it->image = out->owned[3 * i + 2];
         }
     }
@@ -421,8 +410,8 @@ int overlay_render(const store_item *item, size_t num_classes, const segloss_lim
     int rc = overlay_decode_classmap(item->prediction, item->prediction_len, num_classes, &lim,
                                      &pred, &pw32, &ph32, err, err_len);
     if (!rc)
-        rc = overlay_decode_classmap(item->labels, item->labels_len, num_classes, &lim, &truth,
-                                     &tw, &th, err, err_len);
+        rc = overlay_decode_classmap(item->labels, item->labels_len, num_classes, &lim, &truth, &tw,
+                                     &th, err, err_len);
     if (rc)
         goto done;
     if (tw != pw32 || th != ph32 || !tw || !th) {
@@ -432,8 +421,8 @@ int overlay_render(const store_item *item, size_t num_classes, const segloss_lim
     }
     if (item->image && item->image_len) {
         char detail[256];
-        if (segloss_image_decode_rgb(item->image, item->image_len, &lim, &image, &iw, &ih,
-                                     detail, sizeof detail) != 0)
+        if (segloss_image_decode_rgb(item->image, item->image_len, &lim, &image, &iw, &ih, detail,
+                                     sizeof detail) != 0)
             image = NULL; /* draw on black rather than fail */
     }
 
@@ -483,8 +472,8 @@ int overlay_render(const store_item *item, size_t num_classes, const segloss_lim
             size_t i = y * tw + x;
             edges_t += (x + 1 < tw && truth[i + 1] != truth[i]) ||
                        (y + 1 < th && truth[i + tw] != truth[i]);
-            edges_p += (x + 1 < tw && pred[i + 1] != pred[i]) ||
-                       (y + 1 < th && pred[i + tw] != pred[i]);
+            edges_p +=
+                (x + 1 < tw && pred[i + 1] != pred[i]) || (y + 1 < th && pred[i + tw] != pred[i]);
         }
     size_t max_edges = (size_t)tw * th / OVERLAY_BORDER_MAX_FRACTION;
     int borders_t = edges_t <= max_edges, borders_p = edges_p <= max_edges;
@@ -555,8 +544,8 @@ int overlay_render(const store_item *item, size_t num_classes, const segloss_lim
     char caption[32];
     size_t ty = (OVERLAY_CAPTION_H - 7 * OVERLAY_FONT_SCALE) / 2;
     draw_text(&cv, OVERLAY_MARGIN + 2, ty, OVERLAY_MARGIN + g.pw, "GROUND TRUTH", caption_rgb);
-    draw_text(&cv, 2 * OVERLAY_MARGIN + g.pw + 2, ty, 2 * OVERLAY_MARGIN + 2 * g.pw,
-              "PREDICTION", caption_rgb);
+    draw_text(&cv, 2 * OVERLAY_MARGIN + g.pw + 2, ty, 2 * OVERLAY_MARGIN + 2 * g.pw, "PREDICTION",
+              caption_rgb);
     if (valid)
         snprintf(caption, sizeof caption, "ERRORS %.1f%%", 100.0 * (double)wrong / (double)valid);
     else
@@ -564,8 +553,7 @@ int overlay_render(const store_item *item, size_t num_classes, const segloss_lim
     draw_text(&cv, 3 * OVERLAY_MARGIN + 2 * g.pw + 2, ty, 3 * OVERLAY_MARGIN + 3 * g.pw, caption,
               error_rgb);
 
-    rc = segloss_png_encode(cv.px, (uint32_t)cv.w, (uint32_t)cv.h, 3, png, png_len, err,
-                            err_len);
+    rc = segloss_png_encode(cv.px, (uint32_t)cv.w, (uint32_t)cv.h, 3, png, png_len, err, err_len);
 done:
     free(pred);
     free(truth);

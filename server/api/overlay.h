@@ -50,14 +50,14 @@ int overlay_encode_classmap(const uint16_t *map, uint32_t w, uint32_t h, size_t 
  * segloss/limits.h), so what the daemon accepts and what it may decode agree.
  */
 int overlay_decode_classmap(const uint8_t *png, size_t png_len, size_t num_classes,
-                            const segloss_limits *limits, uint16_t **map, uint32_t *w,
-                            uint32_t *h, char *err, size_t err_len);
+                            const segloss_limits *limits, uint16_t **map, uint32_t *w, uint32_t *h,
+                            char *err, size_t err_len);
 
 /* The store items of one batch, with the bytes they point to. */
 typedef struct overlay_items {
     store_item *items; /* count items */
     size_t count;
-    uint8_t **owned;   /* 3 * count buffers (NULL where nothing was allocated) */
+    uint8_t **owned; /* 3 * count buffers (NULL where nothing was allocated) */
 } overlay_items;
 
 /*
@@ -67,11 +67,10 @@ typedef struct overlay_items {
  * image_count may be 0 or less than n. An image that does not decode is left out (the answer
  * was already computed; the overlay then draws on black). Returns 0 or SEGLOSS_E* with err.
  */
-int overlay_items_build(const uint16_t *argmax, const segloss_tensor *labels,
-                        size_t num_classes, const segloss_limits *limits,
-                        const void *const *images,
-                        const size_t *image_lens, size_t image_count, overlay_items *out,
-                        char *err, size_t err_len);
+int overlay_items_build(const uint16_t *argmax, const segloss_tensor *labels, size_t num_classes,
+                        const segloss_limits *limits, const void *const *images,
+                        const size_t *image_lens, size_t image_count, overlay_items *out, char *err,
+                        size_t err_len);
 void overlay_items_free(overlay_items *items);
 
 /* Renders the overlay of one stored item as an RGB PNG. Returns 0 or SEGLOSS_E* with err. */

@@ -101,8 +101,7 @@ static void write_items(json_writer *w, const uint64_t *counts, size_t n, size_t
 }
 
 void result_json_members(json_writer *w, const segloss_result *r, const params_request *params,
-                         const char *id, const result_timing *timing,
-                         const uint64_t *item_counts)
+                         const char *id, const result_timing *timing, const uint64_t *item_counts)
 {
     size_t c = r->num_classes;
     if (id) {
@@ -222,8 +221,7 @@ void evaluation_answer_json(evaluation_outcome *out, const evaluation_request *r
                                   &out->body_len);
     if (!out->body) {
         out->status = 503;
-        snprintf(out->detail, sizeof out->detail,
-                 "out of memory writing the answer; retry later");
+        snprintf(out->detail, sizeof out->detail, "out of memory writing the answer; retry later");
     }
 }
 

@@ -13,10 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "service/evaluation.h"
 #include "base/json_writer.h"
-#include "service/params.h"
 #include "segloss/loss.h"
+#include "service/evaluation.h"
+#include "service/params.h"
 
 typedef struct result_timing {
     double decode_ms, compute_ms, total_ms;
@@ -32,17 +32,15 @@ char *result_json(const segloss_result *result, const params_request *params, co
  * classes, the number of present classes and its per-class IoU (null for absent classes), as
  * segloss_item_figures_from_counts makes them. A recorded evaluation's answer has them.
  */
-char *result_json_items(const segloss_result *result, const params_request *params,
-                        const char *id, const result_timing *timing,
-                        const uint64_t *item_counts, size_t *len);
+char *result_json_items(const segloss_result *result, const params_request *params, const char *id,
+                        const result_timing *timing, const uint64_t *item_counts, size_t *len);
 
 /*
  * The members of that answer, written into the object open in w: "id" when id is not NULL,
  * "timing" when timing is not NULL, "items" when item_counts is not NULL.
  */
-void result_json_members(json_writer *w, const segloss_result *result,
-                         const params_request *params, const char *id,
-                         const result_timing *timing, const uint64_t *item_counts);
+void result_json_members(json_writer *w, const segloss_result *result, const params_request *params,
+                         const char *id, const result_timing *timing, const uint64_t *item_counts);
 
 /*
  * After evaluation_run (or evaluation_finish) returned 200: writes the answer into out->body,

@@ -10,11 +10,11 @@
 
 #include "api/assets.h"
 #include "api/evaluate_route.h"
-#include "base/json_writer.h"
-#include "base/metrics.h"
 #include "api/oip_route.h"
 #include "api/result_json.h"
 #include "api/runs_api.h"
+#include "base/json_writer.h"
+#include "base/metrics.h"
 #include "segloss/segloss.h"
 
 #define JSON_TYPE "application/json"
@@ -56,8 +56,9 @@ static void handle_readyz(void *arg, const route_request *req, route_response *o
     (void)arg;
     if (status_of(req).draining) {
         out->status = 503;
-        snprintf(out->detail, sizeof out->detail, "shutting down: finishing in-flight requests; "
-                                                  "send new ones to another replica");
+        snprintf(out->detail, sizeof out->detail,
+                 "shutting down: finishing in-flight requests; "
+                 "send new ones to another replica");
         return;
     }
     answer_text(out, 200, JSON_TYPE, "{\"status\":\"ready\"}\n");
@@ -84,9 +85,9 @@ static void handle_metrics(void *arg, const route_request *req, route_response *
         snprintf(out->detail, sizeof out->detail, "no server to report on");
         return;
     }
-    out->body = metrics_render(req->host->metrics, st.evaluations_waiting, st.draining,
-                               SEGLOSS_VERSION, segloss_kernel_name(segloss_ctx_kernel(r->ctx)),
-                               &out->body_len);
+    out->body =
+        metrics_render(req->host->metrics, st.evaluations_waiting, st.draining, SEGLOSS_VERSION,
+                       segloss_kernel_name(segloss_ctx_kernel(r->ctx)), &out->body_len);
     if (!out->body) {
         out->status = 503;
         snprintf(out->detail, sizeof out->detail, "out of memory; retry later");
@@ -256,10 +257,10 @@ static void handle_dashboard(void *arg, const route_request *req, route_response
 
 /* ---- the runs API (runs_api.h) -------------------------------------------------------- */
 
-#define RUNS_ROUTE(name, fn)                                                                  \
-    static void name(void *arg, const route_request *req, route_response *out)               \
-    {                                                                                         \
-        fn(((const routes *)arg)->store, req, out);                                           \
+#define RUNS_ROUTE(name, fn)                                                                       \
+    static void name(void *arg, const route_request *req, route_response *out)                     \
+    {                                                                                              \
+        fn(((const routes *)arg)->store, req, out);                                                \
     }
 RUNS_ROUTE(runs_list, runs_api_list)
 RUNS_ROUTE(runs_run, runs_api_run)
@@ -271,8 +272,7 @@ RUNS_ROUTE(runs_overlay, runs_api_overlay)
 
 /* The result hook: only results that name a run are recorded, with their /v1/evaluate answer
  * (whichever door the request came by); that answer, as recorded, is the one sent. */
-static int record_result(void *arg, const evaluation_record *rec, char *detail,
-                         size_t detail_len)
+static int record_result(void *arg, const evaluation_record *rec, char *detail, size_t detail_len)
 {
     const routes *r = arg;
     const params_request *p = rec->params;

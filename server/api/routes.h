@@ -19,32 +19,32 @@
 
 #include <stddef.h>
 
-#include "http/bufpool.h"
 #include "base/config.h"
-#include "service/evaluation.h"
+#include "http/bufpool.h"
 #include "http/intake.h"
 #include "http/route.h"
+#include "service/evaluation.h"
 #include "store/store.h"
 
 /* What the routes share; the handlers get it as their table's arg. */
 typedef struct routes {
     const server_config *cfg;
-    store *store;               /* the runs store, or NULL */
-    bool own_store;             /* opened here, closed by routes_close */
-    segloss_ctx *ctx;           /* the loss library: threads, kernel, limits */
-    bufpool *pool;              /* body buffers reused across requests */
-    intake_worker *intake;      /* decodes and evaluates during uploads (intake.h) */
-    evaluation_hook on_result;  /* results of the uploads go here (recorded), or NULL */
+    store *store;              /* the runs store, or NULL */
+    bool own_store;            /* opened here, closed by routes_close */
+    segloss_ctx *ctx;          /* the loss library: threads, kernel, limits */
+    bufpool *pool;             /* body buffers reused across requests */
+    intake_worker *intake;     /* decodes and evaluates during uploads (intake.h) */
+    evaluation_hook on_result; /* results of the uploads go here (recorded), or NULL */
     void *on_result_arg;
     route_entry *entries;
     route_table table;
 } routes;
 
 typedef struct routes_options {
-    store *store;               /* the runs store (not taken over), or NULL */
-    evaluation_hook on_result;  /* NULL: results that name a run are recorded in store */
+    store *store;              /* the runs store (not taken over), or NULL */
+    evaluation_hook on_result; /* NULL: results that name a run are recorded in store */
     void *on_result_arg;
-    const route_entry *extra;   /* routes listed after seglossd's own (tests), or NULL */
+    const route_entry *extra; /* routes listed after seglossd's own (tests), or NULL */
     size_t extra_count;
 } routes_options;
 

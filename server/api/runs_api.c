@@ -14,9 +14,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdint.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +24,13 @@
 
 #include <cjson/cJSON.h>
 
-#include "base/json_writer.h"
 #include "api/overlay.h"
-#include "service/params.h"
-#include "base/problem.h"
 #include "api/result_json.h"
-#include "service/store_finalize.h"
+#include "base/json_writer.h"
+#include "base/problem.h"
 #include "base/text.h"
+#include "service/params.h"
+#include "service/store_finalize.h"
 
 #define JSON_TYPE "application/json"
 #define CSV_TYPE "text/csv; charset=utf-8"
@@ -113,10 +113,10 @@ static void answer_problem(const route_request *req, route_response *out, int st
 
 int runs_api_store_status(int rc)
 {
-    static const int status[] = {
-        [-STORE_OK] = 200,          [-STORE_NOT_FOUND] = 404,   [-STORE_CONFLICT] = 409,
-        [-STORE_INVALID] = 400,     [-STORE_FAILED] = 500,      [-STORE_UNAVAILABLE] = 503,
-        [-STORE_FULL] = 507,        [-STORE_KEY_REUSED] = 422};
+    static const int status[] = {[-STORE_OK] = 200,       [-STORE_NOT_FOUND] = 404,
+                                 [-STORE_CONFLICT] = 409, [-STORE_INVALID] = 400,
+                                 [-STORE_FAILED] = 500,   [-STORE_UNAVAILABLE] = 503,
+                                 [-STORE_FULL] = 507,     [-STORE_KEY_REUSED] = 422};
     return rc <= 0 && -rc < (int)(sizeof status / sizeof status[0]) ? status[-rc] : 500;
 }
 
@@ -244,8 +244,8 @@ static bool split_param(const route_request *req, route_response *out, const cha
     return true;
 }
 
-static bool int_param(const route_request *req, route_response *out, const char *key,
-                      int64_t min, int64_t max, int64_t *v)
+static bool int_param(const route_request *req, route_response *out, const char *key, int64_t min,
+                      int64_t max, int64_t *v)
 {
     const char *s = query(req, key);
     if (!s)
@@ -256,17 +256,16 @@ static bool int_param(const route_request *req, route_response *out, const char 
     long long x = *digits >= '0' && *digits <= '9' ? strtoll(s, &end, 10) : 0;
     if (*digits < '0' || *digits > '9' || *end || errno || x < min || x > max) {
         char echo[TEXT_ECHO_SIZE(TEXT_ECHO_MAX)];
-        answer_problem(req, out, 400, "%s must be an integer from %" PRId64 " to %" PRId64
-                       "; got \"%s\"", key, min, max,
-                       text_echo(echo, sizeof echo, s, TEXT_ECHO_MAX));
+        answer_problem(req, out, 400,
+                       "%s must be an integer from %" PRId64 " to %" PRId64 "; got \"%s\"", key,
+                       min, max, text_echo(echo, sizeof echo, s, TEXT_ECHO_MAX));
         return false;
     }
     *v = x;
     return true;
 }
 
-static bool bool_param(const route_request *req, route_response *out, const char *key,
-                       bool *v)
+static bool bool_param(const route_request *req, route_response *out, const char *key, bool *v)
 {
     const char *s = query(req, key);
     if (!s)
@@ -337,7 +336,8 @@ static void write_stored_value(json_writer *w, const cJSON *v)
     if (cJSON_IsArray(v)) {
         const cJSON *e;
         json_array_begin(w);
-        cJSON_ArrayForEach(e, v) write_stored_value(w, e);
+        cJSON_ArrayForEach (e, v)
+            write_stored_value(w, e);
         json_array_end(w);
     } else if (cJSON_IsString(v)) {
         json_string(w, v->valuestring);
@@ -500,8 +500,8 @@ static int splits_at_step(store *st, const char *run, store_run_summary *sum, in
         if (sp->step == step)
             continue;
         store_aggregate_list list;
-        store_aggregate_query q = {.run = run, .split = sp->split, .from_step = step,
-                                   .max_results = 1};
+        store_aggregate_query q = {
+            .run = run, .split = sp->split, .from_step = step, .max_results = 1};
         int rc = store_aggregates(st, &q, &list, err, err_len);
         if (rc)
             return rc;
@@ -524,8 +524,7 @@ static int splits_at_step(store *st, const char *run, store_run_summary *sum, in
     return 0;
 }
 
-static void handle_run(store *st, const route_request *req, route_response *out,
-                       const char *run)
+static void handle_run(store *st, const route_request *req, route_response *out, const char *run)
 {
     char err[512];
     bool cm = false;
@@ -603,8 +602,8 @@ typedef struct class_keys {
 } class_keys;
 
 /* Parses key=per_class.iou.3,per_class.dice.3,...; false after answering 400. */
-static bool parse_class_keys(const route_request *req, route_response *out,
-                             const char *keys, class_keys *ck)
+static bool parse_class_keys(const route_request *req, route_response *out, const char *keys,
+                             class_keys *ck)
 {
     const char *p = keys;
     while (*p) {
@@ -678,8 +677,8 @@ static int class_history_page(store *st, const store_history_query *q, const cla
     if (q->page_token && *q->page_token) {
         char *end;
         errno = 0;
-        long long t = strncmp(q->page_token, "pc", 2) == 0
-                          ? strtoll(q->page_token + 2, &end, 10) : 0;
+        long long t =
+            strncmp(q->page_token, "pc", 2) == 0 ? strtoll(q->page_token + 2, &end, 10) : 0;
         if (strncmp(q->page_token, "pc", 2) != 0 || !q->page_token[2] || *end || errno) {
             snprintf(err, err_len, "page_token is not one this server gave out");
             return STORE_INVALID;
@@ -688,8 +687,8 @@ static int class_history_page(store *st, const store_history_query *q, const cla
     }
     size_t steps = q->max_results / ck->count ? q->max_results / ck->count : 1;
     store_aggregate_list list;
-    store_aggregate_query aq = {.run = q->run, .split = q->split, .from_step = from,
-                                .max_results = steps + 1};
+    store_aggregate_query aq = {
+        .run = q->run, .split = q->split, .from_step = from, .max_results = steps + 1};
     int rc = store_aggregates(st, &aq, &list, err, err_len);
     if (rc)
         return rc;
@@ -703,9 +702,11 @@ static int class_history_page(store *st, const store_history_query *q, const cla
         rc = store_finalize(a->stats, a->loss_params_json, &res, err, err_len);
         for (size_t j = 0; !rc && j < ck->count; j++) {
             double v = class_value(res, ck->figure[j], ck->cls[j]);
-            hist->points[hist->count++] = (store_history_point){
-                .key = ck->name[j], .has_value = !isnan(v), .value = v, .step = a->step,
-                .timestamp_ms = a->updated_ms};
+            hist->points[hist->count++] = (store_history_point){.key = ck->name[j],
+                                                                .has_value = !isnan(v),
+                                                                .value = v,
+                                                                .step = a->step,
+                                                                .timestamp_ms = a->updated_ms};
         }
         segloss_result_free(res);
     }
@@ -726,8 +727,7 @@ static int class_history_page(store *st, const store_history_query *q, const cla
 /* Default items per answer of GET /v1/runs/{run}/items. */
 #define RUNS_API_DEFAULT_ITEMS 20
 
-static void handle_items(store *st, const route_request *req, route_response *out,
-                         const char *run)
+static void handle_items(store *st, const route_request *req, route_response *out, const char *run)
 {
     char err[512];
     store_items_query q = {.run = run, .limit = RUNS_API_DEFAULT_ITEMS};
@@ -748,8 +748,8 @@ static void handle_items(store *st, const route_request *req, route_response *ou
             if (strcmp(sort, sorts[i]) == 0)
                 found = i;
         if (found < 0) {
-            answer_problem(req, out, 400,
-                           "sort must be miou, accuracy or mean_dice; got \"%.32s\"", sort);
+            answer_problem(req, out, 400, "sort must be miou, accuracy or mean_dice; got \"%.32s\"",
+                           sort);
             return;
         }
         q.sort = (store_item_sort)found;
@@ -763,8 +763,9 @@ static void handle_items(store *st, const route_request *req, route_response *ou
     char steps[32], limits[32];
     snprintf(steps, sizeof steps, q.has_step ? "%" PRId64 : "latest", step);
     snprintf(limits, sizeof limits, "%" PRId64, limit);
-    const char *parts[] = {"items", run, q.split ? q.split : STORE_DEFAULT_SPLIT, steps,
-                           sorts[q.sort], q.descending ? "desc" : "asc", limits};
+    const char *parts[] = {"items", run,           q.split ? q.split : STORE_DEFAULT_SPLIT,
+                           steps,   sorts[q.sort], q.descending ? "desc" : "asc",
+                           limits};
     if (answered_by_revision(st, req, out, run, "i", parts, sizeof parts / sizeof parts[0]))
         return;
     store_item_list list;
@@ -941,15 +942,21 @@ static void handle_history(store *st, const route_request *req, route_response *
         snprintf(mask, sizeof mask, "pc");
     snprintf(sinces, sizeof sinces, "%s%" PRId64, q.has_since_step ? "s" : "", since);
     snprintf(maxs, sizeof maxs, "%" PRId64, max);
-    const char *parts[] = {"history", run,   mask, q.split ? q.split : STORE_DEFAULT_SPLIT,
-                           sinces,    maxs,  q.page_token ? q.page_token : "",
-                           csv ? "csv" : "json", ck.count ? keys : ""};
+    const char *parts[] = {"history",
+                           run,
+                           mask,
+                           q.split ? q.split : STORE_DEFAULT_SPLIT,
+                           sinces,
+                           maxs,
+                           q.page_token ? q.page_token : "",
+                           csv ? "csv" : "json",
+                           ck.count ? keys : ""};
     if (answered_by_revision(st, req, out, run, "h", parts, sizeof parts / sizeof parts[0]))
         return;
 
     store_history hist;
     int rc = ck.count ? class_history_page(st, &q, &ck, &hist, err, sizeof err)
-                  : store_history_page(st, &q, &hist, err, sizeof err);
+                      : store_history_page(st, &q, &hist, err, sizeof err);
     if (rc) {
         if (rc == STORE_INVALID)
             answer_problem(req, out, 400, "%s", err);
@@ -964,8 +971,7 @@ static void handle_history(store *st, const route_request *req, route_response *
     store_history_free(&hist);
 }
 
-static void handle_evaluation(store *st, const route_request *req, route_response *out,
-                              char *id)
+static void handle_evaluation(store *st, const route_request *req, route_response *out, char *id)
 {
     char err[512];
     if (!id_ok(id)) {
@@ -987,8 +993,7 @@ static void handle_evaluation(store *st, const route_request *req, route_respons
     not_modified(req, out);
 }
 
-static void handle_overlay(store *st, const route_request *req, route_response *out,
-                           char *id)
+static void handle_overlay(store *st, const route_request *req, route_response *out, char *id)
 {
     char err[512];
     int64_t item = 0;
@@ -1151,8 +1156,10 @@ int runs_record(store *st, const runs_record_input *in, char *err, size_t err_le
         json_number_array(&w, iou, c);
         size_t len;
         iou_texts[i] = json_writer_finish(&w, &len);
-        figures[i] = (store_item_figures){.accuracy = f.accuracy, .miou = f.miou,
-                                          .mean_dice = f.mean_dice, .present = f.present,
+        figures[i] = (store_item_figures){.accuracy = f.accuracy,
+                                          .miou = f.miou,
+                                          .mean_dice = f.mean_dice,
+                                          .present = f.present,
                                           .iou_json = iou_texts[i]};
         if (!iou_texts[i]) {
             free(figures);

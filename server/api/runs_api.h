@@ -42,10 +42,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "service/evaluation.h"
 #include "http/route.h"
 #include "segloss/loss.h"
 #include "segloss/tensor.h"
+#include "service/evaluation.h"
 #include "store/store.h"
 
 /* Runs listed per page when max_results is not given. */
@@ -55,23 +55,23 @@
 
 /* What the daemon has at hand after a 200 with `run`; pointers are borrowed for the call. */
 typedef struct runs_record_input {
-    const char *id;                  /* the evaluation id of the answer */
-    const char *run;                 /* params->run */
-    const char *split;               /* params->split, NULL = "val" */
+    const char *id;    /* the evaluation id of the answer */
+    const char *run;   /* params->run */
+    const char *split; /* params->split, NULL = "val" */
     bool has_step;
-    int64_t step;                    /* params->step; 0 when not given */
-    const segloss_params *loss;      /* &params->loss */
-    const segloss_result *result;    /* the outcome's result (stats, shape) */
-    const char *answer;              /* the 200 body */
+    int64_t step;                 /* params->step; 0 when not given */
+    const segloss_params *loss;   /* &params->loss */
+    const segloss_result *result; /* the outcome's result (stats, shape) */
+    const char *answer;           /* the 200 body */
     size_t answer_len;
-    const char *class_names_json;    /* a JSON array of C names, or NULL */
+    const char *class_names_json; /* a JSON array of C names, or NULL */
     /* overlays (all optional): the labels the evaluation used (n,h,w), the predicted-class map
      * (n*h*w) from segloss_evaluate_with_argmax, and the uploaded images in batch order */
     const segloss_tensor *labels;
     const uint16_t *argmax;
     const evaluation_blob *images;
     size_t image_count;
-    const segloss_limits *limits;    /* the configured shape limits; NULL: the defaults */
+    const segloss_limits *limits; /* the configured shape limits; NULL: the defaults */
     /* per-item counts (segloss_evaluate_items, n x 3 x C), or NULL to keep no figures */
     const uint64_t *item_counts;
     /* exactly once (optional): the Idempotency-Key, the request's fingerprint (32 bytes), and

@@ -19,10 +19,10 @@
 typedef enum option_type { OPT_UNSIGNED, OPT_SIZE, OPT_STRING, OPT_LOG_FORMAT } option_type;
 
 typedef struct option_spec {
-    const char *flag;  /* without the leading "--" */
+    const char *flag; /* without the leading "--" */
     option_type type;
-    size_t offset;     /* of the field in server_config */
-    size_t size;       /* of the field (string buffers) */
+    size_t offset; /* of the field in server_config */
+    size_t size;   /* of the field (string buffers) */
     unsigned long long min, max;
     const char *help;
 } option_spec;
@@ -202,8 +202,7 @@ static int set_option(server_config *cfg, const option_spec *opt, const char *va
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(value, &end, 10);
-    if (value[0] < '0' || value[0] > '9' || errno || !end || *end || v < opt->min ||
-        v > opt->max) {
+    if (value[0] < '0' || value[0] > '9' || errno || !end || *end || v < opt->min || v > opt->max) {
         snprintf(err, err_len, "%s must be an integer from %llu to %llu, not '%s'", source,
                  opt->min, opt->max, value);
         return -1;

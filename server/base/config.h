@@ -79,14 +79,14 @@ typedef enum config_log_format { CONFIG_LOG_JSON = 0, CONFIG_LOG_TEXT = 1 } conf
 typedef struct server_config {
     unsigned port;
     char bind[64];
-    unsigned threads;        /* HTTP polling threads (MHD thread pool); 0 = online CPUs */
-    unsigned eval_threads;   /* loss library threads; 0 = online CPUs */
-    unsigned workers;        /* evaluation workers */
-    unsigned queue_depth;    /* evaluations waiting for a worker */
+    unsigned threads;      /* HTTP polling threads (MHD thread pool); 0 = online CPUs */
+    unsigned eval_threads; /* loss library threads; 0 = online CPUs */
+    unsigned workers;      /* evaluation workers */
+    unsigned queue_depth;  /* evaluations waiting for a worker */
     size_t max_body_mb;
-    size_t max_body_bytes;   /* derived from max_body_mb */
-    size_t buffer_cache_mb;  /* bufpool bound */
-    size_t max_inflight_mb;  /* request bodies held at once (the memory budget) */
+    size_t max_body_bytes;     /* derived from max_body_mb */
+    size_t buffer_cache_mb;    /* bufpool bound */
+    size_t max_inflight_mb;    /* request bodies held at once (the memory budget) */
     size_t max_inflight_bytes; /* derived from max_inflight_mb */
     size_t max_parts;
     size_t max_params_bytes;
@@ -96,14 +96,14 @@ typedef struct server_config {
     unsigned upload_timeout_s;
     unsigned shutdown_timeout_s;
     char data_dir[1024];
-    char store[1024];        /* "" = SQLite under data_dir; or postgres://... */
+    char store[1024];          /* "" = SQLite under data_dir; or postgres://... */
     size_t retain_evaluations; /* per run; 0 = keep every evaluation (aggregates always) */
-    char token_file[1024];   /* "" = no tokens (auth.h) */
-    char metrics_token[1024]; /* "" = /metrics open; a token or a file holding one */
-    char tls_cert[1024];     /* PEM files; both or neither: HTTPS instead of HTTP */
+    char token_file[1024];     /* "" = no tokens (auth.h) */
+    char metrics_token[1024];  /* "" = /metrics open; a token or a file holding one */
+    char tls_cert[1024];       /* PEM files; both or neither: HTTPS instead of HTTP */
     char tls_key[1024];
     config_log_format log_format;
-    segloss_limits limits;   /* dims, pixels, classes, batch */
+    segloss_limits limits; /* dims, pixels, classes, batch */
 } server_config;
 
 /*

@@ -124,21 +124,11 @@ static void quoted(json_writer *w, const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char esc[8];
         switch (*p) {
-        case '"':
-            append(w, "\\\"", 2);
-            break;
-        case '\\':
-            append(w, "\\\\", 2);
-            break;
-        case '\n':
-            append(w, "\\n", 2);
-            break;
-        case '\r':
-            append(w, "\\r", 2);
-            break;
-        case '\t':
-            append(w, "\\t", 2);
-            break;
+        case '"': append(w, "\\\"", 2); break;
+        case '\\': append(w, "\\\\", 2); break;
+        case '\n': append(w, "\\n", 2); break;
+        case '\r': append(w, "\\r", 2); break;
+        case '\t': append(w, "\\t", 2); break;
         default:
             if (*p < 0x20 || *p == 0x7f) {
                 snprintf(esc, sizeof esc, "\\u%04x", *p);

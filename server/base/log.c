@@ -56,11 +56,11 @@ void log_request(const log_request_line *l)
     timestamp(ts, sizeof ts);
     if (log_format == CONFIG_LOG_TEXT) {
         char line[1024];
-        int n = snprintf(line, sizeof line, "%s %s %s %d %zuB in %zuB out %.3fms id=%s%s%s\n",
-                         ts, l->method ? l->method : "-", l->path ? l->path : "-", l->status,
-                         l->bytes_in, l->bytes_out, l->duration_ms,
-                         l->request_id ? l->request_id : "-", l->detail ? " : " : "",
-                         l->detail ? l->detail : "");
+        int n =
+            snprintf(line, sizeof line, "%s %s %s %d %zuB in %zuB out %.3fms id=%s%s%s\n", ts,
+                     l->method ? l->method : "-", l->path ? l->path : "-", l->status, l->bytes_in,
+                     l->bytes_out, l->duration_ms, l->request_id ? l->request_id : "-",
+                     l->detail ? " : " : "", l->detail ? l->detail : "");
         if (n > 0)
             emit(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
         return;

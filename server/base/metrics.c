@@ -12,7 +12,8 @@
 #include <stdarg.h>
 
 /* The statuses the daemon answers; anything else is counted as "other". */
-static const int status_codes[] = {200, 304, 400, 401, 403, 404, 405, 408, 413, 415, 422, 500, 503, 507};
+static const int status_codes[] = {200, 304, 400, 401, 403, 404, 405,
+                                   408, 413, 415, 422, 500, 503, 507};
 #define STATUS_SLOTS (sizeof status_codes / sizeof status_codes[0] + 1)
 
 /* Seconds: from a health probe (~100 us) to a large upload over a slow link. */
@@ -26,9 +27,9 @@ static const double body_bounds[] = {1024.0,     4096.0,      16384.0,     65536
 #define BODY_BUCKETS (sizeof body_bounds / sizeof body_bounds[0])
 
 static const char *const reject_names[METRICS_REJECT_COUNT] = {
-    "body_too_large", "upload_timeout", "queue_full", "draining",    "malformed",
-    "unsupported",    "inconsistent",   "not_found",  "internal",
-    "unauthorized",   "storage_full",   "method_not_allowed"};
+    "body_too_large", "upload_timeout", "queue_full",   "draining",
+    "malformed",      "unsupported",    "inconsistent", "not_found",
+    "internal",       "unauthorized",   "storage_full", "method_not_allowed"};
 
 typedef struct histogram {
     const double *bounds;
@@ -42,8 +43,8 @@ struct metrics {
     pthread_mutex_t lock;
     const char *const *routes;
     size_t route_count;
-    uint64_t *requests;        /* [(route_count + 1) * STATUS_SLOTS] */
-    histogram *latency;        /* [route_count + 1] */
+    uint64_t *requests; /* [(route_count + 1) * STATUS_SLOTS] */
+    histogram *latency; /* [route_count + 1] */
     histogram body;
     histogram evaluation;
     uint64_t rejected[METRICS_REJECT_COUNT];
@@ -154,29 +155,18 @@ void metrics_evaluation(metrics *m, double seconds)
 metrics_reject metrics_reason_for_status(int status)
 {
     switch (status) {
-    case 408:
-        return METRICS_REJECT_UPLOAD_TIMEOUT;
-    case 413:
-        return METRICS_REJECT_BODY_TOO_LARGE;
-    case 415:
-        return METRICS_REJECT_UNSUPPORTED;
-    case 422:
-        return METRICS_REJECT_INCONSISTENT;
-    case 404:
-        return METRICS_REJECT_NOT_FOUND;
-    case 405:
-        return METRICS_REJECT_METHOD_NOT_ALLOWED;
-    case 503:
-        return METRICS_REJECT_QUEUE_FULL;
-    case 400:
-        return METRICS_REJECT_MALFORMED;
+    case 408: return METRICS_REJECT_UPLOAD_TIMEOUT;
+    case 413: return METRICS_REJECT_BODY_TOO_LARGE;
+    case 415: return METRICS_REJECT_UNSUPPORTED;
+    case 422: return METRICS_REJECT_INCONSISTENT;
+    case 404: return METRICS_REJECT_NOT_FOUND;
+    case 405: return METRICS_REJECT_METHOD_NOT_ALLOWED;
+    case 503: return METRICS_REJECT_QUEUE_FULL;
+    case 400: return METRICS_REJECT_MALFORMED;
     case 401:
-    case 403:
-        return METRICS_REJECT_UNAUTHORIZED;
-    case 507:
-        return METRICS_REJECT_STORAGE;
-    default:
-        return METRICS_REJECT_INTERNAL;
+    case 403: return METRICS_REJECT_UNAUTHORIZED;
+    case 507: return METRICS_REJECT_STORAGE;
+    default: return METRICS_REJECT_INTERNAL;
     }
 }
 
@@ -247,10 +237,8 @@ static void put_histogram(text *t, const char *name, const char *labels, const h
             (unsigned long long)cumulative);
     }
     cumulative += h->counts[h->n];
-    put(t, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
-        (unsigned long long)cumulative);
-    put(t, "%s_sum%s%s%s %.9g\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
-        h->sum);
+    put(t, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cumulative);
+    put(t, "%s_sum%s%s%s %.9g\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "", h->sum);
     put(t, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
         (unsigned long long)h->total);
 }
@@ -260,9 +248,10 @@ char *metrics_render(metrics *m, size_t queue_waiting, bool draining, const char
 {
     text t = {0};
     pthread_mutex_lock(&m->lock);
-    put(&t, "# HELP segloss_build_info Version of the running seglossd and its loss kernel.\n"
-            "# TYPE segloss_build_info gauge\n"
-            "segloss_build_info{version=\"%s\",kernel=\"%s\"} 1\n",
+    put(&t,
+        "# HELP segloss_build_info Version of the running seglossd and its loss kernel.\n"
+        "# TYPE segloss_build_info gauge\n"
+        "segloss_build_info{version=\"%s\",kernel=\"%s\"} 1\n",
         version, kernel);
     put(&t, "# HELP segloss_http_requests_total HTTP requests answered, by route and status.\n"
             "# TYPE segloss_http_requests_total counter\n");
@@ -276,8 +265,8 @@ char *metrics_render(metrics *m, size_t queue_waiting, bool draining, const char
                 put(&t, "segloss_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", route,
                     status_codes[s], (unsigned long long)v);
             else
-                put(&t, "segloss_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
-                    route, (unsigned long long)v);
+                put(&t, "segloss_http_requests_total{route=\"%s\",status=\"other\"} %llu\n", route,
+                    (unsigned long long)v);
         }
     }
     put(&t, "# HELP segloss_http_request_duration_seconds Time from a request's first byte to "
@@ -296,16 +285,19 @@ char *metrics_render(metrics *m, size_t queue_waiting, bool draining, const char
     put(&t, "# HELP segloss_evaluation_seconds Decode and compute time of one evaluation.\n"
             "# TYPE segloss_evaluation_seconds histogram\n");
     put_histogram(&t, "segloss_evaluation_seconds", "", &m->evaluation);
-    put(&t, "# HELP segloss_http_requests_in_flight Requests being received, queued or "
-            "evaluated.\n# TYPE segloss_http_requests_in_flight gauge\n"
-            "segloss_http_requests_in_flight %ld\n",
+    put(&t,
+        "# HELP segloss_http_requests_in_flight Requests being received, queued or "
+        "evaluated.\n# TYPE segloss_http_requests_in_flight gauge\n"
+        "segloss_http_requests_in_flight %ld\n",
         m->in_flight);
-    put(&t, "# HELP segloss_evaluation_queue_waiting Uploaded requests waiting for a worker.\n"
-            "# TYPE segloss_evaluation_queue_waiting gauge\n"
-            "segloss_evaluation_queue_waiting %zu\n",
+    put(&t,
+        "# HELP segloss_evaluation_queue_waiting Uploaded requests waiting for a worker.\n"
+        "# TYPE segloss_evaluation_queue_waiting gauge\n"
+        "segloss_evaluation_queue_waiting %zu\n",
         queue_waiting);
-    put(&t, "# HELP segloss_draining 1 after SIGTERM while in-flight requests finish.\n"
-            "# TYPE segloss_draining gauge\nsegloss_draining %d\n",
+    put(&t,
+        "# HELP segloss_draining 1 after SIGTERM while in-flight requests finish.\n"
+        "# TYPE segloss_draining gauge\nsegloss_draining %d\n",
         draining ? 1 : 0);
     put(&t, "# HELP segloss_rejections_total Requests refused, by reason.\n"
             "# TYPE segloss_rejections_total counter\n");

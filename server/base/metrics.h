@@ -20,13 +20,13 @@ typedef enum metrics_reject {
     METRICS_REJECT_UPLOAD_TIMEOUT,
     METRICS_REJECT_QUEUE_FULL,
     METRICS_REJECT_DRAINING,
-    METRICS_REJECT_MALFORMED,    /* 400 */
-    METRICS_REJECT_UNSUPPORTED,  /* 415 */
-    METRICS_REJECT_INCONSISTENT, /* 422 */
-    METRICS_REJECT_NOT_FOUND,    /* 404 */
-    METRICS_REJECT_INTERNAL,     /* 500 and out of memory */
-    METRICS_REJECT_UNAUTHORIZED, /* 401 / 403: no, a wrong or a read-only token */
-    METRICS_REJECT_STORAGE,      /* 507: the runs store's disk is full */
+    METRICS_REJECT_MALFORMED,          /* 400 */
+    METRICS_REJECT_UNSUPPORTED,        /* 415 */
+    METRICS_REJECT_INCONSISTENT,       /* 422 */
+    METRICS_REJECT_NOT_FOUND,          /* 404 */
+    METRICS_REJECT_INTERNAL,           /* 500 and out of memory */
+    METRICS_REJECT_UNAUTHORIZED,       /* 401 / 403: no, a wrong or a read-only token */
+    METRICS_REJECT_STORAGE,            /* 507: the runs store's disk is full */
     METRICS_REJECT_METHOD_NOT_ALLOWED, /* 405: a route asked with a method it does not take */
     METRICS_REJECT_COUNT
 } metrics_reject;

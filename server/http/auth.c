@@ -43,8 +43,8 @@ static const char *const protected_prefixes[] = {"/v1/", "/v2/models/"};
 
 static bool token_char(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '=';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '=';
 }
 
 static bool is_space(char c)
@@ -103,8 +103,7 @@ auth_scope auth_scope_of(const char *method, const char *path, bool page)
         return AUTH_SCOPE_METRICS;
     if (!page && !auth_path_protected(path))
         return AUTH_SCOPE_OPEN;
-    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
-        strcmp(method, "OPTIONS") == 0)
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0)
         return AUTH_SCOPE_READ;
     return AUTH_SCOPE_WRITE;
 }
@@ -210,8 +209,8 @@ auth_verdict auth_check(const auth *a, const char *method, const char *path, boo
     if (acc == AUTH_NONE) {
         v.status = 401;
         v.challenge = page ? CHALLENGE_DASHBOARD : CHALLENGE_INVALID;
-        v.detail = len < 0 ? "the Authorization header must be Bearer <token>"
-                           : "the token is not valid";
+        v.detail =
+            len < 0 ? "the Authorization header must be Bearer <token>" : "the token is not valid";
         return v;
     }
     if (scope == AUTH_SCOPE_WRITE && acc != AUTH_WRITE) {
@@ -230,8 +229,8 @@ static int slot_set(token_slot *slot, const char *tok, size_t len, auth_access a
                     const char *where, char *err, size_t err_len)
 {
     if (len < AUTH_MIN_TOKEN || len > AUTH_MAX_TOKEN) {
-        snprintf(err, err_len, "%s: a token must be %d to %d characters (this one has %zu)",
-                 where, AUTH_MIN_TOKEN, AUTH_MAX_TOKEN, len);
+        snprintf(err, err_len, "%s: a token must be %d to %d characters (this one has %zu)", where,
+                 AUTH_MIN_TOKEN, AUTH_MAX_TOKEN, len);
         return -1;
     }
     for (size_t i = 0; i < len; i++) {
@@ -265,8 +264,7 @@ static FILE *open_secret(const char *path, const char *what, char *err, size_t e
         return NULL;
     }
     if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        snprintf(err, err_len, "%s %s is writable by group or others; chmod go-w it", what,
-                 path);
+        snprintf(err, err_len, "%s %s is writable by group or others; chmod go-w it", what, path);
         fclose(f);
         return NULL;
     }

@@ -73,9 +73,9 @@ bool auth_path_protected(const char *path);
 auth_scope auth_scope_of(const char *method, const char *path, bool page);
 
 typedef struct auth_verdict {
-    int status;              /* 0 = let through, 401 or 403 */
-    const char *challenge;   /* the WWW-Authenticate value to send with it (static) */
-    const char *detail;      /* problem detail (static, names no token) */
+    int status;            /* 0 = let through, 401 or 403 */
+    const char *challenge; /* the WWW-Authenticate value to send with it (static) */
+    const char *detail;    /* problem detail (static, names no token) */
 } auth_verdict;
 
 /* Checks the Authorization header (NULL when absent) of a request. a may be NULL (no tokens

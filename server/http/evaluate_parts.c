@@ -32,11 +32,8 @@ static int answer(int rc, char *detail, size_t detail_len)
     int status = 400;
     const char *advice = "";
     switch (rc) {
-    case 0:
-        return 0;
-    case MULTIPART_E_NOT_FORM:
-        status = 415;
-        break;
+    case 0: return 0;
+    case MULTIPART_E_NOT_FORM: status = 415; break;
     case MULTIPART_E_UNKNOWN:
         advice = "; the parts are logits (once), mask (one per batch item), image (optional) "
                  "and params (optional)";
@@ -53,11 +50,8 @@ static int answer(int rc, char *detail, size_t detail_len)
         status = 413;
         advice = " (--max-parts)";
         break;
-    case MULTIPART_E_NOMEM:
-        status = 503;
-        break;
-    default: /* MULTIPART_E_SYNTAX, MULTIPART_E_REPEATED, MULTIPART_E_TRUNCATED */
-        break;
+    case MULTIPART_E_NOMEM: status = 503; break;
+    default: /* MULTIPART_E_SYNTAX, MULTIPART_E_REPEATED, MULTIPART_E_TRUNCATED */ break;
     }
     size_t used = detail && detail_len ? strnlen(detail, detail_len) : 0;
     if (detail && used + 1 < detail_len)
@@ -66,8 +60,8 @@ static int answer(int rc, char *detail, size_t detail_len)
 }
 
 int evaluate_parts_new(const char *content_type, size_t body_len,
-                       const evaluate_parts_limits *limits, multipart_parser **out,
-                       char *detail, size_t detail_len)
+                       const evaluate_parts_limits *limits, multipart_parser **out, char *detail,
+                       size_t detail_len)
 {
     const multipart_field fields[] = {
         [EVALUATE_PART_LOGITS] = {"logits", true, 0, true, npy_length, 8 /* magic, version */},

@@ -36,8 +36,8 @@ typedef struct evaluate_parts_limits {
 
 /* multipart_new for a /v1/evaluate body: 0 and *out, or the HTTP status with a detail. */
 int evaluate_parts_new(const char *content_type, size_t body_len,
-                       const evaluate_parts_limits *limits, multipart_parser **out,
-                       char *detail, size_t detail_len);
+                       const evaluate_parts_limits *limits, multipart_parser **out, char *detail,
+                       size_t detail_len);
 
 /* multipart_feed: 0 or the HTTP status with a detail (the same again after an error). */
 int evaluate_parts_feed(multipart_parser *parser, const void *data, size_t len, char *detail,

@@ -22,7 +22,7 @@
 
 typedef struct probe {
     int fd;
-    gnutls_session_t tls;      /* NULL: plain HTTP */
+    gnutls_session_t tls; /* NULL: plain HTTP */
     gnutls_certificate_credentials_t cred;
 } probe;
 

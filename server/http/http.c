@@ -44,13 +44,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http/auth.h"
 #include "base/detail.h"
-#include "http/http_head.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/workqueue.h"
+#include "http/auth.h"
+#include "http/http_head.h"
 
 /* After an error found mid-body, bytes still read and dropped so the client can get the
  * answer; beyond this the connection is closed instead. */
@@ -72,9 +72,9 @@
 /* Every answer: browsers must not guess another type (a JSON detail read as HTML). */
 #define HTTP_HEADER_NOSNIFF "X-Content-Type-Options"
 /* HTML answers (the dashboard): its own scripts, styles and fetches only, never framed. */
-#define HTTP_PAGE_CSP                                                                         \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "        \
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "           \
+#define HTTP_PAGE_CSP                                                                              \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "                 \
     "frame-ancestors 'none'"
 
 typedef enum request_phase {
@@ -89,17 +89,17 @@ typedef enum request_phase {
 typedef struct request {
     struct http_server *server;
     struct MHD_Connection *conn;
-    const route_entry *route;   /* NULL until routed */
-    size_t metrics_route;       /* into server->labels; label_count: unmatched */
-    const char *url;            /* the decoded path (path_buf) */
-    char *path_buf;             /* the target's path, percent-decoded once; malloc'ed */
-    route_query_param *query;   /* the query, percent-decoded once; malloc'ed */
-    char **query_mem;           /* each parameter's allocation (its key) */
+    const route_entry *route; /* NULL until routed */
+    size_t metrics_route;     /* into server->labels; label_count: unmatched */
+    const char *url;          /* the decoded path (path_buf) */
+    char *path_buf;           /* the target's path, percent-decoded once; malloc'ed */
+    route_query_param *query; /* the query, percent-decoded once; malloc'ed */
+    char **query_mem;         /* each parameter's allocation (its key) */
     size_t query_count, query_cap;
-    route_request in;           /* what the route sees (lives as long as the request) */
+    route_request in; /* what the route sees (lives as long as the request) */
     char segment[ROUTE_MAX_SEGMENT];
-    void *upload;               /* the upload route's state */
-    bool close_connection;      /* the answer carries Connection: close (framing errors) */
+    void *upload;          /* the upload route's state */
+    bool close_connection; /* the answer carries Connection: close (framing errors) */
     char id[IDS_MAX_CLIENT_LEN + 1];
     char eval_id[IDS_LEN + 1];
     char method[16];
@@ -108,17 +108,17 @@ typedef struct request {
     double started;
     request_phase phase;
     size_t body_bytes, discarded;
-    bool length_known;          /* Content-Length given (else chunked) */
-    size_t reserved;            /* bytes of the memory budget held (--max-inflight-mb) */
-    int error_status;           /* a problem found mid-body, answered when the body ends */
+    bool length_known; /* Content-Length given (else chunked) */
+    size_t reserved;   /* bytes of the memory budget held (--max-inflight-mb) */
+    int error_status;  /* a problem found mid-body, answered when the body ends */
     char error_detail[ROUTE_DETAIL_MAX];
     metrics_reject error_reason;
-    int status;                 /* answered status, 0 when none was sent */
+    int status; /* answered status, 0 when none was sent */
     size_t bytes_out;
     /* The problem detail for the log line, copied: callers pass details in buffers of their
      * own stack frames, long gone when on_completed writes the line. */
     char log_detail[ROUTE_DETAIL_MAX];
-    const char *challenge;      /* WWW-Authenticate of a 401/403 (static), or NULL */
+    const char *challenge; /* WWW-Authenticate of a 401/403 (static), or NULL */
 } request;
 
 struct http_server {
@@ -126,16 +126,16 @@ struct http_server {
     struct MHD_Daemon *daemon;
     workqueue *queue;
     metrics *metrics;
-    route_host host;            /* lent to every route */
+    route_host host; /* lent to every route */
     atomic_int draining;
     atomic_long in_flight;
     atomic_size_t inflight_bytes; /* the memory budget in use: bodies held (request.reserved) */
     const route_table *routes;
-    auth *auth;                 /* tokens; NULL when none are configured */
-    char *tls_cert, *tls_key;   /* PEM text for MHD (NUL-terminated), NULL without TLS */
-    const char **labels;        /* the metrics route labels, each once, in table order */
+    auth *auth;               /* tokens; NULL when none are configured */
+    char *tls_cert, *tls_key; /* PEM text for MHD (NUL-terminated), NULL without TLS */
+    const char **labels;      /* the metrics route labels, each once, in table order */
     size_t label_count;
-    size_t *route_label;        /* per table entry: its index into labels, or label_count */
+    size_t *route_label; /* per table entry: its index into labels, or label_count */
 };
 
 static double now_s(void)
@@ -295,8 +295,8 @@ static void request_fail(request *req, int status, metrics_reject reason, const 
 /* Strict decimal Content-Length; false when absent. */
 static bool content_length(struct MHD_Connection *conn, unsigned long long *out)
 {
-    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *v =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (!v || !*v)
         return false;
     unsigned long long n = 0;
@@ -315,7 +315,7 @@ static bool content_length(struct MHD_Connection *conn, unsigned long long *out)
  * when the client waits for 100 Continue or the body is too large to drop, else after the
  * body has been read and dropped. */
 static enum MHD_Result refuse_upload(request *req, int status, const char *detail,
-                                    metrics_reject reason)
+                                     metrics_reject reason)
 {
     unsigned long long length = 0;
     const char *expect =
@@ -381,8 +381,8 @@ static bool refuse_any_upload(request *req, bool *known, unsigned long long *len
  * routes read the bytes as sent. True when refused, with what MHD gets in *result. */
 static bool refuse_content_encoding(request *req, enum MHD_Result *result)
 {
-    const char *enc = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-                                                  MHD_HTTP_HEADER_CONTENT_ENCODING);
+    const char *enc =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
     if (!enc || strcasecmp(enc, "identity") == 0)
         return false;
     char detail[ROUTE_DETAIL_MAX];
@@ -398,13 +398,12 @@ static enum MHD_Result upload_begin(request *req)
     unsigned long long length = 0;
     bool known = false;
     enum MHD_Result refused;
-    if (refuse_any_upload(req, &known, &length, &refused) ||
-        refuse_content_encoding(req, &refused))
+    if (refuse_any_upload(req, &known, &length, &refused) || refuse_content_encoding(req, &refused))
         return refused;
     char detail[ROUTE_DETAIL_MAX];
-    int status = req->route->upload->begin(req->server->routes->arg, &req->in, known,
-                                           known ? (size_t)length : 0, &req->upload, detail,
-                                           sizeof detail);
+    int status =
+        req->route->upload->begin(req->server->routes->arg, &req->in, known,
+                                  known ? (size_t)length : 0, &req->upload, detail, sizeof detail);
     if (status)
         return refuse_upload(req, status, detail, metrics_reason_for_status(status));
     return MHD_YES;
@@ -480,9 +479,8 @@ static enum MHD_Result upload_end(request *req)
     if (req->error_status)
         return respond_problem(req, req->error_status, req->error_detail, req->error_reason);
     char detail[ROUTE_DETAIL_MAX];
-    int status = req->route->upload->end
-                     ? req->route->upload->end(req->upload, detail, sizeof detail)
-                     : 0;
+    int status =
+        req->route->upload->end ? req->route->upload->end(req->upload, detail, sizeof detail) : 0;
     if (status)
         return respond_problem(req, status, detail, metrics_reason_for_status(status));
     ids_new(req->eval_id);
@@ -642,11 +640,13 @@ static int request_head(request *req, const char *version, const char *url, char
 {
     framing_walk fw = {.count = 0};
     MHD_get_connection_values(req->conn, MHD_HEADER_KIND, framing_header, &fw);
-    int status = fw.overflow ? 400
-                             : http_head_check(version, fw.headers, fw.count, detail, detail_len);
+    int status =
+        fw.overflow ? 400 : http_head_check(version, fw.headers, fw.count, detail, detail_len);
     if (fw.overflow)
-        snprintf(detail, detail_len, "more than %d Content-Length, Transfer-Encoding and Host "
-                                     "headers", HTTP_MAX_FRAMING_HEADERS);
+        snprintf(detail, detail_len,
+                 "more than %d Content-Length, Transfer-Encoding and Host "
+                 "headers",
+                 HTTP_MAX_FRAMING_HEADERS);
     if (status) {
         req->close_connection = true;
         return status;
@@ -724,9 +724,8 @@ static void request_route(request *req, const route_match *m)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     http_server *s = cls;
     request *req = *con_cls;
@@ -779,10 +778,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return rc;
         }
         return upload_end(req);
-    case PHASE_DONE:
-        return upload_answer(req);
-    case PHASE_QUEUED:
-        return MHD_YES; /* not reached: the connection is suspended */
+    case PHASE_DONE: return upload_answer(req);
+    case PHASE_QUEUED: return MHD_YES; /* not reached: the connection is suspended */
     case PHASE_HANDLER:
         if (*upload_data_size) {
             req->body_bytes += *upload_data_size;
@@ -914,9 +911,7 @@ static int make_labels(http_server *s)
     size_t n = 0;
     for (size_t i = 0; i < t->count; i++) {
         const route_entry *e = &t->entries[i];
-        const char *label = (e->flags & ROUTE_UNLABELLED) ? NULL
-                            : e->label                    ? e->label
-                                                          : e->pattern;
+        const char *label = (e->flags & ROUTE_UNLABELLED) ? NULL : e->label ? e->label : e->pattern;
         size_t k = 0;
         while (label && k < n && strcmp(s->labels[k], label) != 0)
             k++;
@@ -954,8 +949,9 @@ int http_server_start(const server_config *cfg, const route_table *routes, http_
         goto fail;
     if (cfg->tls_cert[0]) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-            snprintf(err, err_len, "--tls-cert: this libmicrohttpd was built without TLS "
-                                   "(GnuTLS); terminate TLS in a proxy instead");
+            snprintf(err, err_len,
+                     "--tls-cert: this libmicrohttpd was built without TLS "
+                     "(GnuTLS); terminate TLS in a proxy instead");
             goto fail;
         }
         if (read_pem(cfg->tls_cert, "--tls-cert", &s->tls_cert, err, err_len) != 0 ||
@@ -983,17 +979,15 @@ int http_server_start(const server_config *cfg, const route_table *routes, http_
     };
     /* The logger first, so MHD reports nothing through its own stderr printer. */
     s->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, s, MHD_OPTION_SOCK_ADDR, addr,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        HTTP_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY,
-        tls, MHD_OPTION_END);
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        s, MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONNECTION_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!s->daemon) {
-        snprintf(err, err_len, "cannot listen on %s port %u (in use, or not allowed?%s)",
-                 cfg->bind, cfg->port,
+        snprintf(err, err_len, "cannot listen on %s port %u (in use, or not allowed?%s)", cfg->bind,
+                 cfg->port,
                  s->tls_cert ? " or --tls-cert/--tls-key are not a matching PEM pair" : "");
         goto fail;
     }

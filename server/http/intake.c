@@ -31,7 +31,7 @@ struct intake {
     evaluation_blob masks_in[INTAKE_MAX_MASKS];
     size_t masks_complete;
     bool params_part;
-    const unsigned char *logits;   /* the logits part's buffer (fixed), NULL until known */
+    const unsigned char *logits; /* the logits part's buffer (fixed), NULL until known */
     size_t logits_len, logits_expected;
     /* the worker's */
     uint8_t *labels[INTAKE_MAX_MASKS];
@@ -89,8 +89,7 @@ static step_kind next_step(intake *in)
                                    &in->header_bytes, &total, &in->layout);
         if (rc == 1)
             return STEP_NONE;
-        if (rc != 0 || !in->layout.data || in->layout.rank != 4 ||
-            total != in->logits_expected) {
+        if (rc != 0 || !in->layout.data || in->layout.rank != 4 || total != in->logits_expected) {
             in->gave_up = true;
             return STEP_NONE;
         }
@@ -104,8 +103,8 @@ static step_kind next_step(intake *in)
         in->layout_known = true;
     }
     size_t i = in->items_done;
-    if (in->layout_known && !in->params_part && i < in->layout.shape[0] &&
-        i < in->masks_decoded && in->logits_len >= in->header_bytes + (i + 1) * in->item_bytes)
+    if (in->layout_known && !in->params_part && i < in->layout.shape[0] && i < in->masks_decoded &&
+        in->logits_len >= in->header_bytes + (i + 1) * in->item_bytes)
         return STEP_ITEM;
     return STEP_NONE;
 }
@@ -197,8 +196,8 @@ static void *worker_main(void *arg)
         in->listed = false;
         step_kind step = next_step(in);
         if (step != STEP_NONE) {
-            evaluation_blob blob = step == STEP_MASK ? in->masks_in[in->masks_decoded]
-                                                     : (evaluation_blob){NULL, 0};
+            evaluation_blob blob =
+                step == STEP_MASK ? in->masks_in[in->masks_decoded] : (evaluation_blob){NULL, 0};
             in->running = true;
             pthread_mutex_unlock(&w->lock);
             if (step == STEP_MASK)

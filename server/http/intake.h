@@ -26,10 +26,10 @@
 
 #include <stdbool.h>
 
-#include "service/evaluation.h"
 #include "http/multipart.h"
-#include "service/params.h"
 #include "segloss/segloss.h"
+#include "service/evaluation.h"
+#include "service/params.h"
 
 typedef struct intake_worker intake_worker;
 typedef struct intake intake;

@@ -40,31 +40,31 @@
 #define MULTIPART_PREFAULT_WINDOW ((size_t)8 << 20)
 
 typedef enum parse_state {
-    STATE_PREAMBLE,   /* before the first delimiter: discarded */
-    STATE_AFTER_DELIM,/* "--" (the end) or optional blanks then CRLF (a part follows) */
-    STATE_CLOSE_DASH, /* one '-' of the closing "--" seen */
-    STATE_DELIM_LF,   /* CR after the delimiter seen, LF expected */
-    STATE_HEADERS,    /* a part's header block */
-    STATE_BODY,       /* a part's bytes */
-    STATE_END,        /* after the closing delimiter: the epilogue, discarded */
+    STATE_PREAMBLE,    /* before the first delimiter: discarded */
+    STATE_AFTER_DELIM, /* "--" (the end) or optional blanks then CRLF (a part follows) */
+    STATE_CLOSE_DASH,  /* one '-' of the closing "--" seen */
+    STATE_DELIM_LF,    /* CR after the delimiter seen, LF expected */
+    STATE_HEADERS,     /* a part's header block */
+    STATE_BODY,        /* a part's bytes */
+    STATE_END,         /* after the closing delimiter: the epilogue, discarded */
     STATE_ERROR
 } parse_state;
 
 struct multipart_parser {
     multipart_limits limits;
     multipart_field fields[MULTIPART_MAX_FIELDS]; /* limits.fields points here */
-    size_t body_len;    /* Content-Length, 0 = unknown */
-    size_t fed;         /* bytes seen */
+    size_t body_len;                              /* Content-Length, 0 = unknown */
+    size_t fed;                                   /* bytes seen */
     parse_state state;
     char delim[4 + MULTIPART_MAX_BOUNDARY + 1];
     size_t delim_len;
-    size_t match;       /* delimiter bytes matched so far */
+    size_t match; /* delimiter bytes matched so far */
     /* the current part's own length (its field's own_length): PROBE_WAIT until probe_need
      * bytes of it are in, then PROBE_KNOWN (part->expected set) or PROBE_NONE */
     enum { PROBE_NONE, PROBE_WAIT, PROBE_KNOWN } probe;
     size_t probe_need;
-    size_t skip_from;   /* where in the part the unscanned copy began */
-    size_t skipped;     /* bytes copied without a boundary scan */
+    size_t skip_from; /* where in the part the unscanned copy began */
+    size_t skipped;   /* bytes copied without a boundary scan */
     char header[MULTIPART_MAX_PART_HEADER];
     size_t header_len, line_start;
     multipart_part *parts;
@@ -144,8 +144,8 @@ int multipart_boundary(const char *content_type, char *out, size_t out_len, char
         }
         value[vlen] = '\0';
         if (name_len == 8 && strncasecmp(name, "boundary", 8) == 0) {
-            bool ok = !too_long && vlen >= 1 && vlen <= MULTIPART_MAX_BOUNDARY &&
-                      value[vlen - 1] != ' ';
+            bool ok =
+                !too_long && vlen >= 1 && vlen <= MULTIPART_MAX_BOUNDARY && value[vlen - 1] != ' ';
             for (size_t i = 0; ok && i < vlen; i++)
                 ok = boundary_char(value[i]);
             if (!ok)
@@ -229,8 +229,8 @@ static int part_append(multipart_parser *p, const void *data, size_t n)
     multipart_part *part = &p->parts[p->count - 1];
     const multipart_field *field = &p->fields[part->kind];
     if (field->max_bytes && part->len + n > field->max_bytes)
-        return parser_fail(p, MULTIPART_E_PART_LIMIT, "the %s part is over %zu bytes",
-                           field->name, field->max_bytes);
+        return parser_fail(p, MULTIPART_E_PART_LIMIT, "the %s part is over %zu bytes", field->name,
+                           field->max_bytes);
     int rc = part_reserve(p, part, part->len + n, false);
     if (rc)
         return rc;
@@ -355,8 +355,8 @@ static int start_part(multipart_parser *p)
     return 0;
 }
 
-static int scan(multipart_parser *p, const unsigned char *data, size_t len, bool keep,
-                size_t *used, bool *found);
+static int scan(multipart_parser *p, const unsigned char *data, size_t len, bool keep, size_t *used,
+                bool *found);
 
 /* Reads the current part's own length once probe_need bytes of it are in: it becomes
  * part->expected, or there is none to know. */
@@ -403,8 +403,8 @@ static int body_bytes(multipart_parser *p, const unsigned char *data, size_t len
 /* Scans data for the delimiter; bytes before it go to the current part when keep is set.
  * Returns the bytes consumed (up to and including a completed delimiter) via *used and whether
  * the delimiter completed via *found. */
-static int scan(multipart_parser *p, const unsigned char *data, size_t len, bool keep,
-                size_t *used, bool *found)
+static int scan(multipart_parser *p, const unsigned char *data, size_t len, bool keep, size_t *used,
+                bool *found)
 {
     size_t i = 0;
     *found = false;
@@ -553,14 +553,17 @@ int multipart_feed(multipart_parser *p, const void *data, size_t len, char *deta
             else if (d[i] == '\r')
                 p->state = STATE_DELIM_LF;
             else if (d[i] != ' ' && d[i] != '\t')
-                rc = parser_fail(p, MULTIPART_E_SYNTAX, "malformed multipart body: a boundary "
-                                 "line is followed by 0x%02x instead of CRLF or \"--\"", d[i]);
+                rc = parser_fail(p, MULTIPART_E_SYNTAX,
+                                 "malformed multipart body: a boundary "
+                                 "line is followed by 0x%02x instead of CRLF or \"--\"",
+                                 d[i]);
             break;
         case STATE_CLOSE_DASH:
             if (d[i] == '-')
                 p->state = STATE_END;
             else
-                rc = parser_fail(p, MULTIPART_E_SYNTAX, "malformed multipart body: \"-\" after "
+                rc = parser_fail(p, MULTIPART_E_SYNTAX,
+                                 "malformed multipart body: \"-\" after "
                                  "a boundary must be the closing \"--\"");
             break;
         case STATE_DELIM_LF:
@@ -568,7 +571,8 @@ int multipart_feed(multipart_parser *p, const void *data, size_t len, char *deta
                 p->state = STATE_HEADERS;
                 p->header_len = p->line_start = 0;
             } else {
-                rc = parser_fail(p, MULTIPART_E_SYNTAX, "malformed multipart body: CR without "
+                rc = parser_fail(p, MULTIPART_E_SYNTAX,
+                                 "malformed multipart body: CR without "
                                  "LF after a boundary");
             }
             break;
@@ -603,9 +607,7 @@ int multipart_feed(multipart_parser *p, const void *data, size_t len, char *deta
             p->fed += len - i; /* the epilogue is ignored */
             i = len;
             continue;
-        case STATE_ERROR:
-            rc = p->error_code;
-            break;
+        case STATE_ERROR: rc = p->error_code; break;
         }
         if (rc == 0) {
             p->fed++;

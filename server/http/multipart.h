@@ -60,9 +60,9 @@ typedef int (*multipart_length_fn)(const unsigned char *data, size_t len, size_t
 
 /* A part name the caller accepts. */
 typedef struct multipart_field {
-    const char *name;        /* static (outlives the parser) */
-    bool once;               /* a second part of this name is MULTIPART_E_REPEATED */
-    size_t max_bytes;        /* a longer part is MULTIPART_E_PART_LIMIT; 0: only the body limit */
+    const char *name; /* static (outlives the parser) */
+    bool once;        /* a second part of this name is MULTIPART_E_REPEATED */
+    size_t max_bytes; /* a longer part is MULTIPART_E_PART_LIMIT; 0: only the body limit */
     /* Most of the body: with a known Content-Length, one mapping for what is left of it. */
     bool bulk;
     /* When set, called once first_bytes of the part are in: the bytes up to the length it
@@ -72,23 +72,23 @@ typedef struct multipart_field {
 } multipart_field;
 
 typedef struct multipart_part {
-    size_t kind;             /* the index of its name in the fields */
+    size_t kind; /* the index of its name in the fields */
     char filename[MULTIPART_MAX_NAME];
     char content_type[MULTIPART_MAX_NAME];
     unsigned char *data; /* page-aligned; NULL when the part is empty */
     size_t len;
-    size_t cap;          /* bytes mapped */
-    size_t prefaulted;   /* bytes of the mapping faulted in ahead of the copy */
-    size_t expected;     /* the length its own bytes declare (own_length), 0 when unknown */
-    bool fixed;          /* data never moves: mapped once for all the body can hold */
+    size_t cap;        /* bytes mapped */
+    size_t prefaulted; /* bytes of the mapping faulted in ahead of the copy */
+    size_t expected;   /* the length its own bytes declare (own_length), 0 when unknown */
+    bool fixed;        /* data never moves: mapped once for all the body can hold */
 } multipart_part;
 
 typedef struct multipart_limits {
-    size_t max_body;         /* bytes of the whole body */
+    size_t max_body; /* bytes of the whole body */
     size_t max_parts;
-    bufpool *pool;           /* where part buffers come from and go back to; NULL: mmap */
+    bufpool *pool;                 /* where part buffers come from and go back to; NULL: mmap */
     const multipart_field *fields; /* copied by multipart_new */
-    size_t field_count;      /* at most MULTIPART_MAX_FIELDS */
+    size_t field_count;            /* at most MULTIPART_MAX_FIELDS */
 } multipart_limits;
 
 typedef struct multipart_parser multipart_parser;

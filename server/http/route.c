@@ -52,8 +52,7 @@ static bool pattern_matches(const char *pattern, const char *path, const char **
     return *pattern == '\0' && *path == '\0';
 }
 
-static bool entry_fits(const route_entry *e, const char *path, const char **seg,
-                       size_t *seg_len)
+static bool entry_fits(const route_entry *e, const char *path, const char **seg, size_t *seg_len)
 {
     return pattern_matches(e->pattern, path, seg, seg_len) && (!e->accepts || e->accepts(path));
 }
@@ -71,8 +70,8 @@ void route_find(const route_table *t, const char *method, const char *path, rout
         if (!m->path_route)
             m->path_route = e;
         size_t used = strlen(m->allow);
-        snprintf(m->allow + used, sizeof m->allow - used, "%s%s%s", used ? ", " : "",
-                 e->method, strcmp(e->method, "GET") == 0 ? ", HEAD" : "");
+        snprintf(m->allow + used, sizeof m->allow - used, "%s%s%s", used ? ", " : "", e->method,
+                 strcmp(e->method, "GET") == 0 ? ", HEAD" : "");
         if (!m->route &&
             (strcmp(e->method, method) == 0 || (head && strcmp(e->method, "GET") == 0))) {
             m->route = e;
@@ -121,8 +120,8 @@ const route_errors *route_errors_for(const route_table *t, const char *path)
     return best && best->errors ? best->errors : &route_problem_errors;
 }
 
-void route_error(const route_errors *errs, int status, const char *detail,
-                 const char *request_id, route_response *out)
+void route_error(const route_errors *errs, int status, const char *detail, const char *request_id,
+                 route_response *out)
 {
     free(out->body);
     out->status = status;
@@ -139,8 +138,7 @@ void route_not_found(const route_table *t, const char *method, const char *path,
     char detail[ROUTE_DETAIL_MAX];
     const route_errors *errs = route_errors_for(t, path);
     if (!m->path_route) {
-        snprintf(detail, sizeof detail, "no route %.200s; see GET /v1/info for the routes",
-                 path);
+        snprintf(detail, sizeof detail, "no route %.200s; see GET /v1/info for the routes", path);
         route_error(errs, 404, detail, request_id, out);
         return;
     }

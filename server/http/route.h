@@ -46,16 +46,16 @@ typedef struct route_status {
 
 /* What the server lends every request (owned by it, valid while it runs). */
 typedef struct route_host {
-    struct metrics *metrics;    /* metrics.h */
+    struct metrics *metrics; /* metrics.h */
     void (*status)(void *impl, route_status *out);
     void *impl;
 } route_host;
 
 typedef struct route_request {
-    const char *method;           /* "GET", "HEAD", "DELETE", ... */
-    const char *path;             /* without the query string, percent-escapes decoded */
-    const route_entry *route;     /* the route the request was given to */
-    const char *segment;          /* what the pattern's first {name} matched, decoded; or "" */
+    const char *method;       /* "GET", "HEAD", "DELETE", ... */
+    const char *path;         /* without the query string, percent-escapes decoded */
+    const route_entry *route; /* the route the request was given to */
+    const char *segment;      /* what the pattern's first {name} matched, decoded; or "" */
     const char *(*query)(void *arg, const char *key); /* decoded value or NULL; may be NULL */
     void *query_arg;
     const route_query_param *query_list; /* every parameter in order (uploads) */
@@ -72,8 +72,8 @@ typedef struct route_request {
 
 typedef struct route_response {
     int status;
-    const char *content_type;  /* static; NULL when there is no body */
-    char *body;                /* malloc'ed, taken over by the server; NULL for none */
+    const char *content_type; /* static; NULL when there is no body */
+    char *body;               /* malloc'ed, taken over by the server; NULL for none */
     size_t body_len;
     char etag[96];             /* with its quotes; "" for none */
     const char *cache_control; /* static; NULL for the default no-store */
@@ -124,23 +124,23 @@ typedef struct route_upload {
 } route_upload;
 
 enum route_flags {
-    ROUTE_LISTED = 1, /* listed by GET /v1/info ("GET /v1/runs") */
-    ROUTE_PROBE = 2,  /* its answers (a 503 of readyz too) are states, not refused requests */
-    ROUTE_PAGE = 4,   /* a page a browser opens: needs a token (when tokens are on), asked for
-                         with the browser's own login prompt */
+    ROUTE_LISTED = 1,     /* listed by GET /v1/info ("GET /v1/runs") */
+    ROUTE_PROBE = 2,      /* its answers (a 503 of readyz too) are states, not refused requests */
+    ROUTE_PAGE = 4,       /* a page a browser opens: needs a token (when tokens are on), asked for
+                             with the browser's own login prompt */
     ROUTE_UNLABELLED = 8, /* counted in the metrics as unmatched, under no label of its own */
 };
 
 struct route_entry {
-    const char *method;           /* "GET" (HEAD too), "POST", "DELETE" */
-    const char *pattern;          /* "/v1/runs/{run}" */
-    const char *label;            /* the metrics route label; NULL: the pattern */
-    unsigned flags;               /* route_flags */
-    const route_errors *errors;   /* NULL: route_problem_errors */
+    const char *method;                /* "GET" (HEAD too), "POST", "DELETE" */
+    const char *pattern;               /* "/v1/runs/{run}" */
+    const char *label;                 /* the metrics route label; NULL: the pattern */
+    unsigned flags;                    /* route_flags */
+    const route_errors *errors;        /* NULL: route_problem_errors */
     bool (*accepts)(const char *path); /* NULL, or whether a path the pattern fits is this
                                           route's (the dashboard's files) */
-    route_handle_fn handle;       /* a route without a body ... */
-    const route_upload *upload;   /* ... or an upload */
+    route_handle_fn handle;            /* a route without a body ... */
+    const route_upload *upload;        /* ... or an upload */
 };
 
 typedef struct route_table {
@@ -167,8 +167,8 @@ void route_find(const route_table *t, const char *method, const char *path, rout
 const route_errors *route_errors_for(const route_table *t, const char *path);
 
 /* Fills out with an error answer in errs' format (body NULL when out of memory). */
-void route_error(const route_errors *errs, int status, const char *detail,
-                 const char *request_id, route_response *out);
+void route_error(const route_errors *errs, int status, const char *detail, const char *request_id,
+                 route_response *out);
 
 /* The 404 and 405 answers of a path no route takes for a method (m from route_find). */
 void route_not_found(const route_table *t, const char *method, const char *path,

@@ -58,13 +58,13 @@ void evaluation_outcome_clear(evaluation_outcome *out)
 /* The decoded masks: one N x H x W buffer. */
 typedef struct label_set {
     segloss_tensor tensor;
-    void *buffer;  /* from aligned_buffer (PNG masks) */
-    void *owned;   /* decoder copy (.npy masks), or NULL */
+    void *buffer; /* from aligned_buffer (PNG masks) */
+    void *owned;  /* decoder copy (.npy masks), or NULL */
 } label_set;
 
 /* Probes every PNG mask, checks their count and sizes, decodes all into one buffer. */
-static int decode_png_masks(const evaluation_request *req, const segloss_limits *limits,
-                            size_t n, label_set *labels, evaluation_outcome *out)
+static int decode_png_masks(const evaluation_request *req, const segloss_limits *limits, size_t n,
+                            label_set *labels, evaluation_outcome *out)
 {
     char detail[EVALUATION_DETAIL_MAX - 32];
     segloss_png_info first = {0};
@@ -111,16 +111,16 @@ static int decode_png_masks(const evaluation_request *req, const segloss_limits 
         return -1;
     }
     const evaluation_prepared *prep = req->prepared;
-    bool reuse = prep && dtype == SEGLOSS_U8 && prep->width == first.width &&
-                 prep->height == first.height;
+    bool reuse =
+        prep && dtype == SEGLOSS_U8 && prep->width == first.width && prep->height == first.height;
     for (size_t i = 0; i < n; i++) {
         unsigned char *into = (unsigned char *)labels->buffer + i * bytes;
         if (reuse && i < prep->mask_count && prep->mask_labels[i]) {
             memcpy(into, prep->mask_labels[i], bytes); /* decoded during the upload */
             continue;
         }
-        int rc = segloss_png_mask_decode(req->masks[i].data, req->masks[i].len, limits, dtype,
-                                         into, bytes, detail, sizeof detail);
+        int rc = segloss_png_mask_decode(req->masks[i].data, req->masks[i].len, limits, dtype, into,
+                                         bytes, detail, sizeof detail);
         if (rc) {
             outcome_fail(out, problem_status_for_code(rc), "mask %zu: %s", i, detail);
             return -1;
@@ -164,8 +164,8 @@ static int decode_masks(const evaluation_request *req, const segloss_limits *lim
             first = f;
         else if (f != first) {
             outcome_fail(out, 422,
-                         "mask %zu is %s but mask 0 is %s; send PNGs only, or one .npy array",
-                         i, segloss_format_name(f), segloss_format_name(first));
+                         "mask %zu is %s but mask 0 is %s; send PNGs only, or one .npy array", i,
+                         segloss_format_name(f), segloss_format_name(first));
             return -1;
         }
     }
@@ -178,8 +178,8 @@ static int decode_masks(const evaluation_request *req, const segloss_limits *lim
                      req->mask_count);
         return -1;
     }
-    int rc = segloss_npy_decode(req->masks[0].data, req->masks[0].len, SEGLOSS_ROLE_LABELS,
-                                limits, &labels->tensor, &labels->owned, detail, sizeof detail);
+    int rc = segloss_npy_decode(req->masks[0].data, req->masks[0].len, SEGLOSS_ROLE_LABELS, limits,
+                                &labels->tensor, &labels->owned, detail, sizeof detail);
     if (rc) {
         outcome_fail(out, problem_status_for_code(rc), "mask: %s", detail);
         return -1;
@@ -212,8 +212,8 @@ static int check_image_work(const evaluation_request *req, const segloss_tensor 
     for (size_t i = 0; i < req->image_count; i++) {
         char detail[EVALUATION_DETAIL_MAX - 32];
         uint32_t w, h, scans;
-        if (segloss_image_probe(req->images[i].data, req->images[i].len, &w, &h, &scans,
-                                detail, sizeof detail) != 0) {
+        if (segloss_image_probe(req->images[i].data, req->images[i].len, &w, &h, &scans, detail,
+                                sizeof detail) != 0) {
             outcome_fail(out, 422, "image %zu: %s", i, detail);
             return -1;
         }
@@ -240,8 +240,8 @@ static int check_image_work(const evaluation_request *req, const segloss_tensor 
  * segloss_evaluate_with_argmax. *map is NULL when nothing will be recorded. Returns 0, or -1
  * when memory ran out (answer 503).
  */
-static int argmax_buffer(const segloss_tensor *labels, const params_request *params,
-                         bool recorded, uint16_t **map)
+static int argmax_buffer(const segloss_tensor *labels, const params_request *params, bool recorded,
+                         uint16_t **map)
 {
     /* 2 bytes a mask pixel, written by the library during the same pass over the logits */
     *map = NULL;
@@ -253,8 +253,8 @@ static int argmax_buffer(const segloss_tensor *labels, const params_request *par
     return *map ? 0 : -1;
 }
 
-void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
-                    const evaluation_request *req, evaluation_outcome *out)
+void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits, const evaluation_request *req,
+                    evaluation_outcome *out)
 {
     char detail[EVALUATION_DETAIL_MAX - 32] = "";
     segloss_tensor logits = {0};
@@ -271,8 +271,7 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
     int rc = 0;
     if (fmt == SEGLOSS_FORMAT_SAFETENSORS) {
         rc = segloss_safetensors_decode(req->logits.data, req->logits.len, limits, &logits,
-                                        &owned_logits,
-                                        req->mask_count ? NULL : &labels.tensor,
+                                        &owned_logits, req->mask_count ? NULL : &labels.tensor,
                                         req->mask_count ? NULL : &labels.owned, detail,
                                         sizeof detail);
     } else if (fmt == SEGLOSS_FORMAT_NPY) {
@@ -309,8 +308,10 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
         goto done;
     }
     if (req->image_count != 0 && req->image_count != n) {
-        outcome_fail(out, 422, "%zu image parts for a batch of %zu; send one image per batch "
-                     "item or none", req->image_count, n);
+        outcome_fail(out, 422,
+                     "%zu image parts for a batch of %zu; send one image per batch "
+                     "item or none",
+                     req->image_count, n);
         goto done;
     }
     for (size_t i = 0; i < req->image_count; i++) {
@@ -351,8 +352,8 @@ static int evaluate_prepared(segloss_ctx *ctx, const segloss_tensor *logits,
         return -1;
     size_t n = logits->shape[0], k = prep->item_count;
     size_t plane = labels->shape[1] * labels->shape[2];
-    size_t item_bytes = logits->shape[1] * logits->shape[2] * logits->shape[3] *
-                        segloss_dtype_size(logits->dtype);
+    size_t item_bytes =
+        logits->shape[1] * logits->shape[2] * logits->shape[3] * segloss_dtype_size(logits->dtype);
     size_t label_bytes = plane * segloss_dtype_size(labels->dtype);
     size_t c = logits->shape[1];
     segloss_stats *stats = segloss_stats_clone(prep->items[0]->stats);
@@ -392,9 +393,9 @@ static int evaluate_prepared(segloss_ctx *ctx, const segloss_tensor *logits,
     return 0;
 }
 
-void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
-                       const segloss_tensor *labels, const evaluation_request *req,
-                       double decode_started, evaluation_outcome *out)
+void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits, const segloss_tensor *labels,
+                       const evaluation_request *req, double decode_started,
+                       evaluation_outcome *out)
 {
     char detail[EVALUATION_DETAIL_MAX - 32] = "";
     segloss_result *result = NULL;
@@ -419,8 +420,8 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
     double t1 = evaluation_now();
     int rc = 0;
     if (evaluate_prepared(ctx, logits, labels, req, argmax, item_counts, &result) != 0)
-        rc = segloss_evaluate_items(ctx, logits, labels, &req->params->loss, argmax,
-                                    item_counts, &result, detail, sizeof detail);
+        rc = segloss_evaluate_items(ctx, logits, labels, &req->params->loss, argmax, item_counts,
+                                    &result, detail, sizeof detail);
     double t2 = evaluation_now();
     if (rc) {
         outcome_fail(out, problem_status_for_code(rc), "%s", detail);

@@ -20,8 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "service/params.h"
 #include "segloss/segloss.h"
+#include "service/params.h"
 
 /* Room for a detail: the library's details plus a part prefix. */
 #define EVALUATION_DETAIL_MAX 512
@@ -52,13 +52,13 @@ typedef struct evaluation_record {
     const segloss_result *result;
     double decode_ms, compute_ms, total_ms; /* the answer's timing */
     const segloss_tensor *labels;
-    const uint16_t *argmax;  /* n*h*w predicted classes at mask resolution (the library's) */
+    const uint16_t *argmax;      /* n*h*w predicted classes at mask resolution (the library's) */
     const uint64_t *item_counts; /* n x 3 x C per-item counts (segloss_evaluate_items) */
     const evaluation_blob *images;
     size_t image_count;
-    const char *idempotency_key;   /* the request's Idempotency-Key, or NULL */
-    const uint8_t *request_hash;   /* with a key: SHA-256 fingerprint of the request (32) */
-    evaluation_answer *answer;     /* where the hook puts the answer it recorded */
+    const char *idempotency_key; /* the request's Idempotency-Key, or NULL */
+    const uint8_t *request_hash; /* with a key: SHA-256 fingerprint of the request (32) */
+    evaluation_answer *answer;   /* where the hook puts the answer it recorded */
 } evaluation_record;
 
 /*
@@ -79,40 +79,40 @@ typedef int (*evaluation_hook)(void *arg, const evaluation_record *record, char 
  */
 typedef struct evaluation_prepared {
     size_t mask_count;
-    uint8_t *const *mask_labels;     /* [mask_count] width*height labels, or NULL entries */
+    uint8_t *const *mask_labels; /* [mask_count] width*height labels, or NULL entries */
     uint32_t width, height;
-    const void *logits_data;         /* the logits the items were evaluated on */
-    segloss_tensor logits_layout;    /* their dtype and shape (data unused) */
+    const void *logits_data;      /* the logits the items were evaluated on */
+    segloss_tensor logits_layout; /* their dtype and shape (data unused) */
     size_t item_count;
-    segloss_result *const *items;    /* [item_count] */
-    const uint16_t *argmax;          /* item_count*height*width predicted classes, or NULL */
+    segloss_result *const *items; /* [item_count] */
+    const uint16_t *argmax;       /* item_count*height*width predicted classes, or NULL */
 } evaluation_prepared;
 
 typedef struct evaluation_request {
     evaluation_blob logits;
-    const evaluation_blob *masks;  /* in batch order; may be empty for safetensors with labels */
+    const evaluation_blob *masks; /* in batch order; may be empty for safetensors with labels */
     size_t mask_count;
     const evaluation_blob *images; /* optional, one per batch item; kept for overlays */
     size_t image_count;
     const params_request *params;
-    const char *id;                /* the evaluation id written into the answer */
-    double started;                /* evaluation_now() when the request began (total_ms) */
-    evaluation_hook hook;          /* optional */
+    const char *id;       /* the evaluation id written into the answer */
+    double started;       /* evaluation_now() when the request began (total_ms) */
+    evaluation_hook hook; /* optional */
     void *hook_arg;
     const evaluation_prepared *prepared; /* optional: work done during the upload */
-    const char *idempotency_key;   /* optional (with request_hash): record at most once */
-    const uint8_t *request_hash;   /* 32 bytes: what a repeat of the key must match */
+    const char *idempotency_key;         /* optional (with request_hash): record at most once */
+    const uint8_t *request_hash;         /* 32 bytes: what a repeat of the key must match */
 } evaluation_request;
 
 typedef struct evaluation_outcome {
-    int status;                    /* 200 or the error status */
-    char *body;                    /* 200: the answer the hook recorded, or NULL until the
-                                      caller writes it (evaluation_answer_json); owned */
+    int status; /* 200 or the error status */
+    char *body; /* 200: the answer the hook recorded, or NULL until the
+                   caller writes it (evaluation_answer_json); owned */
     size_t body_len;
     char detail[EVALUATION_DETAIL_MAX]; /* error: what went wrong and what to do */
-    segloss_result *result;        /* 200: the numbers (owned) */
-    uint64_t *item_counts;         /* 200, recorded requests: n x 3 x C per-item counts
-                                      (segloss_evaluate_items), else NULL; owned */
+    segloss_result *result;             /* 200: the numbers (owned) */
+    uint64_t *item_counts;              /* 200, recorded requests: n x 3 x C per-item counts
+                                           (segloss_evaluate_items), else NULL; owned */
     double decode_ms, compute_ms, total_ms;
 } evaluation_outcome;
 
@@ -121,8 +121,8 @@ double evaluation_now(void);
 
 /* Runs one evaluation; *out is always filled (status 200 or an error). Never crashes on bad
  * input. */
-void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
-                    const evaluation_request *req, evaluation_outcome *out);
+void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits, const evaluation_request *req,
+                    evaluation_outcome *out);
 
 /*
  * The last step of every door (evaluation_run, the OIP v2 infer), once the logits and labels
@@ -133,9 +133,9 @@ void evaluation_run(segloss_ctx *ctx, const segloss_limits *limits,
  * blobs). decode_started is evaluation_now() when decoding began (decode_ms). *out is always
  * filled; on an error it owns nothing.
  */
-void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits,
-                       const segloss_tensor *labels, const evaluation_request *req,
-                       double decode_started, evaluation_outcome *out);
+void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits, const segloss_tensor *labels,
+                       const evaluation_request *req, double decode_started,
+                       evaluation_outcome *out);
 
 /* Frees what an outcome owns and zeroes it. */
 void evaluation_outcome_clear(evaluation_outcome *out);

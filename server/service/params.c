@@ -15,8 +15,8 @@
 
 #include "base/detail.h"
 #include "base/names.h"
-#include "segloss/limits.h"
 #include "base/text.h"
+#include "segloss/limits.h"
 
 /* The largest integer every JSON reader keeps exactly (a double's 53 bits; JavaScript's
  * Number.MAX_SAFE_INTEGER): the dashboard and most clients read step as a double. */
@@ -40,8 +40,8 @@ static const char *const key_names[PARAMS_KEY_COUNT] = {
     [PARAMS_CLASS_NAMES] = "class_names",
 };
 
-#define KNOWN_KEYS                                                                           \
-    "class_weights, alpha, gamma, beta, smooth, threshold, main_loss, dice_loss, "           \
+#define KNOWN_KEYS                                                                                 \
+    "class_weights, alpha, gamma, beta, smooth, threshold, main_loss, dice_loss, "                 \
     "num_classes, semantics, confusion_matrix, run, step, split, class_names"
 
 const char *params_key_name(params_key key)
@@ -109,8 +109,7 @@ static int set_number(params_request *p, params_key key, double v, char *detail,
         p->loss.alpha_kind = SEGLOSS_ALPHA_SCALAR;
         p->loss.alpha = v;
         return 0;
-    default:
-        return detail_fail(detail, dl, 400, "%s must not be a number", name);
+    default: return detail_fail(detail, dl, 400, "%s must not be a number", name);
     }
 }
 
@@ -135,8 +134,8 @@ static int set_integer(params_request *p, params_key key, const char *text, size
         for (i++; i < len && text[i] == '0'; i++)
             ;
     }
-    bool ok = digits > 0 && i == len && !(negative && v != 0) && v >= (uint64_t)min &&
-              v <= (uint64_t)max;
+    bool ok =
+        digits > 0 && i == len && !(negative && v != 0) && v >= (uint64_t)min && v <= (uint64_t)max;
     if (!ok) {
         char shown[40], echo[TEXT_ECHO_SIZE(32)]; /* the text is not NUL-terminated */
         size_t shown_len = len < sizeof shown - 1 ? len : sizeof shown - 1;
@@ -219,8 +218,7 @@ static int set_word(params_request *p, params_key key, const char *s, char *deta
         *slot = copy;
         return 0;
     }
-    default:
-        return detail_fail(detail, dl, 400, "%s must not be a string", key_names[key]);
+    default: return detail_fail(detail, dl, 400, "%s must not be a string", key_names[key]);
     }
 }
 
@@ -239,35 +237,22 @@ static int set_bool(params_request *p, params_key key, bool v, char *detail, siz
 static const char *expected_type(params_key key)
 {
     switch (key) {
-    case PARAMS_CLASS_WEIGHTS:
-        return "a list of numbers >= 0, one per class";
-    case PARAMS_ALPHA:
-        return "null, a number >= 0, or a list of numbers >= 0, one per class";
+    case PARAMS_CLASS_WEIGHTS: return "a list of numbers >= 0, one per class";
+    case PARAMS_ALPHA: return "null, a number >= 0, or a list of numbers >= 0, one per class";
     case PARAMS_GAMMA:
-    case PARAMS_SMOOTH:
-        return "a number >= 0";
-    case PARAMS_BETA:
-        return "a number > 0";
-    case PARAMS_THRESHOLD:
-        return "a number from 0 to 1";
-    case PARAMS_MAIN_LOSS:
-        return "\"ce\" or \"focal\"";
-    case PARAMS_SEMANTICS:
-        return "\"seed\" or \"standard\"";
+    case PARAMS_SMOOTH: return "a number >= 0";
+    case PARAMS_BETA: return "a number > 0";
+    case PARAMS_THRESHOLD: return "a number from 0 to 1";
+    case PARAMS_MAIN_LOSS: return "\"ce\" or \"focal\"";
+    case PARAMS_SEMANTICS: return "\"seed\" or \"standard\"";
     case PARAMS_DICE_LOSS:
-    case PARAMS_CONFUSION_MATRIX:
-        return "true or false";
-    case PARAMS_NUM_CLASSES:
-        return "an integer >= 1";
-    case PARAMS_STEP:
-        return "an integer >= 0";
+    case PARAMS_CONFUSION_MATRIX: return "true or false";
+    case PARAMS_NUM_CLASSES: return "an integer >= 1";
+    case PARAMS_STEP: return "an integer >= 0";
     case PARAMS_RUN:
-    case PARAMS_SPLIT:
-        return "a string";
-    case PARAMS_CLASS_NAMES:
-        return "an array of strings";
-    default:
-        return "a valid value";
+    case PARAMS_SPLIT: return "a string";
+    case PARAMS_CLASS_NAMES: return "an array of strings";
+    default: return "a valid value";
     }
 }
 
@@ -311,8 +296,7 @@ static bool parse_double(const char *s, size_t len, double *out)
     return true;
 }
 
-static int query_list(params_request *p, params_key key, const char *value, char *detail,
-                      size_t dl)
+static int query_list(params_request *p, params_key key, const char *value, char *detail, size_t dl)
 {
     size_t n = 1;
     for (const char *c = value; *c; c++)
@@ -335,8 +319,7 @@ static int query_list(params_request *p, params_key key, const char *value, char
             shown[shown_len] = '\0';
             rc = detail_fail(detail, dl, 400, "%s[%zu] must be a number >= 0, not '%s'",
                              key_names[key], i, text_echo(echo, sizeof echo, shown, 32));
-        }
-        else
+        } else
             rc = check_element(key, i, values[i], detail, dl);
         if (rc) {
             free(values);
@@ -392,8 +375,7 @@ static int json_class_names(params_request *p, const cJSON *item, char *detail, 
         return detail_fail(detail, dl, 503, "out of memory");
     size_t i = 0;
     const cJSON *el;
-    cJSON_ArrayForEach(el, item)
-    {
+    cJSON_ArrayForEach (el, item) {
         if (!cJSON_IsString(el)) {
             free(names);
             return detail_fail(detail, dl, 400, "class_names[%zu] must be a string", i);
@@ -447,10 +429,8 @@ int params_set_query(params_request *p, const char *key, const char *value, char
                            text_echo(echo, sizeof echo, value, TEXT_ECHO_MAX));
     double v = 0;
     switch ((params_key)k) {
-    case PARAMS_CLASS_NAMES:
-        return query_class_names(p, value, detail, detail_len);
-    case PARAMS_CLASS_WEIGHTS:
-        return query_list(p, (params_key)k, value, detail, detail_len);
+    case PARAMS_CLASS_NAMES: return query_class_names(p, value, detail, detail_len);
+    case PARAMS_CLASS_WEIGHTS: return query_list(p, (params_key)k, value, detail, detail_len);
     case PARAMS_ALPHA:
         if (strcmp(value, "null") == 0 || strcmp(value, "none") == 0) {
             p->loss.alpha_kind = SEGLOSS_ALPHA_NONE;
@@ -479,8 +459,7 @@ int params_set_query(params_request *p, const char *key, const char *value, char
             return set_bool(p, (params_key)k, false, detail, detail_len);
         return detail_fail(detail, detail_len, 400, "%s must be true or false, not '%s'", key,
                            text_echo(echo, sizeof echo, value, 32));
-    default:
-        return set_word(p, (params_key)k, value, detail, detail_len);
+    default: return set_word(p, (params_key)k, value, detail, detail_len);
     }
 }
 
@@ -500,8 +479,7 @@ static int json_list(params_request *p, params_key key, const cJSON *arr, char *
         return detail_fail(detail, dl, 503, "out of memory");
     size_t i = 0;
     const cJSON *item;
-    cJSON_ArrayForEach(item, arr)
-    {
+    cJSON_ArrayForEach (item, arr) {
         int rc = 0;
         if (!cJSON_IsNumber(item) || cJSON_IsBool(item))
             rc = detail_fail(detail, dl, 400, "%s[%zu] must be a number >= 0", key_names[key], i);
@@ -565,8 +543,7 @@ static int json_value(params_request *p, params_key key, const cJSON *item, cons
         if (!cJSON_IsString(item))
             break;
         return set_word(p, key, item->valuestring, detail, dl);
-    default:
-        break;
+    default: break;
     }
     return detail_fail(detail, dl, 400, "%s must be %s", name, expected_type(key));
 }
@@ -608,8 +585,8 @@ static const char *skip_value(const char *c, const char *end)
                 return c; /* the close of the params object after a number */
             if (--depth == 0)
                 return c + 1;
-        } else if (depth == 0 && (*c == ',' || *c == ' ' || *c == '\t' || *c == '\r' ||
-                                  *c == '\n')) {
+        } else if (depth == 0 &&
+                   (*c == ',' || *c == ' ' || *c == '\t' || *c == '\r' || *c == '\n')) {
             return c;
         }
         c++;
@@ -650,8 +627,8 @@ static size_t escaped_nul(const char *json, size_t len)
     return len;
 }
 
-int params_set_json(params_request *p, const char *json, size_t len, size_t max_bytes,
-                    char *detail, size_t detail_len)
+int params_set_json(params_request *p, const char *json, size_t len, size_t max_bytes, char *detail,
+                    size_t detail_len)
 {
     int rc = 0;
     cJSON *root = NULL;
@@ -699,8 +676,7 @@ int params_set_json(params_request *p, const char *json, size_t len, size_t max_
     }
     const cJSON *item;
     const char *cursor = skip_space(json, json + len) + 1; /* after '{' */
-    cJSON_ArrayForEach(item, root)
-    {
+    cJSON_ArrayForEach (item, root) {
         const char *raw;
         size_t raw_len;
         next_member(&cursor, json + len, &raw, &raw_len);

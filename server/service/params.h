@@ -50,23 +50,23 @@ typedef enum params_key {
 } params_key;
 
 typedef struct params_request {
-    segloss_params loss;      /* effective loss parameters (arrays point below) */
-    double *class_weights;    /* NULL = all 1 */
+    segloss_params loss;   /* effective loss parameters (arrays point below) */
+    double *class_weights; /* NULL = all 1 */
     size_t class_weights_len;
-    double *alpha_values;     /* per-class alpha */
+    double *alpha_values; /* per-class alpha */
     size_t alpha_len;
     bool confusion_matrix;
     bool has_num_classes;
     size_t num_classes;
-    char *run;                /* NULL when not given */
+    char *run; /* NULL when not given */
     bool has_step;
     int64_t step;
-    char *split;              /* NULL when not given */
-    char *class_names_json;   /* the names as a JSON array (for the runs store), or NULL */
+    char *split;            /* NULL when not given */
+    char *class_names_json; /* the names as a JSON array (for the runs store), or NULL */
     size_t class_names_len;
-    uint32_t given_query;     /* bit (1 << params_key) per key seen in the query string */
-    uint32_t given_json;      /* ... in the params part */
-    size_t max_classes;       /* the configured --max-classes: bounds num_classes and lists */
+    uint32_t given_query; /* bit (1 << params_key) per key seen in the query string */
+    uint32_t given_json;  /* ... in the params part */
+    size_t max_classes;   /* the configured --max-classes: bounds num_classes and lists */
 } params_request;
 
 /* The defaults of docs/ARCHITECTURE.md §5.4. */
@@ -84,8 +84,8 @@ int params_set_query(params_request *p, const char *key, const char *value, char
                      size_t detail_len);
 
 /* The params part: a JSON object of at most max_bytes. Returns 0, 400 or 413 with a detail. */
-int params_set_json(params_request *p, const char *json, size_t len, size_t max_bytes,
-                    char *detail, size_t detail_len);
+int params_set_json(params_request *p, const char *json, size_t len, size_t max_bytes, char *detail,
+                    size_t detail_len);
 
 /*
  * Checks against the logits' class count C (num_classes, array lengths) and the library's own

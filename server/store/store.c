@@ -49,8 +49,7 @@ int store_list_runs(store *s, size_t max_results, const char *page_token, store_
     return s->ops->list_runs(s, max_results, page_token, out, err, err_len);
 }
 
-int store_get_run(store *s, const char *run, store_run_summary *out, char *err,
-                      size_t err_len)
+int store_get_run(store *s, const char *run, store_run_summary *out, char *err, size_t err_len)
 {
     memset(out, 0, sizeof *out);
     return s->ops->run_summary(s, run, out, err, err_len);
@@ -157,26 +156,16 @@ char *store_loss_params_json(const segloss_params *l, size_t c)
 double store_history_value(const segloss_result *r, size_t key)
 {
     switch (key) {
-    case 0:
-        return r->ce;
-    case 1:
-        return r->focal;
-    case 2:
-        return r->dice;
-    case 3:
-        return r->total;
-    case 4:
-        return r->miou;
-    case 5:
-        return r->mean_dice;
-    case 6:
-        return r->mean_f_score;
-    case 7:
-        return r->mpa;
-    case 8:
-        return r->accuracy;
-    default:
-        return NAN;
+    case 0: return r->ce;
+    case 1: return r->focal;
+    case 2: return r->dice;
+    case 3: return r->total;
+    case 4: return r->miou;
+    case 5: return r->mean_dice;
+    case 6: return r->mean_f_score;
+    case 7: return r->mpa;
+    case 8: return r->accuracy;
+    default: return NAN;
     }
 }
 
@@ -199,8 +188,8 @@ int store_items(store *s, const store_items_query *q, store_item_list *out, char
     return s->ops->items(s, q, out, err, err_len);
 }
 
-int store_aggregates(store *s, const store_aggregate_query *q, store_aggregate_list *out,
-                     char *err, size_t err_len)
+int store_aggregates(store *s, const store_aggregate_query *q, store_aggregate_list *out, char *err,
+                     size_t err_len)
 {
     memset(out, 0, sizeof *out);
     if (q->max_results < 1 || q->max_results > STORE_HISTORY_MAX_RESULTS + 1) {
@@ -209,4 +198,3 @@ int store_aggregates(store *s, const store_aggregate_query *q, store_aggregate_l
     }
     return s->ops->aggregates(s, q, out, err, err_len);
 }
-

@@ -53,7 +53,8 @@ void store_close(store *s);
  * aggregate holds stats of another class count, semantics or loss parameters; nothing is
  * written then. With an idempotency key: STORE_OK with replay->replayed when the key was
  * recorded before with the same fingerprint (nothing written), STORE_KEY_REUSED when with
- * another. Concurrent records of one key (any replica) record once: the key is unique. Returns only once the transaction is committed (or rolled back).
+ * another. Concurrent records of one key (any replica) record once: the key is unique. Returns only
+ * once the transaction is committed (or rolled back).
  */
 int store_record(store *s, const store_evaluation *ev, char *err, size_t err_len);
 
@@ -62,8 +63,7 @@ int store_list_runs(store *s, size_t max_results, const char *page_token, store_
                     char *err, size_t err_len);
 
 /* The run and, per split, the aggregate of its latest step. STORE_NOT_FOUND for no run. */
-int store_get_run(store *s, const char *run, store_run_summary *out, char *err,
-                      size_t err_len);
+int store_get_run(store *s, const char *run, store_run_summary *out, char *err, size_t err_len);
 
 /*
  * A page of the run's metric history, ordered by step and then by when the point was first
@@ -104,8 +104,8 @@ int store_items(store *s, const store_items_query *q, store_item_list *out, char
 
 /* The aggregates of a split with step >= q->from_step, by step, at most q->max_results.
  * STORE_NOT_FOUND for no run. */
-int store_aggregates(store *s, const store_aggregate_query *q, store_aggregate_list *out,
-                     char *err, size_t err_len);
+int store_aggregates(store *s, const store_aggregate_query *q, store_aggregate_list *out, char *err,
+                     size_t err_len);
 
 /* Bytes the store uses on disk (SQLite: database, WAL and shared-memory files). */
 int store_disk_bytes(store *s, uint64_t *out);

@@ -204,7 +204,8 @@ static bool class_names_ok(const char *json, const segloss_stats *stats)
     cJSON *a = cJSON_Parse(json);
     bool ok = cJSON_IsArray(a) && stats && (size_t)cJSON_GetArraySize(a) == stats->num_classes;
     const cJSON *it;
-    cJSON_ArrayForEach(it, a) ok = ok && cJSON_IsString(it);
+    cJSON_ArrayForEach (it, a)
+        ok = ok && cJSON_IsString(it);
     cJSON_Delete(a);
     return ok;
 }

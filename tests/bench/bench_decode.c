@@ -91,8 +91,7 @@ static double time_decode(const membuf *png, uint8_t *out)
     segloss_limits_default(&limits);
     for (int i = 0; i < WARMUP + RUNS; i++) {
         double t0 = now_ms();
-        int rc = segloss_png_mask_probe(png->data, png->len, &limits, &info, detail,
-                                        sizeof detail);
+        int rc = segloss_png_mask_probe(png->data, png->len, &limits, &info, detail, sizeof detail);
         if (rc == 0)
             rc = segloss_png_mask_decode(png->data, png->len, &limits, SEGLOSS_U8, out,
                                          (size_t)SIDE * SIDE, detail, sizeof detail);
@@ -137,8 +136,8 @@ int main(void)
     membuf noise = write_palette_png(index);
     double noise_ms = time_decode(&noise, out);
 
-    printf("png_mask_decode_512x512_palette: median %.3f ms (%d runs, %zu-byte file)\n",
-           regions_ms, RUNS, regions.len);
+    printf("png_mask_decode_512x512_palette: median %.3f ms (%d runs, %zu-byte file)\n", regions_ms,
+           RUNS, regions.len);
     printf("png_mask_decode_512x512_palette_noise: median %.3f ms (%d runs, %zu-byte file)\n",
            noise_ms, RUNS, noise.len);
     free(regions.data);

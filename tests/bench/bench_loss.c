@@ -264,8 +264,8 @@ int main(int argc, char **argv)
     segloss_params_default(&p);
     p.dice_loss = true;
 
-    printf("batch N=%d C=%d %dx%d float32 (%.0f MiB), median of %d after a warm-up\n", BN, BC,
-           BH, BW, (double)(count * 4) / (1 << 20), RUNS);
+    printf("batch N=%d C=%d %dx%d float32 (%.0f MiB), median of %d after a warm-up\n", BN, BC, BH,
+           BW, (double)(count * 4) / (1 << 20), RUNS);
     print_row("floor_1t", time_threads(read_part, logits, count, 1));
     print_row("floor_2t", time_threads(read_part, logits, count, 2));
     print_row("fma_1t", time_threads(fma_part, NULL, FMA_STEPS, 1));
@@ -288,8 +288,7 @@ int main(int argc, char **argv)
             print_row(row, time_evals(ctx, &lt, &mt, &p, 1, vector ? RUNS : 1, vector));
             if (vector) {
                 snprintf(row, sizeof row, "%s_cached_%ut", name, t);
-                print_row(row, time_evals(ctx, &cached, &cached_mask, &p, BATCH_IN_CACHE, RUNS,
-                                          1));
+                print_row(row, time_evals(ctx, &cached, &cached_mask, &p, BATCH_IN_CACHE, RUNS, 1));
             }
             segloss_ctx_free(ctx);
         }

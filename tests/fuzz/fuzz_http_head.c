@@ -146,8 +146,8 @@ static int run(const uint8_t *data, size_t size)
         const char *first_length = NULL;
         for (size_t i = 0; i < count; i++) {
             if (strcasecmp(headers[i].name, "Content-Length") == 0) {
-                if (lengths++ && strtoull(headers[i].value, NULL, 10) !=
-                                     strtoull(first_length, NULL, 10))
+                if (lengths++ &&
+                    strtoull(headers[i].value, NULL, 10) != strtoull(first_length, NULL, 10))
                     abort(); /* two different lengths passed */
                 first_length = headers[i].value;
             }

@@ -1,6 +1,6 @@
 /*
- * fuzz_jpeg.c - libFuzzer harness for JPEG images to RGB (lib/decode/image_rgb.c, libjpeg-turbo), and
- * for segloss_image_probe, which reads an overlay image's size and scan count from its markers
+ * fuzz_jpeg.c - libFuzzer harness for JPEG images to RGB (lib/decode/image_rgb.c, libjpeg-turbo),
+ * and for segloss_image_probe, which reads an overlay image's size and scan count from its markers
  * before anything is decoded.
  *
  * A success must return a w x h x 3 buffer whose every byte is readable; a failure must return
@@ -31,8 +31,8 @@ int segloss_fuzz_decode(const uint8_t *data, size_t size)
 
     uint32_t pw = 0, ph = 0, scans = 0;
     char probe_detail[256];
-    int probed = segloss_image_probe(data, size, &pw, &ph, &scans, probe_detail,
-                                     sizeof probe_detail);
+    int probed =
+        segloss_image_probe(data, size, &pw, &ph, &scans, probe_detail, sizeof probe_detail);
     if (probed != 0 && strnlen(probe_detail, sizeof probe_detail) == sizeof probe_detail)
         abort();
     segloss_limits_default(&limits);

@@ -2,7 +2,8 @@
  * fuzz_multipart.c - libFuzzer harness for the streaming multipart/form-data parser
  * (server/http/multipart.c) as POST /v1/evaluate drives it (server/http/evaluate_parts.c).
  *
- * fuzz-extra-src: server/http/multipart.c server/http/evaluate_parts.c server/base/detail.c server/http/bufpool.c
+ * fuzz-extra-src: server/http/multipart.c server/http/evaluate_parts.c server/base/detail.c
+ * server/http/bufpool.c
  *
  * Input layout: byte 0 picks the chunking (the network may split a body anywhere, so the
  * parser must give the same answer whatever the split) and whether a Content-Length is
@@ -42,7 +43,7 @@ static parsed parse(const char *ctype, const uint8_t *body, size_t len, size_t c
     char detail[256];
     evaluate_parts_limits limits = {FUZZ_MAX_BODY, 16, 4096, pool};
     out.status = evaluate_parts_new(ctype, declare_length ? len : 0, &limits, &out.parser, detail,
-                               sizeof detail);
+                                    sizeof detail);
     if (out.status) {
         if (out.parser || strnlen(detail, sizeof detail) == sizeof detail)
             abort();

@@ -3,7 +3,12 @@
  * JSON request, JSON tensor data (flat and nested) and the binary tensor extension, as
  * POST /v2/models/segloss/infer reads them.
  *
- * fuzz-extra-src: server/api/oip.c server/service/params.c server/base/text.c lib/loss/params.c server/base/json_writer.c server/base/problem.c server/api/result_json.c server/service/evaluation.c lib/loss/evaluate.c lib/loss/resize.c lib/loss/exact_sum.c lib/loss/stats.c lib/loss/result.c lib/loss/context.c lib/loss/thread_pool.c lib/loss/kernel_scalar.c lib/loss/kernel_avx2.c lib/loss/kernel_avx512.c server/base/detail.c server/base/aligned.c server/base/names.c
+ * fuzz-extra-src: server/api/oip.c server/service/params.c server/base/text.c lib/loss/params.c
+ * server/base/json_writer.c server/base/problem.c server/api/result_json.c
+ * server/service/evaluation.c lib/loss/evaluate.c lib/loss/resize.c lib/loss/exact_sum.c
+ * lib/loss/stats.c lib/loss/result.c lib/loss/context.c lib/loss/thread_pool.c
+ * lib/loss/kernel_scalar.c lib/loss/kernel_avx2.c lib/loss/kernel_avx512.c server/base/detail.c
+ * server/base/aligned.c server/base/names.c
  *
  * Input layout: byte 0 bit 0 says whether an Inference-Header-Content-Length is given, bits
  * 1-6 the body's offset from 64-byte alignment; bytes 1-4 the header length (little-endian,
@@ -26,8 +31,7 @@ int segloss_fuzz_decode(const uint8_t *data, size_t size);
 const char *const segloss_fuzz_corpus_dirs[] = {"tests/fuzz/corpus/oip", "tests/crashers/oip",
                                                 NULL};
 
-static bool inside(const void *p, size_t bytes, const uint8_t *body, size_t len,
-                   const void *owned)
+static bool inside(const void *p, size_t bytes, const uint8_t *body, size_t len, const void *owned)
 {
     const uint8_t *q = p;
     if (owned && q == owned)
@@ -35,8 +39,8 @@ static bool inside(const void *p, size_t bytes, const uint8_t *body, size_t len,
     return q >= body && bytes <= len && (size_t)(q - body) <= len - bytes;
 }
 
-static void tensor_ok(const segloss_tensor *t, int lo, int hi, const uint8_t *body,
-                      size_t len, const void *owned)
+static void tensor_ok(const segloss_tensor *t, int lo, int hi, const uint8_t *body, size_t len,
+                      const void *owned)
 {
     size_t elements = 0, elem = segloss_dtype_size(t->dtype);
     if (t->rank < lo || t->rank > hi || !t->data || elem == 0)
@@ -70,8 +74,8 @@ static int run(const uint8_t *data, size_t size)
     char detail[EVALUATION_DETAIL_MAX];
     memset(detail, 'x', sizeof detail);
     oip_request req;
-    int status = oip_parse(body, len, (data[0] & 1) ? header : NULL, &limits, 65536, &req,
-                           detail, sizeof detail);
+    int status = oip_parse(body, len, (data[0] & 1) ? header : NULL, &limits, 65536, &req, detail,
+                           sizeof detail);
     if (status != 0 && status != 400 && status != 413 && status != 415 && status != 503)
         abort();
     if (status && strnlen(detail, sizeof detail) == sizeof detail)

@@ -2,7 +2,8 @@
  * fuzz_params.c - libFuzzer harness for the evaluation parameters (server/service/params.c): the
  * `params` JSON part and the query string, as POST /v1/evaluate reads them.
  *
- * fuzz-extra-src: server/service/params.c server/base/text.c lib/loss/params.c server/base/detail.c server/base/names.c
+ * fuzz-extra-src: server/service/params.c server/base/text.c lib/loss/params.c server/base/detail.c
+ * server/base/names.c
  *
  * Input layout: byte 0 picks the class count C for params_check_classes (1..64) and whether
  * the query part comes first; then the query string up to the first '\n' ("a=1&b=x,y", split
@@ -19,8 +20,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int segloss_fuzz_decode(const uint8_t *data, size_t size);
 
-const char *const segloss_fuzz_corpus_dirs[] = {"tests/fuzz/corpus/params",
-                                                "tests/crashers/params", NULL};
+const char *const segloss_fuzz_corpus_dirs[] = {"tests/fuzz/corpus/params", "tests/crashers/params",
+                                                NULL};
 
 #define FUZZ_MAX_QUERY 4096
 #define FUZZ_MAX_PARAMS_BYTES 65536
@@ -79,8 +80,7 @@ static int run(const uint8_t *data, size_t size)
     params_init(&p);
     int status = query_first ? apply_query(&p, query) : 0;
     if (!status && json_len) {
-        status = params_set_json(&p, json, json_len, FUZZ_MAX_PARAMS_BYTES, detail,
-                                 sizeof detail);
+        status = params_set_json(&p, json, json_len, FUZZ_MAX_PARAMS_BYTES, detail, sizeof detail);
         status_ok(status, detail, sizeof detail);
     }
     if (!status && !query_first)

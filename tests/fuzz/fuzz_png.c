@@ -38,8 +38,9 @@ static void roundtrip(const uint8_t *mask, uint32_t w, uint32_t h)
     if (segloss_png_encode(mask, w, h, 1, &png, &len, detail, sizeof detail) != 0)
         abort();
     uint8_t *back = malloc((size_t)w * h);
-    if (!back || segloss_png_mask_decode(png, len, &limits, SEGLOSS_U8, back, (size_t)w * h,
-                                         detail, sizeof detail) != 0 ||
+    if (!back ||
+        segloss_png_mask_decode(png, len, &limits, SEGLOSS_U8, back, (size_t)w * h, detail,
+                                sizeof detail) != 0 ||
         memcmp(back, mask, (size_t)w * h) != 0)
         abort();
     free(back);
@@ -91,8 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     (void)segloss_fuzz_decode(data, size);
     fuzz_limits(&limits);
-    if (segloss_image_decode_rgb(data, size, &limits, &rgb, &w, &h, detail, sizeof detail) ==
-        0) {
+    if (segloss_image_decode_rgb(data, size, &limits, &rgb, &w, &h, detail, sizeof detail) == 0) {
         for (size_t i = 0; i < (size_t)w * h * 3; i++)
             sink ^= rgb[i];
     } else if (rgb) {

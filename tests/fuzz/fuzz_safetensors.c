@@ -67,8 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = segloss_fuzz_decode(data, size);
     segloss_limits_default(&limits);
     limits.max_elements = (size_t)1 << 24;
-    int alone = segloss_safetensors_decode(data, size, &limits, &logits, &owned, NULL, NULL,
-                                           detail, sizeof detail);
+    int alone = segloss_safetensors_decode(data, size, &limits, &logits, &owned, NULL, NULL, detail,
+                                           sizeof detail);
     /* Asking for labels too can only add reasons to fail, never remove one. */
     if (rc == 0 && alone != 0)
         abort();

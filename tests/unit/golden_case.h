@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "service/params.h"
 #include "segloss/segloss.h"
+#include "service/params.h"
 
 typedef struct golden_case {
     char name[256];
@@ -74,9 +74,8 @@ static int golden_load(const char *dir, golden_case *g)
         snprintf(path, sizeof path, "%s/logits.safetensors", dir);
         g->logits_bytes = golden_read_file(path, &g->logits_len);
     }
-    if (!g->logits_bytes ||
-        segloss_logits_decode(g->logits_bytes, g->logits_len, &lim, &g->logits,
-                              &g->logits_owned, detail, sizeof detail)) {
+    if (!g->logits_bytes || segloss_logits_decode(g->logits_bytes, g->logits_len, &lim, &g->logits,
+                                                  &g->logits_owned, detail, sizeof detail)) {
         fprintf(stderr, "%s: logits: %s\n", g->name, detail);
         return -1;
     }
@@ -86,8 +85,8 @@ static int golden_load(const char *dir, golden_case *g)
     if (npy) {
         g->mask_bytes[g->masks] = npy;
         g->mask_len[g->masks++] = len;
-        if (segloss_npy_decode(npy, len, SEGLOSS_ROLE_LABELS, &lim, &g->labels,
-                               &g->labels_owned, detail, sizeof detail)) {
+        if (segloss_npy_decode(npy, len, SEGLOSS_ROLE_LABELS, &lim, &g->labels, &g->labels_owned,
+                               detail, sizeof detail)) {
             fprintf(stderr, "%s: mask.npy: %s\n", g->name, detail);
             return -1;
         }
@@ -101,8 +100,7 @@ static int golden_load(const char *dir, golden_case *g)
                 break;
             g->mask_bytes[g->masks] = png;
             g->mask_len[g->masks] = len;
-            if (segloss_png_mask_probe(png, len, &lim, &info[g->masks], detail,
-                                       sizeof detail)) {
+            if (segloss_png_mask_probe(png, len, &lim, &info[g->masks], detail, sizeof detail)) {
                 fprintf(stderr, "%s: mask %zu: %s\n", g->name, g->masks, detail);
                 g->masks++;
                 return -1;
@@ -188,8 +186,8 @@ static int golden_check_array(const char *name, const cJSON *obj, const char *ke
     if (!want)
         return 0;
     if ((size_t)cJSON_GetArraySize(want) != n) {
-        fprintf(stderr, "  %s: %s has %d values, result %zu\n", name, key,
-                cJSON_GetArraySize(want), n);
+        fprintf(stderr, "  %s: %s has %d values, result %zu\n", name, key, cJSON_GetArraySize(want),
+                n);
         return 1;
     }
     int bad = 0;

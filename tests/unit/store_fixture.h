@@ -14,13 +14,13 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "base/ids.h"
 #include "api/overlay.h"
-#include "service/params.h"
 #include "api/result_json.h"
+#include "base/ids.h"
 #include "segloss/segloss.h"
-#include "store/store.h"
+#include "service/params.h"
 #include "service/store_finalize.h"
+#include "store/store.h"
 
 /* A new empty directory under /tmp; the path is written into dir (at least 64 bytes). */
 static inline int fixture_tmpdir(char *dir)
@@ -120,10 +120,10 @@ static inline int fixture_eval_make(segloss_ctx *ctx, fixture_eval *f, uint64_t 
                     v += 1.5f;
                 f->logits[(b * c + k) * plane + p] = v;
             }
-    f->logits_view = (segloss_tensor){
-        .data = f->logits, .dtype = SEGLOSS_F32, .rank = 4, .shape = {n, c, h, w}};
-    f->labels_view = (segloss_tensor){
-        .data = f->labels, .dtype = SEGLOSS_U8, .rank = 3, .shape = {n, h, w}};
+    f->logits_view =
+        (segloss_tensor){.data = f->logits, .dtype = SEGLOSS_F32, .rank = 4, .shape = {n, c, h, w}};
+    f->labels_view =
+        (segloss_tensor){.data = f->labels, .dtype = SEGLOSS_U8, .rank = 3, .shape = {n, h, w}};
     char detail[256];
     if (segloss_evaluate_with_argmax(ctx, &f->logits_view, &f->labels_view, &f->params.loss,
                                      f->argmax, &f->result, detail, sizeof detail) != 0) {
@@ -133,9 +133,8 @@ static inline int fixture_eval_make(segloss_ctx *ctx, fixture_eval *f, uint64_t 
     ids_new(f->id);
     result_timing timing = {1, 1, 2};
     f->answer = result_json(f->result, &f->params, f->id, &timing, &f->answer_len);
-    if (!f->answer ||
-        overlay_items_build(f->argmax, &f->labels_view, c, NULL, NULL, NULL, 0, &f->items, detail,
-                            sizeof detail) != 0)
+    if (!f->answer || overlay_items_build(f->argmax, &f->labels_view, c, NULL, NULL, NULL, 0,
+                                          &f->items, detail, sizeof detail) != 0)
         return -1;
     f->ev = (store_evaluation){
         .id = f->id,
@@ -159,8 +158,7 @@ static inline int fixture_eval_make(segloss_ctx *ctx, fixture_eval *f, uint64_t 
 
 /* Makes and records one synthetic evaluation; returns the store's answer (0 = recorded). */
 static inline int fixture_record(store *s, segloss_ctx *ctx, uint64_t seed, size_t c,
-                                 const char *run, const char *split, int64_t step,
-                                 char *id_out)
+                                 const char *run, const char *split, int64_t step, char *id_out)
 {
     fixture_eval f;
     char err[512];

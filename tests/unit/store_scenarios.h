@@ -17,9 +17,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "golden_case.h"
-#include "base/json_writer.h"
 #include "api/runs_api.h"
+#include "base/json_writer.h"
+#include "golden_case.h"
 #include "store_fixture.h"
 #include "testing.h"
 
@@ -287,16 +287,23 @@ static void check_exact_case(const char *dirname)
         segloss_tensor lt = batched ? scenario_slice(&g.logits, i, 1) : g.logits;
         segloss_tensor mt = batched ? scenario_slice(&g.labels, i, 1) : g.labels;
         segloss_result *part = NULL;
-        CHECK(segloss_evaluate(ctx, &lt, &mt, &g.params.loss, &part, detail, sizeof detail) ==
-              0);
+        CHECK(segloss_evaluate(ctx, &lt, &mt, &g.params.loss, &part, detail, sizeof detail) == 0);
         if (!part)
             continue;
         char id[IDS_LEN + 1];
         ids_new(id);
-        store_evaluation ev = {.id = id, .timestamp_ms = 1000 + (int64_t)i, .run = run,
-                               .step = 5, .n = 1, .c = c, .h = h, .w = w,
-                               .loss = &g.params.loss, .stats = part->stats,
-                               .answer_json = "{}", .answer_len = 2};
+        store_evaluation ev = {.id = id,
+                               .timestamp_ms = 1000 + (int64_t)i,
+                               .run = run,
+                               .step = 5,
+                               .n = 1,
+                               .c = c,
+                               .h = h,
+                               .w = w,
+                               .loss = &g.params.loss,
+                               .stats = part->stats,
+                               .answer_json = "{}",
+                               .answer_len = 2};
         CHECK(store_record(golden_store, &ev, err, sizeof err) == 0);
         segloss_result_free(part);
     }
@@ -305,8 +312,7 @@ static void check_exact_case(const char *dirname)
         CHECK(sum.split_count == 1);
         const store_split_summary *sp = &sum.splits[0];
         CHECK(sp->evaluations == n);
-        CHECK_MSG(segloss_stats_equal(sp->stats, whole->stats), "%s: merged stats differ",
-                  g.name);
+        CHECK_MSG(segloss_stats_equal(sp->stats, whole->stats), "%s: merged stats differ", g.name);
         segloss_result *agg = NULL;
         CHECK(store_finalize(sp->stats, sp->loss_params_json, &agg, err, sizeof err) == 0);
         if (agg) {
@@ -337,8 +343,8 @@ static void check_exact_case(const char *dirname)
                 CHECK(hist.points[k].step == 5);
                 CHECK_MSG(isnan(want) ? !hist.points[k].has_value
                                       : hist.points[k].has_value && hist.points[k].value == want,
-                          "%s %s: %.17g vs %.17g", g.name, hist.points[k].key,
-                          hist.points[k].value, want);
+                          "%s %s: %.17g vs %.17g", g.name, hist.points[k].key, hist.points[k].value,
+                          want);
             }
             store_history_free(&hist);
         }
@@ -382,7 +388,9 @@ static void test_history_paging_stable(void)
     char token[128] = "";
     uint64_t seed = 100;
     for (;;) {
-        store_history_query q = {.run = "p", .key_mask = 1u << 3, .max_results = 3,
+        store_history_query q = {.run = "p",
+                                 .key_mask = 1u << 3,
+                                 .max_results = 3,
                                  .page_token = token[0] ? token : NULL};
         store_history hist;
         CHECK(store_history_page(s, &q, &hist, err, sizeof err) == 0);
@@ -418,9 +426,11 @@ static void test_history_paging_stable(void)
     size_t total = 0;
     token[0] = '\0';
     for (int guard = 0; guard < 100; guard++) {
-        store_history_query q = {.run = "p", .max_results = 4,
+        store_history_query q = {.run = "p",
+                                 .max_results = 4,
                                  .page_token = token[0] ? token : NULL,
-                                 .has_since_step = true, .since_step = 20};
+                                 .has_since_step = true,
+                                 .since_step = 20};
         store_history hist;
         CHECK(store_history_page(s, &q, &hist, err, sizeof err) == 0);
         for (size_t i = 0; i < hist.count; i++)
@@ -538,14 +548,12 @@ static void test_delete_and_reopen(void)
     CHECK_EQ_INT(scenario_number(loc, "SELECT count(*) FROM $schema_version"), versions);
 
     /* a database from a newer seglossd is refused, not guessed at */
-    CHECK(scenario_number(loc, "INSERT INTO $schema_version(version) VALUES(99) RETURNING 1") ==
-          1);
+    CHECK(scenario_number(loc, "INSERT INTO $schema_version(version) VALUES(99) RETURNING 1") == 1);
     store_options opt = {.location = loc};
     CHECK(store_open(&opt, &s, err, sizeof err) == STORE_FAILED);
     CHECK_MSG(strstr(err, "schema version 99") != NULL, "%s", err);
     backend->discard(loc);
 }
-
 
 static store *figures_store;
 static int figure_cases;
@@ -578,8 +586,8 @@ static void check_item_figures_case(const char *dirname)
     double *iou = malloc(c * sizeof *iou);
     segloss_result *whole = NULL;
     CHECK(counts && figs && texts && iou);
-    CHECK(counts && segloss_evaluate_items(ctx, &g.logits, &g.labels, &g.params.loss, NULL,
-                                           counts, &whole, detail, sizeof detail) == 0);
+    CHECK(counts && segloss_evaluate_items(ctx, &g.logits, &g.labels, &g.params.loss, NULL, counts,
+                                           &whole, detail, sizeof detail) == 0);
     for (size_t i = 0; whole && figs && texts && iou && i < n; i++) {
         const uint64_t *ic = counts + i * 3 * c;
         segloss_item_figures f;
@@ -587,8 +595,7 @@ static void check_item_figures_case(const char *dirname)
         segloss_tensor lt = batched ? scenario_slice(&g.logits, i, 1) : g.logits;
         segloss_tensor mt = batched ? scenario_slice(&g.labels, i, 1) : g.labels;
         segloss_result *alone = NULL;
-        CHECK(segloss_evaluate(ctx, &lt, &mt, &g.params.loss, &alone, detail, sizeof detail) ==
-              0);
+        CHECK(segloss_evaluate(ctx, &lt, &mt, &g.params.loss, &alone, detail, sizeof detail) == 0);
         if (alone) {
             const uint64_t *cm = alone->stats->confusion;
             double iou_sum = 0, dice_sum = 0;
@@ -605,8 +612,10 @@ static void check_item_figures_case(const char *dirname)
                     CHECK(isnan(iou[k]));
                     continue;
                 }
-                CHECK_MSG(same_figure(iou[k], alone->iou[k]), "%s item %zu class %zu: %.17g vs "
-                          "%.17g", g.name, i, k, iou[k], alone->iou[k]);
+                CHECK_MSG(same_figure(iou[k], alone->iou[k]),
+                          "%s item %zu class %zu: %.17g vs "
+                          "%.17g",
+                          g.name, i, k, iou[k], alone->iou[k]);
                 iou_sum += alone->iou[k];
                 dice_sum += 2.0 * (double)cm[k * c + k] / (double)(alone->support[k] + col);
                 present++;
@@ -628,17 +637,28 @@ static void check_item_figures_case(const char *dirname)
         json_number_array(&w, iou, c);
         size_t len;
         texts[i] = json_writer_finish(&w, &len);
-        figs[i] = (store_item_figures){.accuracy = f.accuracy, .miou = f.miou,
-                                       .mean_dice = f.mean_dice, .present = f.present,
+        figs[i] = (store_item_figures){.accuracy = f.accuracy,
+                                       .miou = f.miou,
+                                       .mean_dice = f.mean_dice,
+                                       .present = f.present,
                                        .iou_json = texts[i]};
     }
     /* recorded with the batch, and read back ordered by mIoU, lowest first */
     if (whole && figs && texts) {
         char id[IDS_LEN + 1];
         ids_new(id);
-        store_evaluation ev = {.id = id, .timestamp_ms = 1000, .run = run, .step = 3, .n = n,
-                               .c = c, .h = whole->h, .w = whole->w, .loss = &g.params.loss,
-                               .stats = whole->stats, .answer_json = "{}", .answer_len = 2,
+        store_evaluation ev = {.id = id,
+                               .timestamp_ms = 1000,
+                               .run = run,
+                               .step = 3,
+                               .n = n,
+                               .c = c,
+                               .h = whole->h,
+                               .w = whole->w,
+                               .loss = &g.params.loss,
+                               .stats = whole->stats,
+                               .answer_json = "{}",
+                               .answer_len = 2,
                                .figures = figs};
         CHECK(store_record(figures_store, &ev, err, sizeof err) == 0);
         store_item_list list;
@@ -703,17 +723,23 @@ static void test_items_query(void)
                                 e == 3 ? "train" : "val", e == 3 ? 8 : 7) == 0);
         store_item_figures figs[2];
         for (int i = 0; i < 2; i++) {
-            figs[i] = (store_item_figures){.accuracy = 0.1 * (e * 2 + i), .miou = 1.0 - 0.1 * e,
+            figs[i] = (store_item_figures){.accuracy = 0.1 * (e * 2 + i),
+                                           .miou = 1.0 - 0.1 * e,
                                            .mean_dice = i ? (double)NAN : 0.5,
-                                           .present = 4, .iou_json = "[0.5,null,1,0]"};
+                                           .present = 4,
+                                           .iou_json = "[0.5,null,1,0]"};
             accs[e][i] = figs[i].accuracy;
         }
         f[e].ev.figures = figs;
         CHECK(store_record(s, &f[e].ev, err, sizeof err) == 0);
     }
     store_item_list list;
-    store_items_query q = {.run = "it", .has_step = true, .step = 7,
-                           .sort = STORE_SORT_ACCURACY, .descending = true, .limit = 4};
+    store_items_query q = {.run = "it",
+                           .has_step = true,
+                           .step = 7,
+                           .sort = STORE_SORT_ACCURACY,
+                           .descending = true,
+                           .limit = 4};
     /* retention keeps 2 evaluations per run: the first of step 7 is gone */
     CHECK(store_items(s, &q, &list, err, sizeof err) == 0);
     CHECK(list.has_step && list.step == 7 && list.count == 2 && list.total == 2);
@@ -777,7 +803,7 @@ typedef struct scenario_keyed {
     int rc;
     bool replayed;
     char id[IDS_LEN + 1];
-    char *answer;           /* what the store answered: the replay, or our own answer */
+    char *answer; /* what the store answered: the replay, or our own answer */
 } scenario_keyed;
 
 static void *scenario_keyed_record(void *arg)
@@ -837,8 +863,7 @@ static void test_idempotency_key(void)
     CHECK(again.answer && first.answer && strcmp(again.answer, first.answer) == 0);
     char *answer = NULL;
     size_t len;
-    CHECK(store_evaluation_answer(s, again.id, &answer, &len, err, sizeof err) ==
-          STORE_NOT_FOUND);
+    CHECK(store_evaluation_answer(s, again.id, &answer, &len, err, sizeof err) == STORE_NOT_FOUND);
     CHECK_EQ_INT(scenario_idem_evaluations(s), 1);
     scenario_keyed other = {.s = s, .key = "key-1", .hash = h2};
     scenario_keyed_record(&other);

@@ -123,7 +123,7 @@ static void test_jpeg_corrupt(void)
         for (size_t i = 2; i + 8 < len; i++) {
             if (jpeg[i] == 0xff && (jpeg[i + 1] == 0xc0 || jpeg[i + 1] == 0xc2)) {
                 jpeg[i + 5] = 0;
-                jpeg[i + 6] = 0;   /* height 0 */
+                jpeg[i + 6] = 0; /* height 0 */
                 CHECK(decode(jpeg, len, &rgb, &w, &h) < 0);
                 break;
             }
@@ -173,8 +173,8 @@ static void test_png_rgb_and_gray_roundtrip(void)
     for (size_t i = 0; i < sizeof gray; i++)
         CHECK(rgb[3 * i] == gray[i] && rgb[3 * i + 1] == gray[i] && rgb[3 * i + 2] == gray[i]);
     uint8_t back[40 * 30];
-    CHECK_EQ_INT(segloss_png_mask_decode(png, len, &limits, SEGLOSS_U8, back, sizeof back,
-                                         detail, sizeof detail),
+    CHECK_EQ_INT(segloss_png_mask_decode(png, len, &limits, SEGLOSS_U8, back, sizeof back, detail,
+                                         sizeof detail),
                  0);
     CHECK(memcmp(back, gray, sizeof gray) == 0);
     free(rgb);
@@ -217,8 +217,8 @@ static uint8_t *write_small_png(int type, int depth, int interlace, size_t *len)
         png_set_PLTE(png, info, pal, 4);
         png_byte trns[4] = {0, 255, 255, 255};
         png_set_tRNS(png, info, trns, 4, NULL);
-        row0[0] = 0x1b;   /* 2-bit indices 0 1 | 2 3 */
-        row1[0] = 0xe4;   /* 3 2 | 1 0 */
+        row0[0] = 0x1b; /* 2-bit indices 0 1 | 2 3 */
+        row1[0] = 0xe4; /* 3 2 | 1 0 */
     } else {
         /* 16-bit RGBA: pixel (0,0) = (0xffff, 0x8000, 0, 0 alpha) */
         row0[0] = row0[1] = 0xff;

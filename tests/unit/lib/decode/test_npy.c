@@ -98,7 +98,7 @@ static void test_v1_logits_f32_no_copy(void)
     CHECK_EQ_INT(t.dtype, SEGLOSS_F32);
     CHECK_EQ_INT(t.rank, 4);
     CHECK(t.shape[0] == 2 && t.shape[1] == 3 && t.shape[2] == 4 && t.shape[3] == 5);
-    CHECK(t.data == f.bytes + 128);   /* 10 + 70-byte dict padded to 128 */
+    CHECK(t.data == f.bytes + 128); /* 10 + 70-byte dict padded to 128 */
     CHECK(memcmp(t.data, floats, sizeof floats) == 0);
     free(f.mem);
 }
@@ -106,8 +106,9 @@ static void test_v1_logits_f32_no_copy(void)
 static void test_v2_v3_headers(void)
 {
     for (int major = 2; major <= 3; major++) {
-        npy_file f = make_npy(major, "{'descr': '<f4', 'fortran_order': False, "
-                                     "'shape': (3, 4, 10), }",
+        npy_file f = make_npy(major,
+                              "{'descr': '<f4', 'fortran_order': False, "
+                              "'shape': (3, 4, 10), }",
                               floats, 3 * 4 * 10 * 4);
         segloss_tensor t;
         void *owned;
@@ -134,8 +135,8 @@ static void test_v2_v3_headers(void)
 
 static void test_unknown_version(void)
 {
-    npy_file f = make_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1), }",
-                          floats, 4);
+    npy_file f =
+        make_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1), }", floats, 4);
     f.bytes[6] = 4;
     segloss_tensor t;
     void *owned;
@@ -200,8 +201,8 @@ static void test_every_dtype(void)
         CHECK((uintptr_t)t.data % segloss_dtype_size(cases[i].dtype) == 0);
         free(owned);
         /* The other role refuses it, naming what it accepts. */
-        segloss_tensor_role other = cases[i].role == SEGLOSS_ROLE_LOGITS ? SEGLOSS_ROLE_LABELS
-                                                                         : SEGLOSS_ROLE_LOGITS;
+        segloss_tensor_role other =
+            cases[i].role == SEGLOSS_ROLE_LOGITS ? SEGLOSS_ROLE_LABELS : SEGLOSS_ROLE_LOGITS;
         rc = decode(&f, other, &t, &owned);
         CHECK_EQ_INT(rc, SEGLOSS_EUNSUPPORTED);
         CHECK(strstr(detail, other == SEGLOSS_ROLE_LOGITS ? "logits must be float32"
@@ -212,8 +213,8 @@ static void test_every_dtype(void)
 
 static void test_unsupported_dtypes(void)
 {
-    static const char *const refused[] = {"<u4", "<i2", "|b1", "<c8", "<U8", "|O", "<f4 ",
-                                          "=f4", "<u1"};
+    static const char *const refused[] = {"<u4", "<i2",  "|b1", "<c8", "<U8",
+                                          "|O",  "<f4 ", "=f4", "<u1"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         char dict[128];
         snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (4, 4)}",
@@ -221,8 +222,8 @@ static void test_unsupported_dtypes(void)
         expect_fail(dict, floats, 64, SEGLOSS_ROLE_LABELS, SEGLOSS_EUNSUPPORTED,
                     "is not supported");
     }
-    expect_fail("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1, 1, 1)}", floats,
-                4, SEGLOSS_ROLE_LOGITS, SEGLOSS_EUNSUPPORTED, "structured");
+    expect_fail("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1, 1, 1)}", floats, 4,
+                SEGLOSS_ROLE_LOGITS, SEGLOSS_EUNSUPPORTED, "structured");
 }
 
 static void test_shapes_per_role(void)
@@ -231,8 +232,8 @@ static void test_shapes_per_role(void)
     segloss_tensor t;
     void *owned;
     /* labels: (H, W) and (N, H, W) */
-    npy_file f = make_npy(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (8, 8), }",
-                          data, 64);
+    npy_file f =
+        make_npy(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (8, 8), }", data, 64);
     CHECK_EQ_INT(decode(&f, SEGLOSS_ROLE_LABELS, &t, &owned), 0);
     CHECK(t.rank == 2 && t.shape[0] == 8 && t.shape[1] == 8);
     free(f.mem);
@@ -249,8 +250,8 @@ static void test_shapes_per_role(void)
                 SEGLOSS_ROLE_LABELS, SEGLOSS_ESHAPE, "has shape ()");
     expect_fail("{'descr': '<f4', 'fortran_order': False, 'shape': (4, 4), }", floats, 64,
                 SEGLOSS_ROLE_LOGITS, SEGLOSS_ESHAPE, "(N, C, H, W) or (C, H, W)");
-    expect_fail("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 4, 4), }", floats,
-                64, SEGLOSS_ROLE_LOGITS, SEGLOSS_ESHAPE, "more than 4 dimensions");
+    expect_fail("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 4, 4), }", floats, 64,
+                SEGLOSS_ROLE_LOGITS, SEGLOSS_ESHAPE, "more than 4 dimensions");
     expect_fail("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3, 4, 4), }", floats, 0,
                 SEGLOSS_ROLE_LOGITS, SEGLOSS_ESHAPE, "at least 1");
 }
@@ -270,8 +271,9 @@ static void test_exact_data_length(void)
 static void test_misaligned_data_is_copied(void)
 {
     for (size_t shift = 1; shift < 8; shift++) {
-        npy_file f = make_npy_ex(1, "{'descr': '<f8', 'fortran_order': False, "
-                                    "'shape': (1, 2, 3, 5), }",
+        npy_file f = make_npy_ex(1,
+                                 "{'descr': '<f8', 'fortran_order': False, "
+                                 "'shape': (1, 2, 3, 5), }",
                                  floats, 240, shift, 1);
         segloss_tensor t;
         void *owned = NULL;
@@ -292,8 +294,8 @@ static void test_misaligned_data_is_copied(void)
     CHECK(owned == NULL);
     free(f.mem);
     /* An unpadded header puts float data at an odd offset even in aligned memory. */
-    f = make_npy_ex(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 3), }", floats,
-                    12, 0, 0);
+    f = make_npy_ex(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 3), }", floats, 12,
+                    0, 0);
     CHECK_EQ_INT(decode(&f, SEGLOSS_ROLE_LOGITS, &t, &owned), 0);
     CHECK(owned != NULL && memcmp(t.data, floats, 12) == 0);
     free(owned);
@@ -340,8 +342,8 @@ static void test_big_endian_and_fortran_converted(void)
                 c_order[(i1 * 3 + i2) * 4 + i3] = v;
                 fortran[i1 + 2 * (i2 + 3 * i3)] = v;
             }
-    f = make_npy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (1, 2, 3, 4), }",
-                 fortran, sizeof fortran);
+    f = make_npy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (1, 2, 3, 4), }", fortran,
+                 sizeof fortran);
     CHECK_EQ_INT(decode(&f, SEGLOSS_ROLE_LOGITS, &t, &owned), 0);
     CHECK(owned && memcmp(t.data, c_order, sizeof c_order) == 0);
     CHECK(t.rank == 4 && t.shape[1] == 2 && t.shape[2] == 3 && t.shape[3] == 4);
@@ -352,8 +354,8 @@ static void test_big_endian_and_fortran_converted(void)
 static void test_header_limits(void)
 {
     /* header_len field 10001 in a v2 file: refused before it is read. */
-    npy_file f = make_npy(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1), }",
-                          floats, 4);
+    npy_file f =
+        make_npy(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1), }", floats, 4);
     f.bytes[8] = 0x11;
     f.bytes[9] = 0x27;
     f.bytes[10] = 0;
@@ -373,8 +375,8 @@ static void test_header_limits(void)
     CHECK_EQ_INT(segloss_npy_decode(tiny, sizeof tiny, SEGLOSS_ROLE_LOGITS, &limits, &t, &owned,
                                     detail, sizeof detail),
                  SEGLOSS_EFORMAT);
-    CHECK_EQ_INT(segloss_npy_decode("\x93NUMPZ\x01\x00\x00\x00", 10, SEGLOSS_ROLE_LOGITS,
-                                    &limits, &t, &owned, detail, sizeof detail),
+    CHECK_EQ_INT(segloss_npy_decode("\x93NUMPZ\x01\x00\x00\x00", 10, SEGLOSS_ROLE_LOGITS, &limits,
+                                    &t, &owned, detail, sizeof detail),
                  SEGLOSS_EFORMAT);
     CHECK_EQ_INT(segloss_npy_decode(NULL, 0, SEGLOSS_ROLE_LOGITS, &limits, &t, &owned, detail,
                                     sizeof detail),
@@ -393,8 +395,8 @@ static void test_lying_headers(void)
         {"{'descr': '<f4', 'fortran_order': False}", SEGLOSS_EFORMAT, "lacks 'shape'"},
         {"{'descr': '<f4', 'shape': (1, 1, 1)}", SEGLOSS_EFORMAT, "lacks 'fortran_order'"},
         {"{'fortran_order': False, 'shape': (1, 1, 1)}", SEGLOSS_EFORMAT, "lacks 'descr'"},
-        {"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1), 'x': 1}",
-         SEGLOSS_EFORMAT, "unexpected key 'x'"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1), 'x': 1}", SEGLOSS_EFORMAT,
+         "unexpected key 'x'"},
         {"{'descr': '<f4', 'fortran_order': 0, 'shape': (1, 1, 1)}", SEGLOSS_EFORMAT,
          "neither True nor False"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': [1, 1, 1]}", SEGLOSS_EFORMAT,
@@ -408,8 +410,8 @@ static void test_lying_headers(void)
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1)} junk", SEGLOSS_EFORMAT,
          "after the dict"},
         {"['descr', '<f4']", SEGLOSS_EFORMAT, "not a Python dict"},
-        {"{'descr': '<f\\x34', 'fortran_order': False, 'shape': (1, 1, 1)}",
-         SEGLOSS_EUNSUPPORTED, "simple dtype string"},
+        {"{'descr': '<f\\x34', 'fortran_order': False, 'shape': (1, 1, 1)}", SEGLOSS_EUNSUPPORTED,
+         "simple dtype string"},
         {"{'descr': '<f4', 'fortran_order': False, "
          "'shape': (99999999999999999999999, 1, 1)}",
          SEGLOSS_EFORMAT, "non-negative integers"},
@@ -425,8 +427,7 @@ static void test_lying_headers(void)
          "4096 images"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        expect_fail(cases[i].dict, floats, 16, SEGLOSS_ROLE_LOGITS, cases[i].code,
-                    cases[i].needle);
+        expect_fail(cases[i].dict, floats, 16, SEGLOSS_ROLE_LOGITS, cases[i].code, cases[i].needle);
     /* The pixel limit from the caller's limits, not only the default. */
     segloss_limits saved = limits;
     limits.max_pixels = 15;
@@ -461,22 +462,19 @@ static void test_detect_format(void)
 static void test_logits_decode_dispatch(void)
 {
     static const uint8_t png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0};
-    npy_file f = make_npy(1, "{'descr': '<f2', 'fortran_order': False, 'shape': (2, 2, 2)}",
-                          floats, 16);
+    npy_file f =
+        make_npy(1, "{'descr': '<f2', 'fortran_order': False, 'shape': (2, 2, 2)}", floats, 16);
     segloss_tensor t;
     void *owned;
-    CHECK_EQ_INT(segloss_logits_decode(f.bytes, f.len, &limits, &t, &owned, detail,
-                                       sizeof detail),
+    CHECK_EQ_INT(segloss_logits_decode(f.bytes, f.len, &limits, &t, &owned, detail, sizeof detail),
                  0);
     CHECK_EQ_INT(t.dtype, SEGLOSS_F16);
     free(owned);
     free(f.mem);
-    CHECK_EQ_INT(segloss_logits_decode(png, sizeof png, &limits, &t, &owned, detail,
-                                       sizeof detail),
+    CHECK_EQ_INT(segloss_logits_decode(png, sizeof png, &limits, &t, &owned, detail, sizeof detail),
                  SEGLOSS_EUNSUPPORTED);
     CHECK(strstr(detail, "PNG image") != NULL);
-    CHECK_EQ_INT(segloss_logits_decode("garbage!!", 9, &limits, &t, &owned, detail,
-                                       sizeof detail),
+    CHECK_EQ_INT(segloss_logits_decode("garbage!!", 9, &limits, &t, &owned, detail, sizeof detail),
                  SEGLOSS_EUNSUPPORTED);
     CHECK(owned == NULL && t.rank == 0);
 }

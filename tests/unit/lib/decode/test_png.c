@@ -68,8 +68,8 @@ static membuf write_png(uint32_t w, uint32_t h, int color_type, int depth, int i
         abort();
     png_set_write_fn(png, &m, mem_write, mem_flush);
     png_set_IHDR(png, info, w, h, depth, color_type,
-                 interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+                 interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
     if (color_type == PNG_COLOR_TYPE_PALETTE) {
         png_color palette[256];
         for (int i = 0; i < 256; i++)
@@ -139,8 +139,7 @@ static void check_mask(const membuf *m, uint32_t w, uint32_t h,
     uint8_t *u8 = malloc(n);
     uint16_t *u16 = malloc(n * 2);
     segloss_png_info info;
-    CHECK_EQ_INT(segloss_png_mask_probe(m->data, m->len, &limits, &info, detail, sizeof detail),
-                 0);
+    CHECK_EQ_INT(segloss_png_mask_probe(m->data, m->len, &limits, &info, detail, sizeof detail), 0);
     CHECK(info.width == w && info.height == h);
     int rc = decode_u16(m, u16, n);
     CHECK_MSG(rc == 0, "%s: %s", what, detail);
@@ -169,8 +168,7 @@ static void test_grey8(void)
 {
     membuf m = write_png(37, 23, PNG_COLOR_TYPE_GRAY, 8, 0, pattern8, 0);
     segloss_png_info info;
-    CHECK_EQ_INT(segloss_png_mask_probe(m.data, m.len, &limits, &info, detail, sizeof detail),
-                 0);
+    CHECK_EQ_INT(segloss_png_mask_probe(m.data, m.len, &limits, &info, detail, sizeof detail), 0);
     CHECK(info.bit_depth == 8 && info.color_type == 0 && info.interlaced == 0);
     check_mask(&m, 37, 23, pattern8, "grey8");
     free(m.data);
@@ -210,8 +208,7 @@ static void test_interlaced(void)
 {
     membuf m = write_png(13, 7, PNG_COLOR_TYPE_GRAY, 8, 1, pattern8, 0);
     segloss_png_info info;
-    CHECK_EQ_INT(segloss_png_mask_probe(m.data, m.len, &limits, &info, detail, sizeof detail),
-                 0);
+    CHECK_EQ_INT(segloss_png_mask_probe(m.data, m.len, &limits, &info, detail, sizeof detail), 0);
     CHECK_EQ_INT(info.interlaced, 1);
     check_mask(&m, 13, 7, pattern8, "interlaced grey8");
     free(m.data);
@@ -244,10 +241,9 @@ static void test_color_images_refused(void)
         membuf m = write_png(8, 8, cases[i].type, 8, 0, pattern8, 0);
         segloss_png_info info;
         uint8_t out[64];
-        snprintf(want, sizeof want,
-                 "PNG colour type %s; masks must be greyscale or palette images", cases[i].name);
-        CHECK_EQ_INT(segloss_png_mask_probe(m.data, m.len, &limits, &info, detail,
-                                            sizeof detail),
+        snprintf(want, sizeof want, "PNG colour type %s; masks must be greyscale or palette images",
+                 cases[i].name);
+        CHECK_EQ_INT(segloss_png_mask_probe(m.data, m.len, &limits, &info, detail, sizeof detail),
                      SEGLOSS_EUNSUPPORTED);
         CHECK_MSG(strstr(detail, want) != NULL, "%s", detail);
         CHECK_EQ_INT(info.color_type, cases[i].type);
@@ -281,7 +277,7 @@ static void test_crc_errors(void)
         CHECK_MSG(at != 0, "no %s chunk", chunks[i]);
         size_t n = (size_t)m.data[at] << 24 | (size_t)m.data[at + 1] << 16 |
                    (size_t)m.data[at + 2] << 8 | m.data[at + 3];
-        m.data[at + 8 + n] ^= 0x01;   /* the stored CRC */
+        m.data[at + 8 + n] ^= 0x01; /* the stored CRC */
         int rc = decode_u8(&m, out, sizeof out);
         CHECK_MSG(rc == SEGLOSS_EFORMAT, "%s: %d %s", chunks[i], rc, detail);
         CHECK_MSG(strstr(detail, "CRC") != NULL, "%s: %s", chunks[i], detail);
@@ -353,14 +349,13 @@ static void test_limits_before_decode(void)
     CHECK(info.width == 100000 && info.height == 100000);
     CHECK_EQ_INT(decode_u8(&m, out, sizeof out), SEGLOSS_ELIMIT);
     free(m.data);
-    m = ihdr_only(16000, 16000, 8, 3);   /* under max_side, over max_pixels */
+    m = ihdr_only(16000, 16000, 8, 3); /* under max_side, over max_pixels */
     CHECK_EQ_INT(segloss_png_mask_probe(m.data, m.len, &limits, &info, detail, sizeof detail),
                  SEGLOSS_ELIMIT);
     CHECK(strstr(detail, "pixels") != NULL);
     free(m.data);
-    m = ihdr_only(4000, 3000, 8, 3);     /* probe passes: the caller compares with logits */
-    CHECK_EQ_INT(segloss_png_mask_probe(m.data, m.len, &limits, &info, detail, sizeof detail),
-                 0);
+    m = ihdr_only(4000, 3000, 8, 3); /* probe passes: the caller compares with logits */
+    CHECK_EQ_INT(segloss_png_mask_probe(m.data, m.len, &limits, &info, detail, sizeof detail), 0);
     CHECK(info.width == 4000 && info.height == 3000 && info.color_type == 3);
     free(m.data);
     /* The caller's limits, not only the defaults. */
@@ -384,8 +379,7 @@ static void test_bad_headers(void)
                  {5, 5, 8, 5, "colour type 5"},          {5, 5, 3, 0, "bit depth 3"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         membuf m = ihdr_only(cases[i].w, cases[i].h, cases[i].depth, cases[i].type);
-        CHECK_EQ_INT(segloss_png_mask_probe(m.data, m.len, &limits, &info, detail,
-                                            sizeof detail),
+        CHECK_EQ_INT(segloss_png_mask_probe(m.data, m.len, &limits, &info, detail, sizeof detail),
                      SEGLOSS_EFORMAT);
         CHECK_MSG(strstr(detail, cases[i].needle) != NULL, "%s", detail);
         free(m.data);
@@ -458,7 +452,7 @@ static void test_trailing_image_data_bounded(void)
     CHECK_EQ_INT(decode_u8(&m, out, 1), 0);
     CHECK_EQ_INT(out[0], 7);
     free(m.data);
-    m = trailing_data_png(1000);   /* "Too much image data": a warning, pixels are complete */
+    m = trailing_data_png(1000); /* "Too much image data": a warning, pixels are complete */
     CHECK_EQ_INT(decode_u8(&m, out, 1), 0);
     free(m.data);
     m = trailing_data_png(200000);
@@ -466,9 +460,9 @@ static void test_trailing_image_data_bounded(void)
     CHECK_MSG(strstr(detail, "decompression bomb") != NULL, "%s", detail);
     uint8_t *rgb = NULL;
     uint32_t w, h;
-    CHECK_EQ_INT(segloss_image_decode_rgb(m.data, m.len, &limits, &rgb, &w, &h, detail,
-                                          sizeof detail),
-                 SEGLOSS_EFORMAT);
+    CHECK_EQ_INT(
+        segloss_image_decode_rgb(m.data, m.len, &limits, &rgb, &w, &h, detail, sizeof detail),
+        SEGLOSS_EFORMAT);
     CHECK(rgb == NULL);
     free(m.data);
 }

@@ -46,8 +46,7 @@ static char detail[256];
 static segloss_limits limits;
 static uint8_t payload[4096];
 
-static int decode(const st_file *f, segloss_tensor *lg, void **olg, segloss_tensor *lb,
-                  void **olb)
+static int decode(const st_file *f, segloss_tensor *lg, void **olg, segloss_tensor *lb, void **olb)
 {
     detail[0] = '\0';
     return segloss_safetensors_decode(f->bytes, f->len, &limits, lg, olg, lb, olb, detail,
@@ -71,8 +70,8 @@ static void test_logits_every_dtype(void)
     static const struct {
         const char *name;
         segloss_dtype dtype;
-    } cases[] = {{"F32", SEGLOSS_F32}, {"F16", SEGLOSS_F16}, {"BF16", SEGLOSS_BF16},
-                 {"F64", SEGLOSS_F64}};
+    } cases[] = {
+        {"F32", SEGLOSS_F32}, {"F16", SEGLOSS_F16}, {"BF16", SEGLOSS_BF16}, {"F64", SEGLOSS_F64}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char json[256];
         size_t n = 2 * 3 * 4 * segloss_dtype_size(cases[i].dtype);
@@ -97,8 +96,11 @@ static void test_labels_every_dtype(void)
     static const struct {
         const char *name;
         segloss_dtype dtype;
-    } cases[] = {{"U8", SEGLOSS_U8},   {"I8", SEGLOSS_I8},   {"U16", SEGLOSS_U16},
-                 {"I32", SEGLOSS_I32}, {"I64", SEGLOSS_I64}};
+    } cases[] = {{"U8", SEGLOSS_U8},
+                 {"I8", SEGLOSS_I8},
+                 {"U16", SEGLOSS_U16},
+                 {"I32", SEGLOSS_I32},
+                 {"I64", SEGLOSS_I64}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         for (int use_labels = 0; use_labels < 2; use_labels++) {
             char json[512];
@@ -194,8 +196,8 @@ static void test_offsets_checked(void)
                 SEGLOSS_EFORMAT, "0 <= begin <= end");
     expect_fail("{\"logits\":{\"dtype\":\"F32\",\"shape\":[1,2,2],\"data_offsets\":[0]}}", 16,
                 SEGLOSS_EFORMAT, "data_offsets must be");
-    expect_fail("{\"logits\":{\"dtype\":\"F32\",\"shape\":[1,2,2],\"data_offsets\":[0,16.5]}}",
-                16, SEGLOSS_EFORMAT, "data_offsets must be");
+    expect_fail("{\"logits\":{\"dtype\":\"F32\",\"shape\":[1,2,2],\"data_offsets\":[0,16.5]}}", 16,
+                SEGLOSS_EFORMAT, "data_offsets must be");
     expect_fail("{\"logits\":{\"dtype\":\"F32\",\"shape\":[1,2,2],"
                 "\"data_offsets\":[0,1e300]}}",
                 16, SEGLOSS_EFORMAT, "data_offsets must be");
@@ -236,7 +238,7 @@ static void test_header_checks(void)
     st_file f = make_st("{}", NULL, 0);
     segloss_tensor lg, lb;
     void *olg, *olb;
-    f.bytes[2] = 0x20;   /* 2 MiB */
+    f.bytes[2] = 0x20; /* 2 MiB */
     CHECK_EQ_INT(decode(&f, &lg, &olg, &lb, &olb), SEGLOSS_EFORMAT);
     CHECK(strstr(detail, "at most 1048576") != NULL);
     f.bytes[2] = 0;
@@ -246,8 +248,8 @@ static void test_header_checks(void)
     f.bytes[7] = 0x80;
     CHECK_EQ_INT(decode(&f, &lg, &olg, &lb, &olb), SEGLOSS_EFORMAT);
     free(f.mem);
-    CHECK_EQ_INT(segloss_safetensors_decode("\x01\x00", 2, &limits, &lg, &olg, NULL, NULL,
-                                            detail, sizeof detail),
+    CHECK_EQ_INT(segloss_safetensors_decode("\x01\x00", 2, &limits, &lg, &olg, NULL, NULL, detail,
+                                            sizeof detail),
                  SEGLOSS_EFORMAT);
 
     expect_fail("{}", 0, SEGLOSS_EFORMAT, "no tensor named 'logits' (0 other tensors)");

@@ -14,8 +14,8 @@ static int cases_failed;
 static int evaluate_with(segloss_ctx *ctx, golden_case *g, segloss_result **r)
 {
     char detail[512];
-    int rc = segloss_evaluate(ctx, &g->logits, &g->labels, &g->params.loss, r, detail,
-                              sizeof detail);
+    int rc =
+        segloss_evaluate(ctx, &g->logits, &g->labels, &g->params.loss, r, detail, sizeof detail);
     if (rc)
         fprintf(stderr, "  %s: %s (%s)\n", g->name, detail, segloss_error_name(rc));
     return rc;

@@ -45,8 +45,8 @@ typedef struct inputs {
 } inputs;
 
 /* Random logits (scale sigma, plus `peak` on the label's class) and labels with ~5% ignored. */
-static void make_inputs(inputs *in, size_t n, size_t c, size_t h, size_t w, size_t mh,
-                        size_t mw, segloss_dtype dtype, double sigma, double peak)
+static void make_inputs(inputs *in, size_t n, size_t c, size_t h, size_t w, size_t mh, size_t mw,
+                        segloss_dtype dtype, double sigma, double peak)
 {
     memset(in, 0, sizeof *in);
     *in = (inputs){.n = n, .c = c, .h = h, .w = w, .mh = mh, .mw = mw, .dtype = dtype};
@@ -141,7 +141,7 @@ static void vector_kernel_matches_scalar(void)
         {2, 21, 16, 32, SEGLOSS_F16, 3, 2, SEGLOSS_SEED, 2},
         {2, 21, 16, 32, SEGLOSS_BF16, 3, 2, SEGLOSS_STANDARD, 2},
         {1, 6, 20, 20, SEGLOSS_F64, 3, 1, SEGLOSS_SEED, 2},
-        {1, 3, 32, 32, SEGLOSS_F32, 3, 12, SEGLOSS_SEED, 2},      /* confident pixels */
+        {1, 3, 32, 32, SEGLOSS_F32, 3, 12, SEGLOSS_SEED, 2}, /* confident pixels */
     };
     /* each configuration with and without class weights: the vector kernel has its own paths
      * for uniform tables (no lookups) and for a focal exponent of 1 (p_t is the softmax) */
@@ -149,8 +149,8 @@ static void vector_kernel_matches_scalar(void)
         size_t i = run / 2;
         int weighted = (int)(run % 2);
         inputs in;
-        make_inputs(&in, cfg[i].n, cfg[i].c, cfg[i].h, cfg[i].w, cfg[i].h, cfg[i].w,
-                    cfg[i].dtype, cfg[i].sigma, cfg[i].peak);
+        make_inputs(&in, cfg[i].n, cfg[i].c, cfg[i].h, cfg[i].w, cfg[i].h, cfg[i].w, cfg[i].dtype,
+                    cfg[i].sigma, cfg[i].peak);
         double weights[64], alpha[64];
         for (size_t k = 0; k < cfg[i].c; k++) {
             weights[k] = 0.5 + rng_uniform();
@@ -190,8 +190,8 @@ static void lerp_avx2_matches_scalar_bits(void)
         printf("# lerp_avx2_matches_scalar_bits skipped: CPU has no AVX2\n");
         return;
     }
-    static const size_t sizes[][2] = {{16, 61}, {128, 512}, {5, 8}, {3, 100}, {64, 64},
-                                      {100, 37}, {9, 17}, {1, 9}, {512, 2048}};
+    static const size_t sizes[][2] = {{16, 61},  {128, 512}, {5, 8}, {3, 100},   {64, 64},
+                                      {100, 37}, {9, 17},    {1, 9}, {512, 2048}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         size_t w_in = sizes[i][0], w_out = sizes[i][1];
         size_t *c0 = malloc(w_out * sizeof *c0), *c1 = malloc(w_out * sizeof *c1);
@@ -211,8 +211,7 @@ static void lerp_avx2_matches_scalar_bits(void)
             segloss__lerp_scalar(s0, s1, 0.3125f, &cols, start, count, a + start);
             segloss__lerp_avx2(s0, s1, 0.3125f, &cols, start, count, b + start);
         }
-        CHECK_MSG(memcmp(a, b, w_out * sizeof *a) == 0, "%zu -> %zu columns differ", w_in,
-                  w_out);
+        CHECK_MSG(memcmp(a, b, w_out * sizeof *a) == 0, "%zu -> %zu columns differ", w_in, w_out);
         free(storage);
         free(c0);
         free(c1);
@@ -302,8 +301,7 @@ static void split_merge_and_order_are_exact(void)
     for (int resize = 0; resize < 2; resize++) {
         for (int sem = 0; sem < 2; sem++) {
             inputs in;
-            make_inputs(&in, 4, 7, 33, 29, resize ? 50 : 33, resize ? 41 : 29, SEGLOSS_F32, 3,
-                        1);
+            make_inputs(&in, 4, 7, 33, 29, resize ? 50 : 33, resize ? 41 : 29, SEGLOSS_F32, 3, 1);
             segloss_params p;
             segloss_params_default(&p);
             p.semantics = (segloss_semantics)sem;
@@ -420,7 +418,7 @@ static void extreme_logits_are_named_or_computed(void)
     segloss_params p;
     segloss_params_default(&p);
     static const struct {
-        size_t at;       /* flat index into (1, 3, 4, 20) */
+        size_t at; /* flat index into (1, 3, 4, 20) */
         float value;
         const char *name;
     } bad[] = {
@@ -449,16 +447,14 @@ static void extreme_logits_are_named_or_computed(void)
             for (int i = 0; i < 2; i++) {
                 segloss_result *r = NULL;
                 char detail[256] = "";
-                int rc = segloss_evaluate(ctxs[i], &in.lt, &in.mt, &p, &r, detail,
-                                          sizeof detail);
+                int rc = segloss_evaluate(ctxs[i], &in.lt, &in.mt, &p, &r, detail, sizeof detail);
                 CHECK_MSG(rc == SEGLOSS_ENONFINITE, "%s (%s, kernel %d): %d %s", bad[b].name,
                           dt ? "bf16" : "f32", i, rc, detail);
-                CHECK_MSG(strstr(detail, dt && bad[b].value == 3.39e38f
-                                             ? "logits[0, 0, 0, 3] is 3.38"
-                                         : dt && bad[b].value == -3.39e38f
-                                             ? "logits[0, 0, 0, 5] is -3.38"
-                                             : bad[b].name) != NULL,
-                          "%s", detail);
+                CHECK_MSG(
+                    strstr(detail, dt && bad[b].value == 3.39e38f    ? "logits[0, 0, 0, 3] is 3.38"
+                                   : dt && bad[b].value == -3.39e38f ? "logits[0, 0, 0, 5] is -3.38"
+                                                                     : bad[b].name) != NULL,
+                    "%s", detail);
                 CHECK(r == NULL);
             }
             free_inputs(&in);
@@ -630,17 +626,16 @@ static void kernel_choice(void)
                              "build) has no AVX-512") != NULL &&
                   strstr(detail, "it can run: avx2, scalar") != NULL,
               "%s", detail);
-    CHECK_EQ_INT(segloss__kernel_resolve(SEGLOSS_KERNEL_AVX512, NULL, SEGLOSS__CPU_AVX2, &k,
-                                         detail, sizeof detail),
-                 SEGLOSS_EKERNEL);
-    CHECK_EQ_INT(segloss__kernel_resolve(SEGLOSS_KERNEL_AUTO, "avx2", 0, &k, detail,
+    CHECK_EQ_INT(segloss__kernel_resolve(SEGLOSS_KERNEL_AVX512, NULL, SEGLOSS__CPU_AVX2, &k, detail,
                                          sizeof detail),
+                 SEGLOSS_EKERNEL);
+    CHECK_EQ_INT(segloss__kernel_resolve(SEGLOSS_KERNEL_AUTO, "avx2", 0, &k, detail, sizeof detail),
                  SEGLOSS_EKERNEL);
     CHECK_MSG(strstr(detail, "has no AVX2, FMA and F16C; it can run: scalar") != NULL, "%s",
               detail);
-    CHECK_EQ_INT(segloss__kernel_resolve(SEGLOSS_KERNEL_AUTO, "avx9", both, &k, detail,
-                                         sizeof detail),
-                 SEGLOSS_EINVAL);
+    CHECK_EQ_INT(
+        segloss__kernel_resolve(SEGLOSS_KERNEL_AUTO, "avx9", both, &k, detail, sizeof detail),
+        SEGLOSS_EINVAL);
     CHECK_MSG(strstr(detail, "SEGLOSS_KERNEL=avx9 names no kernel") != NULL, "%s", detail);
     CHECK_EQ_INT(segloss__kernel_resolve((segloss_kernel)9, NULL, both, &k, NULL, 0),
                  SEGLOSS_EINVAL);

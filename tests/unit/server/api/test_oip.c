@@ -136,12 +136,11 @@ static void test_outputs_list(void)
     oip_request_free(&req);
 }
 
-static const char BIN_HEADER[] =
-    "{\"inputs\":["
-    "{\"name\":\"logits\",\"datatype\":\"FP32\",\"shape\":[1,2,1,3],"
-    "\"parameters\":{\"binary_data_size\":24}},"
-    "{\"name\":\"labels\",\"datatype\":\"UINT8\",\"shape\":[1,1,3],"
-    "\"parameters\":{\"binary_data_size\":3}}]}";
+static const char BIN_HEADER[] = "{\"inputs\":["
+                                 "{\"name\":\"logits\",\"datatype\":\"FP32\",\"shape\":[1,2,1,3],"
+                                 "\"parameters\":{\"binary_data_size\":24}},"
+                                 "{\"name\":\"labels\",\"datatype\":\"UINT8\",\"shape\":[1,1,3],"
+                                 "\"parameters\":{\"binary_data_size\":3}}]}";
 
 static void test_binary_in_place(void)
 {
@@ -237,8 +236,7 @@ static void test_every_datatype(void)
     for (int json = 0; json < 2; json++) {
         CHECK_CLOSE(infer_ce("FP64", f64, sizeof f64, "UINT8", u8, 3, json), want, 1e-7, 1e-9);
         CHECK_CLOSE(infer_ce("FP16", f16, sizeof f16, "UINT8", u8, 3, json), want, 1e-7, 1e-9);
-        CHECK_CLOSE(infer_ce("BF16", bf16, sizeof bf16, "UINT8", u8, 3, json), want, 1e-7,
-                    1e-9);
+        CHECK_CLOSE(infer_ce("BF16", bf16, sizeof bf16, "UINT8", u8, 3, json), want, 1e-7, 1e-9);
         CHECK_CLOSE(infer_ce("FP32", f32, sizeof f32, "INT8", i8, 3, json), want, 1e-7, 1e-9);
         CHECK_CLOSE(infer_ce("FP32", f32, sizeof f32, "UINT16", u16, 6, json), want, 1e-7, 1e-9);
         CHECK_CLOSE(infer_ce("FP32", f32, sizeof f32, "INT32", i32, 12, json), want, 1e-7, 1e-9);
@@ -258,7 +256,7 @@ static void expect(const char *text, int status, const char *word)
 }
 
 #define LABELS_OK "{\"name\":\"labels\",\"datatype\":\"UINT8\",\"shape\":[1,1,3],\"data\":[0,1,2]}"
-#define LOGITS_OK                                                                            \
+#define LOGITS_OK                                                                                  \
     "{\"name\":\"logits\",\"datatype\":\"FP32\",\"shape\":[1,2,1,3],\"data\":[1,2,3,3,2,1]}"
 
 static void test_malformed_json(void)
@@ -388,10 +386,10 @@ static void test_malformed_binary(void)
     oip_request_free(&req);
     free(b.mem);
     /* data and binary_data_size both. */
-    const char *both = "{\"inputs\":["
-                       "{\"name\":\"logits\",\"datatype\":\"FP32\",\"shape\":[1,2,1,3],"
-                       "\"data\":[1,2,3,3,2,1],\"parameters\":{\"binary_data_size\":24}},"
-                       LABELS_OK "]}";
+    const char *both =
+        "{\"inputs\":["
+        "{\"name\":\"logits\",\"datatype\":\"FP32\",\"shape\":[1,2,1,3],"
+        "\"data\":[1,2,3,3,2,1],\"parameters\":{\"binary_data_size\":24}}," LABELS_OK "]}";
     b = make_binary(both, LOGITS, sizeof LOGITS, NULL, 0, 0);
     CHECK_EQ_INT(parse_binary(&b, &req), 400);
     CHECK_MSG(strstr(detail, "both") != NULL, "%s", detail);
@@ -429,15 +427,13 @@ static void test_answers(void)
     const cJSON *outs = cJSON_GetObjectItem(root, "outputs");
     CHECK_EQ_INT(cJSON_GetArraySize(outs), 8);
     const cJSON *o;
-    cJSON_ArrayForEach(o, outs)
-    {
+    cJSON_ArrayForEach (o, outs) {
         const char *name = cJSON_GetObjectItem(o, "name")->valuestring;
         const cJSON *data = cJSON_GetObjectItem(o, "data");
         if (strcmp(name, "ce") == 0)
             CHECK_CLOSE(cJSON_GetArrayItem(data, 0)->valuedouble, r->ce, 1e-7, 1e-9);
         if (strcmp(name, "dice_per_class") == 0)
-            CHECK_CLOSE(cJSON_GetArrayItem(data, 1)->valuedouble, r->dice_per_class[1], 1e-7,
-                        1e-9);
+            CHECK_CLOSE(cJSON_GetArrayItem(data, 1)->valuedouble, r->dice_per_class[1], 1e-7, 1e-9);
         if (strcmp(name, "confusion_matrix") == 0) {
             CHECK(strcmp(cJSON_GetObjectItem(o, "datatype")->valuestring, "INT64") == 0);
             CHECK_EQ_INT(cJSON_GetArraySize(data), 4);
@@ -487,10 +483,10 @@ static void test_answers(void)
         const cJSON *ce = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "outputs"), 0);
         CHECK(cJSON_IsNull(cJSON_GetArrayItem(cJSON_GetObjectItem(ce, "data"), 0)));
         const cJSON *total = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "outputs"), 1);
-        CHECK_EQ_INT(cJSON_GetObjectItem(cJSON_GetObjectItem(total, "parameters"),
-                                         "binary_data_size")
-                         ->valueint,
-                     4);
+        CHECK_EQ_INT(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(total, "parameters"), "binary_data_size")
+                ->valueint,
+            4);
         cJSON_Delete(root);
         float f;
         memcpy(&f, out.body + out.json_len, 4);

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "golden_case.h"
 #include "api/overlay.h"
+#include "golden_case.h"
 #include "segloss/segloss.h"
 #include "testing.h"
 
@@ -206,8 +206,8 @@ static void test_images_kept_or_reduced(void)
         uint8_t *rgb = NULL;
         uint32_t w = 0, h = 0;
         CHECK(items.items[1].image &&
-              segloss_image_decode_rgb(items.items[1].image, items.items[1].image_len, &lim,
-                                       &rgb, &w, &h, err, sizeof err) == 0);
+              segloss_image_decode_rgb(items.items[1].image, items.items[1].image_len, &lim, &rgb,
+                                       &w, &h, err, sizeof err) == 0);
         CHECK(w == 512 && h == 298);
         free(rgb);
         uint8_t *png = NULL;
@@ -220,7 +220,8 @@ static void test_images_kept_or_reduced(void)
     /* an image that does not decode is left out, the rest is kept */
     const void *junk[1] = {"not an image"};
     size_t junk_len[1] = {12};
-    CHECK(overlay_items_build(pred2, &lt, 3, NULL, junk, junk_len, 1, &items, err, sizeof err) == 0);
+    CHECK(overlay_items_build(pred2, &lt, 3, NULL, junk, junk_len, 1, &items, err, sizeof err) ==
+          0);
     CHECK(items.count == 2 && items.items[0].image == NULL && items.items[0].labels != NULL);
     overlay_items_free(&items);
     free(jpeg);
@@ -242,8 +243,8 @@ static void test_render_golden_over_image(void)
     uint16_t *argmax = malloc(n * h * w * sizeof *argmax);
     segloss_result *r = NULL;
     char err[256];
-    CHECK(segloss_evaluate_with_argmax(ctx, &g.logits, &g.labels, &g.params.loss, argmax, &r,
-                                       err, sizeof err) == 0);
+    CHECK(segloss_evaluate_with_argmax(ctx, &g.logits, &g.labels, &g.params.loss, argmax, &r, err,
+                                       sizeof err) == 0);
     /* a 300x300 "photo": sky, ground and a sun */
     uint32_t iw = 300, ih = 300;
     uint8_t *img = malloc((size_t)iw * ih * 3), *png_img = NULL;
@@ -264,13 +265,13 @@ static void test_render_golden_over_image(void)
     const void *images[1] = {png_img};
     size_t lens[1] = {png_img_len};
     overlay_items items;
-    CHECK(overlay_items_build(argmax, &g.labels, g.logits.shape[1], NULL, images, lens, 1, &items, err,
-                              sizeof err) == 0);
+    CHECK(overlay_items_build(argmax, &g.labels, g.logits.shape[1], NULL, images, lens, 1, &items,
+                              err, sizeof err) == 0);
     for (size_t i = 0; i < items.count; i++) {
         uint8_t *png = NULL;
         size_t len = 0;
-        CHECK(overlay_render(&items.items[i], g.logits.shape[1], NULL, &png, &len, err, sizeof err) ==
-              0);
+        CHECK(overlay_render(&items.items[i], g.logits.shape[1], NULL, &png, &len, err,
+                             sizeof err) == 0);
         char name[64];
         snprintf(name, sizeof name, "overlay_golden_%zu%s.png", i, i < 1 ? "_image" : "");
         if (png)
@@ -320,9 +321,9 @@ static void test_render_scene(void)
             truth[i] = k;
             uint16_t q = k == 255 ? (uint16_t)(x < 75 ? 7 : 15) : k;
             if (x > 20 && x < 28 && y > 45 && y < 80)
-                q = 0;  /* missed the car's back */
+                q = 0; /* missed the car's back */
             if (x > 146 && x < 156 && y > 66 && y < 90)
-                q = 8;  /* dog bleeds into a cat */
+                q = 8; /* dog bleeds into a cat */
             pred[i] = q;
         }
     uint8_t *png_img = NULL;

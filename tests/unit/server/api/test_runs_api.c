@@ -27,14 +27,14 @@ static const char *lookup(void *arg, const char *key)
 }
 
 static route_response call(const char *method, const char *path, const char *const *query,
-                              const char *if_none_match)
+                           const char *if_none_match)
 {
     route_request req = {.method = method,
-                            .path = path,
-                            .query = lookup,
-                            .query_arg = (void *)(uintptr_t)query,
-                            .if_none_match = if_none_match,
-                            .request_id = "req-1"};
+                         .path = path,
+                         .query = lookup,
+                         .query_arg = (void *)(uintptr_t)query,
+                         .if_none_match = if_none_match,
+                         .request_id = "req-1"};
     route_response res;
     rt->store = st;
     route_answer(routes_table(rt), &req, &res);
@@ -195,9 +195,8 @@ static void test_run_summary(void)
     r = call("GET", "/v1/runs/sum", cm, etag);
     CHECK_EQ_INT(r.status, 200);
     j = body_json(&r);
-    const cJSON *matrix =
-        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "splits"), "val"),
-                            "confusion_matrix");
+    const cJSON *matrix = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(j, "splits"), "val"), "confusion_matrix");
     CHECK(cJSON_GetArraySize(matrix) == 3);
     CHECK(matrix && cJSON_GetArrayItem(cJSON_GetArrayItem(matrix, 1), 1)->valuedouble ==
                         (double)merged->confusion[4]);
@@ -242,8 +241,7 @@ static void test_run_summary(void)
     route_response_free(&r);
     r = call("POST", "/v1/runs/sum", NULL, NULL);
     CHECK(is_problem(&r, 405, "POST"));
-    CHECK(r.header_name && strcmp(r.header_name, "Allow") == 0 &&
-          strstr(r.header_value, "DELETE"));
+    CHECK(r.header_name && strcmp(r.header_name, "Allow") == 0 && strstr(r.header_value, "DELETE"));
     route_response_free(&r);
 
     segloss_result_free(want);
@@ -285,8 +283,7 @@ static void test_history_json_csv_paging(void)
         CHECK_EQ_INT(r.status, 200);
         j = body_json(&r);
         const cJSON *pt;
-        cJSON_ArrayForEach(pt, cJSON_GetObjectItem(j, "metrics"))
-        {
+        cJSON_ArrayForEach (pt, cJSON_GetObjectItem(j, "metrics")) {
             if (nsteps < 16)
                 steps[nsteps++] = (int64_t)cJSON_GetObjectItem(pt, "step")->valuedouble;
         }
@@ -337,8 +334,8 @@ static void test_history_json_csv_paging(void)
     CHECK_EQ_INT(lines, 5);
     CHECK(r.header_name && strcmp(r.header_name, "X-Next-Page-Token") == 0);
     if (r.header_name) {
-        const char *q4[] = {"key",         "loss.ce", "format",     "csv",
-                            "max_results", "4",       "page_token", r.header_value, NULL};
+        const char *q4[] = {"key", "loss.ce",    "format",       "csv", "max_results",
+                            "4",   "page_token", r.header_value, NULL};
         route_response r2 = call("GET", "/v1/runs/hist/history", q4, NULL);
         /* steps 4 and 9; 9's CE is empty */
         CHECK(r2.body && strstr(r2.body, "\nloss.ce,,9,"));
@@ -350,9 +347,9 @@ static void test_history_json_csv_paging(void)
     struct {
         const char *key, *value, *want;
     } bad[] = {
-        {"key", "loss.nope", "loss.nope"},       {"max_results", "1001", "max_results"},
-        {"max_results", "x", "max_results"},     {"since_step", "1.5", "since_step"},
-        {"page_token", "abc", "page_token"},     {"format", "xml", "format"},
+        {"key", "loss.nope", "loss.nope"},   {"max_results", "1001", "max_results"},
+        {"max_results", "x", "max_results"}, {"since_step", "1.5", "since_step"},
+        {"page_token", "abc", "page_token"}, {"format", "xml", "format"},
         {"split", "a/b", "split"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -395,8 +392,7 @@ static void test_evaluations_and_overlay(void)
     segloss_limits_default(&lim);
     uint8_t *rgb = NULL;
     uint32_t w = 0, h = 0;
-    CHECK(segloss_image_decode_rgb(r.body, r.body_len, &lim, &rgb, &w, &h, err, sizeof err) ==
-          0);
+    CHECK(segloss_image_decode_rgb(r.body, r.body_len, &lim, &rgb, &w, &h, err, sizeof err) == 0);
     CHECK(w > 3 * 12 && h > 16);
     free(rgb);
     strcpy(etag, r.etag);
@@ -447,9 +443,15 @@ static void test_runs_record(void)
     fixture_eval f;
     char err[256];
     CHECK(fixture_eval_make(ctx, &f, 300, 2, 3, 8, 8, "hook", NULL, 0) == 0);
-    runs_record_input in = {.id = f.id, .run = "hook", .has_step = true, .step = 3,
-                            .loss = &f.params.loss, .result = f.result, .answer = f.answer,
-                            .answer_len = f.answer_len, .argmax = f.argmax,
+    runs_record_input in = {.id = f.id,
+                            .run = "hook",
+                            .has_step = true,
+                            .step = 3,
+                            .loss = &f.params.loss,
+                            .result = f.result,
+                            .answer = f.answer,
+                            .answer_len = f.answer_len,
+                            .argmax = f.argmax,
                             .labels = &f.labels_view,
                             .class_names_json = "[\"a\",\"b\",\"c\"]"};
     CHECK_EQ_INT(runs_record(st, &in, err, sizeof err), 200);
@@ -520,11 +522,15 @@ static void test_runs_record(void)
 
     /* a big batch keeps overlays for its first STORE_MAX_OVERLAY_ITEMS items */
     fixture_eval big;
-    CHECK(fixture_eval_make(ctx, &big, 400, STORE_MAX_OVERLAY_ITEMS + 6, 3, 4, 4, "big", NULL,
-                            0) == 0);
-    runs_record_input bin = {.id = big.id, .run = "big", .loss = &big.params.loss,
-                             .result = big.result, .answer = big.answer,
-                             .answer_len = big.answer_len, .argmax = big.argmax,
+    CHECK(fixture_eval_make(ctx, &big, 400, STORE_MAX_OVERLAY_ITEMS + 6, 3, 4, 4, "big", NULL, 0) ==
+          0);
+    runs_record_input bin = {.id = big.id,
+                             .run = "big",
+                             .loss = &big.params.loss,
+                             .result = big.result,
+                             .answer = big.answer,
+                             .answer_len = big.answer_len,
+                             .argmax = big.argmax,
                              .labels = &big.labels_view};
     CHECK_EQ_INT(runs_record(st, &bin, err, sizeof err), 200);
     snprintf(path, sizeof path, "/v1/evaluations/%s/overlay.png", big.id);
@@ -544,7 +550,6 @@ static void test_runs_record(void)
     fixture_eval_free(&big);
 }
 
-
 /* Records a synthetic batch under run "figs" with its per-item counts, as the daemon does. */
 static int record_with_items(uint64_t seed, size_t n, int64_t step, fixture_eval *f,
                              uint64_t **counts)
@@ -554,15 +559,21 @@ static int record_with_items(uint64_t seed, size_t n, int64_t step, fixture_eval
         return -1;
     *counts = calloc(SEGLOSS_ITEM_COUNTS(n, 3), sizeof **counts);
     segloss_result *again = NULL;
-    if (!*counts || segloss_evaluate_items(ctx, &f->logits_view, &f->labels_view,
-                                           &f->params.loss, NULL, *counts, &again, detail,
-                                           sizeof detail) != 0)
+    if (!*counts || segloss_evaluate_items(ctx, &f->logits_view, &f->labels_view, &f->params.loss,
+                                           NULL, *counts, &again, detail, sizeof detail) != 0)
         return -1;
     segloss_result_free(again);
-    runs_record_input in = {.id = f->id, .run = "figs", .has_step = true, .step = step,
-                            .loss = &f->params.loss, .result = f->result, .answer = f->answer,
-                            .answer_len = f->answer_len, .argmax = f->argmax,
-                            .labels = &f->labels_view, .item_counts = *counts};
+    runs_record_input in = {.id = f->id,
+                            .run = "figs",
+                            .has_step = true,
+                            .step = step,
+                            .loss = &f->params.loss,
+                            .result = f->result,
+                            .answer = f->answer,
+                            .answer_len = f->answer_len,
+                            .argmax = f->argmax,
+                            .labels = &f->labels_view,
+                            .item_counts = *counts};
     return runs_record(st, &in, err, sizeof err) == 200 ? 0 : -1;
 }
 
@@ -585,8 +596,7 @@ static void test_items_route(void)
     CHECK_EQ_INT(cJSON_GetArraySize(items), 5);
     double prev = -1;
     const cJSON *it;
-    cJSON_ArrayForEach(it, items)
-    {
+    cJSON_ArrayForEach (it, items) {
         const char *id = cJSON_GetObjectItem(it, "evaluation")->valuestring;
         int e = strcmp(id, f[1].id) == 0 ? 1 : strcmp(id, f[2].id) == 0 ? 2 : -1;
         CHECK(e > 0);
@@ -690,8 +700,7 @@ static void test_items_route(void)
         snprintf(token, sizeof token, "%s", tok->valuestring);
     cJSON_Delete(j);
     route_response_free(&r);
-    const char *qn[] = {"key", "per_class.dice.0", "max_results", "1", "page_token", token,
-                        NULL};
+    const char *qn[] = {"key", "per_class.dice.0", "max_results", "1", "page_token", token, NULL};
     r = call("GET", "/v1/runs/figs/history", qn, NULL);
     j = body_json(&r);
     m = cJSON_GetObjectItem(j, "metrics");

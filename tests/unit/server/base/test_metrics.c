@@ -21,7 +21,7 @@ static void test_render(void)
     metrics_request_done(m, 0, 422, 0.003, 100);
     metrics_request_started(m);
     metrics_request_done(m, 99, 404, 0.0001, 0); /* out of range: "unmatched" */
-    metrics_request_started(m);                    /* still in flight */
+    metrics_request_started(m);                  /* still in flight */
     metrics_rejected(m, METRICS_REJECT_INCONSISTENT);
     metrics_rejected(m, metrics_reason_for_status(413));
     metrics_rejected(m, metrics_reason_for_status(405)); /* a method, not a missing route */

@@ -36,11 +36,9 @@ static void test_document(void)
     CHECK(doc != NULL);
     if (doc) {
         CHECK(strcmp(cJSON_GetObjectItem(doc, "type")->valuestring, "about:blank") == 0);
-        CHECK(strcmp(cJSON_GetObjectItem(doc, "title")->valuestring, "Unprocessable Content") ==
-              0);
+        CHECK(strcmp(cJSON_GetObjectItem(doc, "title")->valuestring, "Unprocessable Content") == 0);
         CHECK_EQ_INT(cJSON_GetObjectItem(doc, "status")->valueint, 422);
-        CHECK(strcmp(cJSON_GetObjectItem(doc, "detail")->valuestring, "mask 2 is \"odd\"\n") ==
-              0);
+        CHECK(strcmp(cJSON_GetObjectItem(doc, "detail")->valuestring, "mask 2 is \"odd\"\n") == 0);
         CHECK(strcmp(cJSON_GetObjectItem(doc, "error")->valuestring,
                      cJSON_GetObjectItem(doc, "detail")->valuestring) == 0);
         CHECK(strcmp(cJSON_GetObjectItem(doc, "request_id")->valuestring, "req-1") == 0);

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "base/json_writer.h"
-#include "testing.h"
 #include "base/text.h"
+#include "testing.h"
 
 static void test_sequences(void)
 {
@@ -16,22 +16,24 @@ static void test_sequences(void)
         size_t len, want;
     } cases[] = {
         {"a", 1, 1},
-        {"\xc3\xa9", 2, 2},             /* é */
-        {"\xe7\x8c\xab", 3, 3},         /* 猫 */
-        {"\xf0\x9f\x98\x80", 4, 4},     /* U+1F600 */
-        {"\xf4\x8f\xbf\xbf", 4, 4},     /* U+10FFFF */
-        {"\x80", 1, 0},                 /* stray continuation */
-        {"\xc0\xaf", 2, 0},             /* overlong '/' */
+        {"\xc3\xa9", 2, 2},         /* é */
+        {"\xe7\x8c\xab", 3, 3},     /* 猫 */
+        {"\xf0\x9f\x98\x80", 4, 4}, /* U+1F600 */
+        {"\xf4\x8f\xbf\xbf", 4, 4}, /* U+10FFFF */
+        {"\x80", 1, 0},             /* stray continuation */
+        {"\xc0\xaf", 2, 0},         /* overlong '/' */
         {"\xc1\xbf", 2, 0},
-        {"\xe0\x80\xaf", 3, 0},         /* overlong */
-        {"\xed\xa0\x80", 3, 0},         /* surrogate U+D800 */
-        {"\xf0\x80\x80\xaf", 4, 0},     /* overlong */
-        {"\xf4\x90\x80\x80", 4, 0},     /* beyond U+10FFFF */
+        {"\xe0\x80\xaf", 3, 0},     /* overlong */
+        {"\xed\xa0\x80", 3, 0},     /* surrogate U+D800 */
+        {"\xf0\x80\x80\xaf", 4, 0}, /* overlong */
+        {"\xf4\x90\x80\x80", 4, 0}, /* beyond U+10FFFF */
         {"\xf5\x80\x80\x80", 4, 0},
         {"\xff", 1, 0},
-        {"\xc3", 1, 0},                 /* cut short */
+        {"\xc3", 1, 0}, /* cut short */
         {"\xe7\x8c", 2, 0},
-        {"\xe7\x8c" "a", 3, 0},
+        {"\xe7\x8c"
+         "a",
+         3, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t got = text_utf8_sequence((const unsigned char *)cases[i].bytes, cases[i].len);

@@ -6,8 +6,8 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "testing.h"
 #include "base/workqueue.h"
+#include "testing.h"
 
 static atomic_int ran;
 static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;

@@ -52,8 +52,8 @@ static void test_load_and_check(void)
     CHECK_EQ_INT(auth_check(a, "DELETE", "/v1/runs/x", false, "Bearer " RO).status, 403);
     CHECK_EQ_INT(auth_check(a, "POST", "/v1/evaluate", false, "Bearer " RW).status, 0);
     /* Basic: user:token in base64 ("x:" RO) */
-    CHECK_EQ_INT(auth_check(a, "GET", "/", true, "Basic eDpyb190b2tlbi4wMTIzNDU2Nzg5QUJDREVG").status,
-                 0);
+    CHECK_EQ_INT(
+        auth_check(a, "GET", "/", true, "Basic eDpyb190b2tlbi4wMTIzNDU2Nzg5QUJDREVG").status, 0);
     CHECK_EQ_INT(auth_check(a, "GET", "/", true, "Basic !!!").status, 401);
     CHECK_EQ_INT(auth_check(a, "GET", "/", true, NULL).status, 401);
     CHECK(strncmp(auth_check(a, "GET", "/", true, NULL).challenge, "Basic", 5) == 0);
@@ -84,7 +84,8 @@ static void test_metrics_token(void)
     auth *a = NULL;
     CHECK_EQ_INT(auth_load(NULL, "metrics-token-0123456789", &a, err, sizeof err), 0);
     CHECK_EQ_INT(auth_check(a, "GET", "/metrics", false, NULL).status, 401);
-    CHECK_EQ_INT(auth_check(a, "GET", "/metrics", false, "Bearer metrics-token-0123456789").status, 0);
+    CHECK_EQ_INT(auth_check(a, "GET", "/metrics", false, "Bearer metrics-token-0123456789").status,
+                 0);
     CHECK_EQ_INT(auth_check(a, "GET", "/v1/runs", false, NULL).status, 0); /* no token file */
     auth_free(a);
     char p[256], t[256];
@@ -92,11 +93,11 @@ static void test_metrics_token(void)
              write_file("metrics", "# prometheus\nmetrics-from-file-0123456789\n", 0600));
     snprintf(t, sizeof t, "%s", write_file("tokens2", "ro " RO "\n", 0600));
     CHECK_EQ_INT(auth_load(t, p, &a, err, sizeof err), 0);
-    CHECK_EQ_INT(auth_check(a, "GET", "/metrics", false, "Bearer metrics-from-file-0123456789").status,
-                 0);
+    CHECK_EQ_INT(
+        auth_check(a, "GET", "/metrics", false, "Bearer metrics-from-file-0123456789").status, 0);
     CHECK_EQ_INT(auth_check(a, "GET", "/metrics", false, "Bearer " RO).status, 0);
-    CHECK_EQ_INT(auth_check(a, "GET", "/v1/runs", false, "Bearer metrics-from-file-0123456789").status,
-                 401);
+    CHECK_EQ_INT(
+        auth_check(a, "GET", "/v1/runs", false, "Bearer metrics-from-file-0123456789").status, 401);
     auth_free(a);
 }
 

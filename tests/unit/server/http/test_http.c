@@ -13,9 +13,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "http/http.h"
-#include "base/log.h"
 #include "api/routes.h"
+#include "base/log.h"
+#include "http/http.h"
 #include "testing.h"
 
 static atomic_int hook_calls;
@@ -71,8 +71,8 @@ static char *exchange(unsigned short port, const char *head, const void *body, s
                       size_t *out_len)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct timeval tv = {20, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
@@ -119,8 +119,9 @@ static size_t evaluate_body(char *out, size_t cap)
     char detail[128];
     if (segloss_png_encode(pixels, 2, 2, 1, &png, &png_len, detail, sizeof detail) != 0)
         return 0;
-    size_t n = (size_t)snprintf(out, cap, "--bb\r\nContent-Disposition: form-data; "
-                                          "name=\"logits\"\r\n\r\n");
+    size_t n = (size_t)snprintf(out, cap,
+                                "--bb\r\nContent-Disposition: form-data; "
+                                "name=\"logits\"\r\n\r\n");
     memcpy(out + n, npy, sizeof npy);
     n += sizeof npy;
     n += (size_t)snprintf(out + n, cap - n,

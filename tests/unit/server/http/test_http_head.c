@@ -39,8 +39,7 @@ static void test_smuggling_refused(void)
     CHECK_EQ_INT(check_head("HTTP/1.1", tecl, 3), 400);
     http_header two[] = {H("Host", "x"), H("Content-Length", "5"), H("Content-Length", "6")};
     CHECK_EQ_INT(check_head("HTTP/1.1", two, 3), 400);
-    const char *bad[] = {"5, 6", "5,5", "+5", "-1", "", " ", "0x10", "5 6",
-                         "99999999999999999999"};
+    const char *bad[] = {"5, 6", "5,5", "+5", "-1", "", " ", "0x10", "5 6", "99999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         http_header h[] = {H("Host", "x"), H("Content-Length", bad[i])};
         CHECK_MSG(check_head("HTTP/1.1", h, 2) == 400, "Content-Length \"%s\"", bad[i]);
@@ -52,8 +51,8 @@ static void test_smuggling_refused(void)
 
 static void test_transfer_codings(void)
 {
-    const char *bad[] = {"gzip", "xchunked", "chunked, identity", "identity", "gzip, chunked",
-                         "chunked;q=1", ""};
+    const char *bad[] = {
+        "gzip", "xchunked", "chunked, identity", "identity", "gzip, chunked", "chunked;q=1", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         http_header h[] = {H("Host", "x"), H("Transfer-Encoding", bad[i])};
         CHECK_MSG(check_head("HTTP/1.1", h, 2) == 501, "Transfer-Encoding \"%s\"", bad[i]);

@@ -13,10 +13,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "http/intake.h"
-#include "http/evaluate_parts.h"
-#include "http/multipart.h"
 #include "api/result_json.h"
+#include "http/evaluate_parts.h"
+#include "http/intake.h"
+#include "http/multipart.h"
 #include "testing.h"
 
 #define N 4
@@ -29,8 +29,8 @@ static unsigned char *npy_logits(size_t *len)
 {
     char dict[118];
     int dl = snprintf(dict, sizeof dict,
-                      "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d, %d, %d), }",
-                      N, C, H, W);
+                      "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d, %d, %d), }", N, C,
+                      H, W);
     size_t header = 128, data = (size_t)N * C * H * W * 4;
     unsigned char *out = malloc(header + data);
     memcpy(out, "\x93NUMPY\x01\x00", 8);
@@ -109,8 +109,8 @@ static void nap(void)
 typedef struct answer {
     evaluation_outcome out;
     size_t items_prepared;
-    bool recorded;                   /* the hook ran (a request with run=) */
-    uint16_t argmax[N * H * W];      /* what the hook was given to store */
+    bool recorded;              /* the hook ran (a request with run=) */
+    uint16_t argmax[N * H * W]; /* what the hook was given to store */
     uint64_t item_counts[N * 3 * C];
 } answer;
 
@@ -129,8 +129,8 @@ static int keep_record(void *arg, const evaluation_record *rec, char *detail, si
 }
 
 /* Parses body in 4 KiB chunks (with an intake unless w is NULL) and evaluates it. */
-static answer *run(intake_worker *worker, const unsigned char *body, size_t len,
-                   bool masks_first, bool recorded)
+static answer *run(intake_worker *worker, const unsigned char *body, size_t len, bool masks_first,
+                   bool recorded)
 {
     answer *a = calloc(1, sizeof *a);
     segloss_limits limits;
@@ -217,8 +217,8 @@ static void test_bit_identical_across_orders(void)
                 answer *a = run(overlap ? w : NULL, body, len, order == 0, recorded);
                 CHECK_EQ_INT(a->out.status, 200);
                 char *got = without_timing(a->out.body);
-                CHECK_MSG(strcmp(got, want) == 0, "order %d overlap %d recorded %d:\n%s\n%s",
-                          order, overlap, recorded, got, want);
+                CHECK_MSG(strcmp(got, want) == 0, "order %d overlap %d recorded %d:\n%s\n%s", order,
+                          overlap, recorded, got, want);
                 CHECK(a->out.result && ref->out.result &&
                       segloss_stats_equal(a->out.result->stats, ref->out.result->stats));
                 /* what a store keeps: the predicted classes and the per-item counts */
@@ -227,11 +227,10 @@ static void test_bit_identical_across_orders(void)
                           "order %d overlap %d recorded %d: the predicted classes differ", order,
                           overlap, recorded);
                 CHECK_MSG(memcmp(a->item_counts, ref->item_counts, sizeof a->item_counts) == 0,
-                          "order %d overlap %d recorded %d: the item counts differ", order,
-                          overlap, recorded);
+                          "order %d overlap %d recorded %d: the item counts differ", order, overlap,
+                          recorded);
                 if (overlap && order == 0) /* masks first: every item but the last, at least */
-                    CHECK_MSG(a->items_prepared >= N - 1, "%zu items prepared",
-                              a->items_prepared);
+                    CHECK_MSG(a->items_prepared >= N - 1, "%zu items prepared", a->items_prepared);
                 free(got);
                 evaluation_outcome_clear(&a->out);
                 free(a);

@@ -39,8 +39,8 @@ static size_t build_body(char *out, size_t cap, const char *params)
     return n;
 }
 
-static int feed_chunks(multipart_parser *p, const char *body, size_t len, size_t step,
-                       char *detail, size_t dl)
+static int feed_chunks(multipart_parser *p, const char *body, size_t len, size_t step, char *detail,
+                       size_t dl)
 {
     for (size_t i = 0; i < len; i += step) {
         size_t n = len - i < step ? len - i : step;
@@ -94,8 +94,8 @@ static void test_every_split(void)
     for (size_t cut = 0; cut <= len; cut++) {
         for (int known = 0; known < 2; known++) {
             multipart_parser *p = NULL;
-            int rc = evaluate_parts_new(CT, known ? len : 0, &default_limits, &p, detail,
-                                   sizeof detail);
+            int rc =
+                evaluate_parts_new(CT, known ? len : 0, &default_limits, &p, detail, sizeof detail);
             rc = rc ? rc : evaluate_parts_feed(p, body, cut, detail, sizeof detail);
             rc = rc ? rc : evaluate_parts_feed(p, body + cut, len - cut, detail, sizeof detail);
             rc = rc ? rc : evaluate_parts_finish(p, false, detail, sizeof detail);
@@ -165,17 +165,16 @@ static void test_header_limits(void)
     CHECK(strstr(detail, "headers longer") != NULL);
 
     const char no_disp[] = "--XyZ-123\r\nContent-Type: text/plain\r\n\r\nx\r\n--XyZ-123--";
-    CHECK_EQ_INT(parse_all(CT, no_disp, sizeof no_disp - 1, &default_limits, detail,
-                           sizeof detail), 400);
+    CHECK_EQ_INT(parse_all(CT, no_disp, sizeof no_disp - 1, &default_limits, detail, sizeof detail),
+                 400);
     CHECK(strstr(detail, "Content-Disposition") != NULL);
 
     const char nul[] = "--XyZ-123\r\nContent-Disposition: form-data; name=\"mask\0\"\r\n\r\n";
-    CHECK_EQ_INT(parse_all(CT, nul, sizeof nul - 1, &default_limits, detail, sizeof detail),
-                 400);
+    CHECK_EQ_INT(parse_all(CT, nul, sizeof nul - 1, &default_limits, detail, sizeof detail), 400);
 
     const char bad_line[] = "--XyZ-123x\r\n";
-    CHECK_EQ_INT(parse_all(CT, bad_line, sizeof bad_line - 1, &default_limits, detail,
-                           sizeof detail), 400);
+    CHECK_EQ_INT(
+        parse_all(CT, bad_line, sizeof bad_line - 1, &default_limits, detail, sizeof detail), 400);
 }
 
 static void test_part_rules(void)
@@ -183,27 +182,28 @@ static void test_part_rules(void)
     char detail[256] = "";
     const char unknown[] = "--XyZ-123\r\nContent-Disposition: form-data; name=\"logit\"\r\n\r\n"
                            "x\r\n--XyZ-123--\r\n";
-    CHECK_EQ_INT(parse_all(CT, unknown, sizeof unknown - 1, &default_limits, detail,
-                           sizeof detail), 400);
+    CHECK_EQ_INT(parse_all(CT, unknown, sizeof unknown - 1, &default_limits, detail, sizeof detail),
+                 400);
     CHECK(strstr(detail, "unknown part 'logit'") != NULL);
 
     const char twice[] = "--XyZ-123\r\nContent-Disposition: form-data; name=\"logits\"\r\n\r\n"
                          "x\r\n--XyZ-123\r\nContent-Disposition: form-data; name=\"logits\"\r\n"
                          "\r\ny\r\n--XyZ-123--\r\n";
-    CHECK_EQ_INT(parse_all(CT, twice, sizeof twice - 1, &default_limits, detail,
-                           sizeof detail), 400);
+    CHECK_EQ_INT(parse_all(CT, twice, sizeof twice - 1, &default_limits, detail, sizeof detail),
+                 400);
     CHECK(strstr(detail, "twice") != NULL);
 
     const char no_mask[] = "--XyZ-123\r\nContent-Disposition: form-data; name=\"logits\"\r\n\r\n"
                            "x\r\n--XyZ-123--\r\n";
-    CHECK_EQ_INT(parse_all(CT, no_mask, sizeof no_mask - 1, &default_limits, detail,
-                           sizeof detail), 400);
+    CHECK_EQ_INT(parse_all(CT, no_mask, sizeof no_mask - 1, &default_limits, detail, sizeof detail),
+                 400);
     CHECK(strstr(detail, "mask") != NULL);
 
     const char no_logits[] = "--XyZ-123\r\nContent-Disposition: form-data; name=\"mask\"\r\n\r\n"
                              "x\r\n--XyZ-123--\r\n";
-    CHECK_EQ_INT(parse_all(CT, no_logits, sizeof no_logits - 1, &default_limits, detail,
-                           sizeof detail), 400);
+    CHECK_EQ_INT(
+        parse_all(CT, no_logits, sizeof no_logits - 1, &default_limits, detail, sizeof detail),
+        400);
     CHECK(strstr(detail, "logits part is missing") != NULL);
 
     /* An empty part is kept, with no buffer. */
@@ -249,14 +249,16 @@ static void test_size_limits(void)
     CHECK(b != NULL);
     if (!b)
         return;
-    size_t n = (size_t)snprintf(b, cap, "--XyZ-123\r\nContent-Disposition: form-data; "
-                                        "name=\"mask\"\r\n\r\n");
+    size_t n = (size_t)snprintf(b, cap,
+                                "--XyZ-123\r\nContent-Disposition: form-data; "
+                                "name=\"mask\"\r\n\r\n");
     for (size_t i = 0; i < big; i++)
         b[n + i] = (char)(i * 7 + (i >> 9));
     size_t data_at = n;
     n += big;
-    n += (size_t)snprintf(b + n, cap - n, "\r\n--XyZ-123\r\nContent-Disposition: form-data; "
-                                          "name=logits\r\n\r\nL\r\n--XyZ-123--\r\n");
+    n += (size_t)snprintf(b + n, cap - n,
+                          "\r\n--XyZ-123\r\nContent-Disposition: form-data; "
+                          "name=logits\r\n\r\nL\r\n--XyZ-123--\r\n");
     evaluate_parts_limits lim = {64 << 20, 16, 1024, NULL};
     CHECK_EQ_INT(evaluate_parts_new(CT, 0, &lim, &p, detail, sizeof detail), 0);
     CHECK_EQ_INT(feed_chunks(p, b, n, 4093, detail, sizeof detail), 0);
@@ -274,17 +276,21 @@ static void test_content_type(void)
                  MULTIPART_E_NOT_FORM);
     CHECK_EQ_INT(multipart_boundary(NULL, out, sizeof out, detail, sizeof detail),
                  MULTIPART_E_NOT_FORM);
-    CHECK_EQ_INT(multipart_boundary("multipart/form-data", out, sizeof out, detail,
-                                    sizeof detail), MULTIPART_E_SYNTAX);
+    CHECK_EQ_INT(multipart_boundary("multipart/form-data", out, sizeof out, detail, sizeof detail),
+                 MULTIPART_E_SYNTAX);
     CHECK_EQ_INT(multipart_boundary("multipart/form-data; boundary=", out, sizeof out, detail,
-                                    sizeof detail), MULTIPART_E_SYNTAX);
-    CHECK_EQ_INT(multipart_boundary("multipart/form-data; boundary=a\rb", out, sizeof out,
-                                    detail, sizeof detail), MULTIPART_E_SYNTAX);
-    CHECK_EQ_INT(multipart_boundary("Multipart/Form-Data; charset=utf-8; boundary=\"a b:c\"",
-                                    out, sizeof out, detail, sizeof detail), 0);
+                                    sizeof detail),
+                 MULTIPART_E_SYNTAX);
+    CHECK_EQ_INT(multipart_boundary("multipart/form-data; boundary=a\rb", out, sizeof out, detail,
+                                    sizeof detail),
+                 MULTIPART_E_SYNTAX);
+    CHECK_EQ_INT(multipart_boundary("Multipart/Form-Data; charset=utf-8; boundary=\"a b:c\"", out,
+                                    sizeof out, detail, sizeof detail),
+                 0);
     CHECK(strcmp(out, "a b:c") == 0);
-    CHECK_EQ_INT(multipart_boundary("multipart/form-data;boundary=----WebKitFormBoundary7MA4",
-                                    out, sizeof out, detail, sizeof detail), 0);
+    CHECK_EQ_INT(multipart_boundary("multipart/form-data;boundary=----WebKitFormBoundary7MA4", out,
+                                    sizeof out, detail, sizeof detail),
+                 0);
     CHECK(strcmp(out, "----WebKitFormBoundary7MA4") == 0);
     char long_ct[200];
     snprintf(long_ct, sizeof long_ct, "multipart/form-data; boundary=%071d", 0);
@@ -341,8 +347,8 @@ static void test_random_mutations(void)
         size_t counts[2];
         for (int pass = 0; pass < 2; pass++) {
             multipart_parser *p = NULL;
-            int rc = evaluate_parts_new(CT, pass ? cut : 0, &default_limits, &p, detail,
-                                   sizeof detail);
+            int rc =
+                evaluate_parts_new(CT, pass ? cut : 0, &default_limits, &p, detail, sizeof detail);
             for (size_t i = 0; rc == 0 && i < cut;) {
                 size_t step = pass ? 1 + rng() % 64 : cut;
                 if (step > cut - i)
@@ -372,8 +378,10 @@ static void test_random_mutations(void)
 static size_t npy_part(unsigned char *out, size_t declared, size_t actual, int embed)
 {
     char dict[128];
-    int dl = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': "
-                      "(1, 1, 1, %zu), }", declared);
+    int dl = snprintf(dict, sizeof dict,
+                      "{'descr': '<f4', 'fortran_order': False, 'shape': "
+                      "(1, 1, 1, %zu), }",
+                      declared);
     size_t header = 10 + (size_t)dl + 1;
     size_t pad = (64 - header % 64) % 64;
     memcpy(out, "\x93NUMPY\x01\x00", 8);
@@ -422,7 +430,7 @@ static parse_result parse_in_steps(const unsigned char *body, size_t len, size_t
     r.status = evaluate_parts_new(CT, len, &limits, &r.parser, detail, sizeof detail);
     for (size_t i = 0; i < len && !r.status; i += step)
         r.status = evaluate_parts_feed(r.parser, body + i, len - i < step ? len - i : step, detail,
-                                  sizeof detail);
+                                       sizeof detail);
     if (!r.status)
         r.status = evaluate_parts_finish(r.parser, true, detail, sizeof detail);
     r.parts = multipart_count(r.parser);
@@ -448,11 +456,16 @@ static void test_npy_bulk_unscanned(void)
     static const struct {
         size_t declared, actual; /* float32 elements in the header, bytes of data */
         int embed;
-    } cases[] = {{4096, 16384, 0}, {4096, 4000, 0}, {100, 800, 0}, {4096, 16384, 1},
-                 {4096, 8000, 1}, {4096, 20000, 1},
+    } cases[] = {{4096, 16384, 0},
+                 {4096, 4000, 0},
+                 {100, 800, 0},
+                 {4096, 16384, 1},
+                 {4096, 8000, 1},
+                 {4096, 20000, 1},
                  /* a few bytes shorter than its header: the copy runs into "\r\n--boundary",
                   * which the bytes after it complete (fuzz_multipart found it) */
-                 {1024, 4094, 0}, {1024, 4091, 0}};
+                 {1024, 4094, 0},
+                 {1024, 4091, 0}};
     static const size_t steps[] = {1, 2, 5, 13, 64, 1000, 100000};
     size_t cap = 64 << 10;
     unsigned char *body = malloc(cap), *plain = malloc(cap);

@@ -6,8 +6,8 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 
-#include "service/evaluation.h"
 #include "api/result_json.h"
+#include "service/evaluation.h"
 #include "testing.h"
 
 static segloss_ctx *ctx;
@@ -82,9 +82,9 @@ static void test_good_request(void)
     cJSON *doc = out.body ? cJSON_Parse(out.body) : NULL;
     CHECK(doc != NULL);
     if (doc) {
-        static const char *const keys[] = {"id", "shape", "num_classes", "pixels", "loss",
-                                           "per_class", "metrics", "params", "timing",
-                                           "confusion_matrix"};
+        static const char *const keys[] = {"id",     "shape",           "num_classes", "pixels",
+                                           "loss",   "per_class",       "metrics",     "params",
+                                           "timing", "confusion_matrix"};
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
             CHECK_MSG(cJSON_GetObjectItem(doc, keys[i]) != NULL, "%s", keys[i]);
         const cJSON *shape = cJSON_GetObjectItem(doc, "shape");
@@ -153,8 +153,7 @@ static void test_params_against_classes(void)
     params_request p;
     params_init(&p);
     char detail[256];
-    CHECK_EQ_INT(params_set_json(&p, "{\"num_classes\": 4}", 18, 1024, detail, sizeof detail),
-                 0);
+    CHECK_EQ_INT(params_set_json(&p, "{\"num_classes\": 4}", 18, 1024, detail, sizeof detail), 0);
     evaluation_outcome out;
     run(&logits, masks, 1, &p, &out);
     CHECK_EQ_INT(out.status, 422);

@@ -160,10 +160,9 @@ static void test_query(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         params_init(&p);
-        CHECK_MSG(query(&p, bad[i].key, bad[i].value) == 400, "%s=%s", bad[i].key,
-                  bad[i].value);
-        CHECK_MSG(strstr(detail, bad[i].needle) != NULL, "%s=%s: '%s'", bad[i].key,
-                  bad[i].value, detail);
+        CHECK_MSG(query(&p, bad[i].key, bad[i].value) == 400, "%s=%s", bad[i].key, bad[i].value);
+        CHECK_MSG(strstr(detail, bad[i].needle) != NULL, "%s=%s: '%s'", bad[i].key, bad[i].value,
+                  detail);
         params_free(&p);
     }
 }
@@ -211,10 +210,15 @@ static void test_integers_exact(void)
     CHECK_EQ_INT(p.num_classes, 3);
     params_free(&p);
     static const char *const refused[] = {
-        "{\"step\": 9007199254740993}", "{\"step\": 9007199254740992}",
-        "{\"step\": 4503599627370496.5}", "{\"step\": 1e3}", "{\"step\": -1}",
-        "{\"step\": 18446744073709551617}", "{\"num_classes\": 3.5}",
-        "{\"num_classes\": 1025}", "{\"num_classes\": 0}",
+        "{\"step\": 9007199254740993}",
+        "{\"step\": 9007199254740992}",
+        "{\"step\": 4503599627370496.5}",
+        "{\"step\": 1e3}",
+        "{\"step\": -1}",
+        "{\"step\": 18446744073709551617}",
+        "{\"num_classes\": 3.5}",
+        "{\"num_classes\": 1025}",
+        "{\"num_classes\": 0}",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         params_init(&p);

@@ -106,8 +106,8 @@ static void *writer_thread(void *p)
 {
     writer_arg *a = p;
     for (int i = 0; i < 25; i++)
-        if (fixture_record(a->s, ctx, (uint64_t)(a->index * 1000 + i), 3, "busy", NULL, 1,
-                           NULL) != 0)
+        if (fixture_record(a->s, ctx, (uint64_t)(a->index * 1000 + i), 3, "busy", NULL, 1, NULL) !=
+            0)
             a->failures++;
     return NULL;
 }
@@ -197,8 +197,8 @@ static int crash_verify(const char *dir, const char *ids_file, long rounds)
     if (sum.split_count == 1) {
         long recorded = (long)sum.info.evaluations;
         /* each round's last record may have committed without being printed */
-        CHECK_MSG(recorded >= printed && recorded <= printed + rounds,
-                  "%ld recorded, %ld printed", recorded, printed);
+        CHECK_MSG(recorded >= printed && recorded <= printed + rounds, "%ld recorded, %ld printed",
+                  recorded, printed);
         CHECK_EQ_INT(sum.splits[0].evaluations, recorded);
         CHECK_EQ_INT(sum.splits[0].stats->batches, 2 * recorded);
         /* the evaluations table agrees: record is one transaction */
@@ -207,8 +207,10 @@ static int crash_verify(const char *dir, const char *ids_file, long rounds)
         sqlite3 *db;
         sqlite3_stmt *st;
         CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
-        CHECK(sqlite3_prepare_v2(db, "SELECT count(*), (SELECT count(*) FROM items) FROM "
-                                     "evaluations", -1, &st, NULL) == SQLITE_OK);
+        CHECK(sqlite3_prepare_v2(db,
+                                 "SELECT count(*), (SELECT count(*) FROM items) FROM "
+                                 "evaluations",
+                                 -1, &st, NULL) == SQLITE_OK);
         CHECK(sqlite3_step(st) == SQLITE_ROW);
         CHECK_EQ_INT(sqlite3_column_int64(st, 0), recorded);
         CHECK_EQ_INT(sqlite3_column_int64(st, 1), 2 * recorded);

@@ -390,8 +390,7 @@ static void test_statement_timeout(void)
     }
     CHECK(fixture_record(s, ctx, 1, 3, "t", NULL, 1, NULL) == 0);
 
-    snprintf(sql, sizeof sql, "BEGIN; LOCK TABLE %s.segloss_runs IN ACCESS EXCLUSIVE MODE",
-             schema);
+    snprintf(sql, sizeof sql, "BEGIN; LOCK TABLE %s.segloss_runs IN ACCESS EXCLUSIVE MODE", schema);
     r = PQexec(other, sql);
     CHECK_MSG(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
     PQclear(r);
