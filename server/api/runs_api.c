@@ -1052,59 +1052,40 @@ static bool route_begin(store *st, const route_request *req, route_response *out
     return true;
 }
 
-void runs_api_list(store *st, const route_request *req, route_response *out)
+/* A route's entry: the common checks (route_begin), then its handler with the path's segment. */
+#define RUNS_API_ENTRY(name, takes_run, handler)                                                   \
+    void name(store *st, const route_request *req, route_response *out)                            \
+    {                                                                                              \
+        char param[RUNS_API_MAX_SEGMENT];                                                          \
+        if (route_begin(st, req, out, takes_run, param, sizeof param))                             \
+            handler(st, req, out, param);                                                          \
+    }
+
+/* The list route has no segment; the wrapper gives handle_runs the entry's shape. */
+static void handle_list(store *st, const route_request *req, route_response *out, const char *param)
 {
-    char param[RUNS_API_MAX_SEGMENT];
-    if (route_begin(st, req, out, false, param, sizeof param))
-        handle_runs(st, req, out);
+    (void)param;
+    handle_runs(st, req, out);
 }
 
-void runs_api_run(store *st, const route_request *req, route_response *out)
+static void handle_delete_run(store *st, const route_request *req, route_response *out,
+                              const char *run)
 {
-    char param[RUNS_API_MAX_SEGMENT];
-    if (route_begin(st, req, out, true, param, sizeof param))
-        handle_run(st, req, out, param);
-}
-
-void runs_api_delete_run(store *st, const route_request *req, route_response *out)
-{
-    char param[RUNS_API_MAX_SEGMENT], err[512];
-    if (!route_begin(st, req, out, true, param, sizeof param))
-        return;
-    int rc = store_delete_run(st, param, err, sizeof err);
+    char err[512];
+    int rc = store_delete_run(st, run, err, sizeof err);
     if (rc)
         answer_store_error(req, out, rc, err);
     else
         out->status = 204;
 }
 
-void runs_api_history(store *st, const route_request *req, route_response *out)
-{
-    char param[RUNS_API_MAX_SEGMENT];
-    if (route_begin(st, req, out, true, param, sizeof param))
-        handle_history(st, req, out, param);
-}
-
-void runs_api_items(store *st, const route_request *req, route_response *out)
-{
-    char param[RUNS_API_MAX_SEGMENT];
-    if (route_begin(st, req, out, true, param, sizeof param))
-        handle_items(st, req, out, param);
-}
-
-void runs_api_evaluation(store *st, const route_request *req, route_response *out)
-{
-    char param[RUNS_API_MAX_SEGMENT];
-    if (route_begin(st, req, out, false, param, sizeof param))
-        handle_evaluation(st, req, out, param);
-}
-
-void runs_api_overlay(store *st, const route_request *req, route_response *out)
-{
-    char param[RUNS_API_MAX_SEGMENT];
-    if (route_begin(st, req, out, false, param, sizeof param))
-        handle_overlay(st, req, out, param);
-}
+RUNS_API_ENTRY(runs_api_list, false, handle_list)
+RUNS_API_ENTRY(runs_api_run, true, handle_run)
+RUNS_API_ENTRY(runs_api_delete_run, true, handle_delete_run)
+RUNS_API_ENTRY(runs_api_history, true, handle_history)
+RUNS_API_ENTRY(runs_api_items, true, handle_items)
+RUNS_API_ENTRY(runs_api_evaluation, false, handle_evaluation)
+RUNS_API_ENTRY(runs_api_overlay, false, handle_overlay)
 
 int runs_record(store *st, const runs_record_input *in, char *err, size_t err_len)
 {
