@@ -1,5 +1,5 @@
 /*
- * params.c - default loss parameters and their validation against the number of classes.
+ * loss_params.c - default loss parameters and their validation against the number of classes.
  */
 #include <math.h>
 
