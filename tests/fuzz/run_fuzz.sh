@@ -23,8 +23,10 @@ mkdir -p "$OUT"
 
 # A harness of server code names the files it needs beyond LIB_SRC in a comment line
 # "fuzz-extra-src: server/http/multipart.c server/http/bufpool.c".
+# The list may run over several comment lines (clang-format wraps it); a line of " *" ends it.
 extra_src() {
-    sed -n 's/^ \* fuzz-extra-src: //p' "tests/fuzz/fuzz_$1.c" | head -n 1
+    sed -n '/^ \* fuzz-extra-src: /,/^ \*$/p' "tests/fuzz/fuzz_$1.c" |
+        sed -e 's/^ \* fuzz-extra-src: //' -e 's/^ \*//' | tr '\n' ' '
 }
 
 # Inputs longer than a few tens of KiB only slow the search down for these formats.
