@@ -325,6 +325,14 @@ static int record_result(void *arg, const evaluation_record *rec, char *detail, 
 /* The order is that of GET /v1/info; a path's first route labels its 405s. The metrics labels
  * are the tests' and dashboards' names: keep them. */
 // clang-format off
+/* The paths that need a token when tokens are on: the whole API, its roots and the Open
+ * Inference Protocol's model routes (its /v2/health/... probes stay open like /livez and
+ * /readyz); the pages say so per route (ROUTE_PAGE); /metrics takes the --metrics-token. A
+ * prefix, not the routes' own list, so an unknown /v1 path asks for a token before it says 404. */
+static const char *const protected_paths[] = {"/v1", "/v2", NULL};
+static const char *const protected_prefixes[] = {"/v1/", "/v2/models/", NULL};
+const auth_policy routes_auth_policy = {protected_paths, protected_prefixes, "/metrics"};
+
 static const route_entry seglossd_routes[] = {
     /* method, pattern, label (NULL: the pattern), flags, errors (NULL: problem+json), accepts,
      * handler, upload */
@@ -402,7 +410,7 @@ int routes_new(const server_config *cfg, const routes_options *opt, routes **out
     if (opt->extra_count)
         memcpy(r->entries + SEGLOSSD_ROUTE_COUNT, opt->extra,
                opt->extra_count * sizeof *r->entries);
-    r->table = (route_table){r->entries, count, r};
+    r->table = (route_table){r->entries, count, &routes_auth_policy, r};
     *out = r;
     return 0;
 fail:

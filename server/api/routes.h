@@ -64,4 +64,7 @@ const route_table *routes_table(const routes *r);
  * Accepts NULL. */
 void routes_close(routes *r);
 
+/* The token policy of the route table (auth.h), for http_server_start and tests. */
+extern const auth_policy routes_auth_policy;
+
 #endif

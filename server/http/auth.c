@@ -30,11 +30,6 @@ struct auth {
     token_slot metrics; /* --metrics-token */
 };
 
-/* Paths that need a token besides /v1, /v2 and the pages (add a prefix here to
- * protect a new door). /v2/models/... is the Open Inference Protocol's inference and metadata;
- * its /v2/health/... probes stay open like /livez and /readyz. */
-static const char *const protected_prefixes[] = {"/v1/", "/v2/models/"};
-
 #define CHALLENGE_BEARER "Bearer realm=\"segloss\""
 #define CHALLENGE_INVALID "Bearer realm=\"segloss\", error=\"invalid_token\""
 #define CHALLENGE_SCOPE "Bearer realm=\"segloss\", error=\"insufficient_scope\""
@@ -85,23 +80,26 @@ auth_access auth_lookup(const auth *a, const char *token, size_t len, bool for_m
     return (best & AUTH_WRITE) ? AUTH_WRITE : (best & AUTH_READ) ? AUTH_READ : AUTH_NONE;
 }
 
-bool auth_path_protected(const char *path)
+static bool listed(const char *const *list, const char *path, bool as_prefix)
 {
-    if (!path)
-        return false;
-    if (strcmp(path, "/v1") == 0 || strcmp(path, "/v2") == 0)
-        return true;
-    for (size_t i = 0; i < sizeof protected_prefixes / sizeof protected_prefixes[0]; i++)
-        if (strncmp(path, protected_prefixes[i], strlen(protected_prefixes[i])) == 0)
+    for (size_t i = 0; list && list[i]; i++)
+        if (as_prefix ? strncmp(path, list[i], strlen(list[i])) == 0 : strcmp(path, list[i]) == 0)
             return true;
     return false;
 }
 
-auth_scope auth_scope_of(const char *method, const char *path, bool page)
+bool auth_path_protected(const auth_policy *policy, const char *path)
 {
-    if (path && strcmp(path, "/metrics") == 0)
+    return policy && path &&
+           (listed(policy->protected_paths, path, false) ||
+            listed(policy->protected_prefixes, path, true));
+}
+
+auth_scope auth_scope_of(const auth_policy *policy, const char *method, const char *path, bool page)
+{
+    if (policy && policy->metrics_path && path && strcmp(path, policy->metrics_path) == 0)
         return AUTH_SCOPE_METRICS;
-    if (!page && !auth_path_protected(path))
+    if (!page && !auth_path_protected(policy, path))
         return AUTH_SCOPE_OPEN;
     if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0)
         return AUTH_SCOPE_READ;
@@ -180,13 +178,13 @@ static long presented_token(const char *header, const char **tok, char *buf, siz
     return -1;
 }
 
-auth_verdict auth_check(const auth *a, const char *method, const char *path, bool page,
-                        const char *authorization)
+auth_verdict auth_check(const auth *a, const auth_policy *policy, const char *method,
+                        const char *path, bool page, const char *authorization)
 {
     auth_verdict v = {0, NULL, NULL};
     if (!a)
         return v;
-    auth_scope scope = auth_scope_of(method, path, page);
+    auth_scope scope = auth_scope_of(policy, method, path, page);
     if (scope == AUTH_SCOPE_OPEN)
         return v;
     if (scope == AUTH_SCOPE_METRICS && !a->has_metrics)

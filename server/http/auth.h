@@ -8,9 +8,9 @@
  *     ro  a1b2c3d4e5f60718293a4b5c6d7e8f90   # may only read (GET, HEAD)
  *
  * A token is 16 to AUTH_MAX_TOKEN characters of RFC 6750's b64token alphabet (A-Z a-z 0-9
- * - . _ ~ + / and trailing =). Once a file is given, every protected path (auth_path_protected:
- * /v1/..., /v2, /v2/models/...; and the pages, the dashboard's files, which the route table
- * marks) needs `Authorization: Bearer <token>`;
+ * - . _ ~ + / and trailing =). Once a file is given, every protected path (the route table's
+ * auth_policy: for seglossd /v1/..., /v2, /v2/models/...; and the pages, the dashboard's files,
+ * which the route table marks) needs `Authorization: Bearer <token>`;
  * methods other than GET, HEAD and OPTIONS need an rw token. HTTP Basic with the token as the
  * password (any user name) is accepted too, so a browser's own login prompt opens the
  * dashboard, and the browser then sends the same credentials with the dashboard's fetches.
@@ -64,13 +64,22 @@ int auth_load(const char *token_file, const char *metrics_token, auth **out, cha
               size_t err_len);
 void auth_free(auth *a);
 
-/* Whether a path needs a token when a token file is loaded: /v1, /v1/..., /v2, /v2/models/...
- * Add a prefix to the table in auth.c to protect more. The pages (the dashboard's files) need
- * one too: the caller says which paths are pages (route.h's ROUTE_PAGE). */
-bool auth_path_protected(const char *path);
+/* Which paths need a token, as the route table says (the transport knows no route by name): a
+ * path that is one of protected_paths or starts with one of protected_prefixes (both NULL-ended
+ * lists, either NULL), and every page (the caller says which, route.h's ROUTE_PAGE); the
+ * metrics_path (NULL: none) takes the --metrics-token as well. Every other path is open. */
+typedef struct auth_policy {
+    const char *const *protected_paths;
+    const char *const *protected_prefixes;
+    const char *metrics_path;
+} auth_policy;
+
+/* Whether a path needs a token when a token file is loaded (policy may be NULL: none does). */
+bool auth_path_protected(const auth_policy *policy, const char *path);
 
 /* The scope of one request; page: the path is a page (protected). */
-auth_scope auth_scope_of(const char *method, const char *path, bool page);
+auth_scope auth_scope_of(const auth_policy *policy, const char *method, const char *path,
+                         bool page);
 
 typedef struct auth_verdict {
     int status;            /* 0 = let through, 401 or 403 */
@@ -81,8 +90,8 @@ typedef struct auth_verdict {
 /* Checks the Authorization header (NULL when absent) of a request. a may be NULL (no tokens
  * configured: everything passes). page: the path is a page a browser opens (protected; a
  * missing or wrong token asks for the browser's login prompt, HTTP Basic). */
-auth_verdict auth_check(const auth *a, const char *method, const char *path, bool page,
-                        const char *authorization);
+auth_verdict auth_check(const auth *a, const auth_policy *policy, const char *method,
+                        const char *path, bool page, const char *authorization);
 
 /* The access a presented token grants (constant-time over every token); for tests. */
 auth_access auth_lookup(const auth *a, const char *token, size_t len, bool for_metrics);

@@ -154,9 +154,10 @@ static size_t label_of(const http_server *s, const route_entry *e)
 /* ---- answers ------------------------------------------------------------------------- */
 
 /* Whether a path needs a token (auth.h), the pages the route table marks included. */
-static bool path_protected(const char *path, const route_entry *path_route)
+static bool path_protected(const http_server *s, const char *path, const route_entry *path_route)
 {
-    return auth_path_protected(path) || (path_route && (path_route->flags & ROUTE_PAGE));
+    return auth_path_protected(s->routes->auth, path) ||
+           (path_route && (path_route->flags & ROUTE_PAGE));
 }
 
 /* Sends out (its body taken over) with the headers every answer carries. */
@@ -181,7 +182,7 @@ static enum MHD_Result send_answer(request *req, route_response *out)
     if (s->auth && strcmp(cache, "no-cache") == 0 && req->url) {
         route_match m;
         route_find(s->routes, req->method, req->url, &m);
-        if (path_protected(req->url, m.path_route))
+        if (path_protected(s, req->url, m.path_route))
             cache = "private, no-cache";
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
@@ -746,7 +747,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->metrics_route = label_of(s, m.route ? m.route : m.path_route);
         /* Tokens first (auth.h), before any route sees the request. */
         auth_verdict v = auth_check(
-            s->auth, method, url, m.path_route && (m.path_route->flags & ROUTE_PAGE),
+            s->auth, s->routes->auth, method, url,
+            m.path_route && (m.path_route->flags & ROUTE_PAGE),
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
         if (v.status) {
             req->challenge = v.challenge;

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "http/auth.h"
 #include "segloss/limits.h"
 
 /* The longest error detail a handler or the transport writes. */
@@ -146,7 +147,8 @@ struct route_entry {
 typedef struct route_table {
     const route_entry *entries;
     size_t count;
-    void *arg; /* handed to every handler and upload begin */
+    const auth_policy *auth; /* which paths need a token (auth.h); NULL: none */
+    void *arg;               /* handed to every handler and upload begin */
 } route_table;
 
 /* What route_find found for a method and a path. */

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/routes.h"
 #include "http/auth.h"
 #include "testing.h"
 
@@ -40,42 +41,55 @@ static void test_load_and_check(void)
     CHECK_EQ_INT(auth_lookup(a, RW "x", strlen(RW) + 1, false), AUTH_NONE);
     CHECK_EQ_INT(auth_lookup(a, "", 0, false), AUTH_NONE);
 
-    auth_verdict v = auth_check(a, "GET", "/v1/runs", false, NULL);
+    auth_verdict v = auth_check(a, &routes_auth_policy, "GET", "/v1/runs", false, NULL);
     CHECK_EQ_INT(v.status, 401);
     CHECK(strstr(v.challenge, "Bearer realm=\"segloss\"") != NULL);
-    v = auth_check(a, "GET", "/v1/runs", false, "Bearer wrong-token-0123456789");
+    v = auth_check(a, &routes_auth_policy, "GET", "/v1/runs", false,
+                   "Bearer wrong-token-0123456789");
     CHECK_EQ_INT(v.status, 401);
     CHECK(strstr(v.challenge, "invalid_token") != NULL);
-    CHECK_EQ_INT(auth_check(a, "GET", "/v1/runs", false, "Bearer " RO).status, 0);
-    CHECK_EQ_INT(auth_check(a, "GET", "/v1/runs", false, "bearer  " RW " ").status, 0);
-    CHECK_EQ_INT(auth_check(a, "POST", "/v1/evaluate", false, "Bearer " RO).status, 403);
-    CHECK_EQ_INT(auth_check(a, "DELETE", "/v1/runs/x", false, "Bearer " RO).status, 403);
-    CHECK_EQ_INT(auth_check(a, "POST", "/v1/evaluate", false, "Bearer " RW).status, 0);
-    /* Basic: user:token in base64 ("x:" RO) */
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/v1/runs", false, "Bearer " RO).status,
+                 0);
     CHECK_EQ_INT(
-        auth_check(a, "GET", "/", true, "Basic eDpyb190b2tlbi4wMTIzNDU2Nzg5QUJDREVG").status, 0);
-    CHECK_EQ_INT(auth_check(a, "GET", "/", true, "Basic !!!").status, 401);
-    CHECK_EQ_INT(auth_check(a, "GET", "/", true, NULL).status, 401);
-    CHECK(strncmp(auth_check(a, "GET", "/", true, NULL).challenge, "Basic", 5) == 0);
+        auth_check(a, &routes_auth_policy, "GET", "/v1/runs", false, "bearer  " RW " ").status, 0);
+    CHECK_EQ_INT(
+        auth_check(a, &routes_auth_policy, "POST", "/v1/evaluate", false, "Bearer " RO).status,
+        403);
+    CHECK_EQ_INT(
+        auth_check(a, &routes_auth_policy, "DELETE", "/v1/runs/x", false, "Bearer " RO).status,
+        403);
+    CHECK_EQ_INT(
+        auth_check(a, &routes_auth_policy, "POST", "/v1/evaluate", false, "Bearer " RW).status, 0);
+    /* Basic: user:token in base64 ("x:" RO) */
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/", true,
+                            "Basic eDpyb190b2tlbi4wMTIzNDU2Nzg5QUJDREVG")
+                     .status,
+                 0);
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/", true, "Basic !!!").status, 401);
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/", true, NULL).status, 401);
+    CHECK(strncmp(auth_check(a, &routes_auth_policy, "GET", "/", true, NULL).challenge, "Basic",
+                  5) == 0);
     /* open paths */
-    CHECK_EQ_INT(auth_check(a, "GET", "/livez", false, NULL).status, 0);
-    CHECK_EQ_INT(auth_check(a, "GET", "/readyz", false, NULL).status, 0);
-    CHECK_EQ_INT(auth_check(a, "GET", "/healthz", false, NULL).status, 0);
-    CHECK_EQ_INT(auth_check(a, "GET", "/metrics", false, NULL).status, 0);
-    CHECK_EQ_INT(auth_check(a, "GET", "/nowhere", false, NULL).status, 0);
-    CHECK_EQ_INT(auth_check(a, "GET", "/v1", false, NULL).status, 401);
-    CHECK_EQ_INT(auth_check(a, "GET", "/v1/no/such/route", false, NULL).status, 401);
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/livez", false, NULL).status, 0);
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/readyz", false, NULL).status, 0);
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/healthz", false, NULL).status, 0);
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/metrics", false, NULL).status, 0);
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/nowhere", false, NULL).status, 0);
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/v1", false, NULL).status, 401);
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/v1/no/such/route", false, NULL).status,
+                 401);
     /* a long header is refused, not overflowed */
     char big[4096];
     memset(big, 'A', sizeof big);
     memcpy(big, "Basic ", 6);
     big[sizeof big - 1] = '\0';
-    CHECK_EQ_INT(auth_check(a, "GET", "/v1/runs", false, big).status, 401);
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/v1/runs", false, big).status, 401);
     memcpy(big, "Bearer", 6);
-    CHECK_EQ_INT(auth_check(a, "GET", "/v1/runs", false, big).status, 401);
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/v1/runs", false, big).status, 401);
     auth_free(a);
     /* no auth: everything passes */
-    CHECK_EQ_INT(auth_check(NULL, "DELETE", "/v1/runs/x", false, NULL).status, 0);
+    CHECK_EQ_INT(auth_check(NULL, &routes_auth_policy, "DELETE", "/v1/runs/x", false, NULL).status,
+                 0);
 }
 
 static void test_metrics_token(void)
@@ -83,21 +97,29 @@ static void test_metrics_token(void)
     char err[512] = "";
     auth *a = NULL;
     CHECK_EQ_INT(auth_load(NULL, "metrics-token-0123456789", &a, err, sizeof err), 0);
-    CHECK_EQ_INT(auth_check(a, "GET", "/metrics", false, NULL).status, 401);
-    CHECK_EQ_INT(auth_check(a, "GET", "/metrics", false, "Bearer metrics-token-0123456789").status,
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/metrics", false, NULL).status, 401);
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/metrics", false,
+                            "Bearer metrics-token-0123456789")
+                     .status,
                  0);
-    CHECK_EQ_INT(auth_check(a, "GET", "/v1/runs", false, NULL).status, 0); /* no token file */
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/v1/runs", false, NULL).status,
+                 0); /* no token file */
     auth_free(a);
     char p[256], t[256];
     snprintf(p, sizeof p, "%s",
              write_file("metrics", "# prometheus\nmetrics-from-file-0123456789\n", 0600));
     snprintf(t, sizeof t, "%s", write_file("tokens2", "ro " RO "\n", 0600));
     CHECK_EQ_INT(auth_load(t, p, &a, err, sizeof err), 0);
-    CHECK_EQ_INT(
-        auth_check(a, "GET", "/metrics", false, "Bearer metrics-from-file-0123456789").status, 0);
-    CHECK_EQ_INT(auth_check(a, "GET", "/metrics", false, "Bearer " RO).status, 0);
-    CHECK_EQ_INT(
-        auth_check(a, "GET", "/v1/runs", false, "Bearer metrics-from-file-0123456789").status, 401);
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/metrics", false,
+                            "Bearer metrics-from-file-0123456789")
+                     .status,
+                 0);
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/metrics", false, "Bearer " RO).status,
+                 0);
+    CHECK_EQ_INT(auth_check(a, &routes_auth_policy, "GET", "/v1/runs", false,
+                            "Bearer metrics-from-file-0123456789")
+                     .status,
+                 401);
     auth_free(a);
 }
 
