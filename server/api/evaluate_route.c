@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/evaluate_parts.h"
 #include "api/result_json.h"
 #include "api/routes.h"
 #include "base/metrics.h"
 #include "base/request_hash.h"
-#include "http/evaluate_parts.h"
 #include "http/multipart.h"
 #include "segloss/segloss.h"
 

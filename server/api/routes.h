@@ -19,9 +19,9 @@
 
 #include <stddef.h>
 
+#include "api/intake.h"
 #include "base/config.h"
 #include "http/bufpool.h"
-#include "http/intake.h"
 #include "http/route.h"
 #include "service/evaluation.h"
 #include "store/store.h"

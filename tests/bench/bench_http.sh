@@ -8,7 +8,7 @@
 #  1. 1x21x512x512 float32 .npy + 1 PNG mask (target <= 1.3x the floor);
 #  2. 8x21x512x512 + 8 PNG masks, logits first as `curl -F logits=@... -F mask=@...` sends them
 #     (target <= 1.15x), and masks first (the order that lets the server evaluate each item
-#     while the rest arrives, server/http/intake.c);
+#     while the rest arrives, server/api/intake.c);
 #  3. the same 8-image batch as an Open Inference Protocol v2 binary request (labels, logits);
 #  4. the body intake alone (logits without a mask: 400 once the body is in) for 1 MiB,
 #     22 MiB, 176 MiB and 1 GiB bodies (target <= 1.1x; the 1 GiB row runs a daemon with

@@ -1,8 +1,8 @@
 /*
  * fuzz_multipart.c - libFuzzer harness for the streaming multipart/form-data parser
- * (server/http/multipart.c) as POST /v1/evaluate drives it (server/http/evaluate_parts.c).
+ * (server/http/multipart.c) as POST /v1/evaluate drives it (server/api/evaluate_parts.c).
  *
- * fuzz-extra-src: server/http/multipart.c server/http/evaluate_parts.c server/base/detail.c
+ * fuzz-extra-src: server/http/multipart.c server/api/evaluate_parts.c server/base/detail.c
  * server/http/bufpool.c
  *
  * Input layout: byte 0 picks the chunking (the network may split a body anywhere, so the
@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/evaluate_parts.h"
 #include "http/bufpool.h"
-#include "http/evaluate_parts.h"
 #include "http/multipart.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

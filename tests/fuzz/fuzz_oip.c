@@ -3,8 +3,8 @@
  * JSON request, JSON tensor data (flat and nested) and the binary tensor extension, as
  * POST /v2/models/segloss/infer reads them.
  *
- * fuzz-extra-src: server/api/oip.c server/service/params.c server/base/text.c lib/loss/loss_params.c
- * server/base/json_writer.c server/base/problem.c server/api/result_json.c
+ * fuzz-extra-src: server/api/oip.c server/service/params.c server/base/text.c
+ * lib/loss/loss_params.c server/base/json_writer.c server/base/problem.c server/api/result_json.c
  * server/service/evaluation.c lib/loss/evaluate.c lib/loss/resize.c lib/loss/exact_sum.c
  * lib/loss/stats.c lib/loss/result.c lib/loss/context.c lib/loss/thread_pool.c
  * lib/loss/kernel_scalar.c lib/loss/kernel_avx2.c lib/loss/kernel_avx512.c server/base/detail.c

@@ -2,8 +2,8 @@
  * fuzz_params.c - libFuzzer harness for the evaluation parameters (server/service/params.c): the
  * `params` JSON part and the query string, as POST /v1/evaluate reads them.
  *
- * fuzz-extra-src: server/service/params.c server/base/text.c lib/loss/loss_params.c server/base/detail.c
- * server/base/names.c
+ * fuzz-extra-src: server/service/params.c server/base/text.c lib/loss/loss_params.c
+ * server/base/detail.c server/base/names.c
  *
  * Input layout: byte 0 picks the class count C for params_check_classes (1..64) and whether
  * the query part comes first; then the query string up to the first '\n' ("a=1&b=x,y", split

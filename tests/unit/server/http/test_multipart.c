@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "http/evaluate_parts.h"
+#include "api/evaluate_parts.h"
 #include "http/multipart.h"
 #include "testing.h"
 

@@ -6,7 +6,7 @@
  * this route should do about it (the parts it takes, the flag that sets a limit). The 415 is
  * this route's own sentence.
  */
-#include "http/evaluate_parts.h"
+#include "api/evaluate_parts.h"
 
 #include "base/detail.h"
 #include "segloss/decode.h"

@@ -7,9 +7,9 @@
  * intake_close waits while a step runs. An intake is freed when its last reference goes: the
  * request's, and the worker's while it is listed.
  */
-#include "http/intake.h"
+#include "api/intake.h"
 
-#include "http/evaluate_parts.h"
+#include "api/evaluate_parts.h"
 
 #include <pthread.h>
 #include <stdint.h>

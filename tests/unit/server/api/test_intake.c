@@ -1,5 +1,5 @@
 /*
- * test_intake.c - work done during the upload (server/http/intake.c) gives the answer of the work
+ * test_intake.c - work done during the upload (server/api/intake.c) gives the answer of the work
  * done at the end, bit for bit: a batch body is fed to the parser in small chunks, masks first,
  * logits first and interleaved, with the intake's worker given time between chunks; the answer
  * and the statistics of evaluation_run with what the intake prepared must equal those without
@@ -13,9 +13,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/evaluate_parts.h"
+#include "api/intake.h"
 #include "api/result_json.h"
-#include "http/evaluate_parts.h"
-#include "http/intake.h"
 #include "http/multipart.h"
 #include "testing.h"
 
