@@ -26,6 +26,7 @@
 
 #include "api/overlay.h"
 #include "api/result_json.h"
+#include "base/detail.h"
 #include "base/json_writer.h"
 #include "base/problem.h"
 #include "base/text.h"
@@ -102,10 +103,9 @@ static void answer_problem(const route_request *req, route_response *out, int st
     char detail[600];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    out->status = detail_vfail(detail, sizeof detail, status, fmt, ap);
     va_end(ap);
     free(out->body);
-    out->status = status;
     out->content_type = PROBLEM_CONTENT_TYPE;
     out->etag[0] = '\0';
     out->body = problem_json(status, detail, req->request_id, &out->body_len);
