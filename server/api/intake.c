@@ -109,8 +109,9 @@ static step_kind next_step(intake *in)
     return STEP_NONE;
 }
 
-/* Decodes mask masks_decoded; gives up on anything but an 8-bit PNG of the first one's size. */
-static void decode_mask(intake_worker *w, intake *in, evaluation_blob blob)
+/* Decodes mask masks_decoded; false (give up) on anything but an 8-bit PNG of the first one's
+ * size. Runs without the lock, so it leaves gave_up to the caller, who holds it again. */
+static bool decode_mask(intake_worker *w, intake *in, evaluation_blob blob)
 {
     segloss_png_info info;
     size_t index = in->masks_decoded;
@@ -127,14 +128,15 @@ static void decode_mask(intake_worker *w, intake *in, evaluation_blob blob)
     in->width = info.width;
     in->height = info.height;
     in->labels[index] = labels;
-    return;
+    return true;
 fail:
     free(labels);
-    in->gave_up = true;
+    return false;
 }
 
-/* Evaluates item items_done on its logits slice and mask. */
-static void evaluate_item(intake_worker *w, intake *in)
+/* Evaluates item items_done on its logits slice and mask; false (give up) on failure. Runs
+ * without the lock, like decode_mask. */
+static bool evaluate_item(intake_worker *w, intake *in)
 {
     size_t i = in->items_done, plane = (size_t)in->width * in->height;
     size_t n = in->layout.shape[0];
@@ -158,10 +160,10 @@ static void evaluate_item(intake_worker *w, intake *in)
                                      in->argmax ? in->argmax + i * plane : NULL, &in->items[i],
                                      NULL, 0) != 0)
         goto fail;
-    return;
+    return true;
 fail:
     in->items[i] = NULL;
-    in->gave_up = true;
+    return false;
 }
 
 /* Appends in to the work list (lock held); the list holds a reference. */
@@ -200,14 +202,13 @@ static void *worker_main(void *arg)
                 step == STEP_MASK ? in->masks_in[in->masks_decoded] : (evaluation_blob){NULL, 0};
             in->running = true;
             pthread_mutex_unlock(&w->lock);
-            if (step == STEP_MASK)
-                decode_mask(w, in, blob);
-            else
-                evaluate_item(w, in);
+            bool ok = step == STEP_MASK ? decode_mask(w, in, blob) : evaluate_item(w, in);
             pthread_mutex_lock(&w->lock);
+            if (!ok)
+                in->gave_up = true;
             if (step == STEP_MASK)
                 in->masks_decoded++;
-            else if (!in->gave_up)
+            else if (ok)
                 in->items_done++;
             in->running = false;
             pthread_cond_broadcast(&w->idle);

@@ -4,7 +4,9 @@
  * logits first and interleaved, with the intake's worker given time between chunks; the answer
  * and the statistics of evaluation_run with what the intake prepared must equal those without
  * it (and, masks first, the intake must really have evaluated every item but the last). A bad
- * mask found early is reported as without the intake.
+ * mask found early is reported as without the intake, also when it is met again and again while
+ * the upload goes on at full speed (run under TSan, that shows the worker records its failures
+ * under the lock).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -100,8 +102,14 @@ static size_t build(unsigned char *body, int order, const unsigned char *logits,
 static segloss_ctx *ctx;
 static intake_worker *w;
 
+/* false: the chunks follow each other at once, so the upload thread publishes progress while the
+ * worker is decoding (the race a worker that set its flags without the lock would lose). */
+static bool napping = true;
+
 static void nap(void)
 {
+    if (!napping)
+        return;
     struct timespec ts = {0, 2000000};
     nanosleep(&ts, NULL);
 }
@@ -258,6 +266,37 @@ static void test_bit_identical_across_orders(void)
     free(body);
 }
 
+/* A broken first mask, many times, with no pause between chunks: the worker gives up while the
+ * upload thread keeps publishing; every answer is the one without the intake. */
+static void test_broken_mask_at_full_speed(void)
+{
+    size_t llen = 0, mlen[N];
+    unsigned char *logits = npy_logits(&llen), *masks[N];
+    for (int i = 0; i < N; i++)
+        masks[i] = png_mask(i, &mlen[i]);
+    mlen[0] /= 2;
+    unsigned char *body = malloc(llen + 64 * 1024);
+    size_t len = build(body, 0, logits, llen, masks, mlen);
+    answer *ref = run(NULL, body, len, false, false);
+    CHECK(ref->out.status >= 400);
+    napping = false;
+    for (int round = 0; round < 200; round++) {
+        answer *a = run(w, body, len, false, round % 2);
+        CHECK_MSG(a->out.status == ref->out.status && strcmp(a->out.detail, ref->out.detail) == 0,
+                  "round %d: %d %s / %d %s", round, a->out.status, a->out.detail, ref->out.status,
+                  ref->out.detail);
+        evaluation_outcome_clear(&a->out);
+        free(a);
+    }
+    napping = true;
+    evaluation_outcome_clear(&ref->out);
+    free(ref);
+    for (int i = 0; i < N; i++)
+        free(masks[i]);
+    free(logits);
+    free(body);
+}
+
 int main(void)
 {
     segloss_limits limits;
@@ -268,6 +307,7 @@ int main(void)
     if (!w)
         return 1;
     RUN(test_bit_identical_across_orders);
+    RUN(test_broken_mask_at_full_speed);
     intake_worker_free(w);
     segloss_ctx_free(ctx);
     return TESTS_DONE();
