@@ -96,9 +96,13 @@ static int evaluate_feed(void *state, const char *data, size_t size, char *detai
     return status;
 }
 
+/* The intake reads the parser's parts on its worker: it is given back (a step in progress
+ * waited for) before they are, as in evaluate_run and evaluate_free. */
 static void evaluate_drop(void *state)
 {
     evaluate_upload *u = state;
+    intake_release(u->intake);
+    u->intake = NULL;
     multipart_free(u->parser);
     u->parser = NULL;
 }
