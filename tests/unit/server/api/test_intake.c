@@ -6,7 +6,8 @@
  * it (and, masks first, the intake must really have evaluated every item but the last). A bad
  * mask found early is reported as without the intake, also when it is met again and again while
  * the upload goes on at full speed (run under TSan, that shows the worker records its failures
- * under the lock).
+ * under the lock). Logits longer than their .npy header says leave the worker off the bytes the
+ * parser writes again (TSan).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -297,6 +298,50 @@ static void test_broken_mask_at_full_speed(void)
     free(body);
 }
 
+/* Logits one byte longer than their .npy header says, masks first: the parser finds out only
+ * after the last item's bytes were handed to the worker, and parses the part's last bytes again
+ * (multipart.c, unskip). The worker may be evaluating that item meanwhile. */
+static void test_logits_longer_than_their_header(void)
+{
+    size_t llen = 0, mlen[N];
+    unsigned char *logits = npy_logits(&llen), *masks[N];
+    for (int i = 0; i < N; i++)
+        masks[i] = png_mask(i, &mlen[i]);
+    unsigned char *longer = malloc(llen + 1);
+    memcpy(longer, logits, llen);
+    longer[llen] = 'x';
+    unsigned char *body = malloc(llen + 64 * 1024);
+    size_t len = build(body, 0, longer, llen + 1, masks, mlen);
+    size_t split = (size_t)((unsigned char *)memmem(body, len, logits, llen) - body) + llen;
+    segloss_limits limits;
+    segloss_limits_default(&limits);
+    for (int round = 0; round < 20; round++) {
+        evaluate_parts_limits ml = {len, 16, 4096, NULL};
+        multipart_parser *p = NULL;
+        char detail[256];
+        CHECK_EQ_INT(evaluate_parts_new(CT, len, &ml, &p, detail, sizeof detail), 0);
+        intake *in = intake_new(w, false);
+        for (size_t off = 0; off < split; off += 4096) {
+            size_t n = split - off < 4096 ? split - off : 4096;
+            CHECK_EQ_INT(evaluate_parts_feed(p, body + off, n, detail, sizeof detail), 0);
+            intake_progress(in, p);
+        }
+        for (int i = 0; i < 10000 && intake_items_done(in) < N - 1; i++)
+            nap();
+        evaluate_parts_feed(p, body + split, len - split, detail, sizeof detail);
+        intake_progress(in, p);
+        evaluate_parts_finish(p, false, detail, sizeof detail);
+        intake_close(in);
+        intake_release(in);
+        multipart_free(p);
+    }
+    for (int i = 0; i < N; i++)
+        free(masks[i]);
+    free(logits);
+    free(longer);
+    free(body);
+}
+
 int main(void)
 {
     segloss_limits limits;
@@ -308,6 +353,7 @@ int main(void)
         return 1;
     RUN(test_bit_identical_across_orders);
     RUN(test_broken_mask_at_full_speed);
+    RUN(test_logits_longer_than_their_header);
     intake_worker_free(w);
     segloss_ctx_free(ctx);
     return TESTS_DONE();
