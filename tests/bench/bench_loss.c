@@ -5,7 +5,9 @@
  * times, one after the other so that drift and the machine's load hit them alike:
  *   floor         read the logits once (plain loads summed) on 1 and 2 threads: the memory bus
  *   fma loop      independent multiply-add chains on 1 and 2 threads, no memory: what these
- *                 cores give a second thread on pure arithmetic
+ *                 cores give a second thread on pure arithmetic; once in plain vectors, and
+ *                 before each vector kernel in its own ISA's fused multiply-adds (fma_avx2,
+ *                 fma_avx512)
  *   <kernel>      each kernel the CPU has (scalar, avx2, avx512; the others print "skipped")
  *                 on 1 and 2 threads over the batch
  *   cached        the same pixels as 32 evaluations of one 256x256 image that stays in cache,
@@ -21,6 +23,7 @@
  * Usage: bench_loss [--dump DIR] [--round]. --dump writes the float32 batch as DIR/logits.npy
  * and DIR/labels.npy (for bench_torch.py) and stops unless --round is given too.
  */
+#include <immintrin.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +39,8 @@
 #define BW 512
 /* 1x21x256x256 evaluations that make the pixels of the BNxBCxBHxBW batch */
 #define BATCH_IN_CACHE (BN * (BH / 256) * (BW / 256))
-/* multiply-adds per FMA-loop run, split over the threads: about a kernel run's time */
+/* multiply-adds per FMA-loop run, split over the threads: about a kernel run's time (the
+ * ISA loops run 4 times as many, 8 or 16 lanes each: 6-13 ms on 1 thread here) */
 #define FMA_STEPS (1u << 23)
 
 static double now_ms(void)
@@ -123,6 +127,39 @@ static void *fma_part(void *a)
         for (int j = 0; j < 8; j++)
             x[j] = x[j] * m + c;
     r->out = x[0][0] + x[7][7];
+    return NULL;
+}
+
+/* The same in the kernels' own instructions: 12 independent chains of 8- or 16-lane fused
+ * multiply-adds, enough to fill the FMA units. Whether two threads of these run twice as fast
+ * as one is what the machine gives a kernel's second thread (a virtual machine's two CPUs may
+ * share a physical core's units), so each kernel's speed-up is read against its own ISA's. */
+#define FMA_CHAINS 12
+__attribute__((target("avx2,fma"))) static void *fma_avx2_part(void *a)
+{
+    part_arg *r = a;
+    __m256 x[FMA_CHAINS], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int j = 0; j < FMA_CHAINS; j++)
+        x[j] = _mm256_set1_ps((float)j);
+    for (size_t s = 0; s < r->n; s += 8 * FMA_CHAINS / 8)
+        for (int j = 0; j < FMA_CHAINS; j++)
+            x[j] = _mm256_fmadd_ps(x[j], m, c);
+    float out[8];
+    _mm256_storeu_ps(out, _mm256_add_ps(x[0], x[FMA_CHAINS - 1]));
+    r->out = out[0];
+    return NULL;
+}
+
+__attribute__((target("avx512f"))) static void *fma_avx512_part(void *a)
+{
+    part_arg *r = a;
+    __m512 x[FMA_CHAINS], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int j = 0; j < FMA_CHAINS; j++)
+        x[j] = _mm512_set1_ps((float)j);
+    for (size_t s = 0; s < r->n; s += 16 * FMA_CHAINS / 8)
+        for (int j = 0; j < FMA_CHAINS; j++)
+            x[j] = _mm512_fmadd_ps(x[j], m, c);
+    r->out = _mm512_reduce_add_ps(_mm512_add_ps(x[0], x[FMA_CHAINS - 1]));
     return NULL;
 }
 
@@ -281,6 +318,14 @@ int main(int argc, char **argv)
             continue;
         }
         int vector = k != SEGLOSS_KERNEL_SCALAR;
+        if (vector) { /* the kernel's own ISA's FMA loop, just before the kernel */
+            void *(*fn)(void *) = k == SEGLOSS_KERNEL_AVX512 ? fma_avx512_part : fma_avx2_part;
+            for (int t = 1; t <= 2; t++) {
+                char row[64];
+                snprintf(row, sizeof row, "fma_%s_%dt", name, t);
+                print_row(row, time_threads(fn, NULL, FMA_STEPS * 4, t));
+            }
+        }
         for (unsigned t = 1; t <= 2; t++) {
             segloss_ctx *ctx = context(t, k);
             char row[64];

@@ -27,7 +27,11 @@ def ratios(rnd):
     ms = {name: v[0] for name, v in rnd.items()}
     floor = min(ms.get("floor_1t", 1e30), ms.get("floor_2t", 1e30))
     best = next((k for k in KERNELS if f"{k}_2t" in ms), None)
-    fma = ms["fma_1t"] / ms["fma_2t"] if "fma_1t" in ms and "fma_2t" in ms else None
+    def fma_speedup(isa):
+        """The FMA loop's 2-thread speed-up in isa's instructions ("" the plain one)."""
+        one, two = f"fma{isa}_1t", f"fma{isa}_2t"
+        return ms[one] / ms[two] if one in ms and two in ms else None
+
     out = []
     for name, t in ms.items():
         one = name[:-3] + "_1t"
@@ -35,15 +39,21 @@ def ratios(rnd):
             n = name.split("_")[1]
             peer = ms.get(f"{best}_{n}") if best else None
             out.append((name, t / peer if peer else None, f"x segloss {best} at {n}"))
-        elif name in ("floor_1t", "fma_1t") or "_cached_1t" in name:
+        elif name == "floor_1t" or (name.startswith("fma") and name.endswith("_1t")) or \
+                "_cached_1t" in name:
             out.append((name, None, ""))
         elif name.endswith("_2t") and one in ms:
             speedup = ms[one] / t
             out.append((name, speedup, "2 threads' speed-up over 1"))
             if name.startswith(KERNELS) and "_cached" not in name:
                 out.append((name, t / floor, "x memory floor"))
-            if name.startswith(KERNELS) and fma:
-                out.append((name, speedup / fma, "that speed-up / the FMA loop's"))
+            if name.startswith(KERNELS):
+                isa = name.split("_")[0]
+                own = fma_speedup(f"_{isa}")
+                if own:
+                    out.append((name, speedup / own, f"that speed-up / the {isa} FMA loop's"))
+                elif fma_speedup(""):
+                    out.append((name, speedup / fma_speedup(""), "that speed-up / the FMA loop's"))
         else:
             out.append((name, t / floor, "x memory floor"))
     return out
