@@ -148,15 +148,16 @@ wait_up "$floor"
 # rows: name | seglossd URL path | status | curl args (an array's name) | posts per round
 # A round's figure is the median of that many posts to each server, alternating: a 3 ms request
 # is as long as one scheduling hiccup of this kind of machine, so one post per round measured
-# the hiccups (the 1 MiB row's rounds ranged 0.77-3.46x with one post).
+# the hiccups (the 1 MiB row's rounds ranged 0.77-3.46x with one post); the 8-image rows'
+# medians moved by 0.2x between two runs minutes apart with one post per round.
 rows=(
     "1x21x512x512 + 1 PNG|/v1/evaluate|200|one|3"
-    "8x21x512x512 + 8 PNG, logits first|/v1/evaluate|200|eight|1"
-    "8x21x512x512 + 8 PNG, masks first|/v1/evaluate|200|eight_mf|1"
-    "OIP v2 binary, 8 labels then logits|/v2/models/segloss/infer|200|oip|1"
+    "8x21x512x512 + 8 PNG, logits first|/v1/evaluate|200|eight|3"
+    "8x21x512x512 + 8 PNG, masks first|/v1/evaluate|200|eight_mf|3"
+    "OIP v2 binary, 8 labels then logits|/v2/models/segloss/infer|200|oip|3"
     "intake alone, 1 MiB|/v1/evaluate|400|in_1m|15"
     "intake alone, 22 MiB|/v1/evaluate|400|in_22m|3"
-    "intake alone, 176 MiB|/v1/evaluate|400|in_176m|1"
+    "intake alone, 176 MiB|/v1/evaluate|400|in_176m|3"
 )
 in_1m=(-F "logits=@$tmp/blob_1m.npy")
 in_22m=(-F "logits=@$tmp/logits_1.npy")
