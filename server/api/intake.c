@@ -19,10 +19,6 @@
 /* Masks followed at most: a batch is at most max_batch items (limits), and beyond that the
  * evaluation refuses the request anyway. */
 #define INTAKE_MAX_MASKS 1024
-/* The last bytes of a part that the parser may write again while the part is still open: when
- * a part turns out longer than its header said, up to a delimiter's length but one of its end
- * are parsed again in place (multipart.c, unskip). Items are evaluated from bytes before them. */
-#define INTAKE_REPARSED_BYTES (MULTIPART_MAX_BOUNDARY + 3)
 
 struct intake {
     intake_worker *w;
@@ -36,8 +32,8 @@ struct intake {
     size_t masks_complete;
     bool params_part;
     const unsigned char *logits; /* the logits part's buffer (fixed), NULL until known */
-    size_t logits_len, logits_expected;
-    bool logits_complete; /* its closing delimiter was seen: the parser no longer writes it */
+    size_t logits_len; /* its bytes the parser will not write again (multipart_settled_len) */
+    size_t logits_expected;
     /* the worker's */
     uint8_t *labels[INTAKE_MAX_MASKS];
     size_t masks_decoded;
@@ -109,8 +105,7 @@ static step_kind next_step(intake *in)
     }
     size_t i = in->items_done;
     if (in->layout_known && !in->params_part && i < in->layout.shape[0] && i < in->masks_decoded &&
-        in->logits_len >= in->header_bytes + (i + 1) * in->item_bytes +
-                              (in->logits_complete ? 0 : INTAKE_REPARSED_BYTES))
+        in->logits_len >= in->header_bytes + (i + 1) * in->item_bytes)
         return STEP_ITEM;
     return STEP_NONE;
 }
@@ -315,10 +310,8 @@ void intake_progress(intake *in, const multipart_parser *parser)
             in->logits = p->data;
             in->logits_expected = p->expected;
         }
-        if (p->kind == EVALUATE_PART_LOGITS && p->data == in->logits) {
-            in->logits_len = p->len;
-            in->logits_complete = i < complete;
-        }
+        if (p->kind == EVALUATE_PART_LOGITS && p->data == in->logits)
+            in->logits_len = multipart_settled_len(parser, i);
         if (p->kind != EVALUATE_PART_MASK || i >= complete)
             continue;
         if (masks >= in->masks_complete && masks < INTAKE_MAX_MASKS)

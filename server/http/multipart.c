@@ -646,6 +646,17 @@ size_t multipart_complete_count(const multipart_parser *p)
     return p->state == STATE_BODY ? p->count - 1 : p->count;
 }
 
+size_t multipart_settled_len(const multipart_parser *p, size_t index)
+{
+    if (p->state == STATE_ERROR || index >= p->count)
+        return 0;
+    const multipart_part *part = &p->parts[index];
+    if (index < multipart_complete_count(p))
+        return part->len;
+    size_t reparsed = p->delim_len - 1; /* unskip's most, when no delimiter is in the copy */
+    return part->len > reparsed ? part->len - reparsed : 0;
+}
+
 size_t multipart_bytes_unscanned(const multipart_parser *p)
 {
     return p->skipped;

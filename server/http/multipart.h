@@ -121,6 +121,12 @@ size_t multipart_bytes_unscanned(const multipart_parser *parser);
  * their buffers not move. None after an error. */
 size_t multipart_complete_count(const multipart_parser *parser);
 
+/* Bytes of part index that the parser will not write again: all of a complete part; of the
+ * part still open, all but its last delimiter length less one, which the parser parses again in
+ * place when the part turns out longer than its own header said (multipart.c, unskip). Another
+ * thread may read that many bytes while the body goes on. 0 after an error. */
+size_t multipart_settled_len(const multipart_parser *parser, size_t index);
+
 /* The parts in body order; valid until multipart_free. */
 size_t multipart_count(const multipart_parser *parser);
 const multipart_part *multipart_get(const multipart_parser *parser, size_t index);

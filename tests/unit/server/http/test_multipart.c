@@ -316,6 +316,27 @@ static void test_lying_length(void)
     multipart_free(p);
 }
 
+/* What another thread may read of a part while the body goes on: an open part less the
+ * delimiter's length but one ("\r\n--XyZ-123": 10 bytes), which the parser may parse again;
+ * all of it once its delimiter is in. */
+static void test_settled_len(void)
+{
+    char detail[256], data[100];
+    multipart_parser *p = NULL;
+    CHECK_EQ_INT(evaluate_parts_new(CT, 0, &default_limits, &p, detail, sizeof detail), 0);
+    const char head[] = "--XyZ-123\r\nContent-Disposition: form-data; name=\"logits\"\r\n\r\n";
+    CHECK_EQ_INT(evaluate_parts_feed(p, head, sizeof head - 1, detail, sizeof detail), 0);
+    memset(data, 'a', sizeof data);
+    CHECK_EQ_INT(evaluate_parts_feed(p, data, sizeof data, detail, sizeof detail), 0);
+    CHECK_EQ_INT(multipart_get(p, 0)->len, 100);
+    CHECK_EQ_INT(multipart_settled_len(p, 0), 90);
+    CHECK_EQ_INT(multipart_settled_len(p, 1), 0);
+    const char end[] = "\r\n--XyZ-123--\r\n";
+    CHECK_EQ_INT(evaluate_parts_feed(p, end, sizeof end - 1, detail, sizeof detail), 0);
+    CHECK_EQ_INT(multipart_settled_len(p, 0), 100);
+    multipart_free(p);
+}
+
 /* A fixed-seed xorshift, so a failure reproduces. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
@@ -523,6 +544,7 @@ int main(void)
     RUN(test_content_type);
     RUN(test_random_mutations);
     RUN(test_lying_length);
+    RUN(test_settled_len);
     RUN(test_npy_bulk_unscanned);
     return TESTS_DONE();
 }
