@@ -96,15 +96,19 @@ static int evaluate_feed(void *state, const char *data, size_t size, char *detai
     return status;
 }
 
-/* The intake reads the parser's parts on its worker: it is given back (a step in progress
- * waited for) before they are, as in evaluate_run and evaluate_free. */
-static void evaluate_drop(void *state)
+/* Gives back the parts and the intake that reads them on its worker: the intake first (a step
+ * in progress waited for), then the parser whose buffers it reads. */
+static void release_parts(evaluate_upload *u)
 {
-    evaluate_upload *u = state;
     intake_release(u->intake);
     u->intake = NULL;
     multipart_free(u->parser);
     u->parser = NULL;
+}
+
+static void evaluate_drop(void *state)
+{
+    release_parts(state);
 }
 
 /* The body is complete: check it, then it goes to a worker. */
@@ -199,14 +203,11 @@ static void evaluate_run(void *state)
         evaluation_run(r->ctx, &r->cfg->limits, &er, &u->outcome);
         evaluation_answer_json(&u->outcome, &er);
     }
-    intake_release(u->intake);
-    u->intake = NULL;
     if (u->req->host)
         metrics_evaluation(u->req->host->metrics,
                            (u->outcome.decode_ms + u->outcome.compute_ms) * 1e-3);
     /* The parts are no longer needed: give their memory back before the answer is sent. */
-    multipart_free(u->parser);
-    u->parser = NULL;
+    release_parts(u);
 }
 
 static void evaluate_answer(void *state, route_response *out)
@@ -229,8 +230,7 @@ static void evaluate_free(void *state)
     evaluate_upload *u = state;
     if (!u)
         return;
-    intake_release(u->intake); /* before the parser it reads */
-    multipart_free(u->parser);
+    release_parts(u);
     params_free(&u->params);
     evaluation_outcome_clear(&u->outcome);
     free(u->blobs);
