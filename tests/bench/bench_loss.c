@@ -133,7 +133,8 @@ static void *fma_part(void *a)
 /* The same in the kernels' own instructions: 12 independent chains of 8- or 16-lane fused
  * multiply-adds, enough to fill the FMA units. Whether two threads of these run twice as fast
  * as one is what the machine gives a kernel's second thread (a virtual machine's two CPUs may
- * share a physical core's units), so each kernel's speed-up is read against its own ISA's. */
+ * share a physical core's units), so each kernel's speed-up is read against its own ISA's.
+ * n counts 8-lane multiply-adds, so both do the same arithmetic. */
 #define FMA_CHAINS 12
 __attribute__((target("avx2,fma"))) static void *fma_avx2_part(void *a)
 {
@@ -141,7 +142,7 @@ __attribute__((target("avx2,fma"))) static void *fma_avx2_part(void *a)
     __m256 x[FMA_CHAINS], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
     for (int j = 0; j < FMA_CHAINS; j++)
         x[j] = _mm256_set1_ps((float)j);
-    for (size_t s = 0; s < r->n; s += 8 * FMA_CHAINS / 8)
+    for (size_t s = 0; s < r->n; s += FMA_CHAINS)
         for (int j = 0; j < FMA_CHAINS; j++)
             x[j] = _mm256_fmadd_ps(x[j], m, c);
     float out[8];
@@ -156,7 +157,7 @@ __attribute__((target("avx512f"))) static void *fma_avx512_part(void *a)
     __m512 x[FMA_CHAINS], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
     for (int j = 0; j < FMA_CHAINS; j++)
         x[j] = _mm512_set1_ps((float)j);
-    for (size_t s = 0; s < r->n; s += 16 * FMA_CHAINS / 8)
+    for (size_t s = 0; s < r->n; s += 2 * FMA_CHAINS) /* 16 lanes: two 8-lane steps each */
         for (int j = 0; j < FMA_CHAINS; j++)
             x[j] = _mm512_fmadd_ps(x[j], m, c);
     r->out = _mm512_reduce_add_ps(_mm512_add_ps(x[0], x[FMA_CHAINS - 1]));

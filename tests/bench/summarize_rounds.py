@@ -49,11 +49,12 @@ def ratios(rnd):
                 out.append((name, t / floor, "x memory floor"))
             if name.startswith(KERNELS):
                 isa = name.split("_")[0]
-                own = fma_speedup(f"_{isa}")
-                if own:
-                    out.append((name, speedup / own, f"that speed-up / the {isa} FMA loop's"))
-                elif fma_speedup(""):
-                    out.append((name, speedup / fma_speedup(""), "that speed-up / the FMA loop's"))
+                # the kernel's own ISA's loop where there is one (not for scalar), else the plain
+                peer, what = fma_speedup(f"_{isa}"), f"the {isa} FMA loop's"
+                if not peer:
+                    peer, what = fma_speedup(""), "the FMA loop's"
+                if peer:
+                    out.append((name, speedup / peer, f"that speed-up / {what}"))
         else:
             out.append((name, t / floor, "x memory floor"))
     return out
