@@ -416,8 +416,7 @@ static PGresult *run(pg_call *c, const char *what, const char *sql, const pg_par
         snprintf(c->err, c->err_len, "runs store: PostgreSQL unavailable (%s): %s", what, msg);
     else if (c->failure == PGF_BUSY)
         snprintf(c->err, c->err_len,
-                 "runs store: PostgreSQL did not answer in time (%s): %s; retry later", what,
-                 msg);
+                 "runs store: PostgreSQL did not answer in time (%s): %s; retry later", what, msg);
     else
         snprintf(c->err, c->err_len, "runs store: %s: %s", what, msg);
     PQclear(r);
@@ -437,12 +436,9 @@ static int failed(const pg_call *c)
 {
     switch (c->failure) {
     case PGF_GONE:
-    case PGF_BUSY:
-        return STORE_UNAVAILABLE;
-    case PGF_UNIQUE:
-        return STORE_CONFLICT;
-    default:
-        return STORE_FAILED;
+    case PGF_BUSY: return STORE_UNAVAILABLE;
+    case PGF_UNIQUE: return STORE_CONFLICT;
+    default: return STORE_FAILED;
     }
 }
 
@@ -450,6 +446,17 @@ static void rollback(pg_call *c)
 {
     if (PQstatus(c->conn) == CONNECTION_OK && PQtransactionStatus(c->conn) != PQTRANS_IDLE)
         PQclear(PQexec(c->conn, "ROLLBACK"));
+}
+
+/* The end of a read transaction that failed: its last result freed, the status of what failed
+ * (a generic failure refined by the call's, e.g. the server gone), rolled back. */
+static int read_failed(pg_call *c, PGresult *r, int rc)
+{
+    PQclear(r);
+    if (rc == STORE_FAILED && c->failure != PGF_NONE)
+        rc = failed(c);
+    rollback(c);
+    return rc;
 }
 
 static int64_t get_i64(const PGresult *r, int row, int col)
@@ -515,7 +522,6 @@ static int with_connection(pg_store *s, pg_txn fn, void *arg, char *err, size_t 
         return rc;
     }
 }
-
 
 /* --- record -------------------------------------------------------------------------------- */
 
@@ -699,8 +705,7 @@ static int pg_claim_key(store_txn *t, const store_evaluation *ev, store_key_foun
         return 0;
     p.n = 1;
     if (!(r = run(c, "idempotency key",
-                  "SELECT request_hash, answer FROM segloss_idempotency_keys WHERE key = $1",
-                  &p)))
+                  "SELECT request_hash, answer FROM segloss_idempotency_keys WHERE key = $1", &p)))
         return failed(c);
     if (PQntuples(r) != 1) {
         snprintf(c->err, c->err_len, "runs store: idempotency key \"%s\" vanished",
@@ -862,8 +867,8 @@ static int pg_load_aggregate(store_txn *t, const store_evaluation *ev, const cha
 
 /* 3b. merged (store_record.c) and written back */
 static int pg_save_aggregate(store_txn *t, const store_evaluation *ev, const char *split,
-                             const uint8_t *stats, size_t stats_len,
-                             const char *loss_params_json, size_t h, size_t w)
+                             const uint8_t *stats, size_t stats_len, const char *loss_params_json,
+                             size_t h, size_t w)
 {
     (void)loss_params_json; /* written with the row (pg_load_aggregate) */
     pg_call *c = t->c;
@@ -1003,7 +1008,8 @@ static int pg_list_runs(store *base, size_t max_results, const char *page_token,
     char after[NAMES_RUN_MAX + 1] = "";
     if (page_token && *page_token) {
         size_t n = strlen(page_token) / 2;
-        if (n == 0 || n >= sizeof after || store__hex_decode(page_token, (uint8_t *)after, n) != 0 ||
+        if (n == 0 || n >= sizeof after ||
+            store__hex_decode(page_token, (uint8_t *)after, n) != 0 ||
             (after[n] = '\0', !names_run_ok(after))) {
             snprintf(err, err_len, "page_token is not one this server gave out");
             return STORE_INVALID;
@@ -1114,11 +1120,7 @@ static int summary_txn(pg_call *c, void *arg)
 oom:
     snprintf(c->err, c->err_len, "runs store: out of memory");
 fail:
-    PQclear(r);
-    if (rc == STORE_FAILED && c->failure != PGF_NONE)
-        rc = failed(c);
-    rollback(c);
-    return rc;
+    return read_failed(c, r, rc);
 }
 
 static int pg_run_summary(store *base, const char *run_name, store_run_summary *out, char *err,
@@ -1200,11 +1202,7 @@ static int history_txn(pg_call *c, void *arg)
 oom:
     snprintf(c->err, c->err_len, "runs store: out of memory");
 fail:
-    PQclear(r);
-    if (rc == STORE_FAILED && c->failure != PGF_NONE)
-        rc = failed(c);
-    rollback(c);
-    return rc;
+    return read_failed(c, r, rc);
 }
 
 static int pg_history(store *base, const store_history_query *q, store_history *out, char *err,
@@ -1307,11 +1305,7 @@ static int items_txn(pg_call *c, void *arg)
 oom:
     snprintf(c->err, c->err_len, "runs store: out of memory");
 fail:
-    PQclear(r);
-    if (rc == STORE_FAILED && c->failure != PGF_NONE)
-        rc = failed(c);
-    rollback(c);
-    return rc;
+    return read_failed(c, r, rc);
 }
 
 static int pg_items(store *base, const store_items_query *q, store_item_list *out, char *err,
@@ -1391,11 +1385,7 @@ static int aggregates_txn(pg_call *c, void *arg)
 oom:
     snprintf(c->err, c->err_len, "runs store: out of memory");
 fail:
-    PQclear(r);
-    if (rc == STORE_FAILED && c->failure != PGF_NONE)
-        rc = failed(c);
-    rollback(c);
-    return rc;
+    return read_failed(c, r, rc);
 }
 
 static int pg_aggregates(store *base, const store_aggregate_query *q, store_aggregate_list *out,
@@ -1548,11 +1538,7 @@ static int delete_txn(pg_call *c, void *arg)
     PQclear(r);
     return STORE_OK;
 fail:
-    PQclear(r);
-    if (rc == STORE_FAILED && c->failure != PGF_NONE)
-        rc = failed(c);
-    rollback(c);
-    return rc;
+    return read_failed(c, r, rc);
 }
 
 static int pg_delete_run(store *base, const char *run_name, char *err, size_t err_len)
@@ -1792,8 +1778,7 @@ static const store_ops postgres_ops = {
 
 static bool pg_accepts(const char *location)
 {
-    return strncmp(location, "postgres://", 11) == 0 ||
-           strncmp(location, "postgresql://", 13) == 0;
+    return strncmp(location, "postgres://", 11) == 0 || strncmp(location, "postgresql://", 13) == 0;
 }
 
 const store_backend store_postgres_backend = {
