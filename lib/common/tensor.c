@@ -68,6 +68,14 @@ void *segloss__aligned_alloc(size_t align, size_t bytes)
     return aligned_alloc(align, (want + align - 1) & ~(align - 1));
 }
 
+void *segloss__zalloc_lines(size_t bytes)
+{
+    void *p = segloss__aligned_alloc(SEGLOSS__CACHE_LINE, bytes);
+    if (p)
+        memset(p, 0, bytes ? bytes : 1);
+    return p;
+}
+
 int segloss_tensor_elements(const segloss_tensor *t, size_t *count)
 {
     size_t n = 1;

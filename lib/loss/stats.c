@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/common_internal.h"
 #include "loss/loss_internal.h"
 #include "segloss/errors.h"
 
@@ -44,7 +45,8 @@ segloss_stats *segloss_stats_new(size_t num_classes, segloss_semantics semantics
     stats_layout l;
     if (layout_for(num_classes, &l))
         return NULL;
-    segloss_stats *s = calloc(1, l.total);
+    /* on lines of its own: each evaluation worker adds its chunks to one of these */
+    segloss_stats *s = segloss__zalloc_lines(l.total);
     if (!s)
         return NULL;
     s->num_classes = num_classes;
