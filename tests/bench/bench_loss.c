@@ -6,8 +6,8 @@
  *   floor         read the logits once (plain loads summed) on 1 and 2 threads: the memory bus
  *   fma loop      independent multiply-add chains on 1 and 2 threads, no memory: what these
  *                 cores give a second thread on pure arithmetic; once in plain vectors, and
- *                 before each vector kernel in its own ISA's fused multiply-adds (fma_avx2,
- *                 fma_avx512)
+ *                 run by run with each vector kernel in its own ISA's fused multiply-adds
+ *                 (fma_avx2, fma_avx512), as long as the kernel's run
  *   <kernel>      each kernel the CPU has (scalar, avx2, avx512; the others print "skipped")
  *                 on 1 and 2 threads over the batch
  *   cached        the same pixels as 32 evaluations of one 256x256 image that stays in cache,
@@ -18,6 +18,15 @@
  * printed as a line `row <name> <ms> <cpu/wall>` where cpu/wall is the process CPU time over
  * the wall time: about the thread count when every thread ran all along, less when a thread
  * waited (for the pool, for the others, or for a CPU the machine's other load held).
+ *
+ * A vector kernel's 2-thread speed-up is measured run against run (time_scaling): SCALING_RUNS
+ * runs of the kernel on 1 thread then on 2, alternating, then as many of its ISA's FMA loop on
+ * 1 thread then on 2, the loop sized to last as long as the kernel's run. What a second CPU
+ * gives drifts within a second on this kind of machine (the same FMA loop on 2 threads: 1.3x
+ * one moment, 2.0x the next), so 1- and 2-thread figures taken a quarter of a second apart
+ * measured the drift. Besides the four rows it prints
+ * `scaling <kernel> <kernel's speed-up> <FMA loop's speed-up> <the first over the second>`,
+ * each speed-up the median over the runs of that run's 1-thread time over its 2-thread time.
  * tests/bench/run_bench.sh runs several rounds and works out the ratios and their ranges.
  *
  * Usage: bench_loss [--dump DIR] [--round]. --dump writes the float32 batch as DIR/logits.npy
@@ -33,14 +42,16 @@
 #include "segloss/segloss.h"
 
 #define RUNS 5
+/* runs of the interleaved 1- and 2-thread scaling measurement (time_scaling) */
+#define SCALING_RUNS 9
 #define BN 8
 #define BC 21
 #define BH 512
 #define BW 512
 /* 1x21x256x256 evaluations that make the pixels of the BNxBCxBHxBW batch */
 #define BATCH_IN_CACHE (BN * (BH / 256) * (BW / 256))
-/* multiply-adds per FMA-loop run, split over the threads: about a kernel run's time (the
- * ISA loops run 4 times as many, 8 or 16 lanes each: 6-13 ms on 1 thread here) */
+/* multiply-adds per plain FMA-loop run, split over the threads (about 10 ms on 1 thread here);
+ * the ISA loops start from 4 times as many and are then sized to the kernel (time_scaling) */
 #define FMA_STEPS (1u << 23)
 
 static double now_ms(void)
@@ -70,7 +81,7 @@ typedef struct figure {
 
 static figure median_of(double *wall, double *cpu, int n)
 {
-    double sorted[16];
+    double sorted[RUNS > SCALING_RUNS ? RUNS : SCALING_RUNS];
     memcpy(sorted, wall, (size_t)n * sizeof *wall);
     qsort(sorted, (size_t)n, sizeof *sorted, cmp_double);
     figure f = {sorted[n / 2], 0};
@@ -86,8 +97,8 @@ static void print_row(const char *name, figure f)
     fflush(stdout);
 }
 
-/* Both the floor and the FMA loop run on threads started per run: thread start-up costs tens
- * of microseconds against runs of milliseconds. */
+/* Both the floor and the FMA loop run on a thread started per run besides the caller: thread
+ * start-up costs tens of microseconds against runs of milliseconds. */
 typedef struct part_arg {
     const float *p;
     size_t n;
@@ -164,27 +175,35 @@ __attribute__((target("avx512f"))) static void *fma_avx512_part(void *a)
     return NULL;
 }
 
+/* One run of fn over n items split across `threads` threads, the calling thread doing the
+ * first share as a pool's caller does: wall ms, CPU ms into *cpu. (Two fresh threads with the
+ * caller asleep in pthread_join both start on the caller's CPU, and the scheduler spreads them
+ * only milliseconds later: such a 10 ms run measured the spreading.) */
+static double split_once(void *(*fn)(void *), const float *p, size_t n, int threads, double *cpu)
+{
+    pthread_t helper;
+    part_arg args[2];
+    double t0 = now_ms(), c0 = cpu_ms();
+    for (int i = 0; i < threads; i++)
+        args[i] =
+            (part_arg){p ? p + (size_t)i * (n / (size_t)threads) : NULL, n / (size_t)threads, 0};
+    if (threads == 2)
+        pthread_create(&helper, NULL, fn, &args[1]);
+    fn(&args[0]);
+    if (threads == 2)
+        pthread_join(helper, NULL);
+    *cpu = cpu_ms() - c0;
+    if (args[0].out == 12345.f)
+        puts("");
+    return now_ms() - t0;
+}
+
 static figure time_threads(void *(*fn)(void *), const float *p, size_t n, int threads)
 {
-    double wall[RUNS], cpu[RUNS];
-    for (int run = -1; run < RUNS; run++) {
-        pthread_t th[2];
-        part_arg args[2];
-        double t0 = now_ms(), c0 = cpu_ms();
-        for (int i = 0; i < threads; i++) {
-            args[i] = (part_arg){p ? p + (size_t)i * (n / (size_t)threads) : NULL,
-                                 n / (size_t)threads, 0};
-            pthread_create(&th[i], NULL, fn, &args[i]);
-        }
-        for (int i = 0; i < threads; i++)
-            pthread_join(th[i], NULL);
-        if (run >= 0) {
-            wall[run] = now_ms() - t0;
-            cpu[run] = cpu_ms() - c0;
-        }
-        if (args[0].out == 12345.f)
-            puts("");
-    }
+    double wall[RUNS], cpu[RUNS], unused;
+    split_once(fn, p, n, threads, &unused);
+    for (int run = 0; run < RUNS; run++)
+        wall[run] = split_once(fn, p, n, threads, &cpu[run]);
     return median_of(wall, cpu, RUNS);
 }
 
@@ -210,6 +229,66 @@ static figure time_evals(segloss_ctx *ctx, const segloss_tensor *l, const seglos
         }
     }
     return median_of(wall, cpu, runs);
+}
+
+/* One timed run of the kernel on ctx over the batch: wall ms, and the CPU ms into *cpu. */
+static double eval_once(segloss_ctx *ctx, const segloss_tensor *l, const segloss_tensor *m,
+                        const segloss_params *p, double *cpu)
+{
+    double t0 = now_ms(), c0 = cpu_ms();
+    segloss_result *r = NULL;
+    char detail[256];
+    if (segloss_evaluate(ctx, l, m, p, &r, detail, sizeof detail)) {
+        fprintf(stderr, "evaluate: %s\n", detail);
+        exit(1);
+    }
+    segloss_result_free(r);
+    *cpu = cpu_ms() - c0;
+    return now_ms() - t0;
+}
+
+/* The 2-thread scaling of kernel `name` (the file's head comment): ctx1 and ctx2 run it on 1
+ * and 2 threads, fma is its ISA's loop. Prints the rows fma_<name>_1t/_2t and <name>_1t/_2t
+ * and the `scaling` line. */
+static void time_scaling(const char *name, segloss_ctx *ctx1, segloss_ctx *ctx2,
+                         void *(*fma)(void *), const segloss_tensor *l, const segloss_tensor *m,
+                         const segloss_params *p)
+{
+    enum { FMA1, K1, FMA2, K2, SERIES };
+    double wall[SERIES][SCALING_RUNS], cpu[SERIES][SCALING_RUNS];
+    double kernel_up[SCALING_RUNS], fma_up[SCALING_RUNS], unused;
+    size_t steps = FMA_STEPS * 4;
+    eval_once(ctx1, l, m, p, &unused); /* warm-up: the pools, the scratch's pages */
+    eval_once(ctx2, l, m, p, &unused);
+    for (int run = 0; run < SCALING_RUNS; run++) {
+        wall[K1][run] = eval_once(ctx1, l, m, p, &cpu[K1][run]);
+        wall[K2][run] = eval_once(ctx2, l, m, p, &cpu[K2][run]);
+    }
+    /* the loop as long as the kernel's median run on 1 thread */
+    double kernel_ms = median_of(wall[K1], cpu[K1], SCALING_RUNS).ms;
+    double fma_ms = split_once(fma, NULL, steps, 1, &unused);
+    steps = (size_t)((double)steps * kernel_ms / fma_ms) / 64 * 64 + 64;
+    for (int run = 0; run < SCALING_RUNS; run++) {
+        wall[FMA1][run] = split_once(fma, NULL, steps, 1, &cpu[FMA1][run]);
+        wall[FMA2][run] = split_once(fma, NULL, steps, 2, &cpu[FMA2][run]);
+    }
+    for (int run = 0; run < SCALING_RUNS; run++) {
+        kernel_up[run] = wall[K1][run] / wall[K2][run];
+        fma_up[run] = wall[FMA1][run] / wall[FMA2][run];
+    }
+    static const char *const prefix[SERIES] = {"fma_", "", "fma_", ""};
+    static const char *const suffix[SERIES] = {"_1t", "_1t", "_2t", "_2t"};
+    for (int series = 0; series < SERIES; series++) {
+        char row[64];
+        snprintf(row, sizeof row, "%s%s%s", prefix[series], name, suffix[series]);
+        print_row(row, median_of(wall[series], cpu[series], SCALING_RUNS));
+    }
+    qsort(kernel_up, SCALING_RUNS, sizeof *kernel_up, cmp_double);
+    qsort(fma_up, SCALING_RUNS, sizeof *fma_up, cmp_double);
+    double kernel_median = kernel_up[SCALING_RUNS / 2], fma_median = fma_up[SCALING_RUNS / 2];
+    printf("scaling %s %.3f %.3f %.3f\n", name, kernel_median, fma_median,
+           kernel_median / fma_median);
+    fflush(stdout);
 }
 
 static void write_npy(const char *path, const char *descr, const size_t *shape, int rank,
@@ -318,26 +397,23 @@ int main(int argc, char **argv)
                    k == SEGLOSS_KERNEL_AVX512 ? "AVX-512" : "AVX2");
             continue;
         }
-        int vector = k != SEGLOSS_KERNEL_SCALAR;
-        if (vector) { /* the kernel's own ISA's FMA loop, just before the kernel */
-            void *(*fn)(void *) = k == SEGLOSS_KERNEL_AVX512 ? fma_avx512_part : fma_avx2_part;
-            for (int t = 1; t <= 2; t++) {
+        segloss_ctx *ctx[2] = {context(1, k), context(2, k)};
+        if (k == SEGLOSS_KERNEL_SCALAR) { /* one run each: a second apiece */
+            print_row("scalar_1t", time_evals(ctx[0], &lt, &mt, &p, 1, 1, 0));
+            print_row("scalar_2t", time_evals(ctx[1], &lt, &mt, &p, 1, 1, 0));
+        } else {
+            time_scaling(name, ctx[0], ctx[1],
+                         k == SEGLOSS_KERNEL_AVX512 ? fma_avx512_part : fma_avx2_part, &lt, &mt,
+                         &p);
+            for (unsigned t = 1; t <= 2; t++) {
                 char row[64];
-                snprintf(row, sizeof row, "fma_%s_%dt", name, t);
-                print_row(row, time_threads(fn, NULL, FMA_STEPS * 4, t));
-            }
-        }
-        for (unsigned t = 1; t <= 2; t++) {
-            segloss_ctx *ctx = context(t, k);
-            char row[64];
-            snprintf(row, sizeof row, "%s_%ut", name, t);
-            print_row(row, time_evals(ctx, &lt, &mt, &p, 1, vector ? RUNS : 1, vector));
-            if (vector) {
                 snprintf(row, sizeof row, "%s_cached_%ut", name, t);
-                print_row(row, time_evals(ctx, &cached, &cached_mask, &p, BATCH_IN_CACHE, RUNS, 1));
+                print_row(row, time_evals(ctx[t - 1], &cached, &cached_mask, &p, BATCH_IN_CACHE,
+                                          RUNS, 1));
             }
-            segloss_ctx_free(ctx);
         }
+        segloss_ctx_free(ctx[0]);
+        segloss_ctx_free(ctx[1]);
     }
     segloss_ctx *def = context(2, SEGLOSS_KERNEL_AUTO);
     printf("default kernel: %s\n", segloss_kernel_name(segloss_ctx_kernel(def)));

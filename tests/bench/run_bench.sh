@@ -2,7 +2,8 @@
 # make bench: every benchmark, each against its floor or peer measured in the same run.
 #
 # The loss pass runs in ROUNDS rounds (default 5). A round is one tests/bench/bench_loss --round
-# (the memory floor, a plain FMA loop, each kernel the CPU has on 1 and 2 threads, ...) and
+# (the memory floor, a plain FMA loop, each kernel the CPU has on 1 and 2 threads run by run
+# against an FMA loop in its own instructions, ...) and
 # then the PyTorch seed functions (tests/bench/bench_torch.py, one process kept between rounds,
 # warmed up once per thread count) on the same batch at 1 and 2 threads; every round's figures
 # are printed with the load average at its start, and the summary gives each ratio's range over
@@ -45,6 +46,7 @@ for round in $(seq 1 "$ROUNDS"); do
         done
     fi
     sed -n "s/^row /$round /p" "$tmp/round.txt" >>"$tmp/rounds.txt"
+    sed -n "s/^scaling /$round /p" "$tmp/round.txt" >>"$tmp/scaling.txt"
 done
 if [ "$torch" = 1 ]; then
     eval "exec ${TORCH[1]}>&-"
@@ -53,7 +55,7 @@ fi
 echo "### summary, load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "(cpu/wall: process CPU time over wall time, about 2 when both threads ran all along;" \
      "not measured for torch)"
-/usr/bin/python3 tests/bench/summarize_rounds.py "$tmp/rounds.txt"
+/usr/bin/python3 tests/bench/summarize_rounds.py "$tmp/rounds.txt" "$tmp/scaling.txt"
 for b in "$BUILD"/tests/bench_*; do
     case "$(basename "$b")" in bench_loss) continue ;; esac
     echo "## $(basename "$b")"

@@ -4,7 +4,12 @@
 floor or peer measured minutes apart at most, under the same load), and the table gives its
 range over the rounds, never one lucky run.
 
-Usage: summarize_rounds.py ROUNDS_FILE"""
+The second file holds bench_loss's `scaling` lines, `<round> <kernel> <kernel's 2-thread
+speed-up> <its ISA's FMA loop's> <the first over the second>`, each speed-up the median of that
+round's alternating 1- and 2-thread runs; a second table gives their range and median over the
+rounds.
+
+Usage: summarize_rounds.py ROUNDS_FILE [SCALING_FILE]"""
 import statistics
 import sys
 
@@ -74,17 +79,44 @@ def main():
                 order.append((name, desc))
             rows.setdefault((name, desc), []).append(ratio)
     print(f"| row | ms, median of {len(rounds)} rounds (min-max) | cpu/wall (min-max) | "
-          "ratio in the same round (min-max) | ratio |")
+          "ratio in the same round, min-max (median) | ratio |")
     print("|---|---:|---:|---:|---|")
     for name, desc in order:
         key = name.strip()
         ms = [rounds[r][key][0] for r in sorted(rounds) if key in rounds[r]]
         busy = [rounds[r][key][1] for r in sorted(rounds) if key in rounds[r]]
         vals = [v for v in rows[(name, desc)] if v is not None]
-        rng = f"{min(vals):.2f}-{max(vals):.2f}" if vals else ""
+        rng = f"{min(vals):.2f}-{max(vals):.2f} ({statistics.median(vals):.2f})" if vals else ""
         cpu = f"{min(busy):.2f}-{max(busy):.2f}" if max(busy) > 0 else "-"
         print(f"| {key} | {statistics.median(ms):.1f} ({min(ms):.1f}-{max(ms):.1f}) | {cpu} | "
               f"{rng} | {desc} |")
+
+    if len(sys.argv) > 2:
+        scaling(sys.argv[2])
+
+
+def scaling(path):
+    """The run-by-run 2-thread speed-ups (bench_loss.c time_scaling), per kernel."""
+    per_kernel = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 5:
+                per_kernel.setdefault(parts[1], []).append([float(v) for v in parts[2:]])
+    if not per_kernel:
+        return
+    print()
+    print("2 threads over 1, run by run: each round's median of its alternating 1- and 2-thread"
+          " runs; the FMA loop in the kernel's own instructions, as long as its run")
+    print()
+    print("| kernel | rounds | kernel's speed-up, min-max (median) | FMA loop's | kernel's / loop's |")
+    print("|---|---:|---:|---:|---:|")
+    for kernel, rows in per_kernel.items():
+        cells = []
+        for col in range(3):
+            vals = [r[col] for r in rows]
+            cells.append(f"{min(vals):.2f}-{max(vals):.2f} ({statistics.median(vals):.2f})")
+        print(f"| {kernel} | {len(rows)} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
