@@ -2,8 +2,9 @@
 """Times the PyTorch seed functions on the batch bench_loss dumped (logits.npy, labels.npy).
 
 Usage: bench_torch.py DIR THREADS [RUNS]
-       bench_torch.py DIR --serve   (reads a thread count per line from stdin, answers each with
-                                     one timed run, after a warm-up the first time per count)
+       bench_torch.py DIR --serve   (prints 'ready' once the batch is loaded, then reads a
+                                     thread count per line from stdin and answers each with one
+                                     timed run, after a warm-up the first time per count)
 The functions are those of the bubbliiiing training code, restated (CE_Loss, Focal_Loss,
 Dice_loss from nets/*_training.py, f_score from utils/utils_metrics.py, and compute_mIoU's
 fast_hist on the arg-max), called as the training script calls them: every number segloss
@@ -97,6 +98,9 @@ def main():
         return (time.perf_counter() - t0) * 1e3
 
     if serve:
+        # the caller waits for this before its first round: importing torch and building the
+        # one-hot target take seconds of CPU that would land in that round's figures
+        print("ready", flush=True)
         warm = set()
         for line in sys.stdin:
             n = int(line)

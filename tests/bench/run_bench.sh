@@ -27,6 +27,10 @@ torch=0
 if /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then
     torch=1
     coproc TORCH { /usr/bin/python3 tests/bench/bench_torch.py "$tmp" --serve; }
+    # its start-up (import torch, the one-hot target: seconds of CPU) overlapped round 1, whose
+    # AVX2 2-thread run then got no second CPU (speed-up 0.98-1.04x in two runs, 1.6-2.0x after)
+    IFS= read -r line <&"${TORCH[0]}"
+    [ "$line" = ready ] || { echo "bench_torch.py did not start: $line" >&2; exit 1; }
 else
     echo "(python3-torch not installed: PyTorch rows skipped; scripts/install-deps.sh bench)"
 fi
