@@ -207,44 +207,34 @@ static figure time_threads(void *(*fn)(void *), const float *p, size_t n, int th
     return median_of(wall, cpu, RUNS);
 }
 
+/* One timed run of `repeat` evaluations on ctx: wall ms, and the CPU ms into *cpu. */
+static double evals_once(segloss_ctx *ctx, const segloss_tensor *l, const segloss_tensor *m,
+                         const segloss_params *p, int repeat, double *cpu)
+{
+    double t0 = now_ms(), c0 = cpu_ms();
+    for (int i = 0; i < repeat; i++) {
+        segloss_result *r = NULL;
+        char detail[256];
+        if (segloss_evaluate(ctx, l, m, p, &r, detail, sizeof detail)) {
+            fprintf(stderr, "evaluate: %s\n", detail);
+            exit(1);
+        }
+        segloss_result_free(r);
+    }
+    *cpu = cpu_ms() - c0;
+    return now_ms() - t0;
+}
+
 /* Median of `runs` timed runs (after a warm-up when warm) of `repeat` evaluations each. */
 static figure time_evals(segloss_ctx *ctx, const segloss_tensor *l, const segloss_tensor *m,
                          const segloss_params *p, int repeat, int runs, int warm)
 {
-    double wall[RUNS], cpu[RUNS];
-    for (int run = warm ? -1 : 0; run < runs; run++) {
-        double t0 = now_ms(), c0 = cpu_ms();
-        for (int i = 0; i < repeat; i++) {
-            segloss_result *r = NULL;
-            char detail[256];
-            if (segloss_evaluate(ctx, l, m, p, &r, detail, sizeof detail)) {
-                fprintf(stderr, "evaluate: %s\n", detail);
-                exit(1);
-            }
-            segloss_result_free(r);
-        }
-        if (run >= 0) {
-            wall[run] = now_ms() - t0;
-            cpu[run] = cpu_ms() - c0;
-        }
-    }
+    double wall[RUNS], cpu[RUNS], unused;
+    if (warm)
+        evals_once(ctx, l, m, p, repeat, &unused);
+    for (int run = 0; run < runs; run++)
+        wall[run] = evals_once(ctx, l, m, p, repeat, &cpu[run]);
     return median_of(wall, cpu, runs);
-}
-
-/* One timed run of the kernel on ctx over the batch: wall ms, and the CPU ms into *cpu. */
-static double eval_once(segloss_ctx *ctx, const segloss_tensor *l, const segloss_tensor *m,
-                        const segloss_params *p, double *cpu)
-{
-    double t0 = now_ms(), c0 = cpu_ms();
-    segloss_result *r = NULL;
-    char detail[256];
-    if (segloss_evaluate(ctx, l, m, p, &r, detail, sizeof detail)) {
-        fprintf(stderr, "evaluate: %s\n", detail);
-        exit(1);
-    }
-    segloss_result_free(r);
-    *cpu = cpu_ms() - c0;
-    return now_ms() - t0;
 }
 
 /* The 2-thread scaling of kernel `name` (the file's head comment): ctx1 and ctx2 run it on 1
@@ -258,11 +248,11 @@ static void time_scaling(const char *name, segloss_ctx *ctx1, segloss_ctx *ctx2,
     double wall[SERIES][SCALING_RUNS], cpu[SERIES][SCALING_RUNS];
     double kernel_up[SCALING_RUNS], fma_up[SCALING_RUNS], unused;
     size_t steps = FMA_STEPS * 4;
-    eval_once(ctx1, l, m, p, &unused); /* warm-up: the pools, the scratch's pages */
-    eval_once(ctx2, l, m, p, &unused);
+    evals_once(ctx1, l, m, p, 1, &unused); /* warm-up: the pools, the scratch's pages */
+    evals_once(ctx2, l, m, p, 1, &unused);
     for (int run = 0; run < SCALING_RUNS; run++) {
-        wall[K1][run] = eval_once(ctx1, l, m, p, &cpu[K1][run]);
-        wall[K2][run] = eval_once(ctx2, l, m, p, &cpu[K2][run]);
+        wall[K1][run] = evals_once(ctx1, l, m, p, 1, &cpu[K1][run]);
+        wall[K2][run] = evals_once(ctx2, l, m, p, 1, &cpu[K2][run]);
     }
     /* the loop as long as the kernel's median run on 1 thread */
     double kernel_ms = median_of(wall[K1], cpu[K1], SCALING_RUNS).ms;
