@@ -206,24 +206,43 @@ static char *without_timing(const char *body)
     return copy;
 }
 
+/* The inputs every test posts: N images' logits, N masks, and room for a body of them. */
+typedef struct batch {
+    unsigned char *logits, *masks[N], *body;
+    size_t llen, mlen[N];
+} batch;
+
+static void batch_make(batch *b)
+{
+    b->logits = npy_logits(&b->llen);
+    for (int i = 0; i < N; i++)
+        b->masks[i] = png_mask(i, &b->mlen[i]);
+    b->body = malloc(b->llen + 64 * 1024);
+}
+
+static void batch_free(batch *b)
+{
+    for (int i = 0; i < N; i++)
+        free(b->masks[i]);
+    free(b->logits);
+    free(b->body);
+}
+
 static void test_bit_identical_across_orders(void)
 {
-    size_t llen = 0, mlen[N];
-    unsigned char *logits = npy_logits(&llen), *masks[N];
-    for (int i = 0; i < N; i++)
-        masks[i] = png_mask(i, &mlen[i]);
-    unsigned char *body = malloc(llen + 64 * 1024);
-    size_t len = build(body, 1, logits, llen, masks, mlen);
+    batch b;
+    batch_make(&b);
+    size_t len;
     for (int recorded = 0; recorded < 2; recorded++) {
-        len = build(body, 1, logits, llen, masks, mlen);
-        answer *ref = run(NULL, body, len, false, recorded);
+        len = build(b.body, 1, b.logits, b.llen, b.masks, b.mlen);
+        answer *ref = run(NULL, b.body, len, false, recorded);
         CHECK_EQ_INT(ref->out.status, 200);
         CHECK(ref->recorded == (bool)recorded);
         char *want = without_timing(ref->out.body);
         for (int order = 0; order < 3; order++) {
-            len = build(body, order, logits, llen, masks, mlen);
+            len = build(b.body, order, b.logits, b.llen, b.masks, b.mlen);
             for (int overlap = 0; overlap < 2; overlap++) {
-                answer *a = run(overlap ? w : NULL, body, len, order == 0, recorded);
+                answer *a = run(overlap ? w : NULL, b.body, len, order == 0, recorded);
                 CHECK_EQ_INT(a->out.status, 200);
                 char *got = without_timing(a->out.body);
                 CHECK_MSG(strcmp(got, want) == 0, "order %d overlap %d recorded %d:\n%s\n%s", order,
@@ -250,10 +269,10 @@ static void test_bit_identical_across_orders(void)
         free(ref);
     }
     /* a broken mask (truncated PNG) met during the upload: the same status and detail */
-    mlen[2] /= 2;
-    len = build(body, 0, logits, llen, masks, mlen);
-    answer *bad_ref = run(NULL, body, len, false, false);
-    answer *bad = run(w, body, len, false, false);
+    b.mlen[2] /= 2;
+    len = build(b.body, 0, b.logits, b.llen, b.masks, b.mlen);
+    answer *bad_ref = run(NULL, b.body, len, false, false);
+    answer *bad = run(w, b.body, len, false, false);
     CHECK(bad_ref->out.status >= 400 && bad->out.status == bad_ref->out.status);
     CHECK_MSG(strcmp(bad->out.detail, bad_ref->out.detail) == 0, "%s / %s", bad->out.detail,
               bad_ref->out.detail);
@@ -261,28 +280,22 @@ static void test_bit_identical_across_orders(void)
     evaluation_outcome_clear(&bad->out);
     free(bad_ref);
     free(bad);
-    for (int i = 0; i < N; i++)
-        free(masks[i]);
-    free(logits);
-    free(body);
+    batch_free(&b);
 }
 
 /* A broken first mask, many times, with no pause between chunks: the worker gives up while the
  * upload thread keeps publishing; every answer is the one without the intake. */
 static void test_broken_mask_at_full_speed(void)
 {
-    size_t llen = 0, mlen[N];
-    unsigned char *logits = npy_logits(&llen), *masks[N];
-    for (int i = 0; i < N; i++)
-        masks[i] = png_mask(i, &mlen[i]);
-    mlen[0] /= 2;
-    unsigned char *body = malloc(llen + 64 * 1024);
-    size_t len = build(body, 0, logits, llen, masks, mlen);
-    answer *ref = run(NULL, body, len, false, false);
+    batch b;
+    batch_make(&b);
+    b.mlen[0] /= 2;
+    size_t len = build(b.body, 0, b.logits, b.llen, b.masks, b.mlen);
+    answer *ref = run(NULL, b.body, len, false, false);
     CHECK(ref->out.status >= 400);
     napping = false;
     for (int round = 0; round < 200; round++) {
-        answer *a = run(w, body, len, false, round % 2);
+        answer *a = run(w, b.body, len, false, round % 2);
         CHECK_MSG(a->out.status == ref->out.status && strcmp(a->out.detail, ref->out.detail) == 0,
                   "round %d: %d %s / %d %s", round, a->out.status, a->out.detail, ref->out.status,
                   ref->out.detail);
@@ -292,10 +305,7 @@ static void test_broken_mask_at_full_speed(void)
     napping = true;
     evaluation_outcome_clear(&ref->out);
     free(ref);
-    for (int i = 0; i < N; i++)
-        free(masks[i]);
-    free(logits);
-    free(body);
+    batch_free(&b);
 }
 
 /* Logits one byte longer than their .npy header says, masks first: the parser finds out only
@@ -303,18 +313,14 @@ static void test_broken_mask_at_full_speed(void)
  * (multipart.c, unskip). The worker may be evaluating that item meanwhile. */
 static void test_logits_longer_than_their_header(void)
 {
-    size_t llen = 0, mlen[N];
-    unsigned char *logits = npy_logits(&llen), *masks[N];
-    for (int i = 0; i < N; i++)
-        masks[i] = png_mask(i, &mlen[i]);
-    unsigned char *longer = malloc(llen + 1);
-    memcpy(longer, logits, llen);
-    longer[llen] = 'x';
-    unsigned char *body = malloc(llen + 64 * 1024);
-    size_t len = build(body, 0, longer, llen + 1, masks, mlen);
-    size_t split = (size_t)((unsigned char *)memmem(body, len, logits, llen) - body) + llen;
-    segloss_limits limits;
-    segloss_limits_default(&limits);
+    batch b;
+    batch_make(&b);
+    unsigned char *longer = malloc(b.llen + 1);
+    memcpy(longer, b.logits, b.llen);
+    longer[b.llen] = 'x';
+    size_t len = build(b.body, 0, longer, b.llen + 1, b.masks, b.mlen);
+    size_t split =
+        (size_t)((unsigned char *)memmem(b.body, len, b.logits, b.llen) - b.body) + b.llen;
     for (int round = 0; round < 20; round++) {
         evaluate_parts_limits ml = {len, 16, 4096, NULL};
         multipart_parser *p = NULL;
@@ -323,23 +329,20 @@ static void test_logits_longer_than_their_header(void)
         intake *in = intake_new(w, false);
         for (size_t off = 0; off < split; off += 4096) {
             size_t n = split - off < 4096 ? split - off : 4096;
-            CHECK_EQ_INT(evaluate_parts_feed(p, body + off, n, detail, sizeof detail), 0);
+            CHECK_EQ_INT(evaluate_parts_feed(p, b.body + off, n, detail, sizeof detail), 0);
             intake_progress(in, p);
         }
         for (int i = 0; i < 10000 && intake_items_done(in) < N - 1; i++)
             nap();
-        evaluate_parts_feed(p, body + split, len - split, detail, sizeof detail);
+        evaluate_parts_feed(p, b.body + split, len - split, detail, sizeof detail);
         intake_progress(in, p);
         evaluate_parts_finish(p, false, detail, sizeof detail);
         intake_close(in);
         intake_release(in);
         multipart_free(p);
     }
-    for (int i = 0; i < N; i++)
-        free(masks[i]);
-    free(logits);
     free(longer);
-    free(body);
+    batch_free(&b);
 }
 
 int main(void)
