@@ -16,14 +16,24 @@ import sys
 KERNELS = ("avx512", "avx2", "scalar")
 
 
-def load(path):
-    rounds = {}
+def lines_of(path, fields):
+    """The lines of path that have `fields` fields, split (the round number first)."""
     with open(path) as f:
         for line in f:
             parts = line.split()
-            if len(parts) == 4:
-                rounds.setdefault(int(parts[0]), {})[parts[1]] = (float(parts[2]),
-                                                                  float(parts[3]))
+            if len(parts) == fields:
+                yield parts
+
+
+def spread(vals):
+    """min-max (median) of a list of ratios."""
+    return f"{min(vals):.2f}-{max(vals):.2f} ({statistics.median(vals):.2f})"
+
+
+def load(path):
+    rounds = {}
+    for parts in lines_of(path, 4):
+        rounds.setdefault(int(parts[0]), {})[parts[1]] = (float(parts[2]), float(parts[3]))
     return rounds
 
 
@@ -86,7 +96,7 @@ def main():
         ms = [rounds[r][key][0] for r in sorted(rounds) if key in rounds[r]]
         busy = [rounds[r][key][1] for r in sorted(rounds) if key in rounds[r]]
         vals = [v for v in rows[(name, desc)] if v is not None]
-        rng = f"{min(vals):.2f}-{max(vals):.2f} ({statistics.median(vals):.2f})" if vals else ""
+        rng = spread(vals) if vals else ""
         cpu = f"{min(busy):.2f}-{max(busy):.2f}" if max(busy) > 0 else "-"
         print(f"| {key} | {statistics.median(ms):.1f} ({min(ms):.1f}-{max(ms):.1f}) | {cpu} | "
               f"{rng} | {desc} |")
@@ -98,11 +108,8 @@ def main():
 def scaling(path):
     """The run-by-run 2-thread speed-ups (bench_loss.c time_scaling), per kernel."""
     per_kernel = {}
-    with open(path) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) == 5:
-                per_kernel.setdefault(parts[1], []).append([float(v) for v in parts[2:]])
+    for parts in lines_of(path, 5):
+        per_kernel.setdefault(parts[1], []).append([float(v) for v in parts[2:]])
     if not per_kernel:
         return
     print()
@@ -112,10 +119,7 @@ def scaling(path):
     print("| kernel | rounds | kernel's speed-up, min-max (median) | FMA loop's | kernel's / loop's |")
     print("|---|---:|---:|---:|---:|")
     for kernel, rows in per_kernel.items():
-        cells = []
-        for col in range(3):
-            vals = [r[col] for r in rows]
-            cells.append(f"{min(vals):.2f}-{max(vals):.2f} ({statistics.median(vals):.2f})")
+        cells = [spread([r[col] for r in rows]) for col in range(3)]
         print(f"| {kernel} | {len(rows)} | " + " | ".join(cells) + " |")
 
 
