@@ -16,9 +16,8 @@ void *segloss__aligned_alloc(size_t align, size_t bytes);
 #define SEGLOSS__CACHE_LINE 64
 /* At least bytes (0 counts as 1), zeroed, on cache lines of their own: aligned to a line and
  * rounded up to whole lines, so no other allocation shares one. For memory one thread writes
- * often while another writes its own: two evaluation workers' per-pixel counters, calloc'ed
- * side by side, shared lines, and the second worker ran 30-40% slower per chunk than the first
- * (evaluate.c). The caller free()s it; NULL when out of memory. */
+ * often while another thread writes its own (the evaluation's workers, evaluate.c says what a
+ * shared line cost). The caller free()s it; NULL when out of memory. */
 void *segloss__zalloc_lines(size_t bytes);
 
 #endif

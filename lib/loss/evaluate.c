@@ -26,7 +26,7 @@
  * 0.25-0.34 ms per chunk against worker 0's 0.19-0.20 (8x21x512x512 on 2 threads, AVX-512), which
  * held 2 threads at 1.5-1.65x one; on lines of their own both take 0.20. */
 typedef struct worker_state {
-    _Alignas(64) segloss_stats *totals;
+    _Alignas(SEGLOSS__CACHE_LINE) segloss_stats *totals;
     segloss__acc acc;
     double *chunk_sums;     /* 2(C+1): dice_tp, dice_psum of the current chunk */
     uint64_t *chunk_counts; /* 2(C+1): fscore_tp, fscore_pos of the current chunk */
@@ -549,12 +549,11 @@ static int evaluate_stats(segloss_ctx *ctx, const segloss_tensor *logits,
     job->chunks_per_image = (job->ht + job->rows_per_chunk - 1) / job->rows_per_chunk;
     job->total_chunks = job->n * job->chunks_per_image;
     atomic_init(&job->next_chunk, 0);
-    job->workers = segloss__aligned_alloc(64, threads * sizeof(worker_state));
+    job->workers = segloss__zalloc_lines(threads * sizeof(worker_state));
     if (!job->workers) {
         rc = SEGLOSS_ENOMEM;
         goto done;
     }
-    memset(job->workers, 0, threads * sizeof(worker_state));
     for (unsigned i = 0; i < threads; i++)
         if ((rc = worker_init(&job->workers[i], job, params->semantics)))
             goto done;
