@@ -639,6 +639,11 @@ size_t multipart_bytes(const multipart_parser *p)
     return p->fed;
 }
 
+bool multipart_ended(const multipart_parser *p)
+{
+    return p->state == STATE_END;
+}
+
 size_t multipart_complete_count(const multipart_parser *p)
 {
     if (p->count == 0 || p->state == STATE_ERROR)

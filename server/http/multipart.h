@@ -117,6 +117,9 @@ size_t multipart_bytes(const multipart_parser *parser);
 /* Of those, the bytes copied without a boundary scan (own_length). */
 size_t multipart_bytes_unscanned(const multipart_parser *parser);
 
+/* Whether the closing delimiter has been read (the body's parts are all in). */
+bool multipart_ended(const multipart_parser *parser);
+
 /* How many of the parts (from the first) are complete: their bytes will not change again and
  * their buffers not move. None after an error. */
 size_t multipart_complete_count(const multipart_parser *parser);

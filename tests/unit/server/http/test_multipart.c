@@ -85,11 +85,14 @@ static void test_whole_body(void)
     multipart_free(p);
 }
 
-/* Two chunks, split at every byte position; with and without a known length. */
+/* Two chunks, split at every byte position; with and without a known length. The parser says
+ * it has ended exactly once the closing delimiter's "--" is in. */
 static void test_every_split(void)
 {
     char body[2048], detail[256] = "";
     size_t len = build_body(body, sizeof body, "{\"gamma\": 1}");
+    const char *closing = "\r\n--XyZ-123--";
+    size_t ends_at = (size_t)(strstr(body, closing) - body) + strlen(closing);
     int bad = 0;
     for (size_t cut = 0; cut <= len; cut++) {
         for (int known = 0; known < 2; known++) {
@@ -97,7 +100,15 @@ static void test_every_split(void)
             int rc =
                 evaluate_parts_new(CT, known ? len : 0, &default_limits, &p, detail, sizeof detail);
             rc = rc ? rc : evaluate_parts_feed(p, body, cut, detail, sizeof detail);
+            if (!rc && multipart_ended(p) != (cut >= ends_at)) {
+                bad++;
+                fprintf(stderr, "  cut %zu: ended %d\n", cut, multipart_ended(p));
+            }
             rc = rc ? rc : evaluate_parts_feed(p, body + cut, len - cut, detail, sizeof detail);
+            if (!rc && !multipart_ended(p)) {
+                bad++;
+                fprintf(stderr, "  cut %zu: not ended after the whole body\n", cut);
+            }
             rc = rc ? rc : evaluate_parts_finish(p, false, detail, sizeof detail);
             if (rc) {
                 bad++;
