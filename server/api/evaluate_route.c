@@ -74,7 +74,7 @@ static int evaluate_begin(void *arg, const route_request *req, bool length_known
                                     &u->parser, detail, detail_len);
     if (status)
         return status;
-    u->intake = intake_new(r->intake, r->on_result != NULL);
+    u->intake = intake_new(r->intake, r->on_result != NULL, cfg->max_params_bytes);
     if (u->intake) { /* the same query, parsed again into the intake's own copy */
         char qdetail[ROUTE_DETAIL_MAX];
         params_request *again = intake_params(u->intake);
@@ -203,9 +203,13 @@ static void evaluate_run(void *state)
         evaluation_run(r->ctx, &r->cfg->limits, &er, &u->outcome);
         evaluation_answer_json(&u->outcome, &er);
     }
-    if (u->req->host)
+    if (u->req->host) {
         metrics_evaluation(u->req->host->metrics,
                            (u->outcome.decode_ms + u->outcome.compute_ms) * 1e-3);
+        if (u->outcome.status == 200 && u->outcome.result)
+            metrics_batch_items(u->req->host->metrics, u->outcome.result->n,
+                                u->outcome.items_during_upload);
+    }
     /* The parts are no longer needed: give their memory back before the answer is sent. */
     release_parts(u);
 }

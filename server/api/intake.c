@@ -24,19 +24,27 @@ struct intake {
     intake_worker *w;
     int refs;
     bool closed, running, listed, gave_up;
+    bool ended; /* the body is complete: no step starts (what is left is the evaluation's, on
+                   all the context's threads, so all the intake hands over was done during the
+                   upload) */
     intake *next;
     bool want_argmax;
-    params_request params;
+    params_request params; /* the query's; the worker adds the params part's (STEP_PARAMS) */
+    size_t max_params_bytes;
     /* published by intake_progress */
     evaluation_blob masks_in[INTAKE_MAX_MASKS];
     size_t masks_complete;
-    bool params_part;
+    size_t params_parts;  /* params parts begun (the evaluation refuses a second one) */
+    bool params_complete; /* the first one is whole: params_in */
+    evaluation_blob params_in;
     const unsigned char *logits; /* the logits part's buffer (fixed), NULL until known */
     size_t logits_len; /* its bytes the parser will not write again (multipart_settled_len) */
     size_t logits_expected;
     /* the worker's */
+    bool params_parsed; /* params_in is in params: items are evaluated with it */
     uint8_t *labels[INTAKE_MAX_MASKS];
     size_t masks_decoded;
+    segloss_tensor label_array; /* a .npy mask part: all items' labels in place (data set) */
     uint32_t width, height;
     bool layout_known;
     segloss_tensor layout;
@@ -75,13 +83,29 @@ static intake *unref(intake *in)
     return --in->refs == 0 ? in : NULL;
 }
 
-typedef enum step_kind { STEP_NONE, STEP_MASK, STEP_ITEM } step_kind;
+typedef enum step_kind { STEP_NONE, STEP_PARAMS, STEP_MASK, STEP_ITEM } step_kind;
+
+/* Items may be evaluated with in->params: the body has no params part so far, or it has one and
+ * it was parsed before the first item (a params part that comes after an item stops them; the
+ * items done are then not handed over, see intake_close). */
+static bool params_settled(const intake *in)
+{
+    return in->params_parts == 0 || (in->params_parts == 1 && in->params_parsed);
+}
+
+/* Items that have their labels: one per decoded PNG mask, or the .npy array's first axis. */
+static size_t items_labelled(const intake *in)
+{
+    return in->label_array.data ? in->label_array.shape[0] : in->masks_decoded;
+}
 
 /* The next step of in, decided under the lock; a .npy header is read here (cheap). */
 static step_kind next_step(intake *in)
 {
-    if (in->closed || in->gave_up)
+    if (in->closed || in->ended || in->gave_up)
         return STEP_NONE;
+    if (in->params_complete && !in->params_parsed && in->items_done == 0)
+        return STEP_PARAMS;
     if (in->masks_decoded < in->masks_complete && in->masks_decoded < INTAKE_MAX_MASKS)
         return STEP_MASK;
     if (!in->layout_known && in->logits) {
@@ -104,20 +128,44 @@ static step_kind next_step(intake *in)
         in->layout_known = true;
     }
     size_t i = in->items_done;
-    if (in->layout_known && !in->params_part && i < in->layout.shape[0] && i < in->masks_decoded &&
-        in->logits_len >= in->header_bytes + (i + 1) * in->item_bytes)
+    if (in->layout_known && params_settled(in) && i < in->layout.shape[0] &&
+        i < items_labelled(in) && in->logits_len >= in->header_bytes + (i + 1) * in->item_bytes)
         return STEP_ITEM;
     return STEP_NONE;
 }
 
+/* A .npy mask part, the only mask of the body: the (N,H,W) integer labels of every item, used
+ * in place (the evaluation decodes the same bytes the same way). false (give up) unless the
+ * array can be read in place. */
+static bool take_label_array(intake *in, evaluation_blob blob)
+{
+    size_t header = 0, total = 0;
+    segloss_tensor t;
+    if (segloss_npy_probe(blob.data, blob.len, SEGLOSS_ROLE_LABELS, NULL, &header, &total, &t) !=
+            0 ||
+        !t.data || t.rank != 3 || total != blob.len || t.shape[1] > UINT32_MAX ||
+        t.shape[2] > UINT32_MAX)
+        return false;
+    in->label_array = t;
+    in->height = (uint32_t)t.shape[1];
+    in->width = (uint32_t)t.shape[2];
+    return true;
+}
+
 /* Decodes mask masks_decoded; false (give up) on anything but an 8-bit PNG of the first one's
- * size. Runs without the lock, so it leaves gave_up to the caller, who holds it again. */
+ * size, or one .npy part alone. Runs without the lock, so it leaves gave_up to the caller, who
+ * holds it again. */
 static bool decode_mask(intake_worker *w, intake *in, evaluation_blob blob)
 {
     segloss_png_info info;
     size_t index = in->masks_decoded;
     uint8_t *labels = NULL;
-    if (segloss_detect_format(blob.data, blob.len) != SEGLOSS_FORMAT_PNG ||
+    segloss_format format = segloss_detect_format(blob.data, blob.len);
+    if (in->label_array.data) /* a second mask part after a .npy one: the evaluation's 422 */
+        return false;
+    if (format == SEGLOSS_FORMAT_NPY && index == 0)
+        return take_label_array(in, blob);
+    if (format != SEGLOSS_FORMAT_PNG ||
         segloss_png_mask_probe(blob.data, blob.len, w->limits, &info, NULL, 0) != 0 ||
         info.bit_depth > 8 || (index > 0 && (info.width != in->width || info.height != in->height)))
         goto fail;
@@ -133,6 +181,15 @@ static bool decode_mask(intake_worker *w, intake *in, evaluation_blob blob)
 fail:
     free(labels);
     return false;
+}
+
+/* Adds the params part to the query's parameters; false (give up: the evaluation answers the
+ * error) when it does not parse. Runs without the lock, like decode_mask. */
+static bool parse_params(intake *in, evaluation_blob blob)
+{
+    char detail[128];
+    return params_set_json(&in->params, (const char *)blob.data, blob.len, in->max_params_bytes,
+                           detail, sizeof detail) == 0;
 }
 
 /* Evaluates item items_done on its logits slice and mask; false (give up) on failure. Runs
@@ -151,12 +208,18 @@ static bool evaluate_item(intake_worker *w, intake *in)
     segloss_tensor logits = in->layout, labels = {0};
     logits.data = in->logits + in->header_bytes + i * in->item_bytes;
     logits.shape[0] = 1;
-    labels.data = in->labels[i];
-    labels.dtype = SEGLOSS_U8;
-    labels.rank = 3;
+    if (in->label_array.data) {
+        labels = in->label_array;
+        labels.data =
+            (const unsigned char *)labels.data + i * plane * segloss_dtype_size(labels.dtype);
+    } else {
+        labels.data = in->labels[i];
+        labels.dtype = SEGLOSS_U8;
+        labels.rank = 3;
+        labels.shape[1] = in->height;
+        labels.shape[2] = in->width;
+    }
     labels.shape[0] = 1;
-    labels.shape[1] = in->height;
-    labels.shape[2] = in->width;
     if (segloss_evaluate_with_argmax(w->ctx, &logits, &labels, &in->params.loss,
                                      in->argmax ? in->argmax + i * plane : NULL, &in->items[i],
                                      NULL, 0) != 0)
@@ -199,15 +262,20 @@ static void *worker_main(void *arg)
         in->listed = false;
         step_kind step = next_step(in);
         if (step != STEP_NONE) {
-            evaluation_blob blob =
-                step == STEP_MASK ? in->masks_in[in->masks_decoded] : (evaluation_blob){NULL, 0};
+            evaluation_blob blob = step == STEP_MASK     ? in->masks_in[in->masks_decoded]
+                                   : step == STEP_PARAMS ? in->params_in
+                                                         : (evaluation_blob){NULL, 0};
             in->running = true;
             pthread_mutex_unlock(&w->lock);
-            bool ok = step == STEP_MASK ? decode_mask(w, in, blob) : evaluate_item(w, in);
+            bool ok = step == STEP_PARAMS ? parse_params(in, blob)
+                      : step == STEP_MASK ? decode_mask(w, in, blob)
+                                          : evaluate_item(w, in);
             pthread_mutex_lock(&w->lock);
             if (!ok)
                 in->gave_up = true;
-            if (step == STEP_MASK)
+            if (step == STEP_PARAMS)
+                in->params_parsed = ok;
+            else if (step == STEP_MASK)
                 in->masks_decoded++;
             else if (ok)
                 in->items_done++;
@@ -268,7 +336,7 @@ void intake_worker_free(intake_worker *w)
     free(w);
 }
 
-intake *intake_new(intake_worker *w, bool want_argmax)
+intake *intake_new(intake_worker *w, bool want_argmax, size_t max_params_bytes)
 {
     const char *env = getenv("SEGLOSS_OVERLAP");
     if (!w || (env && strcmp(env, "0") == 0))
@@ -279,6 +347,7 @@ intake *intake_new(intake_worker *w, bool want_argmax)
     in->w = w;
     in->refs = 1;
     in->want_argmax = want_argmax;
+    in->max_params_bytes = max_params_bytes;
     params_init(&in->params);
     return in;
 }
@@ -300,12 +369,14 @@ void intake_progress(intake *in, const multipart_parser *parser)
         pthread_mutex_unlock(&w->lock);
         return;
     }
-    size_t masks = 0;
-    bool params_part = false;
+    size_t masks = 0, params_parts = 0;
     for (size_t i = 0; i < count; i++) {
         const multipart_part *p = multipart_get(parser, i);
-        if (p->kind == EVALUATE_PART_PARAMS)
-            params_part = true;
+        if (p->kind == EVALUATE_PART_PARAMS && params_parts++ == 0 && i < complete &&
+            !in->params_complete) {
+            in->params_in = (evaluation_blob){p->data, p->len};
+            in->params_complete = true;
+        }
         if (p->kind == EVALUATE_PART_LOGITS && p->fixed && p->expected && !in->logits_expected) {
             in->logits = p->data;
             in->logits_expected = p->expected;
@@ -318,7 +389,8 @@ void intake_progress(intake *in, const multipart_parser *parser)
             in->masks_in[masks] = (evaluation_blob){p->data, p->len};
         masks++;
     }
-    in->params_part = params_part;
+    in->params_parts = params_parts;
+    in->ended = multipart_ended(parser);
     if (masks > in->masks_complete)
         in->masks_complete = masks < INTAKE_MAX_MASKS ? masks : INTAKE_MAX_MASKS;
     if (!in->running && next_step(in) != STEP_NONE)
@@ -347,11 +419,12 @@ const evaluation_prepared *intake_close(intake *in)
     /* Nothing touches the fields below any more but this thread. */
     evaluation_prepared *p = &in->prepared;
     memset(p, 0, sizeof *p);
-    p->mask_count = in->masks_decoded;
+    p->mask_count = in->label_array.data ? 0 : in->masks_decoded; /* PNGs decoded */
     p->mask_labels = in->labels;
     p->width = in->width;
     p->height = in->height;
-    if (in->layout_known && !in->params_part) {
+    /* items count only if evaluated with the params the evaluation will use */
+    if (in->layout_known && in->params_parts == (in->params_parsed ? 1u : 0u)) {
         p->logits_data = in->layout.data;
         p->logits_layout = in->layout;
         p->item_count = in->items_done;

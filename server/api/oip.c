@@ -955,6 +955,7 @@ void oip_infer(segloss_ctx *ctx, const oip_infer_input *in, oip_outcome *out)
         outcome_fail(out, 503, "out of memory writing the answer; retry later");
         goto done;
     }
+    out->items = done.result->n;
     out->status = 200;
 done:
     evaluation_outcome_clear(&done);

@@ -130,6 +130,7 @@ typedef struct oip_outcome {
     size_t json_len; /* < body_len when binary outputs follow the JSON */
     char detail[EVALUATION_DETAIL_MAX];
     double decode_ms, compute_ms;
+    size_t items; /* 200: batch items evaluated (all after the upload: no intake here) */
 } oip_outcome;
 
 /* Parses, evaluates (the library call of /v1/evaluate, same params), answers. *out is always

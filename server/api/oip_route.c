@@ -145,8 +145,11 @@ static void oip_run(void *state)
         .hook_arg = r->on_result_arg,
     };
     oip_infer(r->ctx, &in, &u->out);
-    if (u->req->host)
+    if (u->req->host) {
         metrics_evaluation(u->req->host->metrics, (u->out.decode_ms + u->out.compute_ms) * 1e-3);
+        if (u->out.status == 200)
+            metrics_batch_items(u->req->host->metrics, u->out.items, 0);
+    }
     oip_drop(u);
 }
 

@@ -47,6 +47,7 @@ struct metrics {
     histogram *latency; /* [route_count + 1] */
     histogram body;
     histogram evaluation;
+    uint64_t items_during_upload, items_after_upload;
     uint64_t rejected[METRICS_REJECT_COUNT];
     long in_flight;
 };
@@ -149,6 +150,16 @@ void metrics_evaluation(metrics *m, double seconds)
 {
     pthread_mutex_lock(&m->lock);
     histogram_observe(&m->evaluation, seconds);
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_batch_items(metrics *m, size_t items, size_t during_upload)
+{
+    if (during_upload > items)
+        during_upload = items;
+    pthread_mutex_lock(&m->lock);
+    m->items_during_upload += during_upload;
+    m->items_after_upload += items - during_upload;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -285,6 +296,14 @@ char *metrics_render(metrics *m, size_t queue_waiting, bool draining, const char
     put(&t, "# HELP segloss_evaluation_seconds Decode and compute time of one evaluation.\n"
             "# TYPE segloss_evaluation_seconds histogram\n");
     put_histogram(&t, "segloss_evaluation_seconds", "", &m->evaluation);
+    put(&t,
+        "# HELP segloss_batch_items_total Batch items of answered evaluations, by when they were "
+        "evaluated: during_upload while the body was still arriving, after_upload once it "
+        "had.\n"
+        "# TYPE segloss_batch_items_total counter\n"
+        "segloss_batch_items_total{evaluated=\"during_upload\"} %llu\n"
+        "segloss_batch_items_total{evaluated=\"after_upload\"} %llu\n",
+        (unsigned long long)m->items_during_upload, (unsigned long long)m->items_after_upload);
     put(&t,
         "# HELP segloss_http_requests_in_flight Requests being received, queued or "
         "evaluated.\n# TYPE segloss_http_requests_in_flight gauge\n"

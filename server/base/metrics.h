@@ -2,10 +2,10 @@
  * metrics.h - the daemon's Prometheus metrics (text exposition format 0.0.4).
  *
  * All names start with segloss_. Requests are counted by route and status; latency and body
- * size are histograms; the in-flight gauge, evaluation seconds, rejections by reason and
- * segloss_build_info complete the set. Routes are labelled by their pattern (given at creation),
- * never by the raw path, so a scanner probing random URLs cannot blow up the series count: any
- * unknown path is the one label "unmatched".
+ * size are histograms; the in-flight gauge, evaluation seconds, batch items by when they were
+ * evaluated, rejections by reason and segloss_build_info complete the set. Routes are labelled by
+ * their pattern (given at creation), never by the raw path, so a scanner probing random URLs cannot
+ * blow up the series count: any unknown path is the one label "unmatched".
  *
  * Thread-safe: one mutex guards the counters (a few increments per request).
  */
@@ -44,6 +44,9 @@ void metrics_request_started(metrics *m);
 void metrics_request_done(metrics *m, size_t route, int status, double seconds, size_t body);
 void metrics_rejected(metrics *m, metrics_reject reason);
 void metrics_evaluation(metrics *m, double seconds);
+/* The batch items of one answered evaluation, during_upload of them evaluated while the body
+ * was still arriving (POST /v1/evaluate's intake): whether clients' part order gets overlap. */
+void metrics_batch_items(metrics *m, size_t items, size_t during_upload);
 
 /* The reason a status is counted under, for error answers. */
 metrics_reject metrics_reason_for_status(int status);

@@ -347,7 +347,8 @@ static int evaluate_prepared(segloss_ctx *ctx, const segloss_tensor *logits,
         logits->data != prep->logits_data || logits->dtype != prep->logits_layout.dtype ||
         prep->logits_layout.rank != 4 ||
         memcmp(logits->shape, prep->logits_layout.shape, 4 * sizeof logits->shape[0]) != 0 ||
-        labels->shape[0] != logits->shape[0] || prep->item_count > logits->shape[0] ||
+        labels->shape[0] != logits->shape[0] || labels->shape[1] != prep->height ||
+        labels->shape[2] != prep->width || prep->item_count > logits->shape[0] ||
         (argmax && !prep->argmax))
         return -1;
     size_t n = logits->shape[0], k = prep->item_count;
@@ -419,7 +420,9 @@ void evaluation_finish(segloss_ctx *ctx, const segloss_tensor *logits, const seg
     }
     double t1 = evaluation_now();
     int rc = 0;
-    if (evaluate_prepared(ctx, logits, labels, req, argmax, item_counts, &result) != 0)
+    if (evaluate_prepared(ctx, logits, labels, req, argmax, item_counts, &result) == 0)
+        out->items_during_upload = req->prepared->item_count;
+    else
         rc = segloss_evaluate_items(ctx, logits, labels, &req->params->loss, argmax, item_counts,
                                     &result, detail, sizeof detail);
     double t2 = evaluation_now();

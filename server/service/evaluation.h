@@ -114,6 +114,7 @@ typedef struct evaluation_outcome {
     uint64_t *item_counts;              /* 200, recorded requests: n x 3 x C per-item counts
                                            (segloss_evaluate_items), else NULL; owned */
     double decode_ms, compute_ms, total_ms;
+    size_t items_during_upload; /* 200: batch items of req->prepared the answer used */
 } evaluation_outcome;
 
 /* Monotonic seconds. */

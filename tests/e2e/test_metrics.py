@@ -7,7 +7,8 @@ the dashboard, 404s and a 405 on each kind of route. Then one scrape is checked:
 `promtool check metrics` (Debian: prometheus) finds no problem in it; every 405 is counted
 under its own route template and as reason method_not_allowed, the 404s as not_found; the
 runs, history, evaluation and overlay routes each have their own route label (one latency
-series each); every request is counted exactly once; and bucket bounds print as Prometheus
+series each); every request is counted exactly once; the batch items of the answered
+evaluations are counted once, during or after the upload; and bucket bounds print as Prometheus
 clients print them (le="1048576", never "1.04858e+06"). Ends with 'N passed, N failed'.
 """
 import json
@@ -138,6 +139,16 @@ def main():
             got = value(samples, "segloss_http_request_duration_seconds_count", route=route)
             check(f"latency series of route=\"{route}\" counts its {want} requests",
                   got == want, f"{got}")
+        answered = sum(c for (r, code), c in sent.items()
+                       if r == "/v1/evaluate" and code == "200")  # one batch item each
+        whens = sorted(ls.get("evaluated") for n, ls, _ in samples
+                       if n == "segloss_batch_items_total")
+        items = sum(value(samples, "segloss_batch_items_total", evaluated=when)
+                    for when in ("during_upload", "after_upload"))
+        check(f"batch_items_total over during_upload and after_upload = {answered} (the "
+              "answered evaluations' items)",
+              whens == ["after_upload", "during_upload"] and items == answered,
+              f"{whens} {items}")
         bounds = [ls["le"] for n, ls, _ in samples
                   if n.endswith("_bucket") and ls.get("le") not in (None, "+Inf")]
         bad = [b for b in bounds if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", b)]
