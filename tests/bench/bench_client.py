@@ -7,10 +7,16 @@
 2. A synchronous Client.evaluate() of the same batch against curl posting the same bytes (the
    body the client sends, written to a file once, streamed by curl -T): ROUNDS interleaved rounds, each timing one
    client call and one curl call, medians and ranges printed. Target: <= 1.2x.
+3. A recorded Client.evaluate(run=, step=) (params, masks, logits: the client's part order)
+   against the same post with its parts in the order the client used before (logits, masks,
+   params; the same Idempotency-Key handling): ROUNDS interleaved rounds; the time of each
+   post, the answer's compute_ms (the loss pass left after the last byte) and the batch items
+   the daemon evaluated during the upload (segloss_batch_items_total).
 
   tests/bench/bench_client.py [--build build] [--rounds 7]
 """
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -106,6 +112,48 @@ def main():
               f"{min(ours):.1f}-{max(ours):.1f} ms | curl -T of the same bytes: "
               f"median {mt:.1f} ms, range {min(theirs):.1f}-{max(theirs):.1f} ms | "
               f"{mo / mt:.2f}x; target <= 1.2x: {'met' if mo / mt <= 1.2 else 'not met'} |")
+
+        # 3. the client's part order against logits first, both recorded
+        def during_upload():
+            text = client.request("GET", "/metrics")[2].decode()
+            line = next(x for x in text.splitlines()
+                        if x.startswith('segloss_batch_items_total{evaluated="during_upload"}'))
+            return int(float(line.split()[-1]))
+
+        def logits_first(step):
+            params = {"run": "bench-order-logits-first", "step": step}
+            body = _wire.Body(_wire.encode_logits(logits), _wire.encode_labels(labels), params,
+                              ("logits", "mask", "params"))
+            headers = {"Content-Type": body.content_type,
+                       "Idempotency-Key": f"bench-order-{step}"}
+            return json.loads(client.request("POST", "/v1/evaluate", body.buffers, headers,
+                                             body.length)[2])
+
+        rows = {"params, masks, logits (the client's)": ([], [], []),
+                "logits, masks, params (before)": ([], [], [])}
+        for step in range(args.rounds):
+            for name, (wall, compute, items) in rows.items():
+                before = during_upload()
+                t0 = time.perf_counter()
+                if name.endswith("(the client's)"):
+                    answer = client.evaluate(logits, labels, run="bench-order-client", step=step)
+                else:
+                    answer = logits_first(step)
+                wall.append((time.perf_counter() - t0) * 1e3)
+                compute.append(answer["timing"]["compute_ms"])
+                items.append(during_upload() - before)
+        ours, before = (w for w, _, _ in rows.values())
+        ratios = [a / b for a, b in zip(ours, before)]  # each round's own
+        for name, (wall, compute, items) in rows.items():
+            print(f"| recorded Client.evaluate(run=, step=), parts {name}, {args.rounds} "
+                  f"interleaved rounds | median {statistics.median(wall):.1f} ms, range "
+                  f"{min(wall):.1f}-{max(wall):.1f} ms | compute_ms after the body: median "
+                  f"{statistics.median(compute):.1f}, range {min(compute):.1f}-"
+                  f"{max(compute):.1f} | items evaluated during the upload: "
+                  f"{min(items)}-{max(items)} of {N} |")
+        print(f"| the client's order over logits first, round by round | "
+              f"{min(ratios):.2f}-{max(ratios):.2f}x (median {statistics.median(ratios):.2f}) "
+              f"| | |")
         client.close()
     finally:
         daemon.kill()

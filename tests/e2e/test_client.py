@@ -12,7 +12,11 @@
 - a loop logging 200 batches while the daemon is kill -9'ed and restarted: after flush the
   run's aggregate equals one post of all 200 batches bit for bit (none counted twice);
 - Idempotency-Key reuse with another body is a 422 SeglossError;
-- four processes posting shards of one validation set equal one post of all.
+- four processes posting shards of one validation set equal one post of all;
+- the client's body order (params, masks, logits) lets the daemon evaluate every batch item but
+  the last while the body is still arriving, with parameters and torch int64 labels
+  (segloss_batch_items_total{evaluated="during_upload"}), and the answer is the one of the
+  logits-first order with the params part last, where none is.
 """
 import os
 import subprocess
@@ -368,6 +372,67 @@ def test_run_helpers(client):
           out.returncode == 1 and out.stderr.startswith("segloss: 415"), out.stderr)
 
 
+def items_during_upload(url):
+    import urllib.request
+    text = urllib.request.urlopen(url + "/metrics", timeout=30).read().decode()
+    for line in text.splitlines():
+        if line.startswith('segloss_batch_items_total{evaluated="during_upload"}'):
+            return int(float(line.split()[-1]))
+    return None
+
+
+def post_paused(url, body_buffers, content_type, length, pause):
+    """Posts a body, stopping for pause seconds before its closing boundary (the last buffer)."""
+    import http.client
+    import json
+    import urllib.parse
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+    conn.putrequest("POST", "/v1/evaluate")
+    conn.putheader("Content-Type", content_type)
+    conn.putheader("Content-Length", str(length))
+    conn.endheaders()
+    for buf in body_buffers[:-1]:
+        conn.send(buf)
+    time.sleep(pause)
+    conn.send(body_buffers[-1])
+    resp = conn.getresponse()
+    raw = resp.read()
+    conn.close()
+    return resp.status, json.loads(raw) if resp.status == 200 else raw
+
+
+def test_overlap(url):
+    """The client's order gets the upload's overlap; the logits-first order of the same parts
+    does not; both answers are the same, bit for bit."""
+    if torch is None:
+        return
+    n, pause = 6, 3.0
+    rng = np.random.default_rng(11)
+    logits = torch.from_numpy(rng.standard_normal((n, 6, 128, 96)).astype(np.float32))
+    labels = torch.from_numpy(rng.integers(0, 7, (n, 128, 96)))  # int64; 6 is ignored
+    params = {"main_loss": "focal", "gamma": 1.5, "class_weights": [1, 2, 1, 0.5, 1, 3],
+              "run": "overlap", "step": 1}
+    wire = cc.import_client()._wire
+    answers = {}
+    for order, names in (("params, masks, logits (the client's)", wire.PART_ORDER),
+                         ("logits, masks, params", ("logits", "mask", "params"))):
+        body = wire.Body(wire.encode_logits(logits), wire.encode_labels(labels), params, names)
+        before = items_during_upload(url)
+        status, answer = post_paused(url, body.buffers, body.content_type, body.length, pause)
+        used = items_during_upload(url) - before
+        check(f"{order}: 200", status == 200, answer)
+        answers[order] = answer
+        if order.endswith("(the client's)"):
+            check(f"{order}: at least {n - 1} of {n} items evaluated during the upload",
+                  n - 1 <= used <= n, used)
+        else:  # the params part is complete only with the body
+            check(f"{order}: no item evaluated during the upload", used == 0, used)
+    a, b = (cc.numbers(x) for x in answers.values())
+    check("both orders: the same answer, bit for bit", a == b,
+          [k for k in a if a.get(k) != b.get(k)])
+
+
 def main():
     install_watchdog(900)
     d = Daemon("client")
@@ -387,6 +452,7 @@ def main():
     url = f"http://127.0.0.1:{d.port}"
     test_shards(url)
     test_run_helpers(segloss.Client(url))
+    test_overlap(url)
     proc.kill()
     finish()
 

@@ -5,6 +5,11 @@ as one raw integer .npy of shape (N, H, W) (no PNG encoding). The body is a list
 small headers the client writes and memoryviews of the arrays themselves, so the logits are
 never copied to build a body, and its Content-Length is the sum of their lengths.
 
+Parts go params, masks, logits: the daemon evaluates batch item i as soon as its logits are in
+when it already has every item's labels and the parameters, so with this order all items but
+the last are done while the body is still arriving (server/api/intake.c); the answer is the
+same for any order.
+
 An array is copied at most once on the client side: when it has to move (a GPU tensor comes to
 the CPU), change dtype (float16/bfloat16 on request, or a dtype the daemon does not take), or
 become C-contiguous. Those steps are fused into one where the library allows it.
@@ -180,14 +185,19 @@ def encode_labels(labels):
     return [("labels.npy", [npy_header(arr.dtype, arr.shape), _bytes_view(arr)], arr)]
 
 
-class Body:
-    """A multipart/form-data body held as a list of buffers (sent without joining them)."""
+# What every batch item needs first, the logits last (see the module's docstring).
+PART_ORDER = ("params", "mask", "logits")
 
-    def __init__(self, logits, labels, params):
+
+class Body:
+    """A multipart/form-data body held as a list of buffers (sent without joining them).
+    order: the part names in body order (the answer is the same for any; benchmarks compare)."""
+
+    def __init__(self, logits, labels, params, order=PART_ORDER):
         self.boundary = "segloss-" + uuid.uuid4().hex
         b = self.boundary
         self.buffers = []
-        self.keep = [logits.keep]
+        self.keep = [logits.keep] + [keep for _, _, keep in labels]
 
         def part(name, filename, ctype, bufs):
             disp = f'Content-Disposition: form-data; name="{name}"'
@@ -197,13 +207,15 @@ class Body:
             self.buffers.extend(x for x in bufs if len(x))
             self.buffers.append(b"\r\n")
 
-        part("logits", logits.filename, "application/octet-stream", logits.buffers)
-        for filename, bufs, keep in labels:
-            part("mask", filename, "application/octet-stream", bufs)
-            self.keep.append(keep)
-        if params:
-            part("params", None, "application/json",
-                 [json.dumps(params, separators=(",", ":")).encode()])
+        for name in order:
+            if name == "params" and params:
+                part("params", None, "application/json",
+                     [json.dumps(params, separators=(",", ":")).encode()])
+            elif name == "mask":
+                for filename, bufs, _ in labels:
+                    part("mask", filename, "application/octet-stream", bufs)
+            elif name == "logits":
+                part("logits", logits.filename, "application/octet-stream", logits.buffers)
         self.buffers.append(f"--{b}--\r\n".encode())
         self.length = sum(len(x) for x in self.buffers)
 
