@@ -45,6 +45,7 @@ struct intake {
     uint8_t *labels[INTAKE_MAX_MASKS];
     size_t masks_decoded;
     segloss_tensor label_array; /* a .npy mask part: all items' labels in place (data set) */
+    size_t labelled; /* items whose labels are in: set under the lock after each mask step */
     uint32_t width, height;
     bool layout_known;
     segloss_tensor layout;
@@ -93,12 +94,6 @@ static bool params_settled(const intake *in)
     return in->params_parts == 0 || (in->params_parts == 1 && in->params_parsed);
 }
 
-/* Items that have their labels: one per decoded PNG mask, or the .npy array's first axis. */
-static size_t items_labelled(const intake *in)
-{
-    return in->label_array.data ? in->label_array.shape[0] : in->masks_decoded;
-}
-
 /* The next step of in, decided under the lock; a .npy header is read here (cheap). */
 static step_kind next_step(intake *in)
 {
@@ -128,8 +123,8 @@ static step_kind next_step(intake *in)
         in->layout_known = true;
     }
     size_t i = in->items_done;
-    if (in->layout_known && params_settled(in) && i < in->layout.shape[0] &&
-        i < items_labelled(in) && in->logits_len >= in->header_bytes + (i + 1) * in->item_bytes)
+    if (in->layout_known && params_settled(in) && i < in->layout.shape[0] && i < in->labelled &&
+        in->logits_len >= in->header_bytes + (i + 1) * in->item_bytes)
         return STEP_ITEM;
     return STEP_NONE;
 }
@@ -275,9 +270,12 @@ static void *worker_main(void *arg)
                 in->gave_up = true;
             if (step == STEP_PARAMS)
                 in->params_parsed = ok;
-            else if (step == STEP_MASK)
+            else if (step == STEP_MASK) {
                 in->masks_decoded++;
-            else if (ok)
+                /* one per PNG mask, or the .npy array's first axis (read by next_step on the
+                 * upload thread, so written here, under the lock, not in decode_mask) */
+                in->labelled = in->label_array.data ? in->label_array.shape[0] : in->masks_decoded;
+            } else if (ok)
                 in->items_done++;
             in->running = false;
             pthread_cond_broadcast(&w->idle);
