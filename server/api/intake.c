@@ -363,7 +363,9 @@ void intake_progress(intake *in, const multipart_parser *parser)
     size_t complete = multipart_complete_count(parser);
     size_t count = multipart_count(parser);
     pthread_mutex_lock(&w->lock);
-    if (in->closed || in->gave_up) {
+    /* After giving up the parts are still followed: a params part coming now must keep the
+     * items done so far from being handed over (intake_close). */
+    if (in->closed) {
         pthread_mutex_unlock(&w->lock);
         return;
     }

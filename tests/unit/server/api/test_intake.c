@@ -8,7 +8,8 @@
  * must really have used every item but the last from the upload; where it does not (a params
  * part after the logits), none. A bad mask or params part found early is reported as without
  * the intake, also when it is met again and again while the upload goes on at full speed (run
- * under TSan, that shows the worker records its steps under the lock). Logits longer than their
+ * under TSan, that shows the worker records its steps under the lock), and a params part that
+ * comes after the intake gave up still keeps its items out. Logits longer than their
  * .npy header says leave the worker off the bytes the parser writes again (TSan).
  */
 #include <stdbool.h>
@@ -22,6 +23,7 @@
 #include "api/intake.h"
 #include "api/result_json.h"
 #include "http/multipart.h"
+#include "png_fixture.h"
 #include "testing.h"
 
 #define N 4
@@ -196,6 +198,9 @@ static intake_worker *w;
  * worker is decoding (the race a worker that set its flags without the lock would lose). */
 static bool napping = true;
 
+/* The bytes fed to the parser at a time (the network's chunks). */
+static size_t chunk_bytes = 4096;
+
 static void nap(void)
 {
     if (!napping)
@@ -225,7 +230,7 @@ static int keep_record(void *arg, const evaluation_record *rec, char *detail, si
     return 200;
 }
 
-/* Parses body in 4 KiB chunks (with an intake unless worker is NULL) and evaluates it as
+/* Parses body in chunks of chunk_bytes (with an intake unless worker is NULL) and evaluates it as
  * POST /v1/evaluate does: the params part, when there is one, over the query's parameters.
  * expect_items: before the last chunk, wait for the worker to have done N-1 items. */
 static answer *run(intake_worker *worker, const unsigned char *body, size_t len, bool expect_items,
@@ -240,8 +245,8 @@ static answer *run(intake_worker *worker, const unsigned char *body, size_t len,
     CHECK_EQ_INT(evaluate_parts_new(CT, len, &ml, &p, detail, sizeof detail), 0);
     intake *in = worker ? intake_new(worker, recorded, MAX_PARAMS_BYTES) : NULL;
     CHECK(!worker || in);
-    for (size_t off = 0; off < len; off += 4096) {
-        size_t n = len - off < 4096 ? len - off : 4096;
+    for (size_t off = 0; off < len; off += chunk_bytes) {
+        size_t n = len - off < chunk_bytes ? len - off : chunk_bytes;
         /* before the last chunk, give the worker up to 20 s (a loaded machine) to catch up */
         for (int i = 0; in && expect_items && off + n == len && i < 10000; i++) {
             if (intake_items_done(in) >= N - 1)
@@ -418,6 +423,42 @@ static void test_params_part_anywhere(void)
     batch_free(&b);
 }
 
+static uint8_t wide_pixels[H * W];
+
+static unsigned wide_sample(uint32_t x, uint32_t y, int c)
+{
+    (void)c;
+    return wide_pixels[(size_t)y * W + x];
+}
+
+/* Mask 1 a 16-bit PNG (the evaluation takes it, the intake gives up on it) after item 0 was
+ * evaluated, then a params part: the intake still counts that part after giving up, so item 0,
+ * evaluated without it, is not handed over. */
+static void test_params_part_after_giving_up(void)
+{
+    batch b;
+    batch_make(&b);
+    mask_pixels(1, wide_pixels);
+    membuf wide = write_png(W, H, PNG_COLOR_TYPE_GRAY, 16, 0, wide_sample, 0);
+    free(b.masks[1]);
+    b.masks[1] = wide.data;
+    b.mlen[1] = wide.len;
+    body_spec spec = {.order = 2, .params = loss_params, .params_at = PARAMS_LAST};
+    size_t len = build(&b, &spec);
+    answer *ref = run(NULL, b.body, len, false, false);
+    CHECK_EQ_INT(ref->out.status, 200);
+    chunk_bytes = 512; /* the worker gives up before the params part is in */
+    for (int round = 0; round < 3; round++) {
+        answer *a = run(w, b.body, len, false, false);
+        check_same(a, ref, "a 16-bit mask, then the params part");
+        CHECK_MSG(a->out.items_during_upload == 0, "%zu items used", a->out.items_during_upload);
+        answer_free(a);
+    }
+    chunk_bytes = 4096;
+    answer_free(ref);
+    batch_free(&b);
+}
+
 /* A params part that the evaluation refuses, first in the body: a type error (400), a
  * num_classes or class_weights that does not fit the logits (422, found when the first item is
  * evaluated), JSON cut short (400). Each is answered as without the intake, with pauses and at
@@ -542,6 +583,7 @@ int main(void)
     RUN(test_bit_identical_across_orders);
     RUN(test_params_part_anywhere);
     RUN(test_bad_params_part_first);
+    RUN(test_params_part_after_giving_up);
     RUN(test_broken_mask_at_full_speed);
     RUN(test_params_first_at_full_speed);
     RUN(test_logits_longer_than_their_header);
