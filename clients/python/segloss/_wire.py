@@ -194,6 +194,8 @@ class Body:
     order: the part names in body order (the answer is the same for any; benchmarks compare)."""
 
     def __init__(self, logits, labels, params, order=PART_ORDER):
+        if sorted(order) != sorted(PART_ORDER):
+            raise ValueError(f"order must name each of {PART_ORDER} once, not {order!r}")
         self.boundary = "segloss-" + uuid.uuid4().hex
         b = self.boundary
         self.buffers = []
