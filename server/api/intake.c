@@ -105,7 +105,7 @@ static step_kind next_step(intake *in)
         return STEP_MASK;
     if (!in->layout_known && in->logits) {
         size_t total = 0;
-        int rc = segloss_npy_probe(in->logits, in->logits_len, SEGLOSS_ROLE_LOGITS, NULL,
+        int rc = segloss_npy_probe(in->logits, in->logits_len, SEGLOSS_ROLE_LOGITS, in->w->limits,
                                    &in->header_bytes, &total, &in->layout);
         if (rc == 1)
             return STEP_NONE;
@@ -130,14 +130,14 @@ static step_kind next_step(intake *in)
 }
 
 /* A .npy mask part, the only mask of the body: the (N,H,W) integer labels of every item, used
- * in place (the evaluation decodes the same bytes the same way). false (give up) unless the
- * array can be read in place. */
-static bool take_label_array(intake *in, evaluation_blob blob)
+ * in place (the evaluation decodes the same bytes the same way, with the same limits). false
+ * (give up) unless the array can be read in place. */
+static bool take_label_array(const intake_worker *w, intake *in, evaluation_blob blob)
 {
     size_t header = 0, total = 0;
     segloss_tensor t;
-    if (segloss_npy_probe(blob.data, blob.len, SEGLOSS_ROLE_LABELS, NULL, &header, &total, &t) !=
-            0 ||
+    if (segloss_npy_probe(blob.data, blob.len, SEGLOSS_ROLE_LABELS, w->limits, &header, &total,
+                          &t) != 0 ||
         !t.data || t.rank != 3 || total != blob.len || t.shape[1] > UINT32_MAX ||
         t.shape[2] > UINT32_MAX)
         return false;
@@ -159,7 +159,7 @@ static bool decode_mask(intake_worker *w, intake *in, evaluation_blob blob)
     if (in->label_array.data) /* a second mask part after a .npy one: the evaluation's 422 */
         return false;
     if (format == SEGLOSS_FORMAT_NPY && index == 0)
-        return take_label_array(in, blob);
+        return take_label_array(w, in, blob);
     if (format != SEGLOSS_FORMAT_PNG ||
         segloss_png_mask_probe(blob.data, blob.len, w->limits, &info, NULL, 0) != 0 ||
         info.bit_depth > 8 || (index > 0 && (info.width != in->width || info.height != in->height)))
