@@ -76,7 +76,7 @@ static int oip_begin(void *arg, const route_request *req, bool length_known, siz
         json_len = json_len * 10 + (unsigned long long)(*c - '0');
     u->pad = (OIP_BODY_ALIGN - (size_t)(json_len % OIP_BODY_ALIGN)) % OIP_BODY_ALIGN;
     size_t need = u->pad + (length_known ? length : OIP_ROUTE_CHUNKED_START) + 1;
-    u->buf = bufpool_get(r->pool, need, &u->cap);
+    u->buf = bufpool_get(r->pool, need, &u->cap, &u->prefaulted);
     if (!u->buf) {
         snprintf(detail, detail_len, "out of memory for the body; retry later");
         return 503;
@@ -124,7 +124,7 @@ static void oip_drop(void *state)
 {
     oip_upload *u = state;
     if (u->buf)
-        bufpool_put(u->routes->pool, u->buf, u->cap);
+        bufpool_put(u->routes->pool, u->buf, u->cap, u->prefaulted);
     u->buf = NULL;
 }
 

@@ -18,6 +18,7 @@
 typedef struct entry {
     void *mem;
     size_t cap;
+    size_t faulted; /* bytes from the start known to be in memory (bufpool_put's word) */
 } entry;
 
 struct bufpool {
@@ -89,8 +90,12 @@ static size_t reuse_limit(size_t size)
     return size > (SIZE_MAX - BUFPOOL_HUGE_PAGE) / 2 ? SIZE_MAX : 2 * size + BUFPOOL_HUGE_PAGE;
 }
 
-void *bufpool_get(bufpool *pool, size_t need, size_t *cap)
+void *bufpool_get(bufpool *pool, size_t need, size_t *cap, size_t *faulted)
 {
+    size_t unused;
+    if (!faulted)
+        faulted = &unused;
+    *faulted = 0;
     size_t size = page_round(need);
     if (size == 0)
         return NULL;
@@ -110,6 +115,7 @@ void *bufpool_get(bufpool *pool, size_t need, size_t *cap)
             pool->cached -= e.cap;
             pthread_mutex_unlock(&pool->lock);
             *cap = e.cap;
+            *faulted = e.faulted;
             return e.mem;
         }
         pthread_mutex_unlock(&pool->lock);
@@ -141,7 +147,7 @@ void *bufpool_grow(void *mem, size_t *cap, size_t need)
     return moved;
 }
 
-void bufpool_put(bufpool *pool, void *mem, size_t cap)
+void bufpool_put(bufpool *pool, void *mem, size_t cap, size_t faulted)
 {
     if (!mem)
         return;
@@ -162,7 +168,7 @@ void bufpool_put(bufpool *pool, void *mem, size_t cap)
             munmap(e.mem, e.cap);
         }
         if (pool->count < BUFPOOL_MAX_ENTRIES && pool->cached + cap <= pool->max_bytes) {
-            pool->entries[pool->count++] = (entry){mem, cap};
+            pool->entries[pool->count++] = (entry){mem, cap, faulted < cap ? faulted : cap};
             pool->cached += cap;
             mem = NULL;
         }

@@ -192,7 +192,7 @@ void multipart_free(multipart_parser *p)
     if (!p)
         return;
     for (size_t i = 0; i < p->count; i++)
-        bufpool_put(p->limits.pool, p->parts[i].data, p->parts[i].cap);
+        bufpool_put(p->limits.pool, p->parts[i].data, p->parts[i].cap, p->parts[i].prefaulted);
     free(p->parts);
     free(p);
 }
@@ -207,7 +207,7 @@ static int part_reserve(multipart_parser *p, multipart_part *part, size_t need, 
     size_t cap = part->cap;
     if (!part->data) {
         size_t first = exact || need > MULTIPART_INITIAL_CAP ? need : MULTIPART_INITIAL_CAP;
-        mem = bufpool_get(p->limits.pool, first, &cap);
+        mem = bufpool_get(p->limits.pool, first, &cap, &part->prefaulted);
     } else {
         size_t want = cap;
         while (want < need)

@@ -78,7 +78,8 @@ typedef struct multipart_part {
     unsigned char *data; /* page-aligned; NULL when the part is empty */
     size_t len;
     size_t cap;        /* bytes mapped */
-    size_t prefaulted; /* bytes of the mapping faulted in ahead of the copy */
+    size_t prefaulted; /* bytes of the mapping in memory: faulted in ahead of the copy, or when
+                          a reused mapping was last used (bufpool_get) */
     size_t expected;   /* the length its own bytes declare (own_length), 0 when unknown */
     bool fixed;        /* data never moves: mapped once for all the body can hold */
 } multipart_part;

@@ -75,7 +75,8 @@ def main():
     bad = [c for c in codes if c != want]
     if bad or len(codes) != requests:
         sys.exit(f"cpu_per_request: {url}: {len(codes)} answers, not {want}: {sorted(set(bad))}")
-    print(f"server_cpu_s={server_cpu / requests:.4f} client_cpu_s={client_cpu / requests:.4f} "
+    # microseconds: a 1 MiB request takes about 0.3 ms of the server (4 decimals showed 0.0003)
+    print(f"server_cpu_s={server_cpu / requests:.6f} client_cpu_s={client_cpu / requests:.6f} "
           f"wall_s={wall:.3f} rps={requests / wall:.3f}")
     if per_thread:
         after = threads_cpu_s(pid)

@@ -103,14 +103,14 @@ static void test_drop_while_the_intake_decodes(void)
         void *taken[MASKS];
         size_t caps[MASKS], got = 0;
         for (int i = 0; i < MASKS; i++) {
-            taken[got] = bufpool_get(r->pool, 1, &caps[got]);
+            taken[got] = bufpool_get(r->pool, 1, &caps[got], NULL);
             if (taken[got]) {
                 memset(taken[got], 0xee, caps[got]);
                 got++;
             }
         }
         for (size_t i = 0; i < got; i++)
-            bufpool_put(r->pool, taken[i], caps[i]);
+            bufpool_put(r->pool, taken[i], caps[i], 0);
         evaluate_route.free(state); /* the connection ends */
     }
     free(body);
