@@ -18,6 +18,7 @@ e.g. old tree built in a worktree, 1 MiB body without a mask (400 once the body 
 import glob
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -58,6 +59,9 @@ def start(binary, data_dir):
             break
         time.sleep(0.1)
     kids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+    if not kids.stdout.split():
+        proc.kill()
+        sys.exit(f"ab_daemons: {binary} did not start")
     return proc, int(kids.stdout.split()[0]), url + "/v1/evaluate"
 
 
@@ -106,7 +110,11 @@ def main():
         print(f"new/old, {rounds} rounds of {requests} requests: server CPU {spread(cpu)}; "
               f"wall {spread(wall)}")
     finally:
-        for proc, _, _ in daemons.values():
+        for proc, pid, _ in daemons.values():
+            try:  # the daemon itself: killing timeout would leave it running
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             proc.kill()
             proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
