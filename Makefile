@@ -157,7 +157,8 @@ check-asan: deps
 # map on some kernels, hence setarch -R around the runner.
 check-tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" \
-	    build-tsan/libsegloss.a build-tsan/seglossd $(TEST_BIN:$(BUILD)/%=build-tsan/%)
+	    build-tsan/libsegloss.a build-tsan/seglossd $(TEST_BIN:$(BUILD)/%=build-tsan/%) \
+	    $(REPLAY_BIN:$(BUILD)/%=build-tsan/%)
 	@BUILD=build-tsan SEGLOSS_SANITIZER=thread setarch "$$(uname -m)" -R tests/run_all.sh
 
 run: deps
