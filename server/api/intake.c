@@ -424,7 +424,7 @@ const evaluation_prepared *intake_close(intake *in)
     p->width = in->width;
     p->height = in->height;
     /* items count only if evaluated with the params the evaluation will use */
-    if (in->layout_known && in->params_parts == (in->params_parsed ? 1u : 0u)) {
+    if (in->layout_known && params_settled(in)) {
         p->logits_data = in->layout.data;
         p->logits_layout = in->layout;
         p->item_count = in->items_done;
