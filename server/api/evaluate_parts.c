@@ -101,3 +101,15 @@ int evaluate_parts_finish(multipart_parser *parser, bool allow_no_mask, char *de
                            "one .npy label array");
     return 0;
 }
+
+size_t evaluate_parts_blobs(const multipart_parser *parser, evaluate_part kind,
+                            evaluation_blob *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < multipart_count(parser) && n < max; i++) {
+        const multipart_part *p = multipart_get(parser, i);
+        if (p->kind == (size_t)kind)
+            out[n++] = (evaluation_blob){p->data, p->len};
+    }
+    return n;
+}

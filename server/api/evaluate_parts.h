@@ -17,6 +17,7 @@
 
 #include "http/bufpool.h"
 #include "http/multipart.h"
+#include "service/evaluation.h"
 
 /* A part's kind (multipart_part.kind). The numbers are part of a request's fingerprint
  * (request_hash.h): do not renumber. */
@@ -47,5 +48,10 @@ int evaluate_parts_feed(multipart_parser *parser, const void *data, size_t len, 
  * (logits once, at least one mask unless allow_no_mask), else the HTTP status with a detail. */
 int evaluate_parts_finish(multipart_parser *parser, bool allow_no_mask, char *detail,
                           size_t detail_len);
+
+/* The parts of one kind (masks, images) as the evaluation takes them, in body order: at most
+ * max into out; returns how many. They borrow the parser's buffers. */
+size_t evaluate_parts_blobs(const multipart_parser *parser, evaluate_part kind,
+                            evaluation_blob *out, size_t max);
 
 #endif

@@ -136,14 +136,8 @@ static int evaluate_end(void *state, char *detail, size_t detail_len)
         snprintf(detail, detail_len, "out of memory; retry later");
         return 503;
     }
-    size_t mi = 0, ii = masks;
-    for (size_t i = 0; i < multipart_count(u->parser); i++) {
-        const multipart_part *p = multipart_get(u->parser, i);
-        if (p->kind == EVALUATE_PART_MASK)
-            u->blobs[mi++] = (evaluation_blob){p->data, p->len};
-        else if (p->kind == EVALUATE_PART_IMAGE)
-            u->blobs[ii++] = (evaluation_blob){p->data, p->len};
-    }
+    evaluate_parts_blobs(u->parser, EVALUATE_PART_MASK, u->blobs, masks);
+    evaluate_parts_blobs(u->parser, EVALUATE_PART_IMAGE, u->blobs + masks, images);
     return 0;
 }
 

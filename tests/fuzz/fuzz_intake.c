@@ -93,10 +93,7 @@ static outcome run(const uint8_t *body, size_t len, size_t chunk, bool overlap)
     const evaluation_prepared *prepared = intake_close(in);
     if (!o.status) {
         evaluation_blob masks[FUZZ_MAX_MASKS];
-        size_t m = 0;
-        for (size_t i = 0; i < multipart_count(p) && m < FUZZ_MAX_MASKS; i++)
-            if (multipart_get(p, i)->kind == EVALUATE_PART_MASK)
-                masks[m++] = (evaluation_blob){multipart_get(p, i)->data, multipart_get(p, i)->len};
+        size_t m = evaluate_parts_blobs(p, EVALUATE_PART_MASK, masks, FUZZ_MAX_MASKS);
         evaluation_request er = {
             .logits = {l->data, l->len},
             .masks = masks,

@@ -260,10 +260,7 @@ static answer *run(intake_worker *worker, const unsigned char *body, size_t len,
     }
     CHECK_EQ_INT(evaluate_parts_finish(p, false, detail, sizeof detail), 0);
     evaluation_blob blobs[N];
-    size_t m = 0;
-    for (size_t i = 0; i < multipart_count(p); i++)
-        if (multipart_get(p, i)->kind == EVALUATE_PART_MASK)
-            blobs[m++] = (evaluation_blob){multipart_get(p, i)->data, multipart_get(p, i)->len};
+    size_t m = evaluate_parts_blobs(p, EVALUATE_PART_MASK, blobs, N);
     const multipart_part *l = multipart_first(p, EVALUATE_PART_LOGITS);
     const multipart_part *pp = multipart_first(p, EVALUATE_PART_PARAMS);
     params_request params;
