@@ -484,6 +484,23 @@ static void test_bad_params_part_first(void)
     batch_free(&b);
 }
 
+/* body, rounds times with the intake and no pause between chunks (the upload thread publishes
+ * while the worker runs: TSan's case), each answer ref's; every other round recorded when
+ * vary_recorded. */
+static void same_at_full_speed(const unsigned char *body, size_t len, const answer *ref, int rounds,
+                               bool vary_recorded)
+{
+    napping = false;
+    for (int round = 0; round < rounds; round++) {
+        answer *a = run(w, body, len, false, vary_recorded && round % 2);
+        char what[32];
+        snprintf(what, sizeof what, "round %d", round);
+        check_same(a, ref, what);
+        answer_free(a);
+    }
+    napping = true;
+}
+
 /* A broken first mask, many times, with no pause between chunks: the worker gives up while the
  * upload thread keeps publishing; every answer is the one without the intake. */
 static void test_broken_mask_at_full_speed(void)
@@ -495,15 +512,7 @@ static void test_broken_mask_at_full_speed(void)
     size_t len = build(&b, &spec);
     answer *ref = run(NULL, b.body, len, false, false);
     CHECK(ref->out.status >= 400);
-    napping = false;
-    for (int round = 0; round < 200; round++) {
-        answer *a = run(w, b.body, len, false, round % 2);
-        char what[32];
-        snprintf(what, sizeof what, "round %d", round);
-        check_same(a, ref, what);
-        answer_free(a);
-    }
-    napping = true;
+    same_at_full_speed(b.body, len, ref, 200, true);
     answer_free(ref);
     batch_free(&b);
 }
@@ -519,15 +528,7 @@ static void test_params_first_at_full_speed(void)
     size_t len = build(&b, &spec);
     answer *ref = run(NULL, b.body, len, false, false);
     CHECK_EQ_INT(ref->out.status, 200);
-    napping = false;
-    for (int round = 0; round < 100; round++) {
-        answer *a = run(w, b.body, len, false, false);
-        char what[32];
-        snprintf(what, sizeof what, "round %d", round);
-        check_same(a, ref, what);
-        answer_free(a);
-    }
-    napping = true;
+    same_at_full_speed(b.body, len, ref, 100, false);
     answer_free(ref);
     batch_free(&b);
 }
