@@ -70,6 +70,10 @@ for b in "$BUILD"/tests/bench_*; do
 done
 echo "## end to end over HTTP (tests/bench/bench_http.sh)"
 BUILD="$BUILD" tests/bench/bench_http.sh
+# where the single-image request's time goes: the body's last byte to the answer, against the
+# floor server bench_http.sh built (bench_http.sh already needs numpy)
+echo "## the single-image request after its body (tests/bench/after_body.py)"
+/usr/bin/python3 tests/bench/after_body.py "$BUILD/seglossd" "$BUILD/tests/floor_server" 7 5
 echo "## the Python client (tests/bench/bench_client.py)"
 if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
     /usr/bin/python3 tests/bench/bench_client.py --build "$BUILD"
