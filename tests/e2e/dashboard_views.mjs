@@ -303,11 +303,18 @@ async function views(server) {
     check('compare: so does the quality chart', q2.length === 2, q2.join(','));
     const legend = await attrs(page, '#loss-legend button[data-run]', 'data-run');
     check('compare: a legend entry per run', legend.join(',') === 'alpha,beta', legend.join(','));
-    const strokes = async () =>
-      Object.fromEntries(
-        await page.locator('svg[data-chart="loss"] path.series').evaluateAll((ps) =>
-          ps.map((p) => [p.dataset.run, getComputedStyle(p).stroke])),
-      );
+    // Each run's stroke, once both paths are in the document: a path the chart replaced
+    // between the query and the read (a poll or the second run's history arriving) is detached,
+    // and a detached element's computed stroke is "" (seen under the TSan build, whose daemon
+    // answers slowly enough for the chart to redraw in between).
+    const strokes = () =>
+      waitFor(async () => {
+        const s = Object.fromEntries(
+          await page.locator('svg[data-chart="loss"] path.series').evaluateAll((ps) =>
+            ps.map((p) => [p.dataset.run, p.isConnected ? getComputedStyle(p).stroke : ''])),
+        );
+        return s.alpha && s.beta ? s : null;
+      }).then((s) => s || {});
     const before = await strokes();
     check('compare: one colour per run', before.alpha && before.beta && before.alpha !== before.beta, JSON.stringify(before));
     check('compare: the URL holds the selection', (await page.evaluate(() => location.hash)).includes('cmp=beta'));
