@@ -65,6 +65,17 @@ def start(binary, data_dir):
     return proc, int(kids.stdout.split()[0]), url + "/v1/evaluate"
 
 
+def stop(proc, pid):
+    """Kills a daemon start() started: the daemon itself (killing timeout would leave it
+    running), then timeout."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.kill()
+    proc.wait()
+
+
 def one_round(pid, url, requests, want, curl_args):
     args = []
     for i in range(requests):
@@ -111,12 +122,7 @@ def main():
               f"wall {spread(wall)}")
     finally:
         for proc, pid, _ in daemons.values():
-            try:  # the daemon itself: killing timeout would leave it running
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.kill()
-            proc.wait()
+            stop(proc, pid)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -30,20 +30,20 @@ Needs numpy (Debian: python3-numpy).
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from urllib.parse import urlsplit
 
 import numpy as np
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in the tree
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.join(HERE, "..", "..", "api", "examples")]
-from ab_daemons import LIFETIME_S, free_port, spread, start  # noqa: E402
+from ab_daemons import LIFETIME_S, free_port, spread, start, stop  # noqa: E402
 from evaluate import multipart, npy_bytes, palette_png  # noqa: E402
 
 RECV_TIMEOUT_S = 60
@@ -104,14 +104,12 @@ def main():
     posts = int(sys.argv[4]) if len(sys.argv) > 4 else 5
     content_type, body = single_image_body()
     tmp = tempfile.mkdtemp(prefix="segloss_after_body_")
-    procs, daemon_pid = [], None
+    daemon = floor_proc = None
     try:
-        proc, daemon_pid, url = start(seglossd, tmp)
-        procs.append(proc)
-        seg_port = int(url.split(":")[2].split("/")[0])
+        daemon = start(seglossd, tmp)
         floor_proc, floor_port = start_floor(floor_bin)
-        procs.append(floor_proc)
-        servers = {"seglossd": (seg_port, "/v1/evaluate"), "floor": (floor_port, "/upload")}
+        servers = {"seglossd": (urlsplit(daemon[2]).port, "/v1/evaluate"),
+                   "floor": (floor_port, "/upload")}
 
         def one(name):
             port, path = servers[name]
@@ -149,14 +147,11 @@ def main():
         print(f"  after-body evaluation over the floor's total, per round: "
               f"{spread([s[2] / (f[0] + f[1]) for s, f in zip(seg, flo)], '{:.2f}')}")
     finally:
-        if daemon_pid:
-            try:  # the daemon itself: killing timeout would leave it running
-                os.kill(daemon_pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for p in procs:
-            p.kill()
-            p.wait()
+        if daemon:
+            stop(daemon[0], daemon[1])
+        if floor_proc:
+            floor_proc.kill()
+            floor_proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
